@@ -1,0 +1,1 @@
+"""Purchase-order events to WhatsApp template messages."""

@@ -1,0 +1,1 @@
+"""Local fake of the WhatsApp Cloud API (Graph API)."""

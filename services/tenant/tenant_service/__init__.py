@@ -1,0 +1,1 @@
+"""Tenants, settings, phone assignment and web pages."""

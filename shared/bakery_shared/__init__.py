@@ -1,0 +1,1 @@
+"""Shared infrastructure: settings, database, errors, auth, phone numbers and the Graph API client."""
