@@ -1,0 +1,134 @@
+"""JWT bearer auth (PyJWT) as FastAPI dependencies.
+
+Claims: ``sub``, ``role`` (admin | owner | service), ``tenant_id`` (owners only), ``exp``.
+401 without a token or with a bad one, 403 for a wrong role; owners only ever reach their own tenant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from bakery_shared.errors import Forbidden, Unauthorized
+from bakery_shared.settings import BaseServiceSettings
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    OWNER = "owner"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    role: Role
+    tenant_id: uuid.UUID | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+def issue_token(
+    settings: BaseServiceSettings,
+    *,
+    role: Role | str,
+    sub: str | None = None,
+    tenant_id: uuid.UUID | str | None = None,
+    ttl: timedelta = timedelta(hours=12),
+) -> str:
+    role = Role(role)
+    if role is Role.OWNER and tenant_id is None:
+        raise ValueError("an owner token needs a tenant_id")
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {
+        "sub": sub or f"{role.value}-dev",
+        "role": role.value,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
+    if tenant_id is not None:
+        claims["tenant_id"] = str(uuid.UUID(str(tenant_id)))
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm)
+
+
+def decode_token(settings: BaseServiceSettings, token: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[settings.jwt_algorithm],
+            options={"require": ["exp", "sub", "role"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The bearer token has expired", code="token_expired") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("The bearer token is not valid", code="invalid_token") from exc
+    try:
+        role = Role(claims["role"])
+    except ValueError as exc:
+        raise Unauthorized("The bearer token has an unknown role", code="invalid_token") from exc
+    tenant_id: uuid.UUID | None = None
+    if claims.get("tenant_id") is not None:
+        try:
+            tenant_id = uuid.UUID(str(claims["tenant_id"]))
+        except ValueError as exc:
+            raise Unauthorized("The bearer token has a malformed tenant_id", code="invalid_token") from exc
+    if role is Role.OWNER and tenant_id is None:
+        raise Unauthorized("An owner token must carry a tenant_id", code="invalid_token")
+    return Principal(sub=str(claims["sub"]), role=role, tenant_id=tenant_id)
+
+
+_bearer = HTTPBearer(auto_error=False, description="JWT signed by the platform (roles admin, owner, service)")
+
+SettingsGetter = Callable[[Request], BaseServiceSettings]
+
+
+def settings_from_app(request: Request) -> BaseServiceSettings:
+    settings: BaseServiceSettings = request.app.state.settings
+    return settings
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <token>'", code="missing_token")
+    return decode_token(settings_from_app(request), credentials.credentials)
+
+
+def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    allowed = frozenset(roles)
+    names = " or ".join(r.value for r in roles)
+
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(f"This endpoint needs the {names} role", code="wrong_role")
+        return principal
+
+    return dependency
+
+
+def ensure_tenant_access(principal: Principal, tenant_id: uuid.UUID) -> None:
+    """Admins reach every tenant; an owner only its own; nobody else any."""
+    if principal.role is Role.ADMIN:
+        return
+    if principal.role is Role.OWNER and principal.tenant_id == tenant_id:
+        return
+    raise Forbidden("You may only access your own bakery's data", code="tenant_forbidden")
+
+
+AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+ServicePrincipal = Annotated[Principal, Depends(require_roles(Role.SERVICE))]
+AdminOrOwner = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.OWNER))]
+AnyPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,358 @@
+"""The one async Graph API (WhatsApp Cloud API) client used by every service.
+
+* Base URL and version from settings (``WHATSAPP_GRAPH_URL``, ``WHATSAPP_API_VERSION``), so the same code talks
+  to Meta or to the local sandbox.
+* The master access token comes from ``WHATSAPP_ACCESS_TOKEN`` or ``WHATSAPP_ACCESS_TOKEN_FILE``; the file is
+  re-read when it changes, so the 60-day rotation needs no restart.
+* Errors are typed: :class:`GraphError` carries Meta's ``code``, ``error_subcode``, ``message``, ``fbtrace_id``
+  and the retry class of that code; :class:`GraphTimeout` says whether the request may have reached Meta.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bakery_shared.settings import WhatsAppSettings
+
+
+class RetryClass(StrEnum):
+    TRANSIENT = "transient"  # back off exponentially, then give up
+    THROTTLED = "throttled"  # wait at the rate Meta asks, never fail for it
+    PERMANENT = "permanent"  # fail this message now; retrying cannot help
+    CREDENTIAL = "credential"  # account/number/token problem: hold sending until fixed
+
+
+_TRANSIENT = {1, 2, 131000, 131016, 131057, 133004}
+_THROTTLED = {4, 80007, 130429, 131056, 131049, 133015, 133016}
+_CREDENTIAL = {
+    0,
+    3,
+    10,
+    33,
+    190,
+    368,
+    130497,
+    131005,
+    131030,
+    131031,
+    131037,
+    131042,
+    131045,
+    131048,
+    131063,
+    131064,
+    133000,
+    133005,
+    133006,
+    133008,
+    133009,
+    133010,
+    134011,
+    2388019,
+}
+#: Codes that hold the whole account (shared token, billing, WABA) rather than one number.
+ACCOUNT_WIDE_CODES = frozenset({0, 3, 10, 190, 131005, 131042, 368})
+
+
+def classify_code(code: int | None, http_status: int | None = None) -> RetryClass:
+    """Retry class of a Graph error code (the code decides, never the HTTP status alone)."""
+    if code is None:
+        if http_status is not None and (http_status >= 500 or http_status == 429):
+            return RetryClass.THROTTLED if http_status == 429 else RetryClass.TRANSIENT
+        return RetryClass.PERMANENT
+    if code in _TRANSIENT:
+        return RetryClass.TRANSIENT
+    if code in _THROTTLED:
+        return RetryClass.THROTTLED
+    if code in _CREDENTIAL or 200 <= code <= 299:
+        return RetryClass.CREDENTIAL
+    return RetryClass.PERMANENT
+
+
+class GraphClientError(Exception):
+    """Base of everything the Graph client raises."""
+
+    retry_class: RetryClass = RetryClass.TRANSIENT
+
+
+@dataclass
+class GraphError(GraphClientError):
+    http_status: int
+    code: int | None
+    message: str
+    error_subcode: int | None = None
+    fbtrace_id: str | None = None
+    error_type: str | None = None
+    details: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    @property
+    def retry_class(self) -> RetryClass:  # type: ignore[override]
+        return classify_code(self.code, self.http_status)
+
+    @property
+    def is_token_problem(self) -> bool:
+        return self.code in (0, 190)
+
+    @property
+    def title(self) -> str:
+        """Meta's message without the ``(#code)`` prefix."""
+        text = self.message
+        if text.startswith("(#") and ")" in text:
+            text = text.split(")", 1)[1].strip()
+        return text
+
+    def __str__(self) -> str:
+        parts = [f"Graph API error {self.code}: {self.message}"]
+        if self.details:
+            parts.append(f"({self.details})")
+        return " ".join(parts)
+
+
+class GraphTimeout(GraphClientError):
+    """No answer in time. ``maybe_delivered`` is True when the request may have reached Meta."""
+
+    retry_class = RetryClass.TRANSIENT
+
+    def __init__(self, message: str, *, maybe_delivered: bool):
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
+
+
+class GraphTransportError(GraphClientError):
+    """The connection failed before the request was sent (safe to retry)."""
+
+    retry_class = RetryClass.TRANSIENT
+
+
+class GraphNotConfigured(GraphClientError):
+    retry_class = RetryClass.CREDENTIAL
+
+
+class AccessTokenProvider:
+    """The master token, from the environment or from a file re-read whenever it changes."""
+
+    def __init__(self, token: str = "", token_file: Path | None = None):
+        self._static = token
+        self._file = token_file
+        self._cached: str = ""
+        self._stamp: tuple[int, int] | None = None
+
+    def get(self) -> str:
+        if self._file is not None:
+            try:
+                stat = os.stat(self._file)
+            except FileNotFoundError:
+                return self._static
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if stamp != self._stamp:
+                self._cached = Path(self._file).read_text(encoding="utf-8").strip()
+                self._stamp = stamp
+            return self._cached or self._static
+        return self._static
+
+    @property
+    def source(self) -> str:
+        return "file" if self._file is not None else "environment"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    wamid: str
+    wa_id: str | None
+    message_status: str | None
+    raw: dict[str, Any]
+
+
+def template_payload(
+    *,
+    to: str,
+    template_name: str,
+    language: str,
+    body_parameters: Sequence[str],
+    biz_opaque_callback_data: str | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "template",
+        "template": {
+            "name": template_name,
+            "language": {"code": language},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": value} for value in body_parameters]}
+            ],
+        },
+    }
+    if biz_opaque_callback_data:
+        payload["biz_opaque_callback_data"] = biz_opaque_callback_data
+    return payload
+
+
+class GraphClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_version: str,
+        tokens: AccessTokenProvider,
+        timeout: float = 10.0,
+        max_in_flight: int = 16,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
+        self.tokens = tokens
+        self._timeout = timeout
+        # httpx's pool slows down sharply with many requests in flight: cap them.
+        self._gate = asyncio.Semaphore(max_in_flight)
+        limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), limits=limits, transport=transport
+        )
+
+    @classmethod
+    def from_settings(cls, settings: WhatsAppSettings, **kwargs: Any) -> GraphClient:
+        return cls(
+            base_url=settings.whatsapp_graph_url,
+            api_version=settings.whatsapp_api_version,
+            tokens=AccessTokenProvider(
+                settings.whatsapp_access_token.get_secret_value(), settings.whatsapp_access_token_file
+            ),
+            timeout=settings.whatsapp_http_timeout_seconds,
+            max_in_flight=settings.whatsapp_max_in_flight,
+            **kwargs,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{self.api_version}/{path.lstrip('/')}"
+
+    async def _request(
+        self, method: str, path_or_url: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        token = self.tokens.get()
+        if not token:
+            raise GraphNotConfigured("No WhatsApp access token is configured")
+        url = path_or_url if path_or_url.startswith(("http://", "https://")) else self._url(path_or_url)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self._gate:
+            try:
+                response = await self._http.request(method, url, json=json, params=params, headers=headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise GraphTransportError(f"Could not connect to the Graph API: {type(exc).__name__}") from exc
+            except httpx.TimeoutException as exc:
+                raise GraphTimeout(f"The Graph API did not answer in {self._timeout:g}s", maybe_delivered=True) from exc
+            except httpx.TransportError as exc:
+                raise GraphTimeout(
+                    f"The connection to the Graph API broke: {type(exc).__name__}", maybe_delivered=True
+                ) from exc
+        return _parse(response)
+
+    async def send_template(
+        self,
+        phone_number_id: str,
+        *,
+        to: str,
+        template_name: str,
+        language: str,
+        body_parameters: Sequence[str],
+        biz_opaque_callback_data: str | None = None,
+    ) -> SendResult:
+        body = template_payload(
+            to=to,
+            template_name=template_name,
+            language=language,
+            body_parameters=body_parameters,
+            biz_opaque_callback_data=biz_opaque_callback_data,
+        )
+        data = await self._request("POST", f"{phone_number_id}/messages", json=body)
+        try:
+            message = data["messages"][0]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise GraphError(
+                http_status=200, code=None, message="The Graph API answered without a message id", raw=data
+            ) from exc
+        contacts = data.get("contacts") or [{}]
+        return SendResult(
+            wamid=str(message["id"]),
+            wa_id=contacts[0].get("wa_id"),
+            message_status=message.get("message_status"),
+            raw=data,
+        )
+
+    async def paginate(self, path: str, params: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a cursor-paged Graph collection, following ``paging.next``."""
+        url: str | None = path
+        query = params
+        pages = 0
+        while url is not None and pages < 1000:
+            data = await self._request("GET", url, params=query)
+            for item in data.get("data", []):
+                yield item
+            url = (data.get("paging") or {}).get("next")
+            query = None  # the next URL carries every parameter
+            pages += 1
+
+    async def list_phone_numbers(self, waba_id: str) -> list[dict[str, Any]]:
+        fields = (
+            "id,display_phone_number,verified_name,quality_rating,status,name_status,"
+            "code_verification_status,throughput,whatsapp_business_manager_messaging_limit,messaging_limit_tier"
+        )
+        return [item async for item in self.paginate(f"{waba_id}/phone_numbers", {"fields": fields, "limit": 100})]
+
+    async def get_phone_number(self, phone_number_id: str, fields: str | None = None) -> dict[str, Any]:
+        fields = fields or (
+            "id,display_phone_number,verified_name,quality_rating,status,throughput,"
+            "whatsapp_business_manager_messaging_limit,messaging_limit_tier,name_status"
+        )
+        return await self._request("GET", phone_number_id, params={"fields": fields})
+
+    async def list_templates(self, waba_id: str) -> list[dict[str, Any]]:
+        fields = "id,name,language,status,category,components"
+        return [item async for item in self.paginate(f"{waba_id}/message_templates", {"fields": fields, "limit": 100})]
+
+
+def _parse(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if response.is_success and isinstance(data, dict):
+        return data
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        raise GraphError(
+            http_status=response.status_code,
+            code=None,
+            message=f"The Graph API answered HTTP {response.status_code} without an error body",
+            raw=data if isinstance(data, dict) else {},
+        )
+    error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+    code = error.get("code")
+    subcode = error.get("error_subcode")
+    return_error = GraphError(
+        http_status=response.status_code,
+        code=int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
+        message=str(error.get("message") or "Unknown Graph API error"),
+        error_subcode=int(subcode) if isinstance(subcode, int) else None,
+        fbtrace_id=error.get("fbtrace_id"),
+        error_type=error.get("type"),
+        details=(error_data or {}).get("details"),
+        raw=data if isinstance(data, dict) else {},
+    )
+    raise return_error
