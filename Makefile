@@ -1,0 +1,51 @@
+# The two commands that matter: `make run` and `make test`. Everything else is a building block.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := 3.11
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+RUN := $(UV) run --frozen
+
+.PHONY: help install uv run stop migrate seed test test-fast lint format token bench clean
+
+help:
+	@echo "make run     install, migrate, seed demo data and start sandbox :8009, tenant :8001, notification :8002"
+	@echo "make test    install dev tools and run every test"
+	@echo "make lint    ruff + mypy"
+	@echo "make token ROLE=admin|owner|service [TENANT=<uuid>]   print a signed dev token (last line)"
+	@echo "make migrate apply both services' database migrations"
+	@echo "make bench   benchmarks (not part of make test)"
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.9"
+
+install: uv
+	@$(UV) sync --frozen --all-packages --group dev --quiet
+
+migrate: install
+	@$(RUN) python -m tenant_service.migrate upgrade head
+	@if [ -f services/notification/notification_service/migrate.py ]; then $(RUN) python -m notification_service.migrate upgrade head; fi
+
+seed: migrate
+	@$(RUN) python -m tenant_service.seed_demo
+
+run: install
+	@$(RUN) python scripts/run_stack.py
+
+test: install
+	@$(RUN) pytest
+
+lint: install
+	@$(RUN) ruff check .
+	@$(RUN) ruff format --check .
+	@$(RUN) mypy
+
+format: install
+	@$(RUN) ruff check --fix .
+	@$(RUN) ruff format .
+
+token: install
+	@if [ -z "$(ROLE)" ]; then echo "usage: make token ROLE=admin|owner|service [TENANT=<uuid>]" >&2; exit 2; fi
+	@$(RUN) python -m bakery_shared.token_cli --role "$(ROLE)" $(if $(TENANT),--tenant "$(TENANT)",)
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""Settings of the notification service (environment variables, optional ``.env``).
+
+Every field maps to the upper-case environment variable of the same name, e.g. ``dispatch_batch_size`` is
+``DISPATCH_BATCH_SIZE``. The master WhatsApp account fields come from :class:`WhatsAppSettings`.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bakery_shared.settings import WhatsAppSettings
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/notification.db"
+
+
+class NotificationSettings(WhatsAppSettings):
+    # --- service ---
+    notification_database_url: str = DEFAULT_DATABASE_URL
+    notification_host: str = "127.0.0.1"
+    notification_port: int = Field(default=8002, ge=1, le=65535)
+    notification_migrate_on_start: bool = True  # used by ``python -m notification_service`` only
+
+    # --- the tenant service (settings source) ---
+    tenant_service_url: str = "http://127.0.0.1:8001"
+    tenant_service_timeout_seconds: float = Field(default=5.0, gt=0)
+    tenant_settings_ttl_seconds: float = Field(default=60.0, ge=0)
+    tenant_settings_stale_if_error_seconds: float = Field(default=600.0, ge=0)
+    tenant_service_max_in_flight: int = Field(default=10, ge=1, le=100)
+    tenant_unavailable_retry_seconds: float = Field(default=10.0, gt=0)
+
+    # --- global switch ---
+    enable_whatsapp_notifications: bool = True
+
+    # --- dispatcher ---
+    dispatcher_enabled: bool = True  # run a dispatcher inside the API process
+    dispatch_batch_size: int = Field(default=100, ge=1, le=1000)
+    dispatch_concurrency: int = Field(default=16, ge=1, le=512)
+    dispatch_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    dispatch_lease_seconds: float = Field(default=60.0, ge=5)
+    dispatch_shutdown_grace_seconds: float = Field(default=15.0, ge=0)
+    dispatch_listen_notify: bool = True  # PostgreSQL LISTEN/NOTIFY wake-ups across processes
+    rate_wait_horizon_seconds: float = Field(default=2.0, ge=0, le=30)
+
+    # --- retries ---
+    max_attempts: int = Field(default=5, ge=1, le=100)  # transient failures before "failed"
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    throttle_base_seconds: float = Field(default=1.0, gt=0)
+    throttle_max_seconds: float = Field(default=120.0, gt=0)
+    app_throttle_seconds: float = Field(default=60.0, gt=0)  # codes 4 / 80007
+    maintenance_retry_seconds: float = Field(default=60.0, gt=0)  # code 131057
+    ambiguous_grace_seconds: float = Field(default=30.0, ge=0)  # wait for a webhook after a maybe-delivered timeout
+
+    # --- rate limits (shared by every dispatcher through the database) ---
+    rate_per_number_per_second: float = Field(default=20.0, gt=0, le=80)
+    recipient_min_interval_seconds: float = Field(default=6.0, ge=0)
+    tenant_daily_new_recipient_cap: int = Field(default=250, ge=0)  # 0 = no cap
+
+    # --- holds (credential / account problems) ---
+    hold_probe_interval_seconds: float = Field(default=30.0, gt=0)
+    hold_probe_max_interval_seconds: float = Field(default=600.0, gt=0)
+
+    @property
+    def database_url(self) -> str:
+        return self.notification_database_url

@@ -1,0 +1,1 @@
+"""Business rules of the notification service (no HTTP, no SQL)."""

@@ -1,0 +1,130 @@
+"""Tables of the notification database (SQLAlchemy Core). The Alembic migrations create exactly these."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from bakery_shared.db import JSONType, UTCDateTime, UUIDStr, make_metadata
+
+metadata = make_metadata()
+
+#: The outbox inbox: one row per accepted purchase-order event, unique per (tenant_id, event_id).
+purchase_order_events = sa.Table(
+    "purchase_order_events",
+    metadata,
+    sa.Column("id", UUIDStr(), primary_key=True),
+    sa.Column("tenant_id", UUIDStr(), nullable=False),
+    sa.Column("event_id", UUIDStr(), nullable=False),
+    sa.Column("occurred_at", UTCDateTime(), nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("payload_hash", sa.String(64), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("tenant_id", "event_id", name="uq_purchase_order_events_tenant_event"),
+)
+
+#: One row per WhatsApp message we mean to send (the message log and the dispatch queue).
+whatsapp_messages = sa.Table(
+    "whatsapp_messages",
+    metadata,
+    sa.Column("id", UUIDStr(), primary_key=True),
+    sa.Column("tenant_id", UUIDStr(), nullable=False),
+    sa.Column("event_id", UUIDStr(), nullable=True),  # NULL for test messages
+    sa.Column("kind", sa.String(32), nullable=False),  # purchase_order | test
+    sa.Column("recipient_phone", sa.String(32), nullable=False),  # E.164
+    sa.Column("template_name", sa.String(128), nullable=False),
+    sa.Column("requested_language", sa.String(16), nullable=True),  # supplier's language, if any
+    sa.Column("language", sa.String(16), nullable=True),  # decided at dispatch
+    sa.Column("template_values", JSONType, nullable=False),  # raw values the template is rendered from
+    sa.Column("template_parameters", JSONType, nullable=True),  # rendered body parameters, as sent
+    sa.Column("phone_number_id", sa.String(64), nullable=True),  # the tenant's number, decided at dispatch
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_reason", sa.String(500), nullable=True),
+    sa.Column("hold_key", sa.String(128), nullable=True),  # which sending_holds row keeps it "held"
+    sa.Column("wamid", sa.String(256), nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),  # HTTP attempts made
+    sa.Column("transient_failures", sa.Integer(), nullable=False, server_default="0"),  # against max_attempts
+    sa.Column("throttle_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("possible_duplicates", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("error_code", sa.String(32), nullable=True),
+    sa.Column("error_message", sa.Text(), nullable=True),
+    sa.Column("error_details", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("due_at", UTCDateTime(), nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("awaiting_webhook_until", UTCDateTime(), nullable=True),  # ambiguous timeout: grace period
+    sa.Column("sent_at", UTCDateTime(), nullable=True),
+    sa.Column("delivered_at", UTCDateTime(), nullable=True),
+    sa.Column("read_at", UTCDateTime(), nullable=True),
+    sa.Column("failed_at", UTCDateTime(), nullable=True),
+    sa.UniqueConstraint("tenant_id", "event_id", name="uq_whatsapp_messages_tenant_event"),
+    sa.Index("ix_whatsapp_messages_status_due", "status", "due_at"),
+    sa.Index("ix_whatsapp_messages_tenant_created", "tenant_id", "created_at"),
+    sa.Index("ix_whatsapp_messages_created", "created_at"),
+    sa.Index("ix_whatsapp_messages_wamid", "wamid", unique=True),
+    sa.Index("ix_whatsapp_messages_hold_key", "hold_key"),
+)
+
+#: One row per HTTP attempt to the Graph API, written before the call and completed after it.
+whatsapp_message_attempts = sa.Table(
+    "whatsapp_message_attempts",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_id", UUIDStr(), sa.ForeignKey("whatsapp_messages.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("attempt_no", sa.Integer(), nullable=False),
+    sa.Column("dispatcher_id", sa.String(64), nullable=False),
+    sa.Column("phone_number_id", sa.String(64), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    # accepted | transient | throttled | permanent | credential | timeout_ambiguous | abandoned
+    sa.Column("outcome", sa.String(32), nullable=True),
+    sa.Column("http_status", sa.Integer(), nullable=True),
+    sa.Column("error_code", sa.String(32), nullable=True),
+    sa.Column("error_message", sa.Text(), nullable=True),
+    sa.Column("wamid", sa.String(256), nullable=True),
+    sa.Column("duration_ms", sa.Integer(), nullable=True),
+    sa.Index("ix_whatsapp_message_attempts_message", "message_id", "attempt_no"),
+)
+
+#: Sending pauses, keyed by scope: ``account`` (key "master") or ``phone_number`` (key = phone_number_id).
+#: ``kind`` separates independent reasons for one scope (credential now; quality/template holds in issue 5).
+sending_holds = sa.Table(
+    "sending_holds",
+    metadata,
+    sa.Column("id", UUIDStr(), primary_key=True),
+    sa.Column("scope", sa.String(32), nullable=False),
+    sa.Column("scope_key", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("error_code", sa.String(32), nullable=True),
+    sa.Column("probe_phone_number_id", sa.String(64), nullable=True),
+    sa.Column("probe_failures", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_probe_at", UTCDateTime(), nullable=True),  # NULL: released by someone else (issue 5)
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("scope", "scope_key", "kind", name="uq_sending_holds_scope_key_kind"),
+)
+
+#: Shared rate-limit state (GCRA "theoretical arrival time" per key, plus a counter for daily caps).
+#: Keys: ``num:<phone_number_id>``, ``pair:<phone_number_id>:<recipient>``, ``cap:<tenant_id>:<YYYY-MM-DD>``.
+rate_limit_state = sa.Table(
+    "rate_limit_state",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("tat", UTCDateTime(), nullable=True),
+    sa.Column("counter", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+#: Recipients a tenant has messaged per UTC day (for the daily cap on new recipients).
+tenant_daily_recipients = sa.Table(
+    "tenant_daily_recipients",
+    metadata,
+    sa.Column("tenant_id", UUIDStr(), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("recipient_phone", sa.String(32), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)

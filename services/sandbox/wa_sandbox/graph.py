@@ -1,0 +1,448 @@
+"""The Graph API routes the sandbox fakes: send messages, read phone numbers, list/create/delete templates.
+
+Every route is versioned (``/v23.0/...``). Errors use Meta's shape (see :mod:`wa_sandbox.errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import phonenumbers
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from .errors import GraphError, unsupported_request
+from .state import PhoneNumber, SandboxState, SentRecord, digits_only, utc_now_iso
+from .templates import check_create, check_send
+from .webhooks import WebhookDispatcher
+
+router = APIRouter()
+
+VERSION_RE = re.compile(r"^v(\d+)\.(\d+)$")
+TO_RE = re.compile(r"^\+?[\d\s\-().]+$")
+CURRENT_VERSION = "v23.0"
+PHONE_DEFAULT_LIST_FIELDS = ("verified_name", "display_phone_number", "id", "quality_rating")
+PHONE_DEFAULT_FIELDS = (
+    "verified_name", "code_verification_status", "display_phone_number", "quality_rating", "platform_type",
+    "throughput", "id",
+)  # fmt: skip
+TEMPLATE_DEFAULT_FIELDS = ("name", "parameter_format", "components", "language", "status", "category", "id")
+WABA_FIELDS = ("id", "name", "currency", "timezone_id", "message_template_namespace")
+MAX_CALLBACK_DATA = 512
+MAX_TEXT_BODY = 4096
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def sandbox(request: Request) -> SandboxState:
+    state: SandboxState = request.app.state.sandbox
+    return state
+
+
+def dispatcher(request: Request) -> WebhookDispatcher:
+    disp: WebhookDispatcher = request.app.state.dispatcher
+    return disp
+
+
+def check_version(request: Request, version: str) -> None:
+    match = VERSION_RE.match(version)
+    if match is None:
+        raise GraphError(
+            code=2500,
+            message=f"Unknown path components: {request.url.path}",
+            http_status=400,
+            messaging_product=False,
+        )
+    if int(match.group(1)) < sandbox(request).settings.sandbox_min_api_version:
+        raise GraphError(
+            code=2635,
+            message=(
+                f"(#2635) You are calling a deprecated version of the Graph API ({version}). "
+                f"Please update to the latest version: {CURRENT_VERSION}."
+            ),
+            http_status=400,
+        )
+
+
+def _access_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() in ("bearer", "oauth") and value.strip():
+        return value.strip()
+    return request.query_params.get("access_token") or None
+
+
+def authenticate(request: Request) -> None:
+    state = sandbox(request)
+    token = _access_token(request)
+    problem = state.token_problem(token)
+    if problem is None:
+        return
+    if problem == "missing":
+        raise GraphError(code=190, message="An access token is required to request this resource.", http_status=401)
+    if problem == "expired" and token is not None:
+        expired_at = datetime.fromtimestamp(state.expired_tokens[token], UTC)
+        now = datetime.now(UTC)
+        raise GraphError(
+            code=190,
+            subcode=463,
+            http_status=401,
+            message=(
+                f"Error validating access token: Session has expired on "
+                f"{expired_at.strftime('%A, %d-%b-%y %H:%M:%S')} UTC. "
+                f"The current time is {now.strftime('%A, %d-%b-%y %H:%M:%S')} UTC."
+            ),
+        )
+    if problem == "revoked":
+        raise GraphError(
+            code=190,
+            subcode=460,
+            http_status=401,
+            message=(
+                "Error validating access token: The session has been invalidated because the user changed "
+                "their password or Facebook has changed the session for security reasons."
+            ),
+        )
+    raise GraphError(code=190, message="Invalid OAuth access token - Cannot parse access token", http_status=401)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GraphError(code=100, message="(#100) Invalid parameter", details="The request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise GraphError(code=100, message="(#100) Invalid parameter", details="The request body must be an object")
+    return body
+
+
+def requested_fields(request: Request, default: tuple[str, ...], available: dict[str, Any], node_type: str) -> list[str]:
+    raw = request.query_params.get("fields")
+    if not raw:
+        return list(default)
+    names: list[str] = []
+    depth = 0
+    current = ""
+    for ch in raw:  # drop sub-selections such as throughput{level}
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif depth == 0:
+            if ch == ",":
+                names.append(current.strip())
+                current = ""
+            else:
+                current += ch
+    names.append(current.strip())
+    names = [n for n in names if n]
+    for name in names:
+        if name not in available:
+            raise GraphError(
+                code=100,
+                message=f"(#100) Tried accessing nonexisting field ({name}) on node type ({node_type})",
+                messaging_product=False,
+            )
+    if "id" not in names:
+        names.append("id")
+    return names
+
+
+def _encode_cursor(item_id: str) -> str:
+    return base64.urlsafe_b64encode(f"sandbox:{item_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise GraphError(code=100, message="(#100) Invalid cursor", details=f"cursor {cursor!r}") from exc
+    if not text.startswith("sandbox:"):
+        raise GraphError(code=100, message="(#100) Invalid cursor", details=f"cursor {cursor!r}")
+    return text.removeprefix("sandbox:")
+
+
+def paginate(request: Request, items: list[dict[str, Any]], default_limit: int = 25) -> dict[str, Any]:
+    """Graph cursor paging: ``limit``, ``after``, ``before``; ``paging.cursors`` plus ``next``/``previous``."""
+    raw_limit = request.query_params.get("limit")
+    try:
+        limit = int(raw_limit) if raw_limit is not None else default_limit
+    except ValueError as exc:
+        raise GraphError(code=100, message="(#100) Param limit must be an integer", messaging_product=False) from exc
+    if limit < 1:
+        raise GraphError(code=100, message="(#100) Param limit must be a positive integer", messaging_product=False)
+    ids = [str(item["id"]) for item in items]
+    start = 0
+    after = request.query_params.get("after")
+    before = request.query_params.get("before")
+    if after:
+        cursor_id = _decode_cursor(after)
+        start = ids.index(cursor_id) + 1 if cursor_id in ids else len(ids)
+    elif before:
+        cursor_id = _decode_cursor(before)
+        end = ids.index(cursor_id) if cursor_id in ids else 0
+        start = max(0, end - limit)
+        limit = end - start
+    page = items[start : start + limit]
+    result: dict[str, Any] = {"data": page}
+    if not page:
+        return result
+    paging: dict[str, Any] = {
+        "cursors": {"before": _encode_cursor(str(page[0]["id"])), "after": _encode_cursor(str(page[-1]["id"]))}
+    }
+    params = {k: v for k, v in request.query_params.items() if k not in ("after", "before", "access_token")}
+    if start + len(page) < len(items):
+        paging["next"] = str(request.url.replace_query_params(**params, after=paging["cursors"]["after"]))
+    if start > 0:
+        paging["previous"] = str(request.url.replace_query_params(**params, before=paging["cursors"]["before"]))
+    result["paging"] = paging
+    return result
+
+
+def normalize_recipient(to: str, number: PhoneNumber) -> str:
+    """``to`` → ``wa_id`` (digits). Without a ``+``, a short national number gets the sender's country code."""
+    if not TO_RE.match(to) or not any(ch.isdigit() for ch in to):
+        raise GraphError(code=131009, details=f"Recipient phone number {to!r} is not a valid phone number")
+    digits = digits_only(to)
+    if not to.strip().startswith("+") and len(digits) <= 10:
+        digits = number.country_calling_code + digits
+    try:
+        parsed = phonenumbers.parse("+" + digits, None)
+        possible = phonenumbers.is_possible_number(parsed)
+    except phonenumbers.NumberParseException:
+        possible = False
+    if not possible or not 8 <= len(digits) <= 15:
+        raise GraphError(code=131009, details=f"Recipient phone number {to!r} is not a valid phone number")
+    return digits
+
+
+def check_number_can_send(number: PhoneNumber) -> None:
+    if number.status == "CONNECTED" or number.status == "FLAGGED":
+        return
+    if number.status == "DELETED":
+        raise GraphError(code=33, details=f"The business phone number {number.id} has been deleted.")
+    if number.status in ("BANNED", "RESTRICTED"):
+        raise GraphError(code=131031, details=f"The business account of number {number.id} is locked ({number.status}).")
+    if number.status == "RATE_LIMITED":
+        raise GraphError(code=130429, details="Cloud API message throughput has been reached.")
+    raise GraphError(
+        code=133010,
+        details=f"Phone number {number.id} is not registered on the Cloud API (status {number.status}).",
+    )
+
+
+# ------------------------------------------------------------------------------------------ messages
+@router.post("/{version}/{node_id}/messages")
+async def send_message(version: str, node_id: str, request: Request) -> JSONResponse:
+    check_version(request, version)
+    authenticate(request)
+    state = sandbox(request)
+    number = state.numbers.get(node_id)
+    if number is None:
+        raise unsupported_request("post", node_id)
+    check_number_can_send(number)
+    body = await json_body(request)
+
+    product = body.get("messaging_product")
+    if product is None:
+        raise GraphError(code=100, message="(#100) The parameter messaging_product is required.")
+    if product != "whatsapp":
+        raise GraphError(code=100, message=f'(#100) Param messaging_product must be one of {{WHATSAPP}} - got "{product}".')
+    recipient_type = body.get("recipient_type", "individual")
+    if recipient_type not in ("individual", "group"):
+        raise GraphError(code=100, message="(#100) Invalid parameter", details=f"recipient_type {recipient_type!r}")
+    to = body.get("to")
+    if not isinstance(to, str) or not to.strip():
+        raise GraphError(code=100, message="(#100) The parameter to is required.")
+    wa_id = normalize_recipient(to, number)
+    if wa_id == number.digits:
+        raise GraphError(code=131021, details="The recipient is the sending business number.")
+
+    message_type = body.get("type", "text")
+    template_name: str | None = None
+    template_language: str | None = None
+    rendered: str | None = None
+    category = "service"
+    if message_type == "template":
+        checked = check_send(state, body.get("template"))
+        template_name = checked.template.name
+        template_language = checked.template.language
+        rendered = checked.rendered_body
+        category = checked.template.category.lower()
+    elif message_type == "text":
+        text = body.get("text")
+        text_body = text.get("body") if isinstance(text, dict) else None
+        if not isinstance(text_body, str) or not text_body:
+            raise GraphError(code=100, message="(#100) The parameter text['body'] is required.")
+        if len(text_body) > MAX_TEXT_BODY:
+            raise GraphError(code=100, message="(#100) Invalid parameter", details="text['body'] is too long")
+        rendered = text_body
+    else:
+        raise GraphError(code=131051, details=f"Message type {message_type!r} is not supported by the sandbox.")
+
+    callback_data = body.get("biz_opaque_callback_data")
+    if callback_data is not None and (not isinstance(callback_data, str) or len(callback_data) > MAX_CALLBACK_DATA):
+        raise GraphError(
+            code=100,
+            message="(#100) Invalid parameter",
+            details=f"biz_opaque_callback_data must be a string of at most {MAX_CALLBACK_DATA} characters",
+        )
+
+    if not state.throughput.try_acquire(number.id):
+        raise GraphError(code=130429, http_status=state.throttle_http_status)
+    if not state.pairs.try_acquire(number.id, wa_id):
+        raise GraphError(code=131056, http_status=state.throttle_http_status)
+
+    record = SentRecord(
+        wamid=state.new_wamid(wa_id),
+        phone_number_id=number.id,
+        to=to,
+        wa_id=wa_id,
+        type=message_type,
+        request=body,
+        api_version=version,
+        time=utc_now_iso(),
+        timestamp=time.time(),
+        template_name=template_name,
+        template_language=template_language,
+        category=category,
+        biz_opaque_callback_data=callback_data,
+        rendered_body=rendered,
+    )
+    state.messages.append(record)
+    knobs = state.effective_knobs(number.id, wa_id)
+    if message_type == "text" and knobs.fail_code is None and not state.window_open(number.id, wa_id):
+        knobs.fail_code = 131047
+    await dispatcher(request).start_statuses(record, knobs)
+    return JSONResponse(
+        {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": wa_id}],
+            "messages": [{"id": record.wamid}],
+        }
+    )
+
+
+# ------------------------------------------------------------------------------------------ phone numbers
+@router.get("/{version}/{node_id}/phone_numbers")
+async def list_phone_numbers(version: str, node_id: str, request: Request) -> JSONResponse:
+    check_version(request, version)
+    authenticate(request)
+    state = sandbox(request)
+    if node_id != state.waba_id:
+        raise unsupported_request("get", node_id)
+    numbers = list(state.numbers.values())
+    available = numbers[0].graph_fields(listing=True) if numbers else {}
+    names = requested_fields(request, PHONE_DEFAULT_LIST_FIELDS, available, "WhatsAppBusinessPhoneNumber")
+    items = []
+    for number in numbers:
+        values = number.graph_fields(listing=True)
+        items.append({name: values[name] for name in names})
+    return JSONResponse(paginate(request, items))
+
+
+# ------------------------------------------------------------------------------------------ templates
+@router.get("/{version}/{node_id}/message_templates")
+async def list_templates(version: str, node_id: str, request: Request) -> JSONResponse:
+    check_version(request, version)
+    authenticate(request)
+    state = sandbox(request)
+    if node_id != state.waba_id:
+        raise unsupported_request("get", node_id)
+    templates = [t for t in state.templates.values() if t.status != "DELETED"]
+    query = request.query_params
+    if name := query.get("name"):
+        templates = [t for t in templates if name.lower() in t.name.lower()]
+    if status := query.get("status"):
+        wanted = {s.strip().upper() for s in status.split(",")}
+        templates = [t for t in templates if t.status in wanted]
+    if language := query.get("language"):
+        templates = [t for t in templates if t.language == language]
+    if category := query.get("category"):
+        templates = [t for t in templates if t.category == category.upper()]
+    sample = templates[0].graph_fields() if templates else next(iter(state.templates.values())).graph_fields()
+    names = requested_fields(request, TEMPLATE_DEFAULT_FIELDS, sample, "WhatsAppBusinessHSM")
+    items = [{n: t.graph_fields()[n] for n in names} for t in templates]
+    return JSONResponse(paginate(request, items))
+
+
+@router.post("/{version}/{node_id}/message_templates")
+async def create_template(version: str, node_id: str, request: Request) -> JSONResponse:
+    check_version(request, version)
+    authenticate(request)
+    state = sandbox(request)
+    if node_id != state.waba_id:
+        raise unsupported_request("post", node_id)
+    template = check_create(state, await json_body(request))
+    state.templates[template.id] = template
+    delay = state.template_auto_approve_seconds
+    if delay >= 0:
+        disp = dispatcher(request)
+
+        async def approve_later() -> None:
+            await asyncio.sleep(delay)
+            if template.status == "PENDING":
+                disp.set_template_status(template, "APPROVED")
+
+        disp.spawn(approve_later())
+    return JSONResponse({"id": template.id, "status": template.status, "category": template.category})
+
+
+@router.delete("/{version}/{node_id}/message_templates")
+async def delete_templates(version: str, node_id: str, request: Request) -> JSONResponse:
+    check_version(request, version)
+    authenticate(request)
+    state = sandbox(request)
+    if node_id != state.waba_id:
+        raise unsupported_request("delete", node_id)
+    name = request.query_params.get("name")
+    hsm_id = request.query_params.get("hsm_id")
+    if not name:
+        raise GraphError(code=100, message="(#100) The parameter name is required.")
+    matches = [
+        t for t in state.templates.values() if t.name == name and t.status != "DELETED" and (not hsm_id or t.id == hsm_id)
+    ]
+    if not matches:
+        raise GraphError(code=100, message="(#100) Invalid parameter", details=f"Message template {name!r} not found")
+    for template in matches:
+        dispatcher(request).set_template_status(template, "DELETED")
+    return JSONResponse({"success": True})
+
+
+# ------------------------------------------------------------------------------------------ nodes
+@router.get("/{version}/{node_id}")
+async def read_node(version: str, node_id: str, request: Request) -> JSONResponse:
+    check_version(request, version)
+    authenticate(request)
+    state = sandbox(request)
+    if node_id in state.numbers:
+        values = state.numbers[node_id].graph_fields(listing=False)
+        names = requested_fields(request, PHONE_DEFAULT_FIELDS, values, "WhatsAppBusinessPhoneNumber")
+        return JSONResponse({n: values[n] for n in names})
+    template = state.templates.get(node_id)
+    if template is not None and template.status != "DELETED":
+        tvalues = template.graph_fields()
+        names = requested_fields(request, TEMPLATE_DEFAULT_FIELDS, tvalues, "WhatsAppBusinessHSM")
+        return JSONResponse({n: tvalues[n] for n in names})
+    if node_id == state.waba_id:
+        wvalues = {k: state.waba.get(k) for k in WABA_FIELDS}
+        names = requested_fields(request, WABA_FIELDS, wvalues, "WhatsAppBusinessAccount")
+        return JSONResponse({n: wvalues[n] for n in names})
+    raise unsupported_request("get", node_id)
+
+
+@router.api_route("/{version}/{rest:path}", methods=["GET", "POST", "DELETE", "PUT", "PATCH"])
+async def unknown_path(version: str, rest: str, request: Request) -> JSONResponse:
+    check_version(request, version)
+    raise GraphError(
+        code=2500, message=f"Unknown path components: /{rest}", http_status=400, messaging_product=False
+    )

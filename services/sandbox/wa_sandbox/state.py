@@ -1,0 +1,487 @@
+"""In-memory state of the sandbox and its models: the WABA, its numbers and templates, the sends it
+accepted, the webhook deliveries it made, and the knobs and faults set through the control API."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import phonenumbers
+from pydantic import BaseModel, Field
+
+from .ratelimit import PairLimiter, ThroughputLimiter
+from .seed import load_seed
+from .settings import SandboxSettings
+
+CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 3600
+
+QUALITY_RATINGS = ("GREEN", "YELLOW", "RED", "UNKNOWN", "NA")
+PHONE_STATUSES = (
+    "PENDING", "DELETED", "MIGRATED", "BANNED", "RESTRICTED", "RATE_LIMITED", "FLAGGED", "CONNECTED",
+    "DISCONNECTED", "UNKNOWN", "UNVERIFIED",
+)  # fmt: skip
+TEMPLATE_STATUSES = (
+    "APPROVED", "ARCHIVED", "DELETED", "DISABLED", "IN_APPEAL", "LIMIT_EXCEEDED", "PAUSED", "PENDING",
+    "PENDING_DELETION", "REJECTED", "REINSTATED", "FLAGGED", "LOCKED",
+)  # fmt: skip
+TEMPLATE_CATEGORIES = ("AUTHENTICATION", "MARKETING", "UTILITY")
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def digits_only(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+def region_of(digits: str) -> str:
+    """ISO country of an international number given as digits (``ES`` for 34...), ``ZZ`` when unknown."""
+    try:
+        parsed = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return "ZZ"
+    return phonenumbers.region_code_for_number(parsed) or "ZZ"
+
+
+def business_scoped_user_id(waba_id: str, wa_id: str) -> str:
+    """A stable BSUID for a user (format ``CC.<digits>``, as Meta's 2026 webhooks carry in ``user_id``)."""
+    digest = hashlib.sha256(f"{waba_id}:{wa_id}".encode()).hexdigest()
+    return f"{region_of(wa_id)}.{int(digest[:16], 16)}"
+
+
+@dataclass
+class PhoneNumber:
+    id: str
+    display_phone_number: str
+    verified_name: str
+    quality_rating: str = "GREEN"
+    status: str = "CONNECTED"
+    code_verification_status: str = "VERIFIED"
+    name_status: str = "APPROVED"
+    platform_type: str = "CLOUD_API"
+    account_mode: str = "LIVE"
+    messaging_limit_tier: str = "TIER_2K"
+    throughput_level: str = "STANDARD"
+    is_official_business_account: bool = False
+    last_onboarded_time: str = "2026-01-01T09:00:00+0000"
+
+    @property
+    def digits(self) -> str:
+        return digits_only(self.display_phone_number)
+
+    @property
+    def country_calling_code(self) -> str:
+        try:
+            return str(phonenumbers.parse("+" + self.digits, None).country_code)
+        except phonenumbers.NumberParseException:
+            return ""
+
+    def graph_fields(self, *, listing: bool) -> dict[str, Any]:
+        """Every field the sandbox can return. Lists format the display number, single reads give digits."""
+        return {
+            "id": self.id,
+            "display_phone_number": self.display_phone_number if listing else self.digits,
+            "verified_name": self.verified_name,
+            "quality_rating": self.quality_rating,
+            "status": self.status,
+            "code_verification_status": self.code_verification_status,
+            "name_status": self.name_status,
+            "platform_type": self.platform_type,
+            "account_mode": self.account_mode,
+            "messaging_limit_tier": self.messaging_limit_tier,
+            "whatsapp_business_manager_messaging_limit": self.messaging_limit_tier,
+            "throughput": {"level": self.throughput_level},
+            "is_official_business_account": self.is_official_business_account,
+            "last_onboarded_time": self.last_onboarded_time,
+            "health_status": {
+                "can_send_message": "AVAILABLE" if self.status == "CONNECTED" else "BLOCKED",
+                "entities": [],
+            },
+        }
+
+
+@dataclass
+class Template:
+    id: str
+    name: str
+    language: str
+    status: str
+    category: str
+    components: list[dict[str, Any]]
+    parameter_format: str = "POSITIONAL"
+    rejected_reason: str = "NONE"
+    created_at: float = field(default_factory=time.time)
+
+    def graph_fields(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "language": self.language,
+            "status": self.status,
+            "category": self.category,
+            "components": self.components,
+            "parameter_format": self.parameter_format,
+            "rejected_reason": self.rejected_reason,
+            "quality_score": {"score": "GREEN" if self.status == "APPROVED" else "UNKNOWN"},
+        }
+
+
+@dataclass
+class SentRecord:
+    """One send the sandbox accepted (HTTP 200)."""
+
+    wamid: str
+    phone_number_id: str
+    to: str
+    wa_id: str
+    type: str
+    request: dict[str, Any]
+    api_version: str
+    time: str
+    timestamp: float
+    template_name: str | None = None
+    template_language: str | None = None
+    category: str = "utility"
+    biz_opaque_callback_data: str | None = None
+    rendered_body: str | None = None
+    statuses: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class WebhookAttempt:
+    at: str
+    http_status: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class WebhookDelivery:
+    """One webhook POST the sandbox made (with its retries)."""
+
+    id: int
+    field: str
+    url: str
+    body: dict[str, Any]
+    raw: str
+    signature: str
+    created_at: str
+    wamid: str | None = None
+    status: str | None = None
+    phone_number_id: str | None = None
+    attempts: list[WebhookAttempt] = field(default_factory=list)
+    delivered: bool = False
+    gave_up: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Knobs(BaseModel):
+    """Status-webhook behaviour. Every field is optional so that scopes overlay: global < number < recipient
+    < one-shot (``next``). Only the fields a request sets are applied."""
+
+    status_delay_seconds: float | None = Field(default=None, ge=0)
+    duplicate: bool | None = None
+    reorder: bool | None = None
+    drop_delivered: bool | None = None
+    fail_code: int | None = None
+    fail_details: str | None = None
+    fail_after_sent: bool | None = None
+    sent_before_response: bool | None = None
+    stop_after: Literal["sent", "delivered", "read"] | None = None
+
+
+@dataclass
+class EffectiveKnobs:
+    status_delay_seconds: float
+    duplicate: bool = False
+    reorder: bool = False
+    drop_delivered: bool = False
+    fail_code: int | None = None
+    fail_details: str | None = None
+    fail_after_sent: bool = False
+    sent_before_response: bool = False
+    stop_after: str | None = None
+
+    def apply(self, layer: Knobs) -> None:
+        for name in layer.model_fields_set:
+            setattr(self, name, getattr(layer, name))
+
+    def plan(self) -> list[str]:
+        """The statuses to emit for one message, in emission order."""
+        if self.fail_code is not None:
+            return ["sent", "failed"] if self.fail_after_sent else ["failed"]
+        steps = ["sent", "delivered", "read"]
+        if self.stop_after == "sent":
+            steps = ["sent"]
+        elif self.stop_after == "delivered":
+            steps = ["sent", "delivered"]
+        if self.drop_delivered:
+            steps = [s for s in steps if s != "delivered"]
+        if self.reorder:
+            steps.reverse()
+        return steps
+
+
+@dataclass
+class OneShotKnobs:
+    knobs: Knobs
+    remaining: int
+    phone_number_id: str | None = None
+
+
+class FaultRule(BaseModel):
+    """A fault for ``POST /{version}/{phone_number_id}/messages``.
+
+    ``count`` sends are affected (``None`` = until deleted); with ``probability`` < 1 each matching send is
+    affected at random (seeded by ``POST /_sandbox/faults`` ``seed``), which is the fault-injection mode.
+    """
+
+    action: Literal["error", "timeout", "drop", "latency"] = "error"
+    count: int | None = Field(default=1, ge=1)
+    probability: float = Field(default=1.0, ge=0, le=1)
+    phone_number_id: str | None = None
+    code: int = 131000
+    http_status: int | None = Field(default=None, ge=400, le=599)
+    error_subcode: int | None = None
+    error_type: str = "OAuthException"
+    message: str | None = None
+    details: str | None = None
+    is_transient: bool | None = None
+    # timeout: how long to hold the request; latency: delay added before normal processing.
+    seconds: float = Field(default=30.0, ge=0)
+    # timeout/drop: whether the send is processed anyway (accepted + webhooks) although the client never
+    # sees the answer, which is the ambiguous case a client must reconcile.
+    accept: bool = False
+    id: int = 0
+    fired: int = 0
+
+
+@dataclass
+class WebhookConfig:
+    url: str
+    app_secret: str
+    verify_token: str
+    max_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+    timeout_seconds: float
+
+
+class SandboxState:
+    """Everything the sandbox knows. ``reset()`` returns to the seed."""
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.throughput = ThroughputLimiter(settings.sandbox_throughput_per_second)
+        self.pairs = PairLimiter(settings.sandbox_pair_limit, settings.sandbox_pair_refill_seconds)
+        self.reset()
+
+    # ---------------------------------------------------------------- lifecycle
+    def reset(self) -> None:
+        settings = self.settings
+        seed = load_seed(settings.sandbox_seed_file)
+        self.waba: dict[str, Any] = dict(seed["waba"])
+        if settings.business_account_id:
+            self.waba["id"] = settings.business_account_id
+        self.numbers: dict[str, PhoneNumber] = {
+            n["id"]: PhoneNumber(**n) for n in seed["phone_numbers"]
+        }
+        self.templates: dict[str, Template] = {t["id"]: Template(**t) for t in seed["templates"]}
+        self._template_counter = 300000000000100
+        self.messages: list[SentRecord] = []
+        self.deliveries: list[WebhookDelivery] = []
+        self._delivery_counter = 0
+        self.valid_token: str | None = settings.valid_access_token
+        self.expired_tokens: dict[str, float] = {}
+        self.revoked_tokens: set[str] = set()
+        self.faults: list[FaultRule] = []
+        self._fault_counter = 0
+        self.rng = random.Random()  # noqa: S311 - fault injection, not security
+        self.global_knobs = Knobs()
+        self.number_knobs: dict[str, Knobs] = {}
+        self.recipient_knobs: dict[str, Knobs] = {}
+        self.next_knobs: list[OneShotKnobs] = []
+        self.windows: dict[tuple[str, str], float] = {}
+        self.throughput.default_rate = settings.sandbox_throughput_per_second
+        self.throughput.reset(clear_overrides=True)
+        self.pairs.configure(settings.sandbox_pair_limit, settings.sandbox_pair_refill_seconds)
+        self.throttle_http_status = settings.sandbox_throttle_http_status
+        self.template_auto_approve_seconds = settings.sandbox_template_auto_approve_seconds
+        self.webhook = WebhookConfig(
+            url=settings.sandbox_webhook_url,
+            app_secret=settings.app_secret,
+            verify_token=settings.verify_token,
+            max_attempts=settings.sandbox_webhook_max_attempts,
+            retry_base_seconds=settings.sandbox_webhook_retry_base_seconds,
+            retry_max_seconds=settings.sandbox_webhook_retry_max_seconds,
+            timeout_seconds=settings.sandbox_webhook_timeout_seconds,
+        )
+
+    # ---------------------------------------------------------------- ids
+    @property
+    def waba_id(self) -> str:
+        return str(self.waba["id"])
+
+    def new_template_id(self) -> str:
+        self._template_counter += 1
+        return str(self._template_counter)
+
+    def new_delivery_id(self) -> int:
+        self._delivery_counter += 1
+        return self._delivery_counter
+
+    @staticmethod
+    def new_wamid(wa_id: str) -> str:
+        import base64
+
+        raw = b"\x1c\x18" + bytes([len(wa_id)]) + wa_id.encode() + b"\x15\x02\x00\x11\x18\x12"
+        raw += secrets.token_hex(9).upper().encode() + b"\x00"
+        return "wamid." + base64.b64encode(raw).decode()
+
+    def bsuid(self, wa_id: str) -> str:
+        return business_scoped_user_id(self.waba_id, wa_id)
+
+    # ---------------------------------------------------------------- lookups
+    def find_template(self, name: str, language: str) -> Template | None:
+        for template in self.templates.values():
+            if template.name == name and template.language == language and template.status != "DELETED":
+                return template
+        return None
+
+    def message(self, wamid: str) -> SentRecord | None:
+        for record in reversed(self.messages):
+            if record.wamid == wamid:
+                return record
+        return None
+
+    # ---------------------------------------------------------------- tokens
+    def token_problem(self, token: str | None) -> str | None:
+        """``None`` when the token is valid, else ``missing``/``expired``/``revoked``/``invalid``."""
+        if not token:
+            return "missing"
+        if token in self.expired_tokens:
+            return "expired"
+        if token in self.revoked_tokens:
+            return "revoked"
+        if self.valid_token is not None and secrets.compare_digest(token, self.valid_token):
+            return None
+        return "invalid"
+
+    def rotate_token(self, new_token: str) -> None:
+        if self.valid_token and self.valid_token != new_token and self.valid_token not in self.expired_tokens:
+            self.revoked_tokens.add(self.valid_token)
+        self.expired_tokens.pop(new_token, None)
+        self.revoked_tokens.discard(new_token)
+        self.valid_token = new_token
+
+    def expire_token(self, token: str | None = None) -> str | None:
+        token = token or self.valid_token
+        if token:
+            self.expired_tokens[token] = time.time()
+            if token == self.valid_token:
+                self.valid_token = None
+        return token
+
+    # ---------------------------------------------------------------- knobs
+    def effective_knobs(self, phone_number_id: str, wa_id: str) -> EffectiveKnobs:
+        knobs = EffectiveKnobs(status_delay_seconds=self.settings.sandbox_status_delay_seconds)
+        knobs.apply(self.global_knobs)
+        if phone_number_id in self.number_knobs:
+            knobs.apply(self.number_knobs[phone_number_id])
+        if wa_id in self.recipient_knobs:
+            knobs.apply(self.recipient_knobs[wa_id])
+        for shot in self.next_knobs:
+            if shot.phone_number_id in (None, phone_number_id):
+                knobs.apply(shot.knobs)
+                shot.remaining -= 1
+                break
+        self.next_knobs = [s for s in self.next_knobs if s.remaining > 0]
+        return knobs
+
+    # ---------------------------------------------------------------- faults
+    def add_fault(self, rule: FaultRule) -> FaultRule:
+        self._fault_counter += 1
+        rule.id = self._fault_counter
+        rule.fired = 0
+        self.faults.append(rule)
+        return rule
+
+    def take_fault(self, phone_number_id: str) -> FaultRule | None:
+        for rule in self.faults:
+            if rule.phone_number_id not in (None, phone_number_id):
+                continue
+            if rule.probability < 1.0 and self.rng.random() >= rule.probability:
+                continue
+            rule.fired += 1
+            if rule.count is not None and rule.fired >= rule.count:
+                self.faults.remove(rule)
+            return rule
+        return None
+
+    # ---------------------------------------------------------------- customer-service window
+    def open_window(self, phone_number_id: str, wa_id: str) -> None:
+        self.windows[(phone_number_id, wa_id)] = time.time()
+
+    def window_open(self, phone_number_id: str, wa_id: str) -> bool:
+        opened = self.windows.get((phone_number_id, wa_id))
+        return opened is not None and time.time() - opened < CUSTOMER_SERVICE_WINDOW_SECONDS
+
+    # ---------------------------------------------------------------- views
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "waba": self.waba,
+            "phone_numbers": [asdict(n) for n in self.numbers.values()],
+            "templates": [asdict(t) for t in self.templates.values()],
+            "token": {
+                "valid": self.valid_token is not None,
+                "expired_count": len(self.expired_tokens),
+                "revoked_count": len(self.revoked_tokens),
+            },
+            "faults": [f.model_dump() for f in self.faults],
+            "knobs": self.knobs_view(),
+            "limits": self.limits_view(),
+            "webhook": {
+                "url": self.webhook.url,
+                "max_attempts": self.webhook.max_attempts,
+                "retry_base_seconds": self.webhook.retry_base_seconds,
+                "retry_max_seconds": self.webhook.retry_max_seconds,
+                "timeout_seconds": self.webhook.timeout_seconds,
+            },
+            "template_auto_approve_seconds": self.template_auto_approve_seconds,
+            "counts": {"messages": len(self.messages), "webhooks": len(self.deliveries)},
+        }
+
+    def knobs_view(self) -> dict[str, Any]:
+        return {
+            "defaults": asdict(EffectiveKnobs(status_delay_seconds=self.settings.sandbox_status_delay_seconds)),
+            "global": self.global_knobs.model_dump(exclude_unset=True),
+            "phone_numbers": {k: v.model_dump(exclude_unset=True) for k, v in self.number_knobs.items()},
+            "recipients": {k: v.model_dump(exclude_unset=True) for k, v in self.recipient_knobs.items()},
+            "next": [
+                {
+                    "knobs": s.knobs.model_dump(exclude_unset=True),
+                    "remaining": s.remaining,
+                    "phone_number_id": s.phone_number_id,
+                }
+                for s in self.next_knobs
+            ],
+        }
+
+    def limits_view(self) -> dict[str, Any]:
+        return {
+            "throughput_per_second": self.throughput.default_rate,
+            "throughput_per_number": self.throughput.overrides,
+            "pair_limit": self.pairs.limit,
+            "pair_refill_seconds": self.pairs.refill_seconds,
+            "throttle_http_status": self.throttle_http_status,
+        }

@@ -1,0 +1,248 @@
+"""Template rules: checking a send's ``template`` object against the stored template (132000, 132001,
+132005, 132012, 132015, 132016, 100) and checking a creation request (100 / 2388024)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import GraphError
+from .state import TEMPLATE_CATEGORIES, SandboxState, Template
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+NAME_RE = re.compile(r"^[a-z0-9_]{1,512}$")
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2,4})?$")
+MEDIA_TYPES = ("image", "document", "video")
+MAX_TEMPLATES_PER_WABA = 250
+
+
+def invalid(details: str) -> GraphError:
+    return GraphError(code=100, message="(#100) Invalid parameter", details=details)
+
+
+def placeholders(text: str) -> list[str]:
+    """Distinct placeholder names in order of first appearance."""
+    seen: list[str] = []
+    for match in PLACEHOLDER.finditer(text):
+        if match.group(1) not in seen:
+            seen.append(match.group(1))
+    return seen
+
+
+def _component(template: Template, kind: str) -> dict[str, Any] | None:
+    for comp in template.components:
+        if str(comp.get("type", "")).upper() == kind:
+            return comp
+    return None
+
+
+def _check_parameter(param: Any, where: str) -> str:
+    """Validate one send parameter; returns the text it renders to."""
+    if not isinstance(param, dict):
+        raise invalid(f"{where}: each parameter must be an object")
+    ptype = param.get("type")
+    if not isinstance(ptype, str) or not ptype:
+        raise GraphError(code=131008, details=f"{where}: parameter 'type' is required")
+    if ptype == "text":
+        text = param.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise invalid("Parameter 'text' is mandatory for component parameter type 'text'")
+        return text
+    if ptype == "currency":
+        cur = param.get("currency")
+        if (
+            not isinstance(cur, dict)
+            or not isinstance(cur.get("fallback_value"), str)
+            or not isinstance(cur.get("code"), str)
+            or not isinstance(cur.get("amount_1000"), int)
+        ):
+            raise invalid("Parameter 'currency' needs 'fallback_value', 'code' and an integer 'amount_1000'")
+        return str(cur["fallback_value"])
+    if ptype == "date_time":
+        dt = param.get("date_time")
+        if not isinstance(dt, dict) or not isinstance(dt.get("fallback_value"), str):
+            raise invalid("Parameter 'date_time' needs a 'fallback_value'")
+        return str(dt["fallback_value"])
+    if ptype in MEDIA_TYPES:
+        media = param.get(ptype)
+        if not isinstance(media, dict) or not (media.get("link") or media.get("id")):
+            raise invalid(f"Parameter '{ptype}' needs a 'link' or an 'id'")
+        return ""
+    if ptype == "payload":
+        if not isinstance(param.get("payload"), str):
+            raise invalid("Parameter 'payload' is mandatory for component parameter type 'payload'")
+        return ""
+    if ptype in ("action", "coupon_code", "location"):
+        return ""
+    raise invalid(f"Unknown parameter type '{ptype}' in {where}")
+
+
+@dataclass
+class CheckedTemplate:
+    template: Template
+    rendered_body: str
+
+
+def check_send(state: SandboxState, obj: Any) -> CheckedTemplate:
+    """Validate a send's ``template`` object. Raises :class:`GraphError` like Meta would."""
+    if not isinstance(obj, dict):
+        raise GraphError(code=100, message="(#100) The parameter template is required.")
+    name = obj.get("name")
+    if not isinstance(name, str) or not name:
+        raise GraphError(code=100, message="(#100) The parameter template['name'] is required.")
+    language = obj.get("language")
+    code = language.get("code") if isinstance(language, dict) else None
+    if not isinstance(code, str) or not code:
+        raise GraphError(code=100, message="(#100) The parameter template['language']['code'] is required.")
+
+    template = state.find_template(name, code)
+    if template is None or template.status not in ("APPROVED", "PAUSED", "DISABLED", "REINSTATED"):
+        raise GraphError(
+            code=132001,
+            details=f"template name ({name}) does not exist in {code}",
+        )
+    if template.status == "PAUSED":
+        raise GraphError(
+            code=132015,
+            details=f"Template {name} ({code}) is paused because of low quality; it cannot be sent.",
+        )
+    if template.status == "DISABLED":
+        raise GraphError(
+            code=132016,
+            details=f"Template {name} ({code}) has been disabled and can no longer be sent.",
+        )
+
+    components = obj.get("components", [])
+    if not isinstance(components, list):
+        raise invalid("template['components'] must be an array")
+
+    sent: dict[str, list[dict[str, Any]]] = {"header": [], "body": []}
+    rendered: dict[str, list[str]] = {"header": [], "body": []}
+    template_buttons = (_component(template, "BUTTONS") or {}).get("buttons", [])
+    for comp in components:
+        if not isinstance(comp, dict):
+            raise invalid("each template component must be an object")
+        ctype = str(comp.get("type", "")).lower()
+        params = comp.get("parameters", [])
+        if not isinstance(params, list):
+            raise invalid(f"{ctype}: 'parameters' must be an array")
+        if ctype in ("header", "body"):
+            for param in params:
+                rendered[ctype].append(_check_parameter(param, ctype))
+            sent[ctype].extend(params)
+        elif ctype == "button":
+            try:
+                index = int(comp.get("index", -1))
+            except (TypeError, ValueError):
+                index = -1
+            if index < 0 or index >= len(template_buttons):
+                raise invalid(f"Button at index {comp.get('index')} does not exist in template {name}")
+            for param in params:
+                _check_parameter(param, f"button at index {index}")
+        else:
+            raise invalid(f"Invalid component type '{comp.get('type')}'")
+
+    body_text = ""
+    for kind in ("header", "body"):
+        tcomp = _component(template, kind.upper())
+        fmt = str((tcomp or {}).get("format", "TEXT")).upper()
+        text = str((tcomp or {}).get("text", "")) if tcomp else ""
+        expected_names = placeholders(text) if tcomp and fmt == "TEXT" else []
+        expected = len(expected_names) if fmt == "TEXT" else (1 if tcomp else 0)
+        got = len(sent[kind])
+        if tcomp is not None and kind == "header" and fmt != "TEXT" and got == 1:
+            if sent[kind][0].get("type") != fmt.lower():
+                raise GraphError(
+                    code=132012,
+                    details=f"header: parameter type {sent[kind][0].get('type')} does not match format {fmt}",
+                )
+        if got != expected:
+            raise GraphError(
+                code=132000,
+                details=(
+                    f"{kind}: number of localizable_params ({got}) does not match the expected number of "
+                    f"params ({expected})"
+                ),
+            )
+        if template.parameter_format == "NAMED" and expected_names:
+            given = [p.get("parameter_name") for p in sent[kind]]
+            if sorted(str(g) for g in given) != sorted(expected_names):
+                raise GraphError(
+                    code=132000,
+                    details=(
+                        f"{kind}: parameter names ({', '.join(str(g) for g in given)}) do not match the expected "
+                        f"names ({', '.join(expected_names)})"
+                    ),
+                )
+        if kind == "body" and tcomp is not None:
+            values = dict(zip(expected_names, rendered["body"], strict=False))
+            if template.parameter_format == "NAMED":
+                values = {
+                    str(p.get("parameter_name")): r for p, r in zip(sent["body"], rendered["body"], strict=False)
+                }
+            body_text = PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+    limit = 32768 if len(template.components) == 1 else 1024
+    if len(body_text) > limit:
+        raise GraphError(code=132005, details=f"body: the rendered text has {len(body_text)} characters (max {limit})")
+    return CheckedTemplate(template=template, rendered_body=body_text)
+
+
+def check_create(state: SandboxState, body: Any) -> Template:
+    """Validate a ``POST /{waba_id}/message_templates`` body and build the (PENDING) template."""
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object")
+    name = body.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise invalid("name: use only lowercase letters, digits and underscores (max 512 characters)")
+    language = body.get("language")
+    if not isinstance(language, str) or not LANGUAGE_RE.match(language):
+        raise invalid(f"language: '{language}' is not a valid language code")
+    category = str(body.get("category", "")).upper()
+    if category not in TEMPLATE_CATEGORIES:
+        raise invalid(f"category: '{body.get('category')}' is not one of {', '.join(TEMPLATE_CATEGORIES)}")
+    components = body.get("components")
+    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+        raise invalid("components: must be an array of objects")
+    bodies = [c for c in components if str(c.get("type", "")).upper() == "BODY"]
+    if len(bodies) != 1 or not isinstance(bodies[0].get("text"), str) or not bodies[0]["text"].strip():
+        raise invalid("components: exactly one BODY component with a text is required")
+    parameter_format = str(body.get("parameter_format", "POSITIONAL")).upper()
+    if parameter_format not in ("POSITIONAL", "NAMED"):
+        raise invalid("parameter_format: must be POSITIONAL or NAMED")
+    if state.find_template(name, language) is not None:
+        raise GraphError(
+            code=100,
+            message="(#100) Invalid parameter",
+            subcode=2388024,
+            details=f"Content in this language already exists for template {name} ({language}).",
+            extra={
+                "is_transient": False,
+                "error_user_title": "Content in This Language Already Exists",
+                "error_user_msg": (
+                    f"There is already {language} content for this template. Create a new template and try again."
+                ),
+            },
+        )
+    live = [t for t in state.templates.values() if t.status != "DELETED"]
+    if len(live) >= MAX_TEMPLATES_PER_WABA:
+        raise GraphError(
+            code=100,
+            subcode=2388019,
+            details=f"The WhatsApp Business Account already has {MAX_TEMPLATES_PER_WABA} message templates.",
+        )
+    normalized = []
+    for comp in components:
+        copy = dict(comp)
+        copy["type"] = str(comp.get("type", "")).upper()
+        normalized.append(copy)
+    return Template(
+        id=state.new_template_id(),
+        name=name,
+        language=language,
+        status="PENDING",
+        category=category,
+        components=normalized,
+        parameter_format=parameter_format,
+    )

@@ -1,0 +1,338 @@
+"""Webhook delivery: Meta's envelope, ``X-Hub-Signature-256`` signing, retries with exponential backoff,
+and the per-message status sequence (sent → delivered → read, or failed) with its knobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import httpx
+
+from .errors import async_error
+from .state import (
+    EffectiveKnobs,
+    PhoneNumber,
+    SandboxState,
+    SentRecord,
+    Template,
+    WebhookAttempt,
+    WebhookDelivery,
+    utc_now_iso,
+)
+
+logger = logging.getLogger("wa_sandbox.webhooks")
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+def sign(raw_body: bytes, app_secret: str) -> str:
+    """``sha256=`` + lowercase hex HMAC-SHA256 of the exact bytes sent, keyed with the app secret."""
+    return "sha256=" + hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+
+
+def serialize(body: dict[str, Any]) -> bytes:
+    """Compact JSON with ``\\uXXXX`` escapes and escaped slashes, like Meta's bodies, so a receiver that
+    re-serialises the parsed JSON instead of hashing the raw bytes gets a different signature."""
+    text = json.dumps(body, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("/", "\\/").encode("ascii")
+
+
+def messages_envelope(waba_id: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba_id, "changes": [{"value": value, "field": "messages"}]}],
+    }
+
+
+def management_envelope(waba_id: str, field: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba_id, "time": int(time.time()), "changes": [{"value": value, "field": field}]}],
+    }
+
+
+def number_metadata(number: PhoneNumber) -> dict[str, str]:
+    return {"display_phone_number": number.digits, "phone_number_id": number.id}
+
+
+class WebhookDispatcher:
+    """Sends webhooks from background asyncio tasks of the app's event loop."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self._client: httpx.AsyncClient | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ---------------------------------------------------------------- plumbing
+    def _client_for_loop(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.AsyncClient()
+        return self._client
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def cancel_all(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def aclose(self) -> None:
+        await self.cancel_all()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # ---------------------------------------------------------------- one webhook
+    def prepare(
+        self,
+        field: str,
+        body: dict[str, Any],
+        *,
+        wamid: str | None = None,
+        status: str | None = None,
+        phone_number_id: str | None = None,
+    ) -> WebhookDelivery | None:
+        """Serialise, sign and log a webhook. ``None`` when webhooks are off (empty URL)."""
+        config = self.state.webhook
+        if not config.url:
+            return None
+        raw = serialize(body)
+        delivery = WebhookDelivery(
+            id=self.state.new_delivery_id(),
+            field=field,
+            url=config.url,
+            body=body,
+            raw=raw.decode("ascii"),
+            signature=sign(raw, config.app_secret),
+            created_at=utc_now_iso(),
+            wamid=wamid,
+            status=status,
+            phone_number_id=phone_number_id,
+        )
+        self.state.deliveries.append(delivery)
+        return delivery
+
+    async def attempt(self, delivery: WebhookDelivery) -> bool:
+        """One POST. Only HTTP 200 counts as delivered (Meta's rule)."""
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: delivery.signature,
+            "User-Agent": "facebookexternalua",
+        }
+        record = WebhookAttempt(at=utc_now_iso())
+        delivery.attempts.append(record)
+        try:
+            response = await self._client_for_loop().post(
+                delivery.url,
+                content=delivery.raw.encode("ascii"),
+                headers=headers,
+                timeout=self.state.webhook.timeout_seconds,
+            )
+        except httpx.HTTPError as exc:
+            record.error = f"{type(exc).__name__}: {exc}"
+            return False
+        record.http_status = response.status_code
+        if response.status_code == 200:
+            delivery.delivered = True
+            return True
+        return False
+
+    async def deliver(self, delivery: WebhookDelivery, *, already_tried: int = 0) -> bool:
+        """Try until HTTP 200, backing off exponentially (base × 2^n, capped) between attempts."""
+        config = self.state.webhook
+        tries = already_tried
+        while tries < config.max_attempts:
+            if tries > 0:
+                delay = min(config.retry_base_seconds * (2 ** (tries - 1)), config.retry_max_seconds)
+                await asyncio.sleep(delay)
+            tries += 1
+            if await self.attempt(delivery):
+                return True
+        delivery.gave_up = True
+        logger.warning("webhook %s gave up after %d attempts", delivery.id, tries)
+        return False
+
+    def send(self, field: str, body: dict[str, Any], **meta: Any) -> WebhookDelivery | None:
+        """Queue a webhook for background delivery."""
+        delivery = self.prepare(field, body, **meta)
+        if delivery is not None:
+            self.spawn(self.deliver(delivery))
+        return delivery
+
+    async def send_inline_first(self, field: str, body: dict[str, Any], **meta: Any) -> WebhookDelivery | None:
+        """First attempt awaited now (before the caller answers), retries in the background."""
+        delivery = self.prepare(field, body, **meta)
+        if delivery is not None and not await self.attempt(delivery):
+            self.spawn(self.deliver(delivery, already_tried=1))
+        return delivery
+
+    # ---------------------------------------------------------------- message statuses
+    def status_body(self, record: SentRecord, status: str, knobs: EffectiveKnobs) -> dict[str, Any]:
+        state = self.state
+        number = state.numbers[record.phone_number_id]
+        item: dict[str, Any] = {
+            "id": record.wamid,
+            "status": status,
+            "timestamp": str(int(time.time())),
+            "recipient_id": record.wa_id,
+            "recipient_user_id": state.bsuid(record.wa_id),
+        }
+        if record.biz_opaque_callback_data is not None:
+            item["biz_opaque_callback_data"] = record.biz_opaque_callback_data
+        if status in ("sent", "delivered"):
+            in_window = state.window_open(record.phone_number_id, record.wa_id)
+            free = in_window and record.category in ("utility", "service")
+            if _version_major(record.api_version) <= 23:
+                conversation: dict[str, Any] = {
+                    "id": hashlib.md5(record.wamid.encode(), usedforsecurity=False).hexdigest(),
+                    "origin": {"type": record.category},
+                }
+                if status == "sent":
+                    conversation["expiration_timestamp"] = str(int(record.timestamp) + 24 * 3600)
+                item["conversation"] = conversation
+            item["pricing"] = {
+                "billable": not free,
+                "pricing_model": "PMP",
+                "type": "free_customer_service" if free else "regular",
+                "category": record.category,
+            }
+        if status == "failed":
+            item["errors"] = [async_error(knobs.fail_code or 131000, knobs.fail_details)]
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": number_metadata(number),
+            "contacts": [{"wa_id": record.wa_id, "user_id": state.bsuid(record.wa_id)}],
+            "statuses": [item],
+        }
+        return messages_envelope(state.waba_id, value)
+
+    async def emit_status(self, record: SentRecord, status: str, knobs: EffectiveKnobs, *, inline: bool) -> None:
+        record.statuses.append(status)
+        copies = 2 if knobs.duplicate else 1
+        for _ in range(copies):
+            body = self.status_body(record, status, knobs)
+            meta = {"wamid": record.wamid, "status": status, "phone_number_id": record.phone_number_id}
+            if inline:
+                await self.send_inline_first("messages", body, **meta)
+            else:
+                self.send("messages", body, **meta)
+
+    async def start_statuses(self, record: SentRecord, knobs: EffectiveKnobs) -> None:
+        """Called before the send's HTTP response: emits ``sent`` inline if asked, the rest later."""
+        plan = knobs.plan()
+        if knobs.sent_before_response and "sent" in plan:
+            plan.remove("sent")
+            await self.emit_status(record, "sent", knobs, inline=True)
+        if plan:
+            self.spawn(self._run_plan(record, plan, knobs))
+
+    async def _run_plan(self, record: SentRecord, plan: list[str], knobs: EffectiveKnobs) -> None:
+        for status in plan:
+            await asyncio.sleep(knobs.status_delay_seconds)
+            await self.emit_status(record, status, knobs, inline=False)
+
+    # ---------------------------------------------------------------- other webhooks
+    def inbound(
+        self,
+        number: PhoneNumber,
+        wa_id: str,
+        message: dict[str, Any],
+        profile_name: str,
+    ) -> WebhookDelivery | None:
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": number_metadata(number),
+            "contacts": [
+                {"profile": {"name": profile_name}, "wa_id": wa_id, "user_id": self.state.bsuid(wa_id)}
+            ],
+            "messages": [message],
+        }
+        return self.send(
+            "messages",
+            messages_envelope(self.state.waba_id, value),
+            wamid=message["id"],
+            phone_number_id=number.id,
+        )
+
+    def template_status(self, template_id: str, name: str, language: str, category: str, event: str,
+                        reason: str | None) -> WebhookDelivery | None:  # fmt: skip
+        value: dict[str, Any] = {
+            "event": event,
+            "message_template_id": int(template_id),
+            "message_template_name": name,
+            "message_template_language": language,
+            "reason": reason,
+            "message_template_category": category,
+        }
+        if event == "PAUSED":
+            value["other_info"] = {"title": "FIRST_PAUSE", "description": "Paused by the sandbox control API."}
+        return self.send(
+            "message_template_status_update",
+            management_envelope(self.state.waba_id, "message_template_status_update", value),
+        )
+
+    def set_template_status(self, template: Template, status: str, reason: str | None = None) -> WebhookDelivery | None:
+        """Change a template's status and emit ``message_template_status_update`` when it changed."""
+        if template.status == status:
+            return None
+        template.status = status
+        if status == "REJECTED":
+            template.rejected_reason = reason or "INVALID_FORMAT"
+        event_reason = reason if reason is not None else ("NONE" if status != "PENDING_DELETION" else None)
+        return self.template_status(
+            template.id, template.name, template.language, template.category, status, event_reason
+        )
+
+    def phone_quality(self, number: PhoneNumber, event: str) -> WebhookDelivery | None:
+        value = {
+            "display_phone_number": number.digits,
+            "event": event,
+            "current_limit": number.messaging_limit_tier,
+            "max_daily_conversations_per_business": number.messaging_limit_tier,
+        }
+        return self.send(
+            "phone_number_quality_update",
+            management_envelope(self.state.waba_id, "phone_number_quality_update", value),
+            phone_number_id=number.id,
+        )
+
+    async def verify_callback(self) -> dict[str, Any]:
+        """Meta's subscription handshake: GET with hub.mode/hub.challenge/hub.verify_token."""
+        config = self.state.webhook
+        if not config.url:
+            return {"ok": False, "error": "webhooks are off (empty URL)"}
+        challenge = str(secrets.randbelow(10**9) + 10**9)
+        params = {"hub.mode": "subscribe", "hub.challenge": challenge, "hub.verify_token": config.verify_token}
+        try:
+            response = await self._client_for_loop().get(config.url, params=params, timeout=config.timeout_seconds)
+        except httpx.HTTPError as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        ok = response.status_code == 200 and response.text.strip() == challenge
+        return {"ok": ok, "http_status": response.status_code, "challenge": challenge, "body": response.text[:200]}
+
+
+def _version_major(version: str) -> int:
+    try:
+        return int(version.lstrip("v").split(".")[0])
+    except ValueError:
+        return 0

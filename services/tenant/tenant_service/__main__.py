@@ -1,0 +1,3 @@
+from tenant_service.app import main
+
+main()

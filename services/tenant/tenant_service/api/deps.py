@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from tenant_service.services import TenantService
+
+
+def get_service(request: Request) -> TenantService:
+    service: TenantService = request.app.state.service
+    return service
+
+
+Service = Annotated[TenantService, Depends(get_service)]

@@ -1,0 +1,56 @@
+"""Tenant service application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from bakery_shared.db import create_engine, create_session_factory
+from bakery_shared.graph import GraphClient
+from bakery_shared.http import create_service_app
+from bakery_shared.logging import configure_logging
+from fastapi import FastAPI
+
+from tenant_service.api import admin_whatsapp, health, internal, tenants
+from tenant_service.config import TenantSettings
+from tenant_service.phone_directory import PhoneDirectory
+from tenant_service.services import TenantService
+
+
+def create_app(settings: TenantSettings | None = None) -> FastAPI:
+    settings = settings or TenantSettings()
+    engine = create_engine(settings.tenant_database_url)
+    graph = GraphClient.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await graph.aclose()
+            await engine.dispose()
+
+    app = create_service_app(
+        title="Tenant service",
+        description="Tenants, their settings and the assignment of the master WhatsApp account's phone numbers.",
+        max_body_bytes=settings.max_body_bytes,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.graph = graph
+    app.state.engine = engine
+    app.state.service = TenantService(create_session_factory(engine), PhoneDirectory(settings, graph))
+    for module in (health, tenants, admin_whatsapp, internal):
+        app.include_router(module.router)
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = TenantSettings()
+    configure_logging(
+        settings.log_level,
+        secrets=[settings.jwt_secret.get_secret_value(), settings.whatsapp_access_token.get_secret_value()],
+    )
+    uvicorn.run(create_app(settings), host=settings.tenant_host, port=settings.tenant_port, log_config=None)

@@ -1,0 +1,25 @@
+"""Tenant service settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from bakery_shared.settings import WhatsAppSettings
+from pydantic import Field
+
+
+class TenantSettings(WhatsAppSettings):
+    tenant_database_url: str = "sqlite+aiosqlite:///./var/tenant.db"
+    tenant_host: str = "127.0.0.1"
+    tenant_port: int = 8001
+    #: Meta allows about 200 management calls an hour: the master account's number list is cached this long.
+    phone_numbers_cache_seconds: float = Field(default=60.0, ge=0)
+    #: Base URL of the notification service, used by the web pages (``/app``) through CORS.
+    notification_service_public_url: str = "http://127.0.0.1:8002"
+    #: The dev sign-in page that lists demo users; always off in production.
+    dev_login_enabled: bool = True
+
+
+@lru_cache
+def get_settings() -> TenantSettings:
+    return TenantSettings()

@@ -1,0 +1,357 @@
+"""Rules of the tenant service: settings, phone assignment, tenants. Routers stay thin and call these."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from bakery_shared.auth import Principal
+from bakery_shared.contracts import InternalNotificationSettings, NotificationSettings
+from bakery_shared.db import transaction, utcnow
+from bakery_shared.errors import Conflict, InvalidInput, NotFound
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tenant_service import repository as repo
+from tenant_service.phone_directory import MasterNumber, PhoneDirectory, digits
+
+log = logging.getLogger("tenant.whatsapp")
+
+#: Message languages the templates exist in (Spanish and its co-official languages, plus English).
+SUPPORTED_LANGUAGES = ("es", "en", "ca", "eu", "gl")
+OWNER_EDITABLE = frozenset({"whatsapp_enabled", "whatsapp_default_language", "enable_po_notifications"})
+READ_ONLY_FOR_OWNERS = ("whatsapp_phone_number_id", "whatsapp_display_phone_number")
+
+
+def read_settings(stored: dict[str, Any]) -> NotificationSettings:
+    """Stored JSON → settings; missing keys read with defaults, unknown (legacy) keys are dropped."""
+    known = {k: v for k, v in stored.items() if k in NotificationSettings.model_fields}
+    return NotificationSettings.model_validate(known)
+
+
+def settings_etag(payload: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return f'"{digest}"'
+
+
+@dataclass(frozen=True)
+class TenantWhatsAppStatus:
+    tenant_id: uuid.UUID
+    tenant_name: str
+    whatsapp_enabled: bool
+    phone_number_id: str
+    display_phone_number: str
+    whatsapp_default_language: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tenant_id": str(self.tenant_id),
+            "tenant_name": self.tenant_name,
+            "whatsapp_enabled": self.whatsapp_enabled,
+            "phone_number_id": self.phone_number_id or None,
+            "display_phone_number": self.display_phone_number or None,
+            "whatsapp_default_language": self.whatsapp_default_language,
+        }
+
+
+class TenantService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], directory: PhoneDirectory):
+        self.sessions = sessions
+        self.directory = directory
+
+    # -- tenants -------------------------------------------------------------------------------------------
+
+    async def create_tenant(self, name: str, tenant_id: uuid.UUID | None = None) -> repo.TenantRow:
+        name = name.strip()
+        if not name:
+            raise InvalidInput("must not be empty", field="name")
+        async with transaction(self.sessions) as session:
+            return await repo.create_tenant(session, name, tenant_id)
+
+    async def get_tenant(self, tenant_id: uuid.UUID) -> repo.TenantRow:
+        async with self.sessions() as session:
+            tenant = await repo.get_tenant(session, tenant_id)
+        if tenant is None:
+            raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
+        return tenant
+
+    async def list_tenants(self, limit: int, offset: int) -> tuple[list[repo.TenantRow], int]:
+        async with self.sessions() as session:
+            return await repo.list_tenants(session, limit=limit, offset=offset)
+
+    # -- notification settings -----------------------------------------------------------------------------
+
+    async def notification_settings(self, tenant_id: uuid.UUID) -> NotificationSettings:
+        async with self.sessions() as session:
+            found = await repo.get_notification_settings(session, tenant_id)
+        if found is None:
+            raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
+        return read_settings(found[0])
+
+    async def internal_settings(self, tenant_id: uuid.UUID) -> InternalNotificationSettings:
+        async with self.sessions() as session:
+            tenant = await repo.get_tenant(session, tenant_id)
+            found = await repo.get_notification_settings(session, tenant_id)
+        if tenant is None or found is None:
+            raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
+        current = read_settings(found[0])
+        return InternalNotificationSettings(tenant_id=tenant.id, tenant_name=tenant.name, **current.model_dump())
+
+    async def update_notification_settings(
+        self, principal: Principal, tenant_id: uuid.UUID, changes: dict[str, Any]
+    ) -> NotificationSettings:
+        async with transaction(self.sessions) as session:
+            found = await repo.get_notification_settings(session, tenant_id, for_update=True)
+            if found is None:
+                raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
+            current = read_settings(found[0])
+            for field in READ_ONLY_FOR_OWNERS:
+                if field in changes and changes[field] != getattr(current, field):
+                    raise InvalidInput(
+                        "is managed by the platform admin and cannot be changed here "
+                        "(send it back unchanged or leave it out)",
+                        field=field,
+                        code="read_only_field",
+                    )
+            updates = {k: v for k, v in changes.items() if k in OWNER_EDITABLE}
+            language = updates.get("whatsapp_default_language")
+            if language is not None and language not in SUPPORTED_LANGUAGES:
+                raise InvalidInput(
+                    f"'{language}' is not supported; use one of {', '.join(SUPPORTED_LANGUAGES)}",
+                    field="whatsapp_default_language",
+                )
+            merged = current.model_copy(update=updates)
+            if merged.whatsapp_enabled and not current.whatsapp_enabled and not merged.whatsapp_phone_number_id:
+                raise Conflict(
+                    "WhatsApp cannot be turned on yet: the platform admin must assign a phone number to this "
+                    "bakery first",
+                    code="no_phone_number_assigned",
+                )
+            await repo.save_notification_settings(session, tenant_id, merged.model_dump())
+        log.info(
+            "whatsapp settings updated tenant_id=%s by=%s role=%s changes=%s",
+            tenant_id,
+            principal.sub,
+            principal.role.value,
+            sorted(updates),
+        )
+        return merged
+
+    # -- phone numbers -------------------------------------------------------------------------------------
+
+    async def phone_numbers(self) -> list[dict[str, Any]]:
+        numbers = await self.directory.numbers()
+        async with self.sessions() as session:
+            assignments = await repo.all_assignments(session)
+            names = await repo.tenant_names(session, [a.tenant_id for a in assignments.values()])
+        result = []
+        for number in numbers:
+            assignment = assignments.get(number.id)
+            result.append(
+                {
+                    "id": number.id,
+                    "display_phone_number": number.display_phone_number,
+                    "verified_name": number.verified_name,
+                    "quality_rating": number.quality_rating,
+                    "status": number.status,
+                    "messaging_limit": number.messaging_limit,
+                    "throughput_level": number.throughput_level,
+                    "name_status": number.name_status,
+                    "assigned_tenant_id": str(assignment.tenant_id) if assignment else None,
+                    "assigned_tenant_name": names.get(assignment.tenant_id) if assignment else None,
+                }
+            )
+        return result
+
+    async def tenants_whatsapp_status(self, limit: int, offset: int) -> list[TenantWhatsAppStatus]:
+        async with self.sessions() as session:
+            rows = await repo.tenants_with_settings(session, limit=limit, offset=offset)
+        out = []
+        for tenant, stored in rows:
+            current = read_settings(stored)
+            out.append(
+                TenantWhatsAppStatus(
+                    tenant_id=tenant.id,
+                    tenant_name=tenant.name,
+                    whatsapp_enabled=current.whatsapp_enabled,
+                    phone_number_id=current.whatsapp_phone_number_id,
+                    display_phone_number=current.whatsapp_display_phone_number,
+                    whatsapp_default_language=current.whatsapp_default_language,
+                )
+            )
+        return out
+
+    async def _status(self, session: AsyncSession, tenant: repo.TenantRow) -> TenantWhatsAppStatus:
+        found = await repo.get_notification_settings(session, tenant.id)
+        current = read_settings(found[0] if found else {})
+        return TenantWhatsAppStatus(
+            tenant_id=tenant.id,
+            tenant_name=tenant.name,
+            whatsapp_enabled=current.whatsapp_enabled,
+            phone_number_id=current.whatsapp_phone_number_id,
+            display_phone_number=current.whatsapp_display_phone_number,
+            whatsapp_default_language=current.whatsapp_default_language,
+        )
+
+    async def _master_number(self, phone_number_id: str, display: str | None) -> MasterNumber:
+        number = await self.directory.find(phone_number_id)
+        if number is None:
+            raise InvalidInput(
+                f"'{phone_number_id}' is not a phone number of the master WhatsApp Business Account "
+                "(see GET /api/v1/admin/whatsapp/phone-numbers)",
+                field="phone_number_id",
+                code="unknown_phone_number",
+            )
+        if display is not None and digits(display) != digits(number.display_phone_number):
+            raise InvalidInput(
+                f"'{display}' does not match the number Meta reports for {phone_number_id} "
+                f"({number.display_phone_number}); leave it out to use Meta's",
+                field="display_phone_number",
+                code="display_number_mismatch",
+            )
+        return number
+
+    async def assign_phone(
+        self, principal: Principal, tenant_id: uuid.UUID, phone_number_id: str, display: str | None
+    ) -> tuple[TenantWhatsAppStatus, bool]:
+        """Assigns a master number to a tenant. Returns (status, changed)."""
+        async with self.sessions() as session:
+            if await repo.get_tenant(session, tenant_id) is None:
+                raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
+        number = await self._master_number(phone_number_id, display)
+        shown = number.display_phone_number
+        try:
+            async with transaction(self.sessions) as session:
+                tenant = await repo.lock_tenant(session, tenant_id)
+                if tenant is None:
+                    raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
+                holder = await repo.assignment_of_number(session, phone_number_id)
+                if holder is not None and holder.tenant_id == tenant_id:
+                    return await self._status(session, tenant), False
+                if holder is not None:
+                    await self._raise_already_assigned(session, phone_number_id, shown, holder.tenant_id)
+                previous = await repo.assignment_of_tenant(session, tenant_id)
+                if previous is not None:
+                    await repo.delete_assignment(session, previous.phone_number_id)
+                await repo.insert_assignment(
+                    session,
+                    repo.Assignment(
+                        phone_number_id=phone_number_id,
+                        tenant_id=tenant_id,
+                        display_phone_number=shown,
+                        waba_id=self.directory.waba_id,
+                        assigned_by=principal.sub,
+                        assigned_at=utcnow(),
+                    ),
+                )
+                # Flush now so that a concurrent assign of the same number fails here, inside this transaction.
+                await session.flush()
+                found = await repo.get_notification_settings(session, tenant_id, for_update=True)
+                current = read_settings(found[0] if found else {})
+                merged = current.model_copy(
+                    update={"whatsapp_phone_number_id": phone_number_id, "whatsapp_display_phone_number": shown}
+                )
+                await repo.save_notification_settings(session, tenant_id, merged.model_dump())
+                await repo.add_audit(
+                    session,
+                    actor=principal.sub,
+                    action="reassign" if previous else "assign",
+                    tenant_id=tenant_id,
+                    old=previous,
+                    new_phone_number_id=phone_number_id,
+                    new_display=shown,
+                )
+                status = await self._status(session, tenant)
+        except IntegrityError:
+            async with self.sessions() as session:
+                holder = await repo.assignment_of_number(session, phone_number_id)
+                if holder is not None and holder.tenant_id == tenant_id:
+                    tenant = await repo.get_tenant(session, tenant_id)
+                    assert tenant is not None
+                    return await self._status(session, tenant), False
+                await self._raise_already_assigned(
+                    session, phone_number_id, shown, holder.tenant_id if holder else None
+                )
+            raise  # unreachable: _raise_already_assigned always raises
+        log.info(
+            "whatsapp phone assigned tenant_id=%s phone_number_id=%s previous=%s by=%s",
+            tenant_id,
+            phone_number_id,
+            previous.phone_number_id if previous else None,
+            principal.sub,
+        )
+        return status, True
+
+    async def _raise_already_assigned(
+        self, session: AsyncSession, phone_number_id: str, shown: str, holder_id: uuid.UUID | None
+    ) -> None:
+        names = await repo.tenant_names(session, [holder_id]) if holder_id else {}
+        holder_name = names.get(holder_id, "another tenant") if holder_id else "another tenant"
+        raise Conflict(
+            f"Phone number {shown} ({phone_number_id}) is already assigned to {holder_name} "
+            f"(tenant {holder_id}); unassign it there first",
+            code="phone_already_assigned",
+        )
+
+    async def unassign_phone(self, principal: Principal, tenant_id: uuid.UUID) -> tuple[TenantWhatsAppStatus, bool]:
+        async with transaction(self.sessions) as session:
+            tenant = await repo.lock_tenant(session, tenant_id)
+            if tenant is None:
+                raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
+            previous = await repo.assignment_of_tenant(session, tenant_id)
+            found = await repo.get_notification_settings(session, tenant_id, for_update=True)
+            current = read_settings(found[0] if found else {})
+            cleared = current.model_copy(
+                update={"whatsapp_enabled": False, "whatsapp_phone_number_id": "", "whatsapp_display_phone_number": ""}
+            )
+            changed = previous is not None or cleared != current
+            if previous is not None:
+                await repo.delete_assignment(session, previous.phone_number_id)
+            if cleared != current:
+                await repo.save_notification_settings(session, tenant_id, cleared.model_dump())
+            if previous is not None:
+                await repo.add_audit(
+                    session,
+                    actor=principal.sub,
+                    action="unassign",
+                    tenant_id=tenant_id,
+                    old=previous,
+                    new_phone_number_id=None,
+                    new_display=None,
+                )
+            status = await self._status(session, tenant)
+        if previous is not None:
+            log.info(
+                "whatsapp phone unassigned tenant_id=%s phone_number_id=%s by=%s",
+                tenant_id,
+                previous.phone_number_id,
+                principal.sub,
+            )
+        return status, changed
+
+    async def audit(self, tenant_id: uuid.UUID | None, limit: int, offset: int) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            rows = await repo.list_audit(session, tenant_id=tenant_id, limit=limit, offset=offset)
+            names = await repo.tenant_names(session, list({r["tenant_id"] for r in rows}))
+        for row in rows:
+            row["tenant_name"] = names.get(row["tenant_id"])
+        return rows
+
+    async def owner_of_number(self, phone_number_id: str) -> tuple[repo.Assignment, str]:
+        async with self.sessions() as session:
+            assignment = await repo.assignment_of_number(session, phone_number_id)
+            if assignment is None:
+                raise NotFound(f"Phone number {phone_number_id} is not assigned to any tenant", code="not_assigned")
+            names = await repo.tenant_names(session, [assignment.tenant_id])
+        return assignment, names.get(assignment.tenant_id, "")
+
+    def directory_missing(self) -> list[str]:
+        return self.directory.missing()
+
+    async def ready(self) -> None:
+        async with self.sessions() as session:
+            await repo.ping(session)
