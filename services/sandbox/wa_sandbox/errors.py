@@ -33,9 +33,7 @@ KNOWN_CODES: dict[int, CodeInfo] = {
     190: CodeInfo("Access token has expired", "The access token is invalid or has expired.", 401),
     368: CodeInfo("Temporarily blocked for policies violations", "The account is restricted.", 403),
     80007: CodeInfo("Rate limit issues", "The WhatsApp Business Account reached its rate limit.", 400),
-    130429: CodeInfo(
-        "Rate limit hit", "Cloud API message throughput has been reached.", 400, subcode=2494055
-    ),
+    130429: CodeInfo("Rate limit hit", "Cloud API message throughput has been reached.", 400, subcode=2494055),
     130472: CodeInfo("User's number is part of an experiment", "The message was not sent (experiment).", 400),
     131000: CodeInfo("Something went wrong", "The message failed because of an unknown error.", 500),
     131005: CodeInfo("Access denied", "The permission is either not granted or has been removed.", 403),

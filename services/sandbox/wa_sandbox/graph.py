@@ -119,13 +119,17 @@ async def json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GraphError(code=100, message="(#100) Invalid parameter", details="The request body is not valid JSON") from exc
+        raise GraphError(
+            code=100, message="(#100) Invalid parameter", details="The request body is not valid JSON"
+        ) from exc
     if not isinstance(body, dict):
         raise GraphError(code=100, message="(#100) Invalid parameter", details="The request body must be an object")
     return body
 
 
-def requested_fields(request: Request, default: tuple[str, ...], available: dict[str, Any], node_type: str) -> list[str]:
+def requested_fields(
+    request: Request, default: tuple[str, ...], available: dict[str, Any], node_type: str
+) -> list[str]:
     raw = request.query_params.get("fields")
     if not raw:
         return list(default)
@@ -231,7 +235,9 @@ def check_number_can_send(number: PhoneNumber) -> None:
     if number.status == "DELETED":
         raise GraphError(code=33, details=f"The business phone number {number.id} has been deleted.")
     if number.status in ("BANNED", "RESTRICTED"):
-        raise GraphError(code=131031, details=f"The business account of number {number.id} is locked ({number.status}).")
+        raise GraphError(
+            code=131031, details=f"The business account of number {number.id} is locked ({number.status})."
+        )
     if number.status == "RATE_LIMITED":
         raise GraphError(code=130429, details="Cloud API message throughput has been reached.")
     raise GraphError(
@@ -256,7 +262,9 @@ async def send_message(version: str, node_id: str, request: Request) -> JSONResp
     if product is None:
         raise GraphError(code=100, message="(#100) The parameter messaging_product is required.")
     if product != "whatsapp":
-        raise GraphError(code=100, message=f'(#100) Param messaging_product must be one of {{WHATSAPP}} - got "{product}".')
+        raise GraphError(
+            code=100, message=f'(#100) Param messaging_product must be one of {{WHATSAPP}} - got "{product}".'
+        )
     recipient_type = body.get("recipient_type", "individual")
     if recipient_type not in ("individual", "group"):
         raise GraphError(code=100, message="(#100) Invalid parameter", details=f"recipient_type {recipient_type!r}")
@@ -409,7 +417,9 @@ async def delete_templates(version: str, node_id: str, request: Request) -> JSON
     if not name:
         raise GraphError(code=100, message="(#100) The parameter name is required.")
     matches = [
-        t for t in state.templates.values() if t.name == name and t.status != "DELETED" and (not hsm_id or t.id == hsm_id)
+        t
+        for t in state.templates.values()
+        if t.name == name and t.status != "DELETED" and (not hsm_id or t.id == hsm_id)
     ]
     if not matches:
         raise GraphError(code=100, message="(#100) Invalid parameter", details=f"Message template {name!r} not found")
@@ -443,6 +453,4 @@ async def read_node(version: str, node_id: str, request: Request) -> JSONRespons
 @router.api_route("/{version}/{rest:path}", methods=["GET", "POST", "DELETE", "PUT", "PATCH"])
 async def unknown_path(version: str, rest: str, request: Request) -> JSONResponse:
     check_version(request, version)
-    raise GraphError(
-        code=2500, message=f"Unknown path components: /{rest}", http_status=400, messaging_product=False
-    )
+    raise GraphError(code=2500, message=f"Unknown path components: /{rest}", http_status=400, messaging_product=False)

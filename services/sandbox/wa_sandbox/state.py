@@ -7,7 +7,8 @@ import hashlib
 import random
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from dataclasses import field as dc_field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -116,7 +117,7 @@ class Template:
     components: list[dict[str, Any]]
     parameter_format: str = "POSITIONAL"
     rejected_reason: str = "NONE"
-    created_at: float = field(default_factory=time.time)
+    created_at: float = dc_field(default_factory=time.time)
 
     def graph_fields(self) -> dict[str, Any]:
         return {
@@ -150,7 +151,7 @@ class SentRecord:
     category: str = "utility"
     biz_opaque_callback_data: str | None = None
     rendered_body: str | None = None
-    statuses: list[str] = field(default_factory=list)
+    statuses: list[str] = dc_field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -177,7 +178,7 @@ class WebhookDelivery:
     wamid: str | None = None
     status: str | None = None
     phone_number_id: str | None = None
-    attempts: list[WebhookAttempt] = field(default_factory=list)
+    attempts: list[WebhookAttempt] = dc_field(default_factory=list)
     delivered: bool = False
     gave_up: bool = False
 
@@ -293,9 +294,7 @@ class SandboxState:
         self.waba: dict[str, Any] = dict(seed["waba"])
         if settings.business_account_id:
             self.waba["id"] = settings.business_account_id
-        self.numbers: dict[str, PhoneNumber] = {
-            n["id"]: PhoneNumber(**n) for n in seed["phone_numbers"]
-        }
+        self.numbers: dict[str, PhoneNumber] = {n["id"]: PhoneNumber(**n) for n in seed["phone_numbers"]}
         self.templates: dict[str, Template] = {t["id"]: Template(**t) for t in seed["templates"]}
         self._template_counter = 300000000000100
         self.messages: list[SentRecord] = []

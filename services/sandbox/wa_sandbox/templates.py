@@ -78,6 +78,10 @@ def _check_parameter(param: Any, where: str) -> str:
     raise invalid(f"Unknown parameter type '{ptype}' in {where}")
 
 
+def _fill(text: str, values: dict[str, str]) -> str:
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
 @dataclass
 class CheckedTemplate:
     template: Template
@@ -151,12 +155,17 @@ def check_send(state: SandboxState, obj: Any) -> CheckedTemplate:
         expected_names = placeholders(text) if tcomp and fmt == "TEXT" else []
         expected = len(expected_names) if fmt == "TEXT" else (1 if tcomp else 0)
         got = len(sent[kind])
-        if tcomp is not None and kind == "header" and fmt != "TEXT" and got == 1:
-            if sent[kind][0].get("type") != fmt.lower():
-                raise GraphError(
-                    code=132012,
-                    details=f"header: parameter type {sent[kind][0].get('type')} does not match format {fmt}",
-                )
+        if (
+            tcomp is not None
+            and kind == "header"
+            and fmt != "TEXT"
+            and got == 1
+            and sent[kind][0].get("type") != fmt.lower()
+        ):
+            raise GraphError(
+                code=132012,
+                details=f"header: parameter type {sent[kind][0].get('type')} does not match format {fmt}",
+            )
         if got != expected:
             raise GraphError(
                 code=132000,
@@ -178,10 +187,8 @@ def check_send(state: SandboxState, obj: Any) -> CheckedTemplate:
         if kind == "body" and tcomp is not None:
             values = dict(zip(expected_names, rendered["body"], strict=False))
             if template.parameter_format == "NAMED":
-                values = {
-                    str(p.get("parameter_name")): r for p, r in zip(sent["body"], rendered["body"], strict=False)
-                }
-            body_text = PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+                values = {str(p.get("parameter_name")): r for p, r in zip(sent["body"], rendered["body"], strict=False)}
+            body_text = _fill(text, values)
 
     limit = 32768 if len(template.components) == 1 else 1024
     if len(body_text) > limit:

@@ -262,9 +262,7 @@ class WebhookDispatcher:
         value = {
             "messaging_product": "whatsapp",
             "metadata": number_metadata(number),
-            "contacts": [
-                {"profile": {"name": profile_name}, "wa_id": wa_id, "user_id": self.state.bsuid(wa_id)}
-            ],
+            "contacts": [{"profile": {"name": profile_name}, "wa_id": wa_id, "user_id": self.state.bsuid(wa_id)}],
             "messages": [message],
         }
         return self.send(

@@ -135,7 +135,7 @@ class PurchaseOrderEvent(StrictModel):
         }
 
 
-class TestMessageRequest(StrictModel):
+class WhatsAppTestMessageRequest(StrictModel):
     to: str = Field(max_length=40)
 
     @field_validator("to", mode="after")

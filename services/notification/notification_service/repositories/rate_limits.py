@@ -1,0 +1,92 @@
+"""Rate-limit state shared by every dispatcher process (rows locked FOR UPDATE on PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notification_service.domain.rate_gate import Counter
+from notification_service.models import rate_limit_state, tenant_daily_recipients
+from notification_service.repositories.common import dialect_name, insert_ignore
+
+R = rate_limit_state
+D = tenant_daily_recipients
+
+
+async def ensure_keys(session: AsyncSession, keys: Iterable[str], now: datetime) -> None:
+    """Create missing rows (sorted, so concurrent dispatchers take row locks in one order)."""
+    rows = [{"key": k, "tat": None, "counter": 0, "updated_at": now} for k in sorted(set(keys))]
+    if rows:
+        await session.execute(insert_ignore(session, R, ["key"]), rows)
+
+
+async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> dict[str, Counter]:
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    query = sa.select(R.c.key, R.c.tat, R.c.counter).where(R.c.key.in_(wanted)).order_by(R.c.key)
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update()
+    rows = (await session.execute(query)).all()
+    return {row.key: Counter(key=row.key, tat=row.tat, counter=row.counter) for row in rows}
+
+
+async def write_back(session: AsyncSession, counters: Iterable[Counter], now: datetime) -> None:
+    changed = [c for c in counters if c.changed]
+    if not changed:
+        return
+    stmt = (
+        sa.update(R)
+        .where(R.c.key == sa.bindparam("b_key"))
+        .values(tat=sa.bindparam("b_tat"), counter=sa.bindparam("b_counter"), updated_at=now)
+    )
+    conn = await session.connection()
+    await conn.execute(stmt, [{"b_key": c.key, "b_tat": c.tat, "b_counter": c.counter} for c in changed])
+
+
+async def push_tat(session: AsyncSession, key: str, not_before: datetime, now: datetime) -> None:
+    """Meta throttled us: nothing else goes out on this key before ``not_before``."""
+    await ensure_keys(session, [key], now)
+    await session.execute(
+        sa.update(R)
+        .where(R.c.key == key, sa.or_(R.c.tat.is_(None), R.c.tat < not_before))
+        .values(tat=not_before, updated_at=now)
+    )
+
+
+async def known_recipients(
+    session: AsyncSession, day: date, pairs: Sequence[tuple[uuid.UUID, str]]
+) -> set[tuple[uuid.UUID, str]]:
+    """Which (tenant, recipient) pairs were already counted on ``day``."""
+    if not pairs:
+        return set()
+    tenants = {t for t, _ in pairs}
+    phones = {p for _, p in pairs}
+    rows = await session.execute(
+        sa.select(D.c.tenant_id, D.c.recipient_phone).where(
+            D.c.day == day, D.c.tenant_id.in_(list(tenants)), D.c.recipient_phone.in_(list(phones))
+        )
+    )
+    return {(row.tenant_id, row.recipient_phone) for row in rows}
+
+
+async def add_recipients(
+    session: AsyncSession, day: date, pairs: Iterable[tuple[uuid.UUID, str]], now: datetime
+) -> None:
+    rows: list[dict[str, Any]] = [
+        {"tenant_id": t, "day": day, "recipient_phone": p, "created_at": now} for t, p in sorted(set(pairs), key=str)
+    ]
+    if rows:
+        await session.execute(insert_ignore(session, D, ["tenant_id", "day", "recipient_phone"]), rows)
+
+
+async def cleanup(session: AsyncSession, *, older_than: datetime, day_before: date) -> None:
+    """Forget pacing rows long past and daily recipient lists of previous days."""
+    await session.execute(sa.delete(R).where(R.c.key.like("pair:%"), R.c.tat < older_than))
+    await session.execute(sa.delete(R).where(R.c.key.like("cap:%"), R.c.updated_at < older_than))
+    await session.execute(sa.delete(D).where(D.c.day < day_before))

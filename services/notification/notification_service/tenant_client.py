@@ -1,0 +1,145 @@
+"""Tenant notification settings from the tenant service, cached (TTL + ETag revalidation).
+
+``GET {TENANT_SERVICE_URL}/internal/v1/tenants/{tenant_id}/notification-settings`` with a service JWT.
+Steady traffic is answered from memory; after the TTL one conditional request (``If-None-Match``) revalidates,
+and a 304 costs no body. When the tenant service is down, a recent copy is used (stale-if-error); without one,
+:class:`TenantServiceUnavailable` tells the dispatcher to keep the message queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from pydantic import ValidationError
+
+from bakery_shared.auth import Role, issue_token
+from bakery_shared.contracts import InternalNotificationSettings
+from notification_service.config import NotificationSettings
+
+log = logging.getLogger("notification.tenant_client")
+
+_TOKEN_TTL = timedelta(hours=1)
+_TOKEN_REFRESH_BEFORE = 300.0  # seconds
+_DOWN_BACKOFF = 1.0  # after a failure, do not call again for this long (per process)
+
+
+class TenantServiceUnavailable(Exception):
+    """The tenant service could not answer (down, timeout, 5xx, bad body). Retry later."""
+
+
+class TenantNotFound(Exception):
+    """The tenant service answered 404 for this tenant."""
+
+
+@dataclass
+class _Entry:
+    value: InternalNotificationSettings
+    etag: str | None
+    validated_at: float
+
+
+@dataclass
+class TenantClientStats:
+    requests: int = 0
+    not_modified: int = 0
+    errors: int = 0
+    stale_served: int = 0
+
+
+class TenantSettingsClient:
+    def __init__(
+        self,
+        settings: NotificationSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._http = httpx.AsyncClient(
+            base_url=settings.tenant_service_url.rstrip("/"),
+            timeout=httpx.Timeout(settings.tenant_service_timeout_seconds),
+            transport=transport,
+        )
+        self._cache: dict[uuid.UUID, _Entry] = {}
+        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._gate = asyncio.Semaphore(settings.tenant_service_max_in_flight)
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._down_until = 0.0
+        self.stats = TenantClientStats()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def invalidate(self, tenant_id: uuid.UUID | None = None) -> None:
+        if tenant_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(tenant_id, None)
+
+    def _service_token(self) -> str:
+        now = time.time()
+        if self._token is None or now > self._token_expires - _TOKEN_REFRESH_BEFORE:
+            self._token = issue_token(self._settings, role=Role.SERVICE, sub="notification-service", ttl=_TOKEN_TTL)
+            self._token_expires = now + _TOKEN_TTL.total_seconds()
+        return self._token
+
+    async def get(self, tenant_id: uuid.UUID) -> InternalNotificationSettings:
+        entry = self._cache.get(tenant_id)
+        if entry is not None and self._clock() - entry.validated_at < self._settings.tenant_settings_ttl_seconds:
+            return entry.value
+        lock = self._locks.setdefault(tenant_id, asyncio.Lock())
+        async with lock:  # one request per tenant at a time (no thundering herd)
+            entry = self._cache.get(tenant_id)
+            if entry is not None and self._clock() - entry.validated_at < self._settings.tenant_settings_ttl_seconds:
+                return entry.value
+            try:
+                return await self._fetch(tenant_id, entry)
+            except TenantServiceUnavailable:
+                self.stats.errors += 1
+                if entry is not None and (
+                    self._clock() - entry.validated_at
+                    < self._settings.tenant_settings_ttl_seconds + self._settings.tenant_settings_stale_if_error_seconds
+                ):
+                    self.stats.stale_served += 1
+                    return entry.value
+                raise
+
+    async def _fetch(self, tenant_id: uuid.UUID, entry: _Entry | None) -> InternalNotificationSettings:
+        if self._clock() < self._down_until:
+            raise TenantServiceUnavailable("the tenant service failed moments ago; waiting before calling again")
+        headers = {"Authorization": f"Bearer {self._service_token()}", "Accept": "application/json"}
+        if entry is not None and entry.etag:
+            headers["If-None-Match"] = entry.etag
+        path = f"/internal/v1/tenants/{tenant_id}/notification-settings"
+        try:
+            async with self._gate:
+                self.stats.requests += 1
+                response = await self._http.get(path, headers=headers)
+        except httpx.HTTPError as exc:
+            self._down_until = self._clock() + _DOWN_BACKOFF
+            raise TenantServiceUnavailable(f"tenant service unreachable: {type(exc).__name__}") from exc
+        if response.status_code == 304 and entry is not None:
+            self.stats.not_modified += 1
+            entry.validated_at = self._clock()
+            return entry.value
+        if response.status_code == 404:
+            self._cache.pop(tenant_id, None)
+            raise TenantNotFound(str(tenant_id))
+        if response.status_code != 200:
+            self._down_until = self._clock() + _DOWN_BACKOFF
+            raise TenantServiceUnavailable(f"tenant service answered HTTP {response.status_code}")
+        try:
+            value = InternalNotificationSettings.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise TenantServiceUnavailable("tenant service answered a body that does not match the contract") from exc
+        self._cache[tenant_id] = _Entry(value=value, etag=response.headers.get("ETag"), validated_at=self._clock())
+        return value

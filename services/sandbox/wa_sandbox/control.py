@@ -1,0 +1,443 @@
+"""Control API under ``/_sandbox`` (development only, no auth): inspect what was sent and delivered,
+inject faults, set webhook knobs, change numbers/templates/tokens, simulate inbound messages, reset."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from .state import (
+    PHONE_STATUSES,
+    QUALITY_RATINGS,
+    TEMPLATE_CATEGORIES,
+    TEMPLATE_STATUSES,
+    FaultRule,
+    Knobs,
+    OneShotKnobs,
+    SandboxState,
+    Template,
+    digits_only,
+)
+from .webhooks import WebhookDispatcher
+
+router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
+
+QUALITY_RANK = {"GREEN": 0, "YELLOW": 1, "RED": 2}
+TIER_RANK = {
+    "TIER_50": 0, "TIER_250": 1, "TIER_1K": 2, "TIER_2K": 3, "TIER_10K": 4, "TIER_100K": 5, "TIER_UNLIMITED": 6,
+}  # fmt: skip
+
+
+def _state(request: Request) -> SandboxState:
+    state: SandboxState = request.app.state.sandbox
+    return state
+
+
+def _dispatcher(request: Request) -> WebhookDispatcher:
+    disp: WebhookDispatcher = request.app.state.dispatcher
+    return disp
+
+
+# ------------------------------------------------------------------------------------------ request models
+class KnobsRequest(BaseModel):
+    phone_number_id: str | None = None
+    to: str | None = None
+    next: int | None = Field(default=None, ge=1)
+    knobs: Knobs
+
+
+class FaultRequest(FaultRule):
+    seed: int | None = None
+
+
+class PhoneNumberUpdate(BaseModel):
+    quality_rating: str | None = None
+    status: str | None = None
+    messaging_limit_tier: str | None = None
+    throughput_level: Literal["STANDARD", "HIGH", "NOT_APPLICABLE"] | None = None
+    throughput_per_second: float | None = Field(default=None, gt=0)
+    verified_name: str | None = None
+    name_status: str | None = None
+    event: str | None = None
+    notify: bool = True
+
+
+class TemplateStatusRequest(BaseModel):
+    id: str | None = None
+    name: str | None = None
+    language: str | None = None
+    status: str
+    reason: str | None = None
+
+
+class TemplateUpsert(BaseModel):
+    name: str
+    language: str
+    category: str = "UTILITY"
+    status: str = "APPROVED"
+    parameter_format: Literal["POSITIONAL", "NAMED"] = "POSITIONAL"
+    components: list[dict[str, Any]]
+
+
+class TokenRequest(BaseModel):
+    token: str | None = None
+
+
+class ExpireRequest(BaseModel):
+    token: str | None = None
+
+
+class ButtonReply(BaseModel):
+    payload: str
+    text: str
+
+
+class InboundRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    phone_number_id: str | None = None
+    from_: str = Field(alias="from")
+    name: str = "Cliente Sandbox"
+    text: str | None = None
+    button: ButtonReply | None = None
+    context_message_id: str | None = None
+
+
+class WebhookConfigUpdate(BaseModel):
+    url: str | None = None
+    app_secret: str | None = None
+    verify_token: str | None = None
+    max_attempts: int | None = Field(default=None, ge=1)
+    retry_base_seconds: float | None = Field(default=None, ge=0)
+    retry_max_seconds: float | None = Field(default=None, ge=0)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+
+
+class LimitsUpdate(BaseModel):
+    throughput_per_second: float | None = Field(default=None, gt=0)
+    pair_limit: int | None = Field(default=None, ge=1)
+    pair_refill_seconds: float | None = Field(default=None, ge=0)
+    throttle_http_status: int | None = Field(default=None, ge=400, le=599)
+    template_auto_approve_seconds: float | None = None
+
+
+# ------------------------------------------------------------------------------------------ state
+@router.get("/state")
+async def get_state(request: Request) -> dict[str, Any]:
+    snapshot = _state(request).snapshot()
+    snapshot["pending_tasks"] = _dispatcher(request).pending
+    return snapshot
+
+
+@router.post("/reset")
+async def reset(request: Request) -> dict[str, Any]:
+    await _dispatcher(request).cancel_all()
+    _state(request).reset()
+    return {"reset": True}
+
+
+# ------------------------------------------------------------------------------------------ sends and webhooks
+@router.get("/messages")
+async def list_messages(
+    request: Request, phone_number_id: str | None = None, to: str | None = None, wamid: str | None = None
+) -> list[dict[str, Any]]:
+    records = _state(request).messages
+    wa_id = digits_only(to) if to else None
+    return [
+        r.as_dict()
+        for r in records
+        if (phone_number_id is None or r.phone_number_id == phone_number_id)
+        and (wa_id is None or r.wa_id == wa_id)
+        and (wamid is None or r.wamid == wamid)
+    ]
+
+
+@router.delete("/messages")
+async def clear_messages(request: Request) -> dict[str, Any]:
+    state = _state(request)
+    count = len(state.messages)
+    state.messages.clear()
+    return {"deleted": count}
+
+
+@router.get("/webhooks")
+async def list_webhooks(
+    request: Request,
+    field: str | None = None,
+    wamid: str | None = None,
+    status: str | None = None,
+    delivered: bool | None = None,
+) -> list[dict[str, Any]]:
+    return [
+        d.as_dict()
+        for d in _state(request).deliveries
+        if (field is None or d.field == field)
+        and (wamid is None or d.wamid == wamid)
+        and (status is None or d.status == status)
+        and (delivered is None or d.delivered == delivered)
+    ]
+
+
+@router.delete("/webhooks")
+async def clear_webhooks(request: Request) -> dict[str, Any]:
+    state = _state(request)
+    count = len(state.deliveries)
+    state.deliveries.clear()
+    return {"deleted": count}
+
+
+@router.get("/webhook")
+async def get_webhook_config(request: Request) -> dict[str, Any]:
+    webhook: dict[str, Any] = _state(request).snapshot()["webhook"]
+    return webhook
+
+
+@router.post("/webhook")
+async def set_webhook_config(update: WebhookConfigUpdate, request: Request) -> dict[str, Any]:
+    config = _state(request).webhook
+    for name in update.model_fields_set:
+        setattr(config, name, getattr(update, name))
+    webhook: dict[str, Any] = _state(request).snapshot()["webhook"]
+    return webhook
+
+
+@router.post("/webhook/verify")
+async def verify_webhook(request: Request) -> dict[str, Any]:
+    return await _dispatcher(request).verify_callback()
+
+
+# ------------------------------------------------------------------------------------------ knobs
+@router.get("/knobs")
+async def get_knobs(request: Request) -> dict[str, Any]:
+    return _state(request).knobs_view()
+
+
+@router.post("/knobs")
+async def set_knobs(body: KnobsRequest, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    if body.phone_number_id is not None and body.phone_number_id not in state.numbers:
+        raise HTTPException(404, f"unknown phone_number_id {body.phone_number_id}")
+    if body.next is not None:
+        state.next_knobs.append(OneShotKnobs(body.knobs, body.next, body.phone_number_id))
+    elif body.to is not None:
+        key = digits_only(body.to)
+        state.recipient_knobs[key] = _merge(state.recipient_knobs.get(key), body.knobs)
+    elif body.phone_number_id is not None:
+        state.number_knobs[body.phone_number_id] = _merge(state.number_knobs.get(body.phone_number_id), body.knobs)
+    else:
+        state.global_knobs = _merge(state.global_knobs, body.knobs)
+    return state.knobs_view()
+
+
+@router.delete("/knobs")
+async def clear_knobs(request: Request) -> dict[str, Any]:
+    state = _state(request)
+    state.global_knobs = Knobs()
+    state.number_knobs.clear()
+    state.recipient_knobs.clear()
+    state.next_knobs.clear()
+    return state.knobs_view()
+
+
+def _merge(old: Knobs | None, new: Knobs) -> Knobs:
+    if old is None:
+        return new.model_copy()
+    data = old.model_dump(exclude_unset=True)
+    data.update(new.model_dump(exclude_unset=True))
+    return Knobs(**data)
+
+
+# ------------------------------------------------------------------------------------------ faults and limits
+@router.get("/faults")
+async def list_faults(request: Request) -> list[dict[str, Any]]:
+    return [f.model_dump() for f in _state(request).faults]
+
+
+@router.post("/faults")
+async def add_fault(body: FaultRequest, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    if body.seed is not None:
+        state.rng.seed(body.seed)
+    rule = state.add_fault(FaultRule(**body.model_dump(exclude={"seed", "id", "fired"})))
+    return rule.model_dump()
+
+
+@router.delete("/faults")
+async def clear_faults(request: Request) -> dict[str, Any]:
+    state = _state(request)
+    count = len(state.faults)
+    state.faults.clear()
+    return {"deleted": count}
+
+
+@router.get("/limits")
+async def get_limits(request: Request) -> dict[str, Any]:
+    return _state(request).limits_view()
+
+
+@router.post("/limits")
+async def set_limits(body: LimitsUpdate, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    if body.throughput_per_second is not None:
+        state.throughput.default_rate = body.throughput_per_second
+        state.throughput.reset()
+    if body.pair_limit is not None or body.pair_refill_seconds is not None:
+        state.pairs.configure(body.pair_limit, body.pair_refill_seconds)
+    if body.throttle_http_status is not None:
+        state.throttle_http_status = body.throttle_http_status
+    if body.template_auto_approve_seconds is not None:
+        state.template_auto_approve_seconds = body.template_auto_approve_seconds
+    view = state.limits_view()
+    view["template_auto_approve_seconds"] = state.template_auto_approve_seconds
+    return view
+
+
+# ------------------------------------------------------------------------------------------ phone numbers
+@router.post("/phone_numbers/{phone_number_id}")
+async def update_phone_number(phone_number_id: str, body: PhoneNumberUpdate, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    number = state.numbers.get(phone_number_id)
+    if number is None:
+        raise HTTPException(404, f"unknown phone_number_id {phone_number_id}")
+    if body.quality_rating is not None and body.quality_rating not in QUALITY_RATINGS:
+        raise HTTPException(422, f"quality_rating must be one of {QUALITY_RATINGS}")
+    if body.status is not None and body.status not in PHONE_STATUSES:
+        raise HTTPException(422, f"status must be one of {PHONE_STATUSES}")
+    if body.messaging_limit_tier is not None and body.messaging_limit_tier not in TIER_RANK:
+        raise HTTPException(422, f"messaging_limit_tier must be one of {tuple(TIER_RANK)}")
+
+    event: str | None = None
+    if body.quality_rating is not None and body.quality_rating != number.quality_rating:
+        old, new = QUALITY_RANK.get(number.quality_rating, 0), QUALITY_RANK.get(body.quality_rating, 0)
+        if new > old:
+            event = "FLAGGED" if body.quality_rating == "YELLOW" else "DOWNGRADE"
+        else:
+            event = "UNFLAGGED" if number.quality_rating == "YELLOW" else "UPGRADE"
+        number.quality_rating = body.quality_rating
+    if body.messaging_limit_tier is not None and body.messaging_limit_tier != number.messaging_limit_tier:
+        up = TIER_RANK[body.messaging_limit_tier] > TIER_RANK.get(number.messaging_limit_tier, 0)
+        event = event or ("UPGRADE" if up else "DOWNGRADE")
+        number.messaging_limit_tier = body.messaging_limit_tier
+    if body.throughput_level is not None and body.throughput_level != number.throughput_level:
+        if body.throughput_level == "HIGH":
+            event = event or "THROUGHPUT_UPGRADE"
+            state.throughput.set_rate(number.id, body.throughput_per_second or 1000.0)
+        number.throughput_level = body.throughput_level
+    if body.throughput_per_second is not None:
+        state.throughput.set_rate(number.id, body.throughput_per_second)
+    if body.status is not None:
+        number.status = body.status
+    if body.verified_name is not None:
+        number.verified_name = body.verified_name
+    if body.name_status is not None:
+        number.name_status = body.name_status
+
+    delivery = None
+    event = body.event or event
+    if event is not None and body.notify:
+        delivery = _dispatcher(request).phone_quality(number, event)
+    return {
+        "phone_number": number.graph_fields(listing=True),
+        "throughput_per_second": state.throughput.rate_for(number.id),
+        "webhook_event": event,
+        "webhook_id": delivery.id if delivery else None,
+    }
+
+
+# ------------------------------------------------------------------------------------------ templates
+@router.post("/templates/status")
+async def set_template_status(body: TemplateStatusRequest, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    if body.status not in TEMPLATE_STATUSES:
+        raise HTTPException(422, f"status must be one of {TEMPLATE_STATUSES}")
+    if body.id is not None:
+        targets = [t for t in state.templates.values() if t.id == body.id]
+    elif body.name is not None:
+        targets = [
+            t
+            for t in state.templates.values()
+            if t.name == body.name and (body.language is None or t.language == body.language)
+        ]
+    else:
+        raise HTTPException(422, "give the template's id, or its name (and optionally language)")
+    if not targets:
+        raise HTTPException(404, "no such template")
+    disp = _dispatcher(request)
+    changed = []
+    for template in targets:
+        delivery = disp.set_template_status(template, body.status, body.reason)
+        changed.append(
+            {"id": template.id, "language": template.language, "webhook_id": delivery.id if delivery else None}
+        )
+    return {"status": body.status, "templates": changed}
+
+
+@router.post("/templates")
+async def upsert_template(body: TemplateUpsert, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    if body.category.upper() not in TEMPLATE_CATEGORIES or body.status not in TEMPLATE_STATUSES:
+        raise HTTPException(422, "invalid category or status")
+    existing = state.find_template(body.name, body.language)
+    template = Template(
+        id=existing.id if existing else state.new_template_id(),
+        name=body.name,
+        language=body.language,
+        status=body.status,
+        category=body.category.upper(),
+        components=[{**c, "type": str(c.get("type", "")).upper()} for c in body.components],
+        parameter_format=body.parameter_format,
+    )
+    state.templates[template.id] = template
+    return template.graph_fields()
+
+
+# ------------------------------------------------------------------------------------------ tokens
+@router.post("/token")
+async def rotate_token(body: TokenRequest, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    token = body.token or "sandbox-" + secrets.token_urlsafe(24)
+    state.rotate_token(token)
+    return {"token": token}
+
+
+@router.post("/token/expire")
+async def expire_token(request: Request, body: ExpireRequest | None = None) -> dict[str, Any]:
+    state = _state(request)
+    token = state.expire_token(body.token if body else None)
+    return {"expired": token is not None}
+
+
+# ------------------------------------------------------------------------------------------ inbound
+@router.post("/inbound")
+async def simulate_inbound(body: InboundRequest, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    phone_number_id = body.phone_number_id or next(iter(state.numbers))
+    number = state.numbers.get(phone_number_id)
+    if number is None:
+        raise HTTPException(404, f"unknown phone_number_id {phone_number_id}")
+    wa_id = digits_only(body.from_)
+    if not wa_id:
+        raise HTTPException(422, "'from' must be a phone number")
+    message: dict[str, Any] = {
+        "from": wa_id,
+        "from_user_id": state.bsuid(wa_id),
+        "id": state.new_wamid(wa_id),
+        "timestamp": str(int(time.time())),
+    }
+    if body.button is not None:
+        message["type"] = "button"
+        message["button"] = {"payload": body.button.payload, "text": body.button.text}
+    elif body.text is not None:
+        message["type"] = "text"
+        message["text"] = {"body": body.text}
+    else:
+        raise HTTPException(422, "give 'text' or 'button'")
+    if body.context_message_id is not None:
+        message["context"] = {"from": number.digits, "id": body.context_message_id}
+    state.open_window(number.id, wa_id)
+    delivery = _dispatcher(request).inbound(number, wa_id, message, body.name)
+    return {"message": message, "webhook_id": delivery.id if delivery else None}

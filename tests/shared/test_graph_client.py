@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import os
+import time
+
+import httpx
+import pytest
+import respx
+
+from bakery_shared.graph import (
+    AccessTokenProvider,
+    GraphClient,
+    GraphError,
+    GraphTimeout,
+    GraphTransportError,
+    RetryClass,
+    classify_code,
+)
+
+BASE = "https://graph.example"
+
+
+def client(tokens: AccessTokenProvider | None = None) -> GraphClient:
+    return GraphClient(base_url=BASE, api_version="v23.0", tokens=tokens or AccessTokenProvider("tok"), timeout=2)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (131000, RetryClass.TRANSIENT), (2, RetryClass.TRANSIENT), (131057, RetryClass.TRANSIENT),
+        (130429, RetryClass.THROTTLED), (131056, RetryClass.THROTTLED), (4, RetryClass.THROTTLED),
+        (80007, RetryClass.THROTTLED), (132000, RetryClass.PERMANENT), (132001, RetryClass.PERMANENT),
+        (131026, RetryClass.PERMANENT), (100, RetryClass.PERMANENT), (131009, RetryClass.PERMANENT),
+        (190, RetryClass.CREDENTIAL), (0, RetryClass.CREDENTIAL), (131042, RetryClass.CREDENTIAL),
+        (368, RetryClass.CREDENTIAL), (131048, RetryClass.CREDENTIAL), (200, RetryClass.CREDENTIAL),
+    ],
+)
+def test_retry_classes(code, expected):
+    assert classify_code(code) is expected
+
+
+def test_codeless_http_statuses():
+    assert classify_code(None, 503) is RetryClass.TRANSIENT
+    assert classify_code(None, 429) is RetryClass.THROTTLED
+    assert classify_code(None, 400) is RetryClass.PERMANENT
+
+
+@respx.mock
+async def test_send_template_payload_and_result():
+    route = respx.post(f"{BASE}/v23.0/555/messages").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": "+34612345678", "wa_id": "34612345678"}],
+                "messages": [{"id": "wamid.ABC"}],
+            },
+        )
+    )
+    c = client()
+    result = await c.send_template(
+        "555", to="+34612345678", template_name="po_notification", language="es",
+        body_parameters=["Ana", "PO-1", "1.250,00 €"], biz_opaque_callback_data="n-1",
+    )
+    await c.aclose()
+    assert result.wamid == "wamid.ABC" and result.wa_id == "34612345678"
+    sent = route.calls.last.request
+    assert sent.headers["authorization"] == "Bearer tok"
+    import json
+
+    body = json.loads(sent.content)
+    assert body["template"]["language"] == {"code": "es"}
+    assert [p["text"] for p in body["template"]["components"][0]["parameters"]] == ["Ana", "PO-1", "1.250,00 €"]
+    assert body["biz_opaque_callback_data"] == "n-1"
+
+
+@respx.mock
+async def test_typed_error_carries_meta_fields():
+    respx.post(f"{BASE}/v23.0/555/messages").mock(
+        return_value=httpx.Response(
+            400,
+            json={
+                "error": {
+                    "message": "(#130429) Rate limit hit",
+                    "type": "OAuthException",
+                    "code": 130429,
+                    "error_data": {"messaging_product": "whatsapp", "details": "throughput reached"},
+                    "error_subcode": 2494055,
+                    "fbtrace_id": "Az8",
+                }
+            },
+        )
+    )
+    c = client()
+    with pytest.raises(GraphError) as info:
+        await c.send_template("555", to="+34612345678", template_name="t", language="es", body_parameters=["a"])
+    await c.aclose()
+    err = info.value
+    assert (err.code, err.error_subcode, err.fbtrace_id, err.details) == (130429, 2494055, "Az8", "throughput reached")
+    assert err.retry_class is RetryClass.THROTTLED and err.title == "Rate limit hit" and err.http_status == 400
+
+
+@respx.mock
+async def test_timeouts_are_ambiguous_and_connect_errors_are_not():
+    route = respx.post(f"{BASE}/v23.0/555/messages")
+    c = client()
+    route.mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(GraphTimeout) as info:
+        await c.send_template("555", to="+1", template_name="t", language="es", body_parameters=[])
+    assert info.value.maybe_delivered is True
+    route.mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(GraphTransportError):
+        await c.send_template("555", to="+1", template_name="t", language="es", body_parameters=[])
+    route.mock(return_value=httpx.Response(502, text="<html>bad gateway</html>"))
+    with pytest.raises(GraphError) as err:
+        await c.send_template("555", to="+1", template_name="t", language="es", body_parameters=[])
+    assert err.value.code is None and err.value.retry_class is RetryClass.TRANSIENT
+    await c.aclose()
+
+
+def test_token_file_is_reread_when_it_changes(tmp_path):
+    path = tmp_path / "token"
+    path.write_text("first-token\n")
+    provider = AccessTokenProvider("env-token", path)
+    assert provider.get() == "first-token"
+    path.write_text("second-token-longer\n")
+    future = time.time() + 5
+    os.utime(path, (future, future))
+    assert provider.get() == "second-token-longer"
+    path.unlink()
+    assert provider.get() == "env-token"

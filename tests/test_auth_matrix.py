@@ -1,0 +1,133 @@
+"""Authorization matrix over every route of every service, read from their OpenAPI schemas.
+
+Each (method, path) must have a rule here; a new route without one fails ``test_every_route_has_a_rule``.
+For each route: no token → 401, an expired token or one signed with another secret → 401, every role the rule
+does not allow → 403, and for owner routes another tenant's owner → 403/404 without data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from bakery_shared.auth import Role
+from tests.helpers import Tokens
+
+PUBLIC = frozenset()  # no token needed
+ADMIN = frozenset({Role.ADMIN})
+OWNER_OR_ADMIN = frozenset({Role.ADMIN, Role.OWNER})
+SERVICE = frozenset({Role.SERVICE})
+
+TENANT_RULES: dict[tuple[str, str], frozenset[Role]] = {
+    ("GET", "/health/live"): PUBLIC,
+    ("GET", "/health/ready"): PUBLIC,
+    ("POST", "/api/v1/tenants"): ADMIN,
+    ("GET", "/api/v1/tenants"): ADMIN,
+    ("GET", "/api/v1/tenants/{tenant_id}"): OWNER_OR_ADMIN,
+    ("GET", "/api/v1/tenants/{tenant_id}/settings/notifications"): OWNER_OR_ADMIN,
+    ("PUT", "/api/v1/tenants/{tenant_id}/settings/notifications"): OWNER_OR_ADMIN,
+    ("GET", "/api/v1/admin/whatsapp/phone-numbers"): ADMIN,
+    ("GET", "/api/v1/admin/whatsapp/tenants"): ADMIN,
+    ("POST", "/api/v1/admin/whatsapp/tenants/{tenant_id}/assign-phone"): ADMIN,
+    ("DELETE", "/api/v1/admin/whatsapp/tenants/{tenant_id}/unassign-phone"): ADMIN,
+    ("GET", "/api/v1/admin/whatsapp/audit"): ADMIN,
+    ("GET", "/internal/v1/tenants/{tenant_id}/notification-settings"): SERVICE,
+    ("GET", "/internal/v1/whatsapp/phone-numbers/{phone_number_id}/tenant"): SERVICE,
+}
+
+
+async def tenant_app(tmp_path) -> AsyncIterator[Any]:
+    from tenant_service.app import create_app
+    from tenant_service.migrate import upgrade
+    from tests.tenant.conftest import make_settings
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tenant.db'}"
+    await asyncio.to_thread(upgrade, url)
+    app = create_app(make_settings(url))
+    yield app
+    await app.state.graph.aclose()
+    await app.state.engine.dispose()
+
+
+SERVICES: dict[str, tuple[Callable[..., AsyncIterator[Any]], dict[tuple[str, str], frozenset[Role]]]] = {
+    "tenant": (tenant_app, TENANT_RULES),
+}
+
+
+def operations(app: Any) -> list[tuple[str, str]]:
+    schema = app.openapi()
+    ops = []
+    for path, item in schema["paths"].items():
+        for method in item:
+            if method.upper() in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
+                ops.append((method.upper(), path))
+    return ops
+
+
+def concrete(path: str, tenant_id: str) -> str:
+    return (
+        path.replace("{tenant_id}", tenant_id)
+        .replace("{phone_number_id}", "200000000000001")
+        .replace("{message_id}", str(uuid.uuid4()))
+        .replace("{notification_id}", str(uuid.uuid4()))
+    )
+
+
+@pytest.fixture(params=sorted(SERVICES))
+async def service_app(request, tmp_path):
+    factory, rules = SERVICES[request.param]
+    async for app in factory(tmp_path):
+        yield app, rules
+
+
+async def test_every_route_has_a_rule(service_app):
+    app, rules = service_app
+    missing = [op for op in operations(app) if op not in rules]
+    assert not missing, f"routes without an authorization rule in tests/test_auth_matrix.py: {missing}"
+    stale = [op for op in rules if op not in operations(app)]
+    assert not stale, f"rules for routes that no longer exist: {stale}"
+
+
+async def test_matrix(service_app):
+    app, rules = service_app
+    tokens = Tokens()
+    tenant = str(uuid.uuid4())
+    other_tenant = str(uuid.uuid4())
+    by_role = {Role.ADMIN: tokens.admin(), Role.OWNER: tokens.owner(tenant), Role.SERVICE: tokens.service()}
+    failures: list[str] = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
+        for method, path in operations(app):
+            allowed = rules[(method, path)]
+            if not allowed:
+                continue
+            url = concrete(path, tenant)
+            body = {} if method in {"POST", "PUT", "PATCH"} else None
+
+            async def call(headers: dict[str, str], url: str = url, method: str = method, body: Any = body):
+                return await client.request(method, url, json=body, headers=headers)
+
+            for label, headers in [
+                ("no token", {}),
+                ("garbage token", {"Authorization": "Bearer not-a-jwt"}),
+                ("expired", tokens.expired()),
+                ("foreign secret", tokens.foreign()),
+            ]:
+                r = await call(headers)
+                if r.status_code != 401:
+                    failures.append(f"{method} {path} {label}: {r.status_code} (want 401)")
+            for role, headers in by_role.items():
+                if role in allowed:
+                    continue
+                r = await call(headers)
+                if r.status_code != 403:
+                    failures.append(f"{method} {path} role {role}: {r.status_code} (want 403)")
+            if Role.OWNER in allowed and "{tenant_id}" in path:
+                r = await call(tokens.owner(other_tenant))
+                if r.status_code not in (403, 404) or set(r.json()) - {"detail", "code"}:
+                    failures.append(f"{method} {path} other tenant's owner: {r.status_code} {r.text[:80]}")
+    assert not failures, "\n".join(failures)
