@@ -113,6 +113,8 @@ class GraphError(Exception):
             self.message = f"(#{self.code}) {info.title}"
         if self.http_status is None:
             self.http_status = info.http_status
+        if self.details is None and self.code >= 130000:  # WhatsApp codes always carry error_data.details
+            self.details = info.details
         if self.subcode is None:
             self.subcode = info.subcode
         super().__init__(self.message)
