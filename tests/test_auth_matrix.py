@@ -22,10 +22,12 @@ PUBLIC = frozenset()  # no token needed
 ADMIN = frozenset({Role.ADMIN})
 OWNER_OR_ADMIN = frozenset({Role.ADMIN, Role.OWNER})
 SERVICE = frozenset({Role.SERVICE})
+ADMIN_OR_SERVICE = frozenset({Role.ADMIN, Role.SERVICE})
 
 TENANT_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/health/live"): PUBLIC,
     ("GET", "/health/ready"): PUBLIC,
+    ("GET", "/metrics"): ADMIN_OR_SERVICE,
     ("POST", "/api/v1/tenants"): ADMIN,
     ("GET", "/api/v1/tenants"): ADMIN,
     ("GET", "/api/v1/tenants/{tenant_id}"): OWNER_OR_ADMIN,

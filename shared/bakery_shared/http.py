@@ -83,9 +83,17 @@ def create_service_app(
     max_body_bytes: int,
     lifespan: Callable[..., Any] | None = None,
     description: str = "",
+    service_name: str | None = None,
 ) -> FastAPI:
-    """A FastAPI app with the shared error handlers and body limit installed."""
+    """A FastAPI app with the shared error handlers and body limit installed.
+
+    With ``service_name``, also request ids, access logs, HTTP metrics and ``/metrics`` (admin or service token).
+    """
     app = FastAPI(title=title, version=version, lifespan=lifespan, description=description)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    if service_name:
+        from bakery_shared.observability import install_observability
+
+        install_observability(app, service_name)
     return app

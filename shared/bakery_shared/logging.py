@@ -31,15 +31,24 @@ class RedactSecretsFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO", secrets: list[str] | None = None) -> None:
+def configure_logging(
+    level: str = "INFO", secrets: list[str] | None = None, *, service: str = "bakery", json_logs: bool = True
+) -> None:
+    """One line per event on stderr: JSON with request id and bound context, secrets redacted."""
+    from bakery_shared.observability import ContextFilter, json_formatter
+
     root = logging.getLogger()
     root.setLevel(level.upper())
-    if not any(getattr(h, "_bakery", False) for h in root.handlers):
+    handler = next((h for h in root.handlers if getattr(h, "_bakery", False)), None)
+    if handler is None:
         handler = logging.StreamHandler()
         handler._bakery = True  # type: ignore[attr-defined]
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         root.addHandler(handler)
-    for handler in root.handlers:
-        handler.filters = [f for f in handler.filters if not isinstance(f, RedactSecretsFilter)]
-        handler.addFilter(RedactSecretsFilter(secrets))
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    handler.setFormatter(
+        json_formatter(service) if json_logs else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    handler.filters = []
+    handler.addFilter(ContextFilter())
+    handler.addFilter(RedactSecretsFilter(secrets))
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

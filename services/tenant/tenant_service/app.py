@@ -35,6 +35,7 @@ def create_app(settings: TenantSettings | None = None) -> FastAPI:
         description="Tenants, their settings and the assignment of the master WhatsApp account's phone numbers.",
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
+        service_name="tenant-service",
     )
     app.state.settings = settings
     app.state.graph = graph
