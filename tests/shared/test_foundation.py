@@ -45,17 +45,30 @@ def test_production_refuses_dev_secret():
 def test_token_cli_prints_token_last(monkeypatch):
     env = {"JWT_SECRET": "cli-secret-0123456789abcdef0123456789-long", "PATH": "/usr/bin:/bin"}
     out = subprocess.run(
-        [sys.executable, "-m", "bakery_shared.token_cli", "--role", "owner",
-         "--tenant", "00000000-0000-4000-8000-000000000001"],
-        capture_output=True, text=True, env=env, check=True,
+        [
+            sys.executable,
+            "-m",
+            "bakery_shared.token_cli",
+            "--role",
+            "owner",
+            "--tenant",
+            "00000000-0000-4000-8000-000000000001",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     token = out.stdout.strip().splitlines()[-1]
     principal = decode_token(BaseServiceSettings(_env_file=None, jwt_secret=env["JWT_SECRET"]), token)
     assert principal.role is Role.OWNER and str(principal.tenant_id).endswith("000000000001")
     with pytest.raises(Unauthorized):
-        decode_token(BaseServiceSettings(_env_file=None, jwt_secret="another-secret-0123456789abcdef-long-enough"), token)
-    bad = subprocess.run([sys.executable, "-m", "bakery_shared.token_cli", "--role", "owner"],
-                         capture_output=True, text=True, env=env)
+        decode_token(
+            BaseServiceSettings(_env_file=None, jwt_secret="another-secret-0123456789abcdef-long-enough"), token
+        )
+    bad = subprocess.run(
+        [sys.executable, "-m", "bakery_shared.token_cli", "--role", "owner"], capture_output=True, text=True, env=env
+    )
     assert bad.returncode != 0 and "--tenant" in bad.stderr
 
 
@@ -75,8 +88,9 @@ def small_app() -> FastAPI:
 
 async def test_body_limit_and_validation_messages():
     async with AsyncClient(transport=ASGITransport(app=small_app()), base_url="http://t") as c:
-        r = await c.post("/echo", content=b'{"name": "' + b"x" * 5000 + b'"}',
-                         headers={"content-type": "application/json"})
+        r = await c.post(
+            "/echo", content=b'{"name": "' + b"x" * 5000 + b'"}', headers={"content-type": "application/json"}
+        )
         assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
 
         async def chunks():
@@ -96,7 +110,8 @@ async def test_body_limit_and_validation_messages():
 def test_log_redaction():
     import logging
 
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "call with Bearer abc.def.ghi and %s", ("s3cr3t-value",),
-                               None)
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "call with Bearer abc.def.ghi and %s", ("s3cr3t-value",), None
+    )
     RedactSecretsFilter(["s3cr3t-value"]).filter(record)
     assert record.getMessage() == "call with Bearer [REDACTED] and [REDACTED]"

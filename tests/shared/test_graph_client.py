@@ -27,12 +27,24 @@ def client(tokens: AccessTokenProvider | None = None) -> GraphClient:
 @pytest.mark.parametrize(
     ("code", "expected"),
     [
-        (131000, RetryClass.TRANSIENT), (2, RetryClass.TRANSIENT), (131057, RetryClass.TRANSIENT),
-        (130429, RetryClass.THROTTLED), (131056, RetryClass.THROTTLED), (4, RetryClass.THROTTLED),
-        (80007, RetryClass.THROTTLED), (132000, RetryClass.PERMANENT), (132001, RetryClass.PERMANENT),
-        (131026, RetryClass.PERMANENT), (100, RetryClass.PERMANENT), (131009, RetryClass.PERMANENT),
-        (190, RetryClass.CREDENTIAL), (0, RetryClass.CREDENTIAL), (131042, RetryClass.CREDENTIAL),
-        (368, RetryClass.CREDENTIAL), (131048, RetryClass.CREDENTIAL), (200, RetryClass.CREDENTIAL),
+        (131000, RetryClass.TRANSIENT),
+        (2, RetryClass.TRANSIENT),
+        (131057, RetryClass.TRANSIENT),
+        (130429, RetryClass.THROTTLED),
+        (131056, RetryClass.THROTTLED),
+        (4, RetryClass.THROTTLED),
+        (80007, RetryClass.THROTTLED),
+        (132000, RetryClass.PERMANENT),
+        (132001, RetryClass.PERMANENT),
+        (131026, RetryClass.PERMANENT),
+        (100, RetryClass.PERMANENT),
+        (131009, RetryClass.PERMANENT),
+        (190, RetryClass.CREDENTIAL),
+        (0, RetryClass.CREDENTIAL),
+        (131042, RetryClass.CREDENTIAL),
+        (368, RetryClass.CREDENTIAL),
+        (131048, RetryClass.CREDENTIAL),
+        (200, RetryClass.CREDENTIAL),
     ],
 )
 def test_retry_classes(code, expected):
@@ -59,8 +71,12 @@ async def test_send_template_payload_and_result():
     )
     c = client()
     result = await c.send_template(
-        "555", to="+34612345678", template_name="po_notification", language="es",
-        body_parameters=["Ana", "PO-1", "1.250,00 €"], biz_opaque_callback_data="n-1",
+        "555",
+        to="+34612345678",
+        template_name="po_notification",
+        language="es",
+        body_parameters=["Ana", "PO-1", "1.250,00 €"],
+        biz_opaque_callback_data="n-1",
     )
     await c.aclose()
     assert result.wamid == "wamid.ABC" and result.wa_id == "34612345678"

@@ -45,7 +45,10 @@ async def test_request_id_logs_and_metrics():
             assert (await c.get("/metrics")).status_code == 401
             m = await c.get("/metrics", headers=Tokens().service())
             assert m.status_code == 200
-            assert 'http_requests_total{method="GET",route="/things/{thing_id}",service="test-service",status="200"}' in m.text
+            assert (
+                'http_requests_total{method="GET",route="/things/{thing_id}",service="test-service",status="200"}'
+                in m.text
+            )
     finally:
         handler.stream = original  # type: ignore[attr-defined]
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]

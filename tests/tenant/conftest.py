@@ -43,9 +43,7 @@ def mock_phone_numbers(router: respx.Router, numbers: list[dict[str, Any]] = NUM
     def responder(request: httpx.Request) -> httpx.Response:
         if request.url.params.get("after") == "CURSOR2":
             return httpx.Response(200, json={"data": second, "paging": {"cursors": {"before": "CURSOR2"}}})
-        return httpx.Response(
-            200, json={"data": first, "paging": {"cursors": {"after": "CURSOR2"}, "next": next_url}}
-        )
+        return httpx.Response(200, json={"data": first, "paging": {"cursors": {"after": "CURSOR2"}, "next": next_url}})
 
     return router.get(url).mock(side_effect=responder)
 

@@ -138,7 +138,13 @@ async def test_tenants_listing_paginates(client, tokens):
     assert r.status_code == 200
     assert [t["tenant_name"] for t in r.json()] == ["T2", "T3"]
     assert r.headers["x-total-count"] == "4"
-    assert set(r.json()[0]) >= {"tenant_id", "tenant_name", "whatsapp_enabled", "phone_number_id", "display_phone_number"}
+    assert set(r.json()[0]) >= {
+        "tenant_id",
+        "tenant_name",
+        "whatsapp_enabled",
+        "phone_number_id",
+        "display_phone_number",
+    }
 
 
 async def test_expired_master_token_is_a_recognisable_502(sqlite_client, tokens, graph):

@@ -55,7 +55,5 @@ async def test_one_tenant_assigned_two_numbers_concurrently_keeps_one(postgres_u
         numbers = (await client.get("/api/v1/admin/whatsapp/phone-numbers", headers=tokens.admin())).json()
         held = [n["id"] for n in numbers if n["assigned_tenant_id"] == tid]
         assert len(held) == 1
-        settings = (
-            await client.get(f"/api/v1/tenants/{tid}/settings/notifications", headers=tokens.admin())
-        ).json()
+        settings = (await client.get(f"/api/v1/tenants/{tid}/settings/notifications", headers=tokens.admin())).json()
         assert settings["whatsapp_phone_number_id"] == held[0], "settings JSON must agree with the assignment"

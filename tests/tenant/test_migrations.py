@@ -60,8 +60,9 @@ def test_legacy_credentials_are_scrubbed(database_url):
                     {"id": tid, "ns": json.dumps(legacy), "t": OLD},
                 )
             row = (
-                await conn.execute(text("SELECT notification_settings FROM tenant_settings WHERE tenant_id = :id"),
-                                   {"id": tid})
+                await conn.execute(
+                    text("SELECT notification_settings FROM tenant_settings WHERE tenant_id = :id"), {"id": tid}
+                )
             ).scalar_one()
         await engine.dispose()
         return json.loads(row) if isinstance(row, str) else row

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from fastapi import FastAPI
+
 from bakery_shared.db import create_engine, create_session_factory
 from bakery_shared.graph import GraphClient
 from bakery_shared.http import create_service_app
 from bakery_shared.logging import configure_logging
-from fastapi import FastAPI
-
 from tenant_service.api import admin_whatsapp, health, internal, tenants
 from tenant_service.config import TenantSettings
 from tenant_service.phone_directory import PhoneDirectory

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from bakery_shared.settings import WhatsAppSettings
 from pydantic import Field
+
+from bakery_shared.settings import WhatsAppSettings
 
 
 class TenantSettings(WhatsAppSettings):

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from bakery_shared import migrations
-
 from tenant_service.config import TenantSettings
 
 SCRIPTS = Path(__file__).parent / "migrations"

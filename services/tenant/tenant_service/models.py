@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bakery_shared.db import JSONType, UTCDateTime, UUIDStr, make_metadata
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, UniqueConstraint
+
+from bakery_shared.db import JSONType, UTCDateTime, UUIDStr, make_metadata
 
 metadata = make_metadata()
 

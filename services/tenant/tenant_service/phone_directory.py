@@ -10,7 +10,6 @@ from typing import Any
 
 from bakery_shared.errors import ServiceUnavailable, UpstreamError
 from bakery_shared.graph import GraphClient, GraphClientError, GraphError, GraphNotConfigured, GraphTimeout
-
 from tenant_service.config import TenantSettings
 
 

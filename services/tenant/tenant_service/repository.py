@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bakery_shared.db import utcnow
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bakery_shared.db import utcnow
 from tenant_service.models import audit_log, phone_assignments, tenant_settings, tenants
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from bakery_shared.contracts import StrictModel
 from pydantic import BaseModel, Field
+
+from bakery_shared.contracts import StrictModel
 
 
 class TenantCreate(StrictModel):

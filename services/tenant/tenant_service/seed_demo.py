@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 from bakery_shared.db import create_engine, create_session_factory, transaction
-
 from tenant_service import repository as repo
 from tenant_service.config import TenantSettings
 

@@ -9,13 +9,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from bakery_shared.auth import Principal
 from bakery_shared.contracts import InternalNotificationSettings, NotificationSettings
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.errors import Conflict, InvalidInput, NotFound
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from tenant_service import repository as repo
 from tenant_service.phone_directory import MasterNumber, PhoneDirectory, digits
 

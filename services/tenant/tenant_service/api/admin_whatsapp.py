@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from bakery_shared.auth import AdminPrincipal
 from fastapi import APIRouter, Query, Response
 
+from bakery_shared.auth import AdminPrincipal
 from tenant_service.api.deps import Service
 from tenant_service.schemas import (
     AssignmentResult,

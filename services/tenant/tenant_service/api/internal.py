@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from bakery_shared.auth import ServicePrincipal
-from bakery_shared.contracts import InternalNotificationSettings
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from bakery_shared.auth import ServicePrincipal
+from bakery_shared.contracts import InternalNotificationSettings
 from tenant_service.api.deps import Service
 from tenant_service.schemas import PhoneOwnerOut
 from tenant_service.services import settings_etag

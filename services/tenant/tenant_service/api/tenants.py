@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from bakery_shared.auth import AdminOrOwner, AdminPrincipal, ensure_tenant_access
-from bakery_shared.contracts import NotificationSettings
 from fastapi import APIRouter, Query, status
 
+from bakery_shared.auth import AdminOrOwner, AdminPrincipal, ensure_tenant_access
+from bakery_shared.contracts import NotificationSettings
 from tenant_service.api.deps import Service
 from tenant_service.schemas import NotificationSettingsUpdate, TenantCreate, TenantOut, TenantPage
 

@@ -6,6 +6,7 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
+
 from bakery_shared.db import JSONType, UTCDateTime, UUIDStr
 
 revision = "0001"
