@@ -43,7 +43,10 @@ async def test_success_body_and_record(client: httpx.AsyncClient) -> None:
     assert first["wa_id"] == CUSTOMER_WA_ID
     assert first["request"]["template"]["name"] == "po_notification"
     assert first["biz_opaque_callback_data"] == "notif=1"
-    assert first["rendered_body"] == "Hola Ana, has recibido una nueva orden de compra OC-2026-0001 por un total de 12,50 €."
+    assert (
+        first["rendered_body"]
+        == "Hola Ana, has recibido una nueva orden de compra OC-2026-0001 por un total de 12,50 €."
+    )
     assert first["time"]
 
     assert (await client.delete("/_sandbox/messages")).json() == {"deleted": 2}

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bakery_shared.settings import ProductionConfigError, WhatsAppSettings
 from pydantic import Field
+
+from bakery_shared.settings import ProductionConfigError, WhatsAppSettings
 
 DEV_ACCESS_TOKEN = "sandbox-access-token"  # noqa: S105 - documented dev value
 DEV_BUSINESS_ACCOUNT_ID = "100000000000001"

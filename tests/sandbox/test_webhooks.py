@@ -1,0 +1,394 @@
+"""Webhooks over real HTTP: envelope, signature, status sequences and every knob, retries, other fields."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import httpx
+
+from wa_sandbox.webhooks import serialize, sign
+
+from .conftest import (
+    APP_SECRET,
+    AUTH,
+    CUSTOMER_WA_ID,
+    PNID,
+    PNID2,
+    WABA_ID,
+    Receiver,
+    make_settings,
+    signature_of,
+    template_body,
+    wait_until,
+)
+
+URL = f"/v23.0/{PNID}/messages"
+Hooked = tuple[httpx.AsyncClient, Receiver]
+
+
+async def send(client: httpx.AsyncClient, **kwargs: Any) -> str:
+    response = await client.post(URL, json=template_body(**kwargs), headers=AUTH)
+    assert response.status_code == 200, response.text
+    wamid: str = response.json()["messages"][0]["id"]
+    return wamid
+
+
+async def statuses_settled(client: httpx.AsyncClient, count: int, wamid: str | None = None) -> list[dict[str, Any]]:
+    async def done() -> bool:
+        params = {"field": "messages", "delivered": "true"}
+        if wamid:
+            params["wamid"] = wamid
+        return len((await client.get("/_sandbox/webhooks", params=params)).json()) >= count
+
+    await wait_until(done)
+    await asyncio.sleep(0.05)  # nothing more should come
+    params = {"field": "messages", **({"wamid": wamid} if wamid else {})}
+    items: list[dict[str, Any]] = (await client.get("/_sandbox/webhooks", params=params)).json()
+    return items
+
+
+def test_sign_helper_matches_hmac() -> None:
+    raw = serialize({"a": "Panadería/ñ"})
+    assert raw == b'{"a":"Panader\\u00eda\\/\\u00f1"}'
+    assert sign(raw, "k") == "sha256=" + hmac.new(b"k", raw, hashlib.sha256).hexdigest()
+    assert json.loads(raw) == {"a": "Panadería/ñ"}
+
+
+async def test_full_status_sequence_signed(hooked: Hooked) -> None:
+    client, receiver = hooked
+    wamid = await send(client, callback_data="tenant=42;notif=9f1c")
+    await statuses_settled(client, 3, wamid)
+    assert receiver.statuses(wamid) == ["sent", "delivered", "read"]
+    for item in receiver.received:
+        assert item.headers["content-type"] == "application/json"
+        assert item.headers["x-hub-signature-256"] == signature_of(item.raw)
+        assert hmac.compare_digest(
+            item.headers["x-hub-signature-256"].removeprefix("sha256="),
+            hmac.new(APP_SECRET.encode(), item.raw, hashlib.sha256).hexdigest(),
+        )
+    payload = receiver.received[0].json
+    assert payload["object"] == "whatsapp_business_account"
+    entry = payload["entry"][0]
+    assert entry["id"] == WABA_ID
+    change = entry["changes"][0]
+    assert change["field"] == "messages"
+    value = change["value"]
+    assert value["messaging_product"] == "whatsapp"
+    assert value["metadata"] == {"display_phone_number": "34612345678", "phone_number_id": PNID}
+    sent = value["statuses"][0]
+    assert sent["id"] == wamid and sent["status"] == "sent"
+    assert sent["recipient_id"] == CUSTOMER_WA_ID
+    assert isinstance(sent["timestamp"], str) and abs(int(sent["timestamp"]) - time.time()) < 60
+    assert sent["biz_opaque_callback_data"] == "tenant=42;notif=9f1c"
+    assert sent["pricing"] == {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "utility"}
+    assert sent["conversation"]["origin"] == {"type": "utility"}  # v23.0 still carries conversation
+    read = receiver.received[2].json["entry"][0]["changes"][0]["value"]["statuses"][0]
+    assert "pricing" not in read and read["biz_opaque_callback_data"] == "tenant=42;notif=9f1c"
+    records = (await client.get("/_sandbox/messages")).json()
+    assert records[0]["statuses"] == ["sent", "delivered", "read"]
+
+
+async def test_v24_drops_conversation(hooked: Hooked) -> None:
+    client, receiver = hooked
+    response = await client.post(f"/v24.0/{PNID}/messages", json=template_body(), headers=AUTH)
+    wamid = response.json()["messages"][0]["id"]
+    items = await statuses_settled(client, 3, wamid)
+    assert all("conversation" not in d["body"]["entry"][0]["changes"][0]["value"]["statuses"][0] for d in items)
+
+
+async def test_delay_between_statuses(hooked: Hooked) -> None:
+    client, receiver = hooked
+    await client.post("/_sandbox/knobs", json={"knobs": {"status_delay_seconds": 0.15}})
+    started = time.monotonic()
+    wamid = await send(client)
+    await asyncio.sleep(0.05)
+    assert receiver.statuses(wamid) == []
+    await statuses_settled(client, 3, wamid)
+    assert time.monotonic() - started >= 0.45
+
+
+async def test_duplicate_reorder_drop(hooked: Hooked) -> None:
+    client, receiver = hooked
+    await client.post("/_sandbox/knobs", json={"next": 1, "knobs": {"duplicate": True}})
+    dup = await send(client)
+    await statuses_settled(client, 6, dup)
+    assert receiver.statuses(dup) == ["sent", "sent", "delivered", "delivered", "read", "read"]
+
+    await client.post("/_sandbox/knobs", json={"next": 1, "knobs": {"reorder": True}})
+    reordered = await send(client, to="+34600000001")
+    await statuses_settled(client, 3, reordered)
+    assert receiver.statuses(reordered) == ["read", "delivered", "sent"]
+
+    await client.post("/_sandbox/knobs", json={"next": 1, "knobs": {"drop_delivered": True}})
+    dropped = await send(client, to="+34600000002")
+    await statuses_settled(client, 2, dropped)
+    assert receiver.statuses(dropped) == ["sent", "read"]
+
+    normal = await send(client, to="+34600000003")  # one-shot knobs are used up
+    await statuses_settled(client, 3, normal)
+    assert receiver.statuses(normal) == ["sent", "delivered", "read"]
+
+
+async def test_stop_after(hooked: Hooked) -> None:
+    client, receiver = hooked
+    await client.post("/_sandbox/knobs", json={"phone_number_id": PNID, "knobs": {"stop_after": "sent"}})
+    await client.post("/_sandbox/knobs", json={"phone_number_id": PNID2, "knobs": {"stop_after": "delivered"}})
+    only_sent = await send(client)
+    response = await client.post(f"/v23.0/{PNID2}/messages", json=template_body(), headers=AUTH)
+    two = response.json()["messages"][0]["id"]
+    await statuses_settled(client, 3)
+    assert receiver.statuses(only_sent) == ["sent"]
+    assert receiver.statuses(two) == ["sent", "delivered"]
+
+
+async def test_async_failure(hooked: Hooked) -> None:
+    client, receiver = hooked
+    await client.post("/_sandbox/knobs", json={"to": "+34 600 111 222", "knobs": {"fail_code": 131026}})
+    wamid = await send(client, callback_data="n=1")
+    items = await statuses_settled(client, 1, wamid)
+    assert receiver.statuses(wamid) == ["failed"]
+    failed = items[0]["body"]["entry"][0]["changes"][0]["value"]["statuses"][0]
+    assert failed["biz_opaque_callback_data"] == "n=1"
+    assert "pricing" not in failed
+    error = failed["errors"][0]
+    assert error["code"] == 131026
+    assert error["title"] == error["message"] == "Message undeliverable"
+    assert error["error_data"]["details"]
+
+    await client.post(
+        "/_sandbox/knobs",
+        json={"next": 1, "knobs": {"fail_code": 131049, "fail_after_sent": True, "fail_details": "custom"}},
+    )
+    other = await send(client, to="+34600000009")
+    items = await statuses_settled(client, 2, other)
+    assert receiver.statuses(other) == ["sent", "failed"]
+    assert items[-1]["body"]["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"][0]["error_data"] == {
+        "details": "custom"
+    }
+
+
+async def test_sent_before_response(hooked: Hooked) -> None:
+    client, receiver = hooked
+    await client.post("/_sandbox/knobs", json={"knobs": {"sent_before_response": True, "status_delay_seconds": 0.2}})
+    response = await client.post(URL, json=template_body(), headers=AUTH)
+    wamid = response.json()["messages"][0]["id"]
+    # the webhook receiver already has `sent` for this wamid when the HTTP answer arrives
+    assert receiver.statuses(wamid) == ["sent"]
+    await statuses_settled(client, 3, wamid)
+    assert receiver.statuses(wamid) == ["sent", "delivered", "read"]
+
+
+async def test_retries_until_200(hooked: Hooked) -> None:
+    client, receiver = hooked
+    receiver.script.extend([500, 503])
+    await client.post("/_sandbox/knobs", json={"knobs": {"stop_after": "sent"}})
+    wamid = await send(client)
+    items = await statuses_settled(client, 1, wamid)
+    assert receiver.answered == [500, 503, 200]
+    delivery = items[0]
+    assert [a["http_status"] for a in delivery["attempts"]] == [500, 503, 200]
+    assert delivery["delivered"] is True and delivery["gave_up"] is False
+    # each retry re-sends the very same signed bytes
+    assert len({r.raw for r in receiver.received}) == 1
+    assert len({r.headers["x-hub-signature-256"] for r in receiver.received}) == 1
+
+
+async def test_gives_up_after_max_attempts(hooked: Hooked) -> None:
+    client, receiver = hooked
+    receiver.script.extend([500] * 10)
+    await client.post("/_sandbox/knobs", json={"knobs": {"stop_after": "sent"}})
+    await client.post("/_sandbox/webhook", json={"max_attempts": 3, "retry_base_seconds": 0.01})
+    await send(client)
+
+    async def gave_up() -> bool:
+        items = (await client.get("/_sandbox/webhooks")).json()
+        return bool(items) and items[0]["gave_up"]
+
+    await wait_until(gave_up)
+    assert receiver.answered == [500, 500, 500]
+
+
+async def test_unreachable_callback_is_retried(client: httpx.AsyncClient) -> None:
+    await client.post("/_sandbox/webhook", json={"url": "http://127.0.0.1:9/nowhere", "max_attempts": 2})
+    await client.post("/_sandbox/knobs", json={"knobs": {"stop_after": "sent"}})
+    await send(client)
+
+    async def gave_up() -> bool:
+        items = (await client.get("/_sandbox/webhooks")).json()
+        return bool(items) and items[0]["gave_up"]
+
+    await wait_until(gave_up)
+    attempts = (await client.get("/_sandbox/webhooks")).json()[0]["attempts"]
+    assert len(attempts) == 2 and all(a["error"] for a in attempts)
+
+
+async def test_webhooks_off(client: httpx.AsyncClient) -> None:
+    wamid = await send(client)
+    await asyncio.sleep(0.1)
+    assert (await client.get("/_sandbox/webhooks")).json() == []
+    record = (await client.get("/_sandbox/messages", params={"wamid": wamid})).json()[0]
+    assert record["statuses"] == ["sent", "delivered", "read"]
+
+
+async def test_inbound_text_and_button(hooked: Hooked) -> None:
+    client, receiver = hooked
+    wamid = await send(client)
+    text = await client.post(
+        "/_sandbox/inbound",
+        json={"from": "+34 600 111 222", "phone_number_id": PNID, "text": "¿Abrís hoy?", "name": "Lucía"},
+    )
+    assert text.status_code == 200
+    button = await client.post(
+        "/_sandbox/inbound",
+        json={"from": "34600111222", "phone_number_id": PNID, "button": {"payload": "CONFIRM", "text": "Confirmar"},
+              "context_message_id": wamid},
+    )  # fmt: skip
+    assert button.status_code == 200
+
+    async def arrived() -> bool:
+        return len((await client.get("/_sandbox/webhooks", params={"delivered": "true"})).json()) >= 5
+
+    await wait_until(arrived)
+    inbound = [r.json for r in receiver.received if "messages" in r.json["entry"][0]["changes"][0]["value"]]
+    assert len(inbound) == 2
+    value = inbound[0]["entry"][0]["changes"][0]["value"]
+    assert value["contacts"][0]["profile"] == {"name": "Lucía"} and value["contacts"][0]["wa_id"] == CUSTOMER_WA_ID
+    message = value["messages"][0]
+    assert message["from"] == CUSTOMER_WA_ID and message["type"] == "text"
+    assert message["text"] == {"body": "¿Abrís hoy?"} and message["id"].startswith("wamid.")
+    press = inbound[1]["entry"][0]["changes"][0]["value"]["messages"][0]
+    assert press["type"] == "button" and press["button"] == {"payload": "CONFIRM", "text": "Confirmar"}
+    assert press["context"] == {"from": "34612345678", "id": wamid}
+    for item in receiver.received:
+        assert item.headers["x-hub-signature-256"] == signature_of(item.raw)
+
+
+async def test_inbound_opens_window_and_text_needs_it(hooked: Hooked) -> None:
+    client, receiver = hooked
+    text = {"messaging_product": "whatsapp", "to": "+34600111222", "type": "text", "text": {"body": "hola"}}
+    first = (await client.post(URL, json=text, headers=AUTH)).json()["messages"][0]["id"]
+    await statuses_settled(client, 1, first)
+    assert receiver.statuses(first) == ["failed"]
+    error = (await client.get("/_sandbox/webhooks", params={"wamid": first})).json()[0]["body"]
+    assert error["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"][0]["code"] == 131047
+
+    await client.post("/_sandbox/inbound", json={"from": "+34600111222", "phone_number_id": PNID, "text": "hola"})
+    second = (await client.post(URL, json=text, headers=AUTH)).json()["messages"][0]["id"]
+    items = await statuses_settled(client, 3, second)
+    assert receiver.statuses(second) == ["sent", "delivered", "read"]
+    pricing = items[0]["body"]["entry"][0]["changes"][0]["value"]["statuses"][0]["pricing"]
+    assert pricing["type"] == "free_customer_service" and pricing["billable"] is False
+
+
+async def test_template_status_webhook(hooked: Hooked) -> None:
+    client, receiver = hooked
+    response = await client.post(
+        "/_sandbox/templates/status", json={"name": "po_notification", "language": "es", "status": "PAUSED"}
+    )
+    assert response.json()["templates"][0]["webhook_id"] is not None
+
+    async def arrived() -> bool:
+        return len(receiver.received) >= 1
+
+    await wait_until(arrived)
+    payload = receiver.received[0].json
+    assert receiver.received[0].headers["x-hub-signature-256"] == signature_of(receiver.received[0].raw)
+    entry = payload["entry"][0]
+    assert entry["id"] == WABA_ID and isinstance(entry["time"], int)
+    change = entry["changes"][0]
+    assert change["field"] == "message_template_status_update"
+    value = change["value"]
+    assert value["event"] == "PAUSED"
+    assert value["message_template_id"] == 300000000000001
+    assert value["message_template_name"] == "po_notification"
+    assert value["message_template_language"] == "es"
+    assert value["message_template_category"] == "UTILITY"
+    assert value["reason"] == "NONE"
+    same = await client.post(
+        "/_sandbox/templates/status", json={"name": "po_notification", "language": "es", "status": "PAUSED"}
+    )
+    assert same.json()["templates"][0]["webhook_id"] is None  # no change, no webhook
+
+
+async def test_created_template_auto_approved(hooked: Hooked) -> None:
+    client, receiver = hooked
+    await client.post("/_sandbox/limits", json={"template_auto_approve_seconds": 0.05})
+    created = await client.post(
+        f"/v23.0/{WABA_ID}/message_templates",
+        json={
+            "name": "pickup",
+            "language": "es",
+            "category": "UTILITY",
+            "components": [{"type": "BODY", "text": "Hi"}],
+        },
+        headers=AUTH,
+    )
+    template_id = created.json()["id"]
+
+    async def approved() -> bool:
+        return bool(receiver.received)
+
+    await wait_until(approved)
+    value = receiver.received[0].json["entry"][0]["changes"][0]["value"]
+    assert value["event"] == "APPROVED" and value["message_template_id"] == int(template_id)
+    read = await client.get(f"/v23.0/{template_id}?fields=status", headers=AUTH)
+    assert read.json()["status"] == "APPROVED"
+
+
+async def test_quality_webhook(hooked: Hooked) -> None:
+    client, receiver = hooked
+    response = await client.post(f"/_sandbox/phone_numbers/{PNID}", json={"quality_rating": "YELLOW"})
+    assert response.json()["webhook_event"] == "FLAGGED"
+
+    async def arrived() -> bool:
+        return bool(receiver.received)
+
+    await wait_until(arrived)
+    entry = receiver.received[0].json["entry"][0]
+    assert entry["changes"][0]["field"] == "phone_number_quality_update"
+    assert entry["changes"][0]["value"]["event"] == "FLAGGED"
+    assert entry["changes"][0]["value"]["display_phone_number"] == "34612345678"
+    read = await client.get(f"/v23.0/{PNID}?fields=quality_rating", headers=AUTH)
+    assert read.json()["quality_rating"] == "YELLOW"
+
+    tier = await client.post(f"/_sandbox/phone_numbers/{PNID}", json={"messaging_limit_tier": "TIER_10K"})
+    assert tier.json()["webhook_event"] == "UPGRADE"
+    high = await client.post(f"/_sandbox/phone_numbers/{PNID2}", json={"throughput_level": "HIGH"})
+    assert high.json()["webhook_event"] == "THROUGHPUT_UPGRADE"
+    assert high.json()["throughput_per_second"] == 1000.0
+
+
+async def test_wrong_app_secret_signature_does_not_verify(hooked: Hooked) -> None:
+    client, receiver = hooked
+    await client.post("/_sandbox/webhook", json={"app_secret": "rotated-secret"})
+    await client.post("/_sandbox/knobs", json={"knobs": {"stop_after": "sent"}})
+    await send(client)
+    await statuses_settled(client, 1)
+    item = receiver.received[0]
+    assert item.headers["x-hub-signature-256"] != signature_of(item.raw)
+    assert item.headers["x-hub-signature-256"] == signature_of(item.raw, "rotated-secret")
+
+
+async def test_verification_handshake(hooked: Hooked) -> None:
+    client, _ = hooked
+    result = (await client.post("/_sandbox/webhook/verify")).json()
+    assert result["ok"] is True and result["http_status"] == 200
+    await client.post("/_sandbox/webhook", json={"verify_token": "wrong"})
+    result = (await client.post("/_sandbox/webhook/verify")).json()
+    assert result["ok"] is False and result["http_status"] == 403
+
+
+async def test_settings_webhook_url_is_used(receiver: Receiver) -> None:
+    from wa_sandbox.app import create_app
+
+    app = create_app(make_settings(sandbox_webhook_url=receiver.url))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client:
+        wamid = await send(client)
+        await statuses_settled(client, 3, wamid)
+        assert receiver.statuses(wamid) == ["sent", "delivered", "read"]
+    await app.state.dispatcher.aclose()
