@@ -1,0 +1,1 @@
+"""bakery-admin: the platform admin command line."""

@@ -1,0 +1,3 @@
+from bakery_cli.main import app
+
+app(prog_name="bakery-admin")

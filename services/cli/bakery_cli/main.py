@@ -1,0 +1,238 @@
+"""``bakery-admin``: numbers, tenants, assignments, messages and costs from the command line.
+
+It talks to the same HTTP APIs as the admin page. The token comes from ``--token`` / ``BAKERY_ADMIN_TOKEN``; in
+development, when neither is set, an admin token is signed with ``JWT_SECRET`` (as ``make token`` does).
+
+Exit codes: 0 success, 1 the API refused (4xx: the message says why), 2 bad usage, 3 a service is unreachable or
+failed (5xx).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bakery_shared.auth import Role, issue_token
+from bakery_shared.settings import BaseServiceSettings
+
+app = typer.Typer(help="Platform admin tool for the bakery WhatsApp backbone.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_API_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+
+@dataclass
+class Context:
+    tenant_url: str
+    notification_url: str
+    token: str
+    as_json: bool
+
+
+def _state(ctx: typer.Context) -> Context:
+    state: Context = ctx.obj
+    return state
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    tenant_url: Annotated[str, typer.Option(envvar="BAKERY_TENANT_URL", help="Tenant service")] = (
+        "http://127.0.0.1:8001"
+    ),
+    notification_url: Annotated[
+        str, typer.Option(envvar="BAKERY_NOTIFICATION_URL", help="Notification service")
+    ] = "http://127.0.0.1:8002",
+    token: Annotated[str, typer.Option(envvar="BAKERY_ADMIN_TOKEN", help="Admin bearer token")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output")] = False,
+) -> None:
+    if not token:
+        settings = BaseServiceSettings()
+        if settings.is_production:
+            err.print("[red]Set BAKERY_ADMIN_TOKEN (or --token): no dev token is signed in production.[/red]")
+            raise typer.Exit(EXIT_USAGE)
+        token = issue_token(settings, role=Role.ADMIN, sub="bakery-admin-cli")
+    ctx.obj = Context(tenant_url.rstrip("/"), notification_url.rstrip("/"), token, as_json)
+
+
+def _call(ctx: Context, method: str, url: str, **kwargs: Any) -> Any:
+    try:
+        response = httpx.request(method, url, headers={"Authorization": f"Bearer {ctx.token}"}, timeout=15, **kwargs)
+    except httpx.HTTPError as exc:
+        err.print(f"[red]Cannot reach {url}: {exc}[/red]")
+        raise typer.Exit(EXIT_UNAVAILABLE) from exc
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            detail = body.get("detail", response.text)
+            code = body.get("code", "")
+        except ValueError:
+            detail, code = response.text, ""
+        if ctx.as_json:
+            print(json.dumps({"error": {"status": response.status_code, "detail": detail, "code": code}}))
+        else:
+            err.print(f"[red]Error {response.status_code}[/red] {detail}" + (f" [dim]({code})[/dim]" if code else ""))
+        raise typer.Exit(EXIT_UNAVAILABLE if response.status_code >= 500 else EXIT_API_REFUSED)
+    return response.json() if response.content else None
+
+
+def _emit(ctx: Context, data: Any, table: Table | None) -> None:
+    if ctx.as_json or table is None:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        out.print(table)
+
+
+def _quality(value: str | None) -> str:
+    colours = {"GREEN": "green", "YELLOW": "yellow", "RED": "red"}
+    value = value or "UNKNOWN"
+    return f"[{colours.get(value, 'white')}]{value}[/]"
+
+
+@app.command()
+def numbers(ctx: typer.Context) -> None:
+    """List the master account's phone numbers with quality and which bakery holds each."""
+    c = _state(ctx)
+    data = _call(c, "GET", f"{c.tenant_url}/api/v1/admin/whatsapp/phone-numbers")
+    table = Table("phone_number_id", "number", "name", "quality", "status", "limit", "assigned to")
+    for n in data:
+        table.add_row(
+            n["id"],
+            n["display_phone_number"],
+            n.get("verified_name") or "",
+            _quality(n.get("quality_rating")),
+            n.get("status") or "",
+            n.get("messaging_limit") or "",
+            n.get("assigned_tenant_name") or "[dim]free[/dim]",
+        )
+    _emit(c, data, table)
+
+
+@app.command()
+def tenants(ctx: typer.Context) -> None:
+    """List every bakery with its WhatsApp status and number."""
+    c = _state(ctx)
+    data = _call(c, "GET", f"{c.tenant_url}/api/v1/admin/whatsapp/tenants", params={"limit": 1000})
+    table = Table("tenant_id", "bakery", "whatsapp", "number", "phone_number_id")
+    for t in data:
+        table.add_row(
+            t["tenant_id"],
+            t["tenant_name"],
+            "[green]on[/green]" if t["whatsapp_enabled"] else "off",
+            t.get("display_phone_number") or "[dim]none[/dim]",
+            t.get("phone_number_id") or "",
+        )
+    _emit(c, data, table)
+
+
+@app.command()
+def assign(
+    ctx: typer.Context,
+    tenant_id: str,
+    phone_number_id: str,
+    display: Annotated[str | None, typer.Option(help="Display number (default: Meta's)")] = None,
+) -> None:
+    """Assign a master-account number to a bakery (moves it if it had another)."""
+    c = _state(ctx)
+    body: dict[str, Any] = {"phone_number_id": phone_number_id}
+    if display:
+        body["display_phone_number"] = display
+    data = _call(c, "POST", f"{c.tenant_url}/api/v1/admin/whatsapp/tenants/{tenant_id}/assign-phone", json=body)
+    if c.as_json:
+        _emit(c, data, None)
+    else:
+        out.print(f"[green]✓[/green] {data['message']}")
+
+
+@app.command()
+def unassign(ctx: typer.Context, tenant_id: str) -> None:
+    """Free a bakery's number (this also turns its WhatsApp off)."""
+    c = _state(ctx)
+    data = _call(c, "DELETE", f"{c.tenant_url}/api/v1/admin/whatsapp/tenants/{tenant_id}/unassign-phone")
+    if c.as_json:
+        _emit(c, data, None)
+    else:
+        out.print(f"[green]✓[/green] {data['message']}")
+
+
+def _message_rows(items: list[dict[str, Any]]) -> Table:
+    table = Table("created_at", "tenant", "to", "status", "reason / error", "attempts", "id")
+    for m in items:
+        reason = m.get("status_reason") or ""
+        if m.get("error_code"):
+            reason = f"{m['error_code']}: {m.get('error_message') or ''}"
+        table.add_row(
+            str(m.get("created_at", ""))[:19],
+            str(m.get("tenant_id", ""))[:8],
+            m.get("recipient_phone", ""),
+            m.get("status", ""),
+            reason,
+            str(m.get("attempts", "")),
+            str(m.get("id", "")),
+        )
+    return table
+
+
+@app.command()
+def messages(
+    ctx: typer.Context,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant")] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new messages")] = False,
+) -> None:
+    """Show the latest messages (like `tail`); --follow keeps watching."""
+    c = _state(ctx)
+    params: dict[str, Any] = {"limit": limit}
+    if tenant:
+        params["tenant_id"] = tenant
+    if status:
+        params["status"] = status
+    seen: dict[str, str] = {}
+    while True:
+        data = _call(c, "GET", f"{c.notification_url}/api/v1/messages", params=params)
+        items = data.get("items", []) if isinstance(data, dict) else data
+        fresh = [m for m in reversed(items) if seen.get(str(m["id"])) != m.get("status")]
+        for m in fresh:
+            seen[str(m["id"])] = m.get("status", "")
+        if c.as_json:
+            for m in fresh:
+                print(json.dumps(m, ensure_ascii=False))
+        elif fresh:
+            out.print(_message_rows(fresh))
+        if not follow:
+            return
+        sys.stdout.flush()
+        time.sleep(2)
+
+
+@app.command()
+def costs(
+    ctx: typer.Context,
+    month: Annotated[str, typer.Option(help="YYYY-MM (default: this month)")] = "",
+) -> None:
+    """Per-bakery message counts and cost (EUR) for a month."""
+    c = _state(ctx)
+    params = {"month": month} if month else {}
+    data = _call(c, "GET", f"{c.notification_url}/api/v1/admin/whatsapp/costs", params=params)
+    rows = data.get("tenants", []) if isinstance(data, dict) else data
+    table = Table("tenant", "messages", "billable", "cost EUR")
+    for row in rows:
+        table.add_row(
+            str(row.get("tenant_name") or row.get("tenant_id")),
+            str(row.get("messages", row.get("total", ""))),
+            str(row.get("billable", "")),
+            f"{float(row.get('cost_eur', 0)):.4f}",
+        )
+    _emit(c, data, table)
