@@ -11,7 +11,7 @@ from bakery_shared.db import create_engine, create_session_factory
 from bakery_shared.graph import GraphClient
 from bakery_shared.http import create_service_app
 from bakery_shared.logging import configure_logging
-from tenant_service.api import admin_whatsapp, health, internal, tenants
+from tenant_service.api import admin_whatsapp, health, internal, pages, tenants
 from tenant_service.config import TenantSettings
 from tenant_service.phone_directory import PhoneDirectory
 from tenant_service.services import TenantService
@@ -43,6 +43,7 @@ def create_app(settings: TenantSettings | None = None) -> FastAPI:
     app.state.service = TenantService(create_session_factory(engine), PhoneDirectory(settings, graph))
     for module in (health, tenants, admin_whatsapp, internal):
         app.include_router(module.router)
+    pages.install(app, settings)  # web pages under /app/ (and the dev sign-in outside production)
     return app
 
 

@@ -1,0 +1,340 @@
+// /app/admin/whatsapp/messages: the message log (notification service), each message's attempts, monthly costs,
+// number quality and held numbers. Every section copes on its own with the notification service being away.
+import {
+  STATUSES,
+  explainMessage,
+  formatDateTime,
+  formatMoney,
+  h,
+  initPage,
+  notificationApi,
+  onLanguageChange,
+  qualityBadge,
+  setResult,
+  statusBadge,
+  t,
+  tenantApi,
+} from "./app.js";
+
+const byId = (id) => document.getElementById(id);
+
+const state = {
+  tenantNames: {},
+  messages: [],
+  nextCursor: null,
+  filters: {},
+  details: {}, // message id → {open, loading, data, error}
+  costs: null,
+  costsError: "",
+  quality: null,
+  qualityError: "",
+};
+
+/** A list out of ``[...]``, ``{items: [...]}`` or a few other likely wrappers. */
+function listOf(data, ...keys) {
+  if (Array.isArray(data)) return data;
+  for (const key of ["items", ...keys]) if (data && Array.isArray(data[key])) return data[key];
+  return [];
+}
+
+function tenantName(id) {
+  return state.tenantNames[id] || id || "—";
+}
+
+// -- filters -------------------------------------------------------------------------------------------------
+
+function fillStatusOptions() {
+  const select = byId("f-status");
+  const current = select.value;
+  select.replaceChildren(h("option", { value: "" }, t("adminMsg.allStatuses")), ...STATUSES.map((s) => h("option", { value: s }, t(`status.${s}`))));
+  select.value = current;
+}
+
+function fillTenantOptions() {
+  const select = byId("f-tenant");
+  const current = select.value;
+  const entries = Object.entries(state.tenantNames).sort((a, b) => a[1].localeCompare(b[1]));
+  select.replaceChildren(h("option", { value: "" }, t("adminMsg.allTenants")), ...entries.map(([id, name]) => h("option", { value: id }, name)));
+  select.value = current;
+}
+
+/** Local calendar dates → instants: ``since`` at 00:00, ``until`` through the end of that day. */
+function readFilters() {
+  const filters = {};
+  const tenant = byId("f-tenant").value;
+  const status = byId("f-status").value;
+  const since = byId("f-since").value;
+  const until = byId("f-until").value;
+  if (tenant) filters.tenant_id = tenant;
+  if (status) filters.status = status;
+  if (since) filters.since = new Date(`${since}T00:00:00`).toISOString();
+  if (until) {
+    const end = new Date(`${until}T00:00:00`);
+    end.setDate(end.getDate() + 1);
+    filters.until = end.toISOString();
+  }
+  return filters;
+}
+
+// -- message log ---------------------------------------------------------------------------------------------
+
+function attemptsList(detail) {
+  const attempts = Array.isArray(detail.attempts) ? detail.attempts : Array.isArray(detail.attempt_log) ? detail.attempt_log : [];
+  if (!attempts.length) return h("p", { class: "muted" }, t("adminMsg.noAttempts"));
+  return h(
+    "ol",
+    { class: "attempts" },
+    ...attempts.map((a) =>
+      h(
+        "li",
+        {},
+        h("strong", {}, t("adminMsg.attemptN", { n: a.attempt_no ?? "?" })),
+        ` · ${formatDateTime(a.started_at)} · ${a.outcome ? t(`outcome.${a.outcome}`) : t("adminMsg.inProgress")}`,
+        a.http_status ? ` · HTTP ${a.http_status}` : "",
+        a.duration_ms !== null && a.duration_ms !== undefined ? ` · ${a.duration_ms} ms` : "",
+        a.error_code || a.error_message ? h("div", { class: "attempt-error" }, `${a.error_code || ""} ${a.error_message || ""}`.trim()) : "",
+      ),
+    ),
+  );
+}
+
+function detailRow(message) {
+  const detail = state.details[message.id];
+  if (!detail || !detail.open) return null;
+  let content;
+  if (detail.loading) content = h("p", {}, t("common.loading"));
+  else if (detail.error) content = h("p", { class: "error-text" }, t("adminMsg.detailFailed", { detail: detail.error }));
+  else {
+    const d = detail.data;
+    content = h(
+      "div",
+      { class: "detail" },
+      h(
+        "dl",
+        { class: "facts facts--inline" },
+        h("dt", {}, "ID"),
+        h("dd", {}, d.id),
+        h("dt", {}, t("adminMsg.number")),
+        h("dd", {}, d.phone_number_id || "—"),
+        h("dt", {}, "wamid"),
+        h("dd", {}, d.wamid || "—"),
+        h("dt", {}, t("adminMsg.sentAt")),
+        h("dd", {}, formatDateTime(d.sent_at)),
+        h("dt", {}, t("adminMsg.deliveredAt")),
+        h("dd", {}, formatDateTime(d.delivered_at)),
+        h("dt", {}, t("adminMsg.readAt")),
+        h("dd", {}, formatDateTime(d.read_at)),
+      ),
+      d.error_code || d.error_message ? h("p", {}, h("strong", {}, t("adminMsg.metaSaid")), ` ${d.error_code || ""} ${d.error_message || ""}`) : "",
+      h("h3", {}, t("adminMsg.attempts")),
+      attemptsList(d),
+    );
+  }
+  return h("tr", { class: "detail-row", id: `detail-${message.id}` }, h("td", { colspan: "7" }, content));
+}
+
+async function toggleDetail(message) {
+  const current = state.details[message.id];
+  if (current && current.open) {
+    current.open = false;
+    renderMessages(message.id);
+    return;
+  }
+  state.details[message.id] = { open: true, loading: true };
+  renderMessages(message.id);
+  const response = await notificationApi(`/api/v1/messages/${encodeURIComponent(message.id)}`);
+  state.details[message.id] = response.ok
+    ? { open: true, loading: false, data: response.data }
+    : { open: true, loading: false, error: response.detail };
+  renderMessages(message.id);
+}
+
+function messageRows(message) {
+  const open = !!(state.details[message.id] && state.details[message.id].open);
+  const button = h(
+    "button",
+    { type: "button", class: "button button--quiet button--small", "aria-expanded": open ? "true" : "false", "aria-controls": `detail-${message.id}`, "data-message-id": message.id },
+    t(open ? "adminMsg.hideAttempts" : "adminMsg.showAttempts", { n: message.attempts ?? 0 }),
+  );
+  button.addEventListener("click", () => toggleDetail(message));
+  const row = h(
+    "tr",
+    { "data-message-id": message.id, "data-status": message.status },
+    h("td", { "data-label": t("adminMsg.colCreated") }, formatDateTime(message.created_at)),
+    h("td", { "data-label": t("adminMsg.colBakery") }, tenantName(message.tenant_id)),
+    h("td", { "data-label": t("adminMsg.colRecipient") }, message.recipient_phone || "—"),
+    h("td", { "data-label": t("adminMsg.colTemplate") }, `${message.template_name || "—"}${message.language ? ` (${message.language})` : ""}`),
+    h("td", { "data-label": t("adminMsg.colStatus") }, statusBadge(message.status)),
+    h("td", { "data-label": t("adminMsg.colReason") }, explainMessage(message)),
+    h("td", { "data-label": t("adminMsg.colAttempts") }, button),
+  );
+  return [row, detailRow(message)].filter(Boolean);
+}
+
+function renderMessages(focusId) {
+  const body = byId("messages-body");
+  body.replaceChildren(...state.messages.flatMap(messageRows));
+  if (!state.messages.length) body.append(h("tr", {}, h("td", { colspan: "7" }, t("adminMsg.noMessages"))));
+  byId("load-more").hidden = !state.nextCursor;
+  if (focusId) {
+    const button = body.querySelector(`button[data-message-id="${CSS.escape(focusId)}"]`);
+    if (button) button.focus();
+  }
+}
+
+async function loadMessages({ append = false } = {}) {
+  const status = byId("log-status");
+  setResult(status, t("common.loading"));
+  const params = new URLSearchParams({ ...state.filters, limit: "50" });
+  if (append && state.nextCursor) params.set("cursor", state.nextCursor);
+  const response = await notificationApi(`/api/v1/messages?${params}`);
+  byId("messages-table").hidden = !response.ok && !append;
+  if (!response.ok) {
+    if (!append) state.messages = [];
+    state.nextCursor = null;
+    renderMessages();
+    setResult(status, t("adminMsg.logFailed", { detail: response.detail }), "error");
+    return;
+  }
+  const items = listOf(response.data);
+  state.messages = append ? state.messages.concat(items) : items;
+  state.nextCursor = (response.data && response.data.next_cursor) || null;
+  renderMessages();
+  setResult(status, t("adminMsg.logLoaded", { count: state.messages.length }));
+}
+
+// -- costs ---------------------------------------------------------------------------------------------------
+
+function byStatusText(row) {
+  const counts = row.messages_by_status || row.by_status || row.messages || row.counts || {};
+  if (typeof counts !== "object" || counts === null) return String(counts);
+  const parts = Object.entries(counts)
+    .filter(([, n]) => Number(n) > 0)
+    .map(([status, n]) => `${STATUSES.includes(status) ? t(`status.${status}`) : status}: ${n}`);
+  return parts.length ? parts.join(", ") : "0";
+}
+
+function renderCosts() {
+  const body = byId("costs-body");
+  byId("costs-table").hidden = state.costs === null;
+  if (state.costs === null) {
+    body.replaceChildren();
+    return;
+  }
+  const rows = state.costs;
+  body.replaceChildren(
+    ...rows.map((row) =>
+      h(
+        "tr",
+        { "data-tenant-id": row.tenant_id },
+        h("th", { scope: "row", "data-label": t("adminMsg.colBakery") }, row.tenant_name || tenantName(row.tenant_id)),
+        h("td", { "data-label": t("adminMsg.colByStatus") }, byStatusText(row)),
+        h("td", { "data-label": t("adminMsg.colBillable") }, String(row.billable_count ?? row.billable ?? "—")),
+        h("td", { "data-label": t("adminMsg.colCost") }, formatMoney(row.cost_eur)),
+      ),
+    ),
+  );
+  if (!rows.length) body.append(h("tr", {}, h("td", { colspan: "4" }, t("adminMsg.noCosts"))));
+}
+
+async function loadCosts() {
+  const month = byId("c-month").value;
+  const status = byId("costs-status");
+  setResult(status, t("common.loading"));
+  const response = await notificationApi(`/api/v1/admin/whatsapp/costs?month=${encodeURIComponent(month)}`);
+  if (!response.ok) {
+    state.costs = null;
+    renderCosts();
+    setResult(status, t("adminMsg.costsFailed", { detail: response.detail }), "error");
+    return;
+  }
+  state.costs = listOf(response.data, "tenants", "rows");
+  renderCosts();
+  const total = response.data && response.data.total_cost_eur !== undefined
+    ? response.data.total_cost_eur
+    : state.costs.reduce((sum, row) => sum + (Number(row.cost_eur) || 0), 0);
+  setResult(status, t("adminMsg.costsLoaded", { month, total: formatMoney(total) }));
+}
+
+// -- quality -------------------------------------------------------------------------------------------------
+
+function renderQuality() {
+  const body = byId("quality-body");
+  byId("quality-table").hidden = state.quality === null;
+  if (state.quality === null) {
+    body.replaceChildren();
+    return;
+  }
+  body.replaceChildren(
+    ...state.quality.map((n) =>
+      h(
+        "tr",
+        { "data-phone-number-id": n.phone_number_id || n.id },
+        h("th", { scope: "row", "data-label": t("adminMsg.colNumber") }, n.display_phone_number || n.phone_number_id || n.id || "—", n.tenant_name ? h("br") : "", n.tenant_name ? h("small", { class: "muted" }, n.tenant_name) : ""),
+        h("td", { "data-label": t("adminMsg.colQuality") }, qualityBadge(n.quality_rating)),
+        h("td", { "data-label": t("adminMsg.colLimit") }, n.messaging_limit || "—"),
+        h("td", { "data-label": t("adminMsg.colNumberStatus") }, n.status || "—"),
+        h(
+          "td",
+          { "data-label": t("adminMsg.colHeld") },
+          n.held
+            ? h("span", { class: "badge badge--held" }, h("span", { class: "badge__icon", "aria-hidden": "true" }, "‖"), " ", t("adminMsg.held"), n.hold_reason ? `: ${n.hold_reason}` : "")
+            : h("span", { class: "badge badge--on" }, h("span", { class: "badge__icon", "aria-hidden": "true" }, "●"), " ", t("adminMsg.notHeld")),
+        ),
+      ),
+    ),
+  );
+  if (!state.quality.length) body.append(h("tr", {}, h("td", { colspan: "5" }, t("adminMsg.noNumbers"))));
+}
+
+async function loadQuality() {
+  const status = byId("quality-status");
+  setResult(status, t("common.loading"));
+  const response = await notificationApi("/api/v1/admin/whatsapp/quality");
+  if (!response.ok) {
+    state.quality = null;
+    renderQuality();
+    setResult(status, t("adminMsg.qualityFailed", { detail: response.detail }), "error");
+    return;
+  }
+  state.quality = listOf(response.data, "numbers", "phone_numbers");
+  renderQuality();
+  setResult(status, "");
+}
+
+function renderAll() {
+  fillStatusOptions();
+  fillTenantOptions();
+  renderMessages();
+  renderCosts();
+  renderQuality();
+}
+
+initPage({
+  roles: ["admin"],
+  start: async () => {
+    const now = new Date();
+    byId("c-month").value = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}`;
+    const params = new URLSearchParams(location.search);
+    fillStatusOptions();
+    byId("f-status").value = params.get("status") || "";
+    byId("filters").addEventListener("submit", (event) => {
+      event.preventDefault();
+      state.filters = readFilters();
+      state.details = {};
+      loadMessages();
+    });
+    byId("load-more").addEventListener("click", () => loadMessages({ append: true }));
+    byId("costs-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      loadCosts();
+    });
+    onLanguageChange(renderAll);
+    const tenants = await tenantApi("/api/v1/admin/whatsapp/tenants?limit=1000");
+    if (tenants.ok) for (const row of tenants.data) state.tenantNames[row.tenant_id] = row.tenant_name;
+    fillTenantOptions();
+    byId("f-tenant").value = params.get("tenant_id") || "";
+    state.filters = readFilters();
+    await Promise.all([loadMessages(), loadCosts(), loadQuality()]);
+  },
+});

@@ -1,0 +1,196 @@
+// /app/settings/notifications: a bakery owner's WhatsApp switch, preferences, test message and latest messages.
+import {
+  explainMessage,
+  formatDateTime,
+  h,
+  initPage,
+  notificationApi,
+  onLanguageChange,
+  setResult,
+  showBanner,
+  statusBadge,
+  t,
+  tenantApi,
+} from "./app.js";
+
+const byId = (id) => document.getElementById(id);
+const REFRESH_MS = 10000;
+
+const state = {
+  tenantId: null,
+  settings: null,
+  messages: null,
+  messagesError: "",
+  busy: false,
+};
+
+const settingsPath = () => `/api/v1/tenants/${state.tenantId}/settings/notifications`;
+
+function hasNumber() {
+  return !!(state.settings && state.settings.whatsapp_phone_number_id);
+}
+
+function renderSettings() {
+  const s = state.settings;
+  const toggle = byId("wa-switch");
+  const help = byId("wa-switch-help");
+  if (!s) {
+    toggle.disabled = true;
+    return;
+  }
+  toggle.setAttribute("aria-checked", s.whatsapp_enabled ? "true" : "false");
+  byId("wa-switch-text").textContent = t(s.whatsapp_enabled ? "common.on" : "common.off");
+  // Turning off is always allowed; turning on needs a number the platform assigned.
+  // (Not disabled while saving: that would drop the keyboard focus; clicks are ignored instead.)
+  toggle.disabled = !s.whatsapp_enabled && !hasNumber();
+  toggle.setAttribute("aria-busy", state.busy ? "true" : "false");
+  if (!hasNumber()) help.textContent = t("owner.noNumberHelp");
+  else help.textContent = s.whatsapp_enabled ? t("owner.onHelp") : t("owner.offHelp");
+  byId("wa-number").textContent = hasNumber()
+    ? s.whatsapp_display_phone_number || s.whatsapp_phone_number_id
+    : t("owner.noNumber");
+  byId("wa-number").dataset.assigned = hasNumber() ? "true" : "false";
+  byId("language").value = s.whatsapp_default_language || "es";
+  byId("po-notifications").checked = !!s.enable_po_notifications;
+  byId("test-send").disabled = !hasNumber();
+  byId("test-help").textContent = hasNumber() ? t("owner.testHelp") : t("owner.testNeedsNumber");
+}
+
+function explainSaveError(response) {
+  if (response.code === "no_phone_number_assigned") return t("owner.needsNumber");
+  if (response.status === 0) return response.detail;
+  return t("owner.saveFailed", { detail: response.detail });
+}
+
+/**
+ * Sends the three fields an owner may change, all of them (not the phone fields: the PUT accepts them back only
+ * unchanged, and an admin may have changed them since this page loaded).
+ */
+async function save(changes, resultNode) {
+  state.busy = true;
+  renderSettings();
+  setResult(resultNode, t("common.saving"));
+  const s = state.settings;
+  const body = {
+    whatsapp_enabled: s.whatsapp_enabled,
+    whatsapp_default_language: s.whatsapp_default_language,
+    enable_po_notifications: s.enable_po_notifications,
+    ...changes,
+  };
+  const response = await tenantApi(settingsPath(), { method: "PUT", body });
+  state.busy = false;
+  if (response.ok) {
+    state.settings = response.data;
+    setResult(resultNode, t("common.saved"), "success");
+  } else {
+    setResult(resultNode, explainSaveError(response), "error");
+    if (response.status === 409) await loadSettings(); // the number may have been taken away meanwhile
+  }
+  renderSettings();
+  return response.ok;
+}
+
+async function loadSettings() {
+  const response = await tenantApi(settingsPath());
+  if (!response.ok) {
+    showBanner(t("owner.loadFailed", { detail: response.detail }));
+    return;
+  }
+  state.settings = response.data;
+  renderSettings();
+}
+
+function renderMessages() {
+  const list = byId("latest-list");
+  const status = byId("latest-status");
+  if (state.messages === null) {
+    list.replaceChildren();
+    setResult(status, state.messagesError ? t("owner.messagesFailed", { detail: state.messagesError }) : t("common.loading"), state.messagesError ? "error" : "info");
+    return;
+  }
+  setResult(status, state.messages.length ? t("owner.messagesCount", { count: state.messages.length }) : t("owner.noMessages"));
+  list.replaceChildren(
+    ...state.messages.map((m) =>
+      h(
+        "li",
+        { class: "message", "data-message-id": m.id, "data-status": m.status },
+        h(
+          "div",
+          { class: "message__head" },
+          statusBadge(m.status),
+          h("span", { class: "message__to" }, t(m.kind === "test" ? "owner.testTo" : "owner.orderTo", { to: m.recipient_phone || "—" })),
+          h("time", { class: "muted", datetime: m.created_at || "" }, formatDateTime(m.created_at)),
+        ),
+        h("p", { class: "message__explain" }, explainMessage(m)),
+      ),
+    ),
+  );
+}
+
+async function loadMessages() {
+  const params = new URLSearchParams({ tenant_id: state.tenantId, limit: "20" });
+  const response = await notificationApi(`/api/v1/messages?${params}`);
+  if (response.ok) {
+    const data = response.data;
+    state.messages = Array.isArray(data) ? data : (data && data.items) || [];
+    state.messagesError = "";
+  } else {
+    state.messages = null;
+    state.messagesError = response.detail;
+  }
+  renderMessages();
+}
+
+async function sendTest(event) {
+  event.preventDefault();
+  const result = byId("test-result");
+  const phone = byId("test-phone").value.trim();
+  if (!phone) {
+    setResult(result, t("owner.testNeedsPhone"), "error");
+    byId("test-phone").focus();
+    return;
+  }
+  byId("test-send").disabled = true;
+  setResult(result, t("common.working"));
+  const response = await notificationApi(`/api/v1/tenants/${state.tenantId}/whatsapp/test-message`, {
+    method: "POST",
+    body: { to: phone },
+  });
+  byId("test-send").disabled = !hasNumber();
+  if (response.ok) {
+    setResult(result, t("owner.testQueued"), "success");
+    await loadMessages();
+  } else {
+    setResult(result, t("owner.testFailed", { detail: response.detail }), "error");
+  }
+}
+
+initPage({
+  roles: ["owner"],
+  start: async (who) => {
+    state.tenantId = who.tenant_id;
+    byId("wa-switch").addEventListener("click", () => {
+      if (!state.settings || state.busy || byId("wa-switch").disabled) return;
+      save({ whatsapp_enabled: !state.settings.whatsapp_enabled }, byId("wa-result"));
+    });
+    byId("prefs-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      save(
+        { whatsapp_default_language: byId("language").value, enable_po_notifications: byId("po-notifications").checked },
+        byId("prefs-result"),
+      );
+    });
+    byId("test-form").addEventListener("submit", sendTest);
+    byId("refresh-messages").addEventListener("click", loadMessages);
+    onLanguageChange(() => {
+      renderSettings();
+      renderMessages();
+    });
+    const tenant = await tenantApi(`/api/v1/tenants/${state.tenantId}`);
+    if (tenant.ok) byId("bakery-name").textContent = tenant.data.name;
+    await Promise.all([loadSettings(), loadMessages()]);
+    setInterval(() => {
+      if (document.visibilityState === "visible") loadMessages();
+    }, REFRESH_MS);
+  },
+});
