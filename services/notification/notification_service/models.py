@@ -71,9 +71,7 @@ whatsapp_message_attempts = sa.Table(
     "whatsapp_message_attempts",
     metadata,
     sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-    sa.Column(
-        "message_id", UUIDStr(), sa.ForeignKey("whatsapp_messages.id", ondelete="CASCADE"), nullable=False
-    ),
+    sa.Column("message_id", UUIDStr(), sa.ForeignKey("whatsapp_messages.id", ondelete="CASCADE"), nullable=False),
     sa.Column("attempt_no", sa.Integer(), nullable=False),
     sa.Column("dispatcher_id", sa.String(64), nullable=False),
     sa.Column("phone_number_id", sa.String(64), nullable=False),

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from bakery_shared.auth import Role, issue_token
 from bakery_shared.contracts import InternalNotificationSettings
+from bakery_shared.observability import outbound_headers
 from notification_service.config import NotificationSettings
 
 log = logging.getLogger("notification.tenant_client")
@@ -116,7 +117,11 @@ class TenantSettingsClient:
     async def _fetch(self, tenant_id: uuid.UUID, entry: _Entry | None) -> InternalNotificationSettings:
         if self._clock() < self._down_until:
             raise TenantServiceUnavailable("the tenant service failed moments ago; waiting before calling again")
-        headers = {"Authorization": f"Bearer {self._service_token()}", "Accept": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {self._service_token()}",
+            "Accept": "application/json",
+            **outbound_headers(),  # X-Request-ID of the request being served, if any
+        }
         if entry is not None and entry.etag:
             headers["If-None-Match"] = entry.etag
         path = f"/internal/v1/tenants/{tenant_id}/notification-settings"

@@ -85,8 +85,11 @@ class PostgresListener:
                 )
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self._wakeup.notify()  # catch up on anything queued while not listening
-                while not self._stopping.is_set() and not conn.is_closed():
-                    await asyncio.sleep(5)
+                while not conn.is_closed():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), timeout=5)
+                    if self._stopping.is_set():
+                        break
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep listening whatever happened

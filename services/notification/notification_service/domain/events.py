@@ -37,7 +37,7 @@ def normalize_phone(value: str) -> str:
 class PurchaseOrder(StrictModel):
     id: str = Field(min_length=1, max_length=100)
     number: str = Field(min_length=1, max_length=64)
-    total_amount: str = Field(description="non-negative decimal string, e.g. \"1250.00\"")
+    total_amount: str = Field(description='non-negative decimal string, e.g. "1250.00"')
     currency: str = Field(description="ISO 4217 code, e.g. EUR")
     delivery_date: date | None = None
 
@@ -53,7 +53,7 @@ class PurchaseOrder(StrictModel):
     @classmethod
     def _amount(cls, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-            raise ValueError("must be a decimal string such as \"1250.00\"")
+            raise ValueError('must be a decimal string such as "1250.00"')
         try:
             amount = Decimal(str(value).strip())
         except InvalidOperation as exc:

@@ -101,7 +101,9 @@ def plan(
         cap_counter = counters.get(cap_key(r.tenant_id, day)) if config.daily_cap > 0 else None
         if cap_counter is not None and (r.tenant_id, r.recipient) not in known:
             if cap_counter.counter >= config.daily_cap:
-                results[r.message_id] = GateResult(False, defer_until=next_utc_midnight(now), reason=Reason.RATE_DAILY_CAP)
+                results[r.message_id] = GateResult(
+                    False, defer_until=next_utc_midnight(now), reason=Reason.RATE_DAILY_CAP
+                )
                 continue
             new_recipient = True
         pair_counter = counters.get(pair_key(r.phone_number_id, r.recipient)) if config.pair_interval > 0 else None

@@ -17,8 +17,12 @@ FALLBACK_LANGUAGE = "es"
 
 
 def format_amount(amount: Decimal | str, currency: str, language: str) -> str:
-    """A total as people read it in ``language``: es "1.250,00 €", en "€1,250.00"."""
-    return str(format_currency(Decimal(str(amount)), currency, locale=language))
+    """A total as people read it in ``language``: es "1.250,00 €", en "€1,250.00".
+
+    Babel's non-breaking spaces become plain spaces (what suppliers type and what tests compare).
+    """
+    text = str(format_currency(Decimal(str(amount)), currency, locale=language))
+    return text.replace("\xa0", " ").replace("\u202f", " ")
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def get_template(name: str) -> TemplateSpec:
 
 
 def normalize_language(code: str | None) -> str | None:
-    """"es-ES", "es_ES", "ES" → "es"; None/blank → None."""
+    """ "es-ES", "es_ES", "ES" → "es"; None/blank → None."""
     if not code or not code.strip():
         return None
     return code.strip().replace("-", "_").split("_")[0].lower()

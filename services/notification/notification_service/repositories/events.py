@@ -13,12 +13,16 @@ from notification_service.models import purchase_order_events
 
 async def get_event(session: AsyncSession, tenant_id: uuid.UUID, event_id: uuid.UUID) -> dict[str, Any] | None:
     row = (
-        await session.execute(
-            sa.select(purchase_order_events).where(
-                purchase_order_events.c.tenant_id == tenant_id, purchase_order_events.c.event_id == event_id
+        (
+            await session.execute(
+                sa.select(purchase_order_events).where(
+                    purchase_order_events.c.tenant_id == tenant_id, purchase_order_events.c.event_id == event_id
+                )
             )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 

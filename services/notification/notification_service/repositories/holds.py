@@ -70,8 +70,15 @@ async def due_probes(session: AsyncSession, now: datetime) -> list[dict[str, Any
     return [dict(r) for r in rows.mappings()]
 
 
-async def postpone_probe(session: AsyncSession, hold_id: uuid.UUID, *, failures: int, next_probe_at: datetime,
-                         now: datetime, reason: str | None = None) -> None:
+async def postpone_probe(
+    session: AsyncSession,
+    hold_id: uuid.UUID,
+    *,
+    failures: int,
+    next_probe_at: datetime,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
     values: dict[str, Any] = {"probe_failures": failures, "next_probe_at": next_probe_at, "updated_at": now}
     if reason:
         values["reason"] = reason

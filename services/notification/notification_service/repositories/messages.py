@@ -65,9 +65,7 @@ async def list_messages(
         query = query.where(M.c.created_at < until)
     if after is not None:
         created, last_id = after
-        query = query.where(
-            sa.or_(M.c.created_at < created, sa.and_(M.c.created_at == created, M.c.id < last_id))
-        )
+        query = query.where(sa.or_(M.c.created_at < created, sa.and_(M.c.created_at == created, M.c.id < last_id)))
     query = query.order_by(M.c.created_at.desc(), M.c.id.desc()).limit(limit)
     return [dict(row) for row in (await session.execute(query)).mappings()]
 
@@ -102,7 +100,9 @@ async def claim_batch(
     return sorted((dict(r) for r in rows), key=lambda r: (r["due_at"], r["created_at"]))
 
 
-async def unfinished_attempts(session: AsyncSession, message_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+async def unfinished_attempts(
+    session: AsyncSession, message_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
     """Attempts that were started but never finished (the worker died during the HTTP call)."""
     if not message_ids:
         return {}
@@ -201,6 +201,15 @@ async def requeue_held(session: AsyncSession, key: str, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def extend_leases(session: AsyncSession, owner: str, ids: Sequence[uuid.UUID], until: datetime) -> None:
+    if ids:
+        await session.execute(
+            sa.update(M)
+            .where(M.c.id.in_(list(ids)), M.c.lease_owner == owner, M.c.status == MessageStatus.SENDING.value)
+            .values(lease_expires_at=until)
+        )
+
+
 async def release_leases(session: AsyncSession, owner: str, ids: Sequence[uuid.UUID], now: datetime) -> None:
     """Give claimed-but-unsent messages back to the queue (graceful shutdown)."""
     if not ids:
@@ -240,11 +249,11 @@ async def redrive_failed(session: AsyncSession, message_id: uuid.UUID, now: date
 async def queue_stats(session: AsyncSession) -> dict[str, Any]:
     pending = (MessageStatus.QUEUED.value, MessageStatus.SENDING.value)
     row = (
-        await session.execute(
-            sa.select(sa.func.count(), sa.func.min(M.c.created_at)).where(M.c.status.in_(pending))
-        )
+        await session.execute(sa.select(sa.func.count(), sa.func.min(M.c.created_at)).where(M.c.status.in_(pending)))
     ).one()
-    held = (await session.execute(sa.select(sa.func.count()).where(M.c.status == MessageStatus.HELD.value))).scalar_one()
+    held = (
+        await session.execute(sa.select(sa.func.count()).where(M.c.status == MessageStatus.HELD.value))
+    ).scalar_one()
     return {"depth": int(row[0]), "oldest_created_at": row[1], "held": int(held)}
 
 

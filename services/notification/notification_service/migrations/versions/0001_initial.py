@@ -93,9 +93,7 @@ def upgrade() -> None:
         sa.Column("wamid", sa.String(256), nullable=True),
         sa.Column("duration_ms", sa.Integer(), nullable=True),
     )
-    op.create_index(
-        "ix_whatsapp_message_attempts_message", "whatsapp_message_attempts", ["message_id", "attempt_no"]
-    )
+    op.create_index("ix_whatsapp_message_attempts_message", "whatsapp_message_attempts", ["message_id", "attempt_no"])
     op.create_table(
         "sending_holds",
         sa.Column("id", UUIDStr(), primary_key=True),

@@ -1,0 +1,39 @@
+"""``POST /api/v1/events/purchase-orders`` (service token)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from bakery_shared.auth import ServicePrincipal
+from notification_service.api.schemas import AcceptedOut
+from notification_service.domain.events import PurchaseOrderEvent
+from notification_service.runtime import Runtime, get_runtime
+from notification_service.services.ingestion import accept_purchase_order
+
+router = APIRouter(prefix="/api/v1/events", tags=["events"])
+
+
+@router.post(
+    "/purchase-orders",
+    status_code=202,
+    response_model=AcceptedOut,
+    responses={
+        200: {"model": AcceptedOut, "description": "The same event was already accepted"},
+        409: {"description": "Same event id with a different body"},
+    },
+)
+async def ingest_purchase_order(
+    event: PurchaseOrderEvent,
+    _: ServicePrincipal,
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+) -> JSONResponse:
+    accepted = await accept_purchase_order(
+        runtime.sessions, event, notify_other_processes=runtime.notify_other_processes
+    )
+    if accepted.created:
+        runtime.wakeup.notify()
+    body = AcceptedOut(notification_id=accepted.notification_id, status=accepted.status).model_dump(mode="json")
+    return JSONResponse(body, status_code=202 if accepted.created else 200)

@@ -1,0 +1,67 @@
+"""Response shapes of the public API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Self
+
+from pydantic import BaseModel
+
+
+class AcceptedOut(BaseModel):
+    notification_id: uuid.UUID
+    status: str
+
+
+class AttemptOut(BaseModel):
+    attempt_no: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    phone_number_id: str
+    http_status: int | None
+    error_code: str | None
+    error_message: str | None
+    wamid: str | None
+    duration_ms: int | None
+
+
+class MessageOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    event_id: uuid.UUID | None
+    kind: str
+    recipient_phone: str
+    template_name: str
+    language: str | None
+    template_parameters: list[str] | None
+    phone_number_id: str | None
+    status: str
+    status_reason: str | None
+    wamid: str | None
+    attempts: int
+    possible_duplicates: int
+    error_code: str | None
+    error_message: str | None
+    error_details: str | None
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        return cls.model_validate({k: row[k] for k in cls.model_fields if k in row})
+
+
+class MessageDetailOut(MessageOut):
+    attempt_log: list[AttemptOut] = []
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None

@@ -1,0 +1,28 @@
+"""Per-tenant WhatsApp actions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from bakery_shared.auth import AdminOrOwner, ensure_tenant_access
+from notification_service.api.schemas import AcceptedOut
+from notification_service.domain.events import WhatsAppTestMessageRequest
+from notification_service.runtime import Runtime, get_runtime
+from notification_service.services.test_messages import send_test_message
+
+router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
+
+
+@router.post("/{tenant_id}/whatsapp/test-message", status_code=202, response_model=AcceptedOut)
+async def test_message(
+    tenant_id: uuid.UUID,
+    body: WhatsAppTestMessageRequest,
+    principal: AdminOrOwner,
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+) -> AcceptedOut:
+    ensure_tenant_access(principal, tenant_id)
+    accepted = await send_test_message(runtime, tenant_id, body.to)
+    return AcceptedOut(notification_id=accepted.notification_id, status=accepted.status)

@@ -1,0 +1,34 @@
+"""What one running service holds: settings, database, clients, wake-up signal, optional in-process dispatcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bakery_shared.graph import GraphClient
+from notification_service.config import NotificationSettings
+from notification_service.dispatcher import Dispatcher
+from notification_service.tenant_client import TenantSettingsClient
+from notification_service.wakeup import Wakeup
+
+
+@dataclass
+class Runtime:
+    settings: NotificationSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    tenants: TenantSettingsClient
+    graph: GraphClient
+    wakeup: Wakeup
+    dispatcher: Dispatcher | None = None
+
+    @property
+    def notify_other_processes(self) -> bool:
+        return self.settings.dispatch_listen_notify
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime

@@ -1,0 +1,71 @@
+"""Readiness: database, master account, sending holds, queue depth and age."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from bakery_shared.db import utcnow
+from notification_service.domain.decisions import ACCOUNT_SCOPE
+from notification_service.repositories import holds as holds_repo
+from notification_service.repositories import messages as messages_repo
+from notification_service.runtime import Runtime
+
+
+async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
+    """(ready, body). Not ready: database down, master account not configured, or the whole account on hold."""
+    problems: list[str] = []
+    checks: dict[str, Any] = {}
+    try:
+        async with runtime.sessions() as session:
+            await session.execute(text("SELECT 1"))
+            holds = await holds_repo.active_holds(session)
+            queue = await messages_repo.queue_stats(session)
+        checks["database"] = {"ok": True}
+    except Exception as exc:  # noqa: BLE001 - report, do not crash the probe
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+        problems.append("database unavailable")
+        holds, queue = [], None
+
+    missing = runtime.settings.missing_master_account_variables()
+    checks["whatsapp_master_account"] = {"ok": not missing, "missing": missing}
+    if missing:
+        problems.append("WhatsApp master account not configured: missing " + ", ".join(missing))
+
+    hold_list = [
+        {
+            "scope": h["scope"],
+            "key": h["scope_key"],
+            "kind": h["kind"],
+            "reason": h["reason"],
+            "since": h["created_at"].isoformat(),
+            "next_probe_at": h["next_probe_at"].isoformat() if h["next_probe_at"] else None,
+        }
+        for h in holds
+    ]
+    account_holds = [h for h in hold_list if h["scope"] == ACCOUNT_SCOPE]
+    checks["sending"] = {"ok": not account_holds, "paused": hold_list}
+    if account_holds:
+        problems.append("sending paused for the whole account: " + account_holds[0]["reason"])
+
+    if queue is not None:
+        oldest = queue["oldest_created_at"]
+        checks["queue"] = {
+            "depth": queue["depth"],
+            "held": queue["held"],
+            "oldest_age_seconds": round((utcnow() - oldest).total_seconds(), 3) if oldest else 0.0,
+        }
+    dispatcher = runtime.dispatcher
+    checks["dispatcher"] = {
+        "in_process": dispatcher is not None,
+        "running": bool(dispatcher and dispatcher.running),
+    }
+    ready = not problems
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if not ready:
+        body["detail"] = "; ".join(problems)
+        body["code"] = "not_ready"
+    elif hold_list:
+        body["status"] = "degraded"
+    return ready, body

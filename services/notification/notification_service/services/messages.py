@@ -1,0 +1,97 @@
+"""Reading the message log and re-driving failed messages (tenant isolation enforced here)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bakery_shared.auth import Principal, Role, ensure_tenant_access
+from bakery_shared.db import transaction, utcnow
+from bakery_shared.errors import Conflict, InvalidInput, NotFound
+from notification_service.domain.statuses import MessageStatus
+from notification_service.repositories import messages as messages_repo
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    raw = json.dumps([row["created_at"].isoformat(), str(row["id"])]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, message_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        when = datetime.fromisoformat(created)
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)), str(uuid.UUID(message_id))
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise InvalidInput("is not a cursor returned by this API", field="cursor") from exc
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+async def list_messages(
+    sessions: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    *,
+    tenant_id: uuid.UUID | None,
+    status: MessageStatus | None,
+    since: datetime | None,
+    until: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Admins see every tenant (optionally filtered); an owner only ever its own tenant."""
+    if principal.role is Role.OWNER:
+        if tenant_id is not None:
+            ensure_tenant_access(principal, tenant_id)
+        tenant_id = principal.tenant_id
+    after = decode_cursor(cursor) if cursor else None
+    async with sessions() as session:
+        rows = await messages_repo.list_messages(
+            session,
+            tenant_id=tenant_id,
+            status=status.value if status else None,
+            since=_aware(since),
+            until=_aware(until),
+            after=after,
+            limit=limit + 1,
+        )
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def get_message(
+    sessions: async_sessionmaker[AsyncSession], principal: Principal, message_id: uuid.UUID
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """404 for unknown ids and for other tenants' messages alike (no existence leak)."""
+    async with sessions() as session:
+        row = await messages_repo.get_message(session, message_id)
+        if row is None or (principal.role is not Role.ADMIN and row["tenant_id"] != principal.tenant_id):
+            raise NotFound("No such message")
+        attempts = await messages_repo.list_attempts(session, message_id)
+    return row, attempts
+
+
+async def retry_message(
+    sessions: async_sessionmaker[AsyncSession], principal: Principal, message_id: uuid.UUID
+) -> dict[str, Any]:
+    async with transaction(sessions) as session:
+        row = await messages_repo.get_message(session, message_id)
+        if row is None:
+            raise NotFound("No such message")
+        if row["status"] != MessageStatus.FAILED.value:
+            raise Conflict(f"Only failed messages can be retried; this one is {row['status']}", code="not_failed")
+        await messages_repo.redrive_failed(session, message_id, utcnow(), principal.sub)
+        updated = await messages_repo.get_message(session, message_id)
+    assert updated is not None
+    return updated

@@ -1,0 +1,236 @@
+"""Fakes at the service's edges: the Graph API (respx routes) and the tenant service's internal endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+import respx
+
+from bakery_shared.auth import Role, issue_token
+from bakery_shared.settings import DEV_JWT_SECRET
+from notification_service.config import NotificationSettings
+
+GRAPH_URL = "http://graph.test"
+TENANT_URL = "http://tenant.test"
+API_VERSION = "v23.0"
+TOKEN = "master-access-token"
+WABA_ID = "100000000000001"
+
+
+def make_settings(database_url: str, **overrides: Any) -> NotificationSettings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "notification_database_url": database_url,
+        "tenant_service_url": TENANT_URL,
+        "whatsapp_graph_url": GRAPH_URL,
+        "whatsapp_api_version": API_VERSION,
+        "whatsapp_business_account_id": WABA_ID,
+        "whatsapp_access_token": TOKEN,
+        "whatsapp_phone_number_id": "999999999999999",  # the platform's own number: must never be used
+        "jwt_secret": DEV_JWT_SECRET,
+        "dispatcher_enabled": False,
+        "dispatch_listen_notify": False,
+        "enable_whatsapp_notifications": True,
+        "rate_per_number_per_second": 80,
+        "recipient_min_interval_seconds": 0,
+        "tenant_daily_new_recipient_cap": 0,
+        "retry_base_seconds": 1,
+        "ambiguous_grace_seconds": 30,
+    }
+    values.update(overrides)
+    return NotificationSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def token(settings: NotificationSettings, role: str, tenant_id: uuid.UUID | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(settings, role=Role(role), tenant_id=tenant_id)}"}
+
+
+# ---------------------------------------------------------------- tenant service
+
+
+@dataclass
+class FakeTenantService:
+    """``GET /internal/v1/tenants/{id}/notification-settings`` with ETag / 304, a service JWT check and a switch."""
+
+    tenants: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    down: bool = False
+    requests: int = 0
+    not_modified: int = 0
+
+    def add(
+        self,
+        *,
+        whatsapp_enabled: bool = True,
+        phone_number_id: str = "200000000000001",
+        default_language: str = "es",
+        enable_po_notifications: bool = True,
+        tenant_id: uuid.UUID | None = None,
+        name: str = "Panadería Sol",
+    ) -> uuid.UUID:
+        tenant_id = tenant_id or uuid.uuid4()
+        self.tenants[tenant_id] = {
+            "tenant_id": str(tenant_id),
+            "tenant_name": name,
+            "whatsapp_enabled": whatsapp_enabled,
+            "whatsapp_phone_number_id": phone_number_id,
+            "whatsapp_display_phone_number": "+34 612 345 678" if phone_number_id else "",
+            "whatsapp_default_language": default_language,
+            "enable_po_notifications": enable_po_notifications,
+        }
+        return tenant_id
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        auth = request.headers.get("Authorization", "")
+        try:
+            claims = jwt.decode(auth.removeprefix("Bearer "), DEV_JWT_SECRET, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return httpx.Response(401, json={"detail": "bad token", "code": "invalid_token"})
+        if claims.get("role") != "service":
+            return httpx.Response(403, json={"detail": "service only", "code": "wrong_role"})
+        tenant_id = uuid.UUID(request.url.path.split("/")[4])
+        data = self.tenants.get(tenant_id)
+        if data is None:
+            return httpx.Response(404, json={"detail": "No such tenant", "code": "not_found"})
+        body = json.dumps(data, sort_keys=True)
+        etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:16] + '"'
+        if request.headers.get("If-None-Match") == etag:
+            self.not_modified += 1
+            return httpx.Response(304, headers={"ETag": etag})
+        return httpx.Response(200, content=body, headers={"ETag": etag, "Content-Type": "application/json"})
+
+    def transport(self) -> httpx.MockTransport:
+        router = respx.Router(base_url=TENANT_URL, assert_all_mocked=True)
+        router.get(path__regex=r"^/internal/v1/tenants/[^/]+/notification-settings$").mock(side_effect=self.handler)
+        return httpx.MockTransport(router.async_handler)
+
+
+# ---------------------------------------------------------------- Graph API
+
+
+def graph_error(code: int, message: str, http_status: int = 400, details: str | None = None) -> httpx.Response:
+    error: dict[str, Any] = {
+        "message": f"(#{code}) {message}",
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": "AbCdEf",
+    }
+    if details:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+    return httpx.Response(http_status, json={"error": error})
+
+
+Responder = Callable[[httpx.Request], httpx.Response]
+
+
+@dataclass
+class FakeGraph:
+    """Graph API edge via a respx router. ``script`` is consumed one entry per send; empty = accepted."""
+
+    valid_tokens: set[str] = field(default_factory=lambda: {TOKEN})
+    script: list[httpx.Response | Exception | Responder] = field(default_factory=list)
+    sends: list[dict[str, Any]] = field(default_factory=list)
+    probes: list[str] = field(default_factory=list)
+    delay: float = 0.0  # seconds each send takes (slow Meta)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _auth_error(self, request: httpx.Request) -> httpx.Response | None:
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if bearer not in self.valid_tokens:
+            return graph_error(190, "Error validating access token: Session has expired", 401)
+        return None
+
+    def send_handler(self, request: httpx.Request, pnid: str) -> httpx.Response:
+        payload = json.loads(request.content)
+        with self._lock:
+            self.sends.append({"phone_number_id": pnid, "payload": payload, "at": datetime.now(UTC)})
+            step = self.script.pop(0) if self.script else None
+        if step is not None:
+            if isinstance(step, Exception):
+                raise step
+            if isinstance(step, httpx.Response):
+                return step
+            return step(request)
+        auth_error = self._auth_error(request)
+        if auth_error is not None:
+            return auth_error
+        wamid = f"wamid.TEST{next(self._ids):06d}"
+        return httpx.Response(
+            200,
+            json={
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": payload["to"], "wa_id": payload["to"].lstrip("+")}],
+                "messages": [{"id": wamid}],
+            },
+        )
+
+    def phone_handler(self, request: httpx.Request, pnid: str) -> httpx.Response:
+        self.probes.append(pnid)
+        auth_error = self._auth_error(request)
+        if auth_error is not None:
+            return auth_error
+        return httpx.Response(200, json={"id": pnid, "status": "CONNECTED", "quality_rating": "GREEN"})
+
+    def transport(self) -> httpx.MockTransport:
+        router = respx.Router(base_url=f"{GRAPH_URL}/{API_VERSION}", assert_all_mocked=True)
+
+        async def send(request: httpx.Request, pnid: str) -> httpx.Response:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            return self.send_handler(request, pnid)
+
+        router.post(path__regex=r"/(?P<pnid>\d+)/messages$").mock(side_effect=send)
+        router.get(path__regex=r"/(?P<pnid>\d+)$").mock(side_effect=self.phone_handler)
+        return httpx.MockTransport(router.async_handler)
+
+    def sent_to(self) -> list[str]:
+        return [s["payload"]["to"] for s in self.sends]
+
+
+def po_event(tenant_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "tenant_id": str(tenant_id),
+        "occurred_at": "2026-03-01T10:00:00Z",
+        "purchase_order": {
+            "id": "po-1",
+            "number": "PO-2026-0042",
+            "total_amount": "1250.00",
+            "currency": "EUR",
+            "delivery_date": "2026-03-03",
+        },
+        "supplier": {"name": "Harinas del Sur", "phone": "+34 612 345 678", "language": None},
+    }
+    for key, value in overrides.items():
+        if key in ("purchase_order", "supplier"):
+            body[key] = {**body[key], **value}
+        else:
+            body[key] = value
+    return body
+
+
+class Clock:
+    """Real time plus an offset that tests move forward (so freshly queued messages are always due)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)

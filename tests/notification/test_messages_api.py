@@ -1,0 +1,161 @@
+"""GET /api/v1/messages(/{id}), the test-message endpoint, health; tenant isolation on every route."""
+
+from __future__ import annotations
+
+import uuid
+
+from .conftest import Env, EnvFactory
+from .helpers import po_event, token
+
+
+async def _two_tenants(env: Env) -> tuple[uuid.UUID, uuid.UUID, list[str], list[str]]:
+    a = env.tenants.add()
+    b = env.tenants.add(phone_number_id="200000000000002")
+    ids_a = [(await env.post_event(po_event(a))).json()["notification_id"] for _ in range(3)]
+    ids_b = [(await env.post_event(po_event(b))).json()["notification_id"] for _ in range(2)]
+    return a, b, ids_a, ids_b
+
+
+async def test_admin_lists_everything_with_filters_and_cursor(any_env: Env) -> None:
+    env = any_env
+    a, b, ids_a, ids_b = await _two_tenants(env)
+    admin = token(env.settings, "admin")
+    everything = (await env.client.get("/api/v1/messages", headers=admin)).json()
+    assert {m["id"] for m in everything["items"]} == set(ids_a + ids_b)
+    assert everything["next_cursor"] is None
+    only_b = (await env.client.get(f"/api/v1/messages?tenant_id={b}", headers=admin)).json()
+    assert {m["id"] for m in only_b["items"]} == set(ids_b)
+    queued = (await env.client.get("/api/v1/messages?status=queued", headers=admin)).json()
+    assert len(queued["items"]) == 5
+    assert (await env.client.get("/api/v1/messages?status=sent", headers=admin)).json()["items"] == []
+    bad_status = await env.client.get("/api/v1/messages?status=bogus", headers=admin)
+    assert bad_status.status_code == 422
+    # pages of two, newest first, no overlap
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        url = "/api/v1/messages?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = (await env.client.get(url, headers=admin)).json()
+        seen += [m["id"] for m in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(ids_a + ids_b) and len(seen) == 5
+    bad_cursor = await env.client.get("/api/v1/messages?cursor=%%%", headers=admin)
+    assert bad_cursor.status_code == 422
+    future = (await env.client.get("/api/v1/messages?since=2999-01-01T00:00:00Z", headers=admin)).json()
+    assert future["items"] == []
+    past = (await env.client.get("/api/v1/messages?until=2000-01-01T00:00:00Z", headers=admin)).json()
+    assert past["items"] == []
+
+
+async def test_owner_sees_only_its_own_tenant(env: Env) -> None:
+    a, b, ids_a, ids_b = await _two_tenants(env)
+    owner_a = token(env.settings, "owner", a)
+    mine = (await env.client.get("/api/v1/messages", headers=owner_a)).json()
+    assert {m["id"] for m in mine["items"]} == set(ids_a)
+    forbidden = await env.client.get(f"/api/v1/messages?tenant_id={b}", headers=owner_a)
+    assert forbidden.status_code == 403
+    assert all(i not in forbidden.text for i in ids_b)
+    other = await env.client.get(f"/api/v1/messages/{ids_b[0]}", headers=owner_a)
+    assert other.status_code == 404
+    assert other.json() == {"detail": "No such message", "code": "not_found"}
+    own = await env.client.get(f"/api/v1/messages/{ids_a[0]}", headers=owner_a)
+    assert own.status_code == 200 and own.json()["tenant_id"] == str(a)
+
+
+async def test_message_routes_need_admin_or_owner(env: Env) -> None:
+    a, _, ids_a, _ = await _two_tenants(env)
+    assert (await env.client.get("/api/v1/messages")).status_code == 401
+    assert (await env.client.get(f"/api/v1/messages/{ids_a[0]}")).status_code == 401
+    service = token(env.settings, "service")
+    assert (await env.client.get("/api/v1/messages", headers=service)).status_code == 403
+    assert (await env.client.get(f"/api/v1/messages/{ids_a[0]}", headers=service)).status_code == 403
+    admin = token(env.settings, "admin")
+    assert (await env.client.get(f"/api/v1/messages/{uuid.uuid4()}", headers=admin)).status_code == 404
+
+
+async def test_detail_includes_attempts(env: Env) -> None:
+    tenant = env.tenants.add()
+    nid = (await env.post_event(po_event(tenant))).json()["notification_id"]
+    await env.dispatcher().drain()
+    detail = await env.message(nid)
+    assert detail["status"] == "sent"
+    assert len(detail["attempt_log"]) == 1
+    assert detail["attempt_log"][0]["phone_number_id"] == "200000000000001"
+
+
+async def test_test_message_goes_through_the_queue(env: Env) -> None:
+    tenant = env.tenants.add(whatsapp_enabled=False, default_language="en")
+    owner = token(env.settings, "owner", tenant)
+    url = f"/api/v1/tenants/{tenant}/whatsapp/test-message"
+    response = await env.client.post(url, json={"to": "612 345 678"}, headers=owner)
+    assert response.status_code == 202, response.text
+    nid = response.json()["notification_id"]
+    assert env.graph.sends == []  # queued, not sent from the request
+    await env.dispatcher().drain()
+    message = await env.message(nid)
+    assert message["status"] == "sent"
+    assert message["kind"] == "test"
+    assert message["event_id"] is None
+    [send] = env.graph.sends
+    assert send["phone_number_id"] == "200000000000001"
+    assert send["payload"]["to"] == "+34612345678"
+    params = [p["text"] for p in send["payload"]["template"]["components"][0]["parameters"]]
+    assert params == ["Proveedor de prueba", "PO-TEST-0001", "€125.50"]
+
+
+async def test_test_message_rules(env: Env) -> None:
+    tenant = env.tenants.add()
+    no_number = env.tenants.add(phone_number_id="")
+    admin = token(env.settings, "admin")
+    r = await env.client.post(
+        f"/api/v1/tenants/{no_number}/whatsapp/test-message", json={"to": "+34612345678"}, headers=admin
+    )
+    assert r.status_code == 409 and r.json()["code"] == "no_phone_number"
+    other_owner = token(env.settings, "owner", no_number)
+    r = await env.client.post(
+        f"/api/v1/tenants/{tenant}/whatsapp/test-message", json={"to": "+34612345678"}, headers=other_owner
+    )
+    assert r.status_code == 403
+    r = await env.client.post(f"/api/v1/tenants/{tenant}/whatsapp/test-message", json={"to": "+34612345678"})
+    assert r.status_code == 401
+    r = await env.client.post(f"/api/v1/tenants/{tenant}/whatsapp/test-message", json={"to": "garbage"}, headers=admin)
+    assert r.status_code == 422 and "body.to" in r.json()["detail"]
+    r = await env.client.post(
+        f"/api/v1/tenants/{uuid.uuid4()}/whatsapp/test-message", json={"to": "+34612345678"}, headers=admin
+    )
+    assert r.status_code == 404
+    fresh = env.tenants.add()
+    env.tenants.down = True
+    r = await env.client.post(
+        f"/api/v1/tenants/{fresh}/whatsapp/test-message", json={"to": "+34612345678"}, headers=admin
+    )
+    assert r.status_code == 503
+
+
+async def test_test_message_needs_the_master_account(make_env: EnvFactory, sqlite_url: str) -> None:
+    env = await make_env(sqlite_url, whatsapp_access_token="")
+    tenant = env.tenants.add()
+    r = await env.client.post(
+        f"/api/v1/tenants/{tenant}/whatsapp/test-message",
+        json={"to": "+34612345678"},
+        headers=token(env.settings, "admin"),
+    )
+    assert r.status_code == 503
+    assert "WhatsApp master account not configured" in r.json()["detail"]
+
+
+async def test_health(env: Env) -> None:
+    live = await env.client.get("/health/live")
+    assert live.status_code == 200
+    tenant = env.tenants.add()
+    await env.post_event(po_event(tenant))
+    ready = await env.client.get("/health/ready")
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    assert body["status"] == "ready"
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["whatsapp_master_account"] == {"ok": True, "missing": []}
+    assert body["checks"]["queue"]["depth"] == 1
+    assert body["checks"]["queue"]["oldest_age_seconds"] >= 0

@@ -1,0 +1,105 @@
+"""Tenant settings: cached (TTL + ETag/304), the tenant service down then up, stale-if-error."""
+
+from __future__ import annotations
+
+import asyncio
+
+from notification_service.tenant_client import TenantServiceUnavailable, TenantSettingsClient
+
+from .conftest import Env, EnvFactory
+from .helpers import Clock, FakeTenantService, make_settings, po_event
+
+
+async def test_steady_traffic_does_not_call_the_tenant_service_per_message(env: Env) -> None:
+    tenant = env.tenants.add()
+    for i in range(20):
+        await env.post_event(po_event(tenant, supplier={"phone": f"+34 612 000 0{i:02d}"}))
+    d = env.dispatcher()
+    await d.drain()
+    assert len(env.graph.sends) == 20
+    assert env.tenants.requests == 1
+
+
+async def test_ttl_then_etag_revalidation(sqlite_url: str) -> None:
+    fake = FakeTenantService()
+    tenant = fake.add()
+    now = [0.0]
+    client = TenantSettingsClient(
+        make_settings(sqlite_url, tenant_settings_ttl_seconds=60), transport=fake.transport(), clock=lambda: now[0]
+    )
+    try:
+        first = await client.get(tenant)
+        assert first.whatsapp_phone_number_id == "200000000000001"
+        now[0] = 30
+        await client.get(tenant)
+        assert fake.requests == 1
+        now[0] = 61
+        await client.get(tenant)
+        assert fake.requests == 2 and fake.not_modified == 1
+        fake.tenants[tenant]["whatsapp_enabled"] = False
+        now[0] = 200
+        changed = await client.get(tenant)
+        assert changed.whatsapp_enabled is False
+        assert fake.requests == 3 and fake.not_modified == 1
+    finally:
+        await client.aclose()
+
+
+async def test_stale_copy_is_used_while_the_tenant_service_is_down(sqlite_url: str) -> None:
+    fake = FakeTenantService()
+    tenant = fake.add()
+    now = [0.0]
+    settings = make_settings(sqlite_url, tenant_settings_ttl_seconds=60, tenant_settings_stale_if_error_seconds=300)
+    client = TenantSettingsClient(settings, transport=fake.transport(), clock=lambda: now[0])
+    try:
+        await client.get(tenant)
+        fake.down = True
+        now[0] = 100
+        assert (await client.get(tenant)).whatsapp_enabled is True
+        now[0] = 1000
+        try:
+            await client.get(tenant)
+        except TenantServiceUnavailable:
+            pass
+        else:
+            raise AssertionError("too stale: must not be used")
+    finally:
+        await client.aclose()
+
+
+async def test_tenant_service_down_keeps_messages_queued_then_sends_when_up(
+    make_env: EnvFactory, sqlite_url: str
+) -> None:
+    env = await make_env(sqlite_url, tenant_unavailable_retry_seconds=10)
+    tenant = env.tenants.add()
+    env.tenants.down = True
+    response = await env.post_event(po_event(tenant))
+    assert response.status_code == 202  # ingestion does not need the tenant service
+    nid = response.json()["notification_id"]
+    clock = Clock()
+    d = env.dispatcher(clock=clock)
+    for _ in range(3):
+        await d.drain()
+        message = await env.message(nid)
+        assert message["status"] == "queued"
+        assert message["status_reason"].startswith("tenant_service_unavailable")
+        assert message["attempts"] == 0  # never counted against the retry budget
+        clock.advance(11)
+    env.tenants.down = False
+    clock.advance(11)
+    await asyncio.sleep(1.1)  # the client's own 1 s circuit after a failure (real monotonic time)
+    await d.drain()
+    assert (await env.message(nid))["status"] == "sent"
+
+
+async def test_tenant_service_5xx_is_unavailable_not_a_failure(env: Env) -> None:
+    import httpx
+
+    tenant = env.tenants.add()
+    original = env.tenants.handler
+    env.tenants.handler = lambda request: httpx.Response(500, text="boom")  # type: ignore[method-assign]
+    nid = (await env.post_event(po_event(tenant))).json()["notification_id"]
+    d = env.dispatcher()
+    await d.drain()
+    assert (await env.message(nid))["status"] == "queued"
+    env.tenants.handler = original  # type: ignore[method-assign]
