@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from bakery_shared.auth import Role
-from tests.helpers import Tokens
+from tests.helpers import TEST_JWT_SECRET, Tokens
 
 PUBLIC = frozenset()  # no token needed
 ADMIN = frozenset({Role.ADMIN})
@@ -61,8 +61,51 @@ async def tenant_app(tmp_path) -> AsyncIterator[Any]:
     await app.state.engine.dispose()
 
 
+NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
+    ("GET", "/health/live"): PUBLIC,
+    ("GET", "/health/ready"): PUBLIC,
+    ("GET", "/metrics"): ADMIN_OR_SERVICE,
+    ("POST", "/api/v1/events/purchase-orders"): SERVICE,
+    ("GET", "/api/v1/messages"): OWNER_OR_ADMIN,
+    ("GET", "/api/v1/messages/{message_id}"): OWNER_OR_ADMIN,
+    ("POST", "/api/v1/messages/{message_id}/retry"): ADMIN,
+    ("POST", "/api/v1/tenants/{tenant_id}/whatsapp/test-message"): OWNER_OR_ADMIN,
+}
+
+
+async def notification_app(tmp_path) -> AsyncIterator[Any]:
+    from asgi_lifespan import LifespanManager
+
+    from notification_service.app import create_app
+    from notification_service.config import NotificationSettings
+    from notification_service.migrate import upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}"
+    await asyncio.to_thread(upgrade, url)
+    settings = NotificationSettings(
+        _env_file=None,
+        notification_database_url=url,
+        environment="test",
+        jwt_secret=TEST_JWT_SECRET,
+        dispatcher_enabled=False,
+        tenant_service_url="http://127.0.0.1:9",
+        whatsapp_graph_url="http://127.0.0.1:9",
+    )
+    app = create_app(settings)
+    async with LifespanManager(app):
+        yield app
+
+
 SERVICES: dict[str, tuple[Callable[..., AsyncIterator[Any]], dict[tuple[str, str], frozenset[Role]]]] = {
     "tenant": (tenant_app, TENANT_RULES),
+    "notification": (notification_app, NOTIFICATION_RULES),
+}
+
+
+#: Valid bodies, so that the other-tenant check reaches the access rule instead of stopping at validation.
+SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/tenants/{tenant_id}/whatsapp/test-message"): {"to": "+34612345678"},
+    ("PUT", "/api/v1/tenants/{tenant_id}/settings/notifications"): {"whatsapp_enabled": False},
 }
 
 
@@ -113,7 +156,7 @@ async def test_matrix(service_app):
             if not allowed:
                 continue
             url = concrete(path, tenant)
-            body = {} if method in {"POST", "PUT", "PATCH"} else None
+            body = SAMPLE_BODIES.get((method, path), {}) if method in {"POST", "PUT", "PATCH"} else None
 
             async def call(headers: dict[str, str], url: str = url, method: str = method, body: Any = body):
                 return await client.request(method, url, json=body, headers=headers)

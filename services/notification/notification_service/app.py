@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from bakery_shared.db import create_engine, create_session_factory
 from bakery_shared.graph import GraphClient
@@ -72,6 +73,16 @@ def create_app(
         service_name="notification-service",
     )
     app.state.settings = settings  # read by bakery_shared.auth
+    if settings.notification_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.notification_cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            allow_credentials=False,
+            max_age=600,
+        )
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(messages.router)

@@ -30,6 +30,8 @@ class NotificationSettings(WhatsAppSettings):
 
     # --- global switch ---
     enable_whatsapp_notifications: bool = True
+    #: Browser origins allowed to call this API (the tenant service's web pages under /app).
+    notification_cors_origins: list[str] = ["http://localhost:8001", "http://127.0.0.1:8001"]
 
     # --- dispatcher ---
     dispatcher_enabled: bool = True  # run a dispatcher inside the API process
