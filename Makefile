@@ -5,7 +5,7 @@ export UV_PYTHON := 3.11
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install uv run stop migrate seed test test-fast lint format token bench clean
+.PHONY: help install uv run migrate seed test lint format token dispatcher bench clean
 
 help:
 	@echo "make run     install, migrate, seed demo data and start sandbox :8009, tenant :8001, notification :8002"
@@ -13,7 +13,7 @@ help:
 	@echo "make lint    ruff + mypy"
 	@echo "make token ROLE=admin|owner|service [TENANT=<uuid>]   print a signed dev token (last line)"
 	@echo "make migrate apply both services' database migrations"
-	@echo "make bench   benchmarks (not part of make test)"
+	@echo "make dispatcher  run one stand-alone dispatcher (several may share one PostgreSQL)"
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.9"
@@ -23,7 +23,7 @@ install: uv
 
 migrate: install
 	@$(RUN) python -m tenant_service.migrate upgrade head
-	@if [ -f services/notification/notification_service/migrate.py ]; then $(RUN) python -m notification_service.migrate upgrade head; fi
+	@$(RUN) python -m notification_service.migrate upgrade head
 
 seed: migrate
 	@$(RUN) python -m tenant_service.seed_demo
@@ -46,6 +46,9 @@ format: install
 token: install
 	@if [ -z "$(ROLE)" ]; then echo "usage: make token ROLE=admin|owner|service [TENANT=<uuid>]" >&2; exit 2; fi
 	@$(RUN) python -m bakery_shared.token_cli --role "$(ROLE)" $(if $(TENANT),--tenant "$(TENANT)",)
+
+dispatcher: install
+	@$(RUN) python -m notification_service.dispatcher
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
