@@ -70,6 +70,18 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/messages/{message_id}"): OWNER_OR_ADMIN,
     ("POST", "/api/v1/messages/{message_id}/retry"): ADMIN,
     ("POST", "/api/v1/tenants/{tenant_id}/whatsapp/test-message"): OWNER_OR_ADMIN,
+    # issue 5: Meta's webhook is public on purpose; POSTs are authenticated by X-Hub-Signature-256 instead
+    # (tests/notification/test_webhooks.py), the GET by hub.verify_token.
+    ("GET", "/api/v1/whatsapp/webhook"): PUBLIC,
+    ("POST", "/api/v1/whatsapp/webhook"): PUBLIC,
+    ("GET", "/api/v1/admin/whatsapp/quality"): ADMIN,
+    ("GET", "/api/v1/admin/whatsapp/templates"): ADMIN,
+    ("GET", "/api/v1/admin/whatsapp/costs"): ADMIN,
+    ("GET", "/api/v1/admin/whatsapp/usage"): ADMIN,
+    ("POST", "/api/v1/admin/whatsapp/holds/{phone_number_id}/release"): ADMIN,
+    ("POST", "/api/v1/admin/whatsapp/sync"): ADMIN,
+    ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/costs"): OWNER_OR_ADMIN,
+    ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/usage"): OWNER_OR_ADMIN,
 }
 
 

@@ -26,6 +26,8 @@ TENANT_URL = "http://tenant.test"
 API_VERSION = "v23.0"
 TOKEN = "master-access-token"
 WABA_ID = "100000000000001"
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
 
 
 def make_settings(database_url: str, **overrides: Any) -> NotificationSettings:
@@ -47,6 +49,10 @@ def make_settings(database_url: str, **overrides: Any) -> NotificationSettings:
         "tenant_daily_new_recipient_cap": 0,
         "retry_base_seconds": 1,
         "ambiguous_grace_seconds": 30,
+        "whatsapp_app_secret": APP_SECRET,
+        "whatsapp_webhook_verify_token": VERIFY_TOKEN,
+        "whatsapp_sync_enabled": False,
+        "whatsapp_sync_min_interval_seconds": 0,
     }
     values.update(overrides)
     return NotificationSettings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -145,6 +151,11 @@ class FakeGraph:
     sends: list[dict[str, Any]] = field(default_factory=list)
     probes: list[str] = field(default_factory=list)
     delay: float = 0.0  # seconds each send takes (slow Meta)
+    #: phone numbers of the WABA (``GET /{waba}/phone_numbers``, ``GET /{id}``), by id
+    numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: templates of the WABA (``GET /{waba}/message_templates``)
+    templates: list[dict[str, Any]] = field(default_factory=list)
+    management_calls: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -183,7 +194,29 @@ class FakeGraph:
         auth_error = self._auth_error(request)
         if auth_error is not None:
             return auth_error
+        if pnid in self.numbers:
+            return httpx.Response(200, json=self.numbers[pnid])
         return httpx.Response(200, json={"id": pnid, "status": "CONNECTED", "quality_rating": "GREEN"})
+
+    def add_number(self, pnid: str, display: str, **fields: Any) -> None:
+        self.numbers[pnid] = {
+            "id": pnid,
+            "display_phone_number": display,
+            "verified_name": "Panadería",
+            "quality_rating": "GREEN",
+            "status": "CONNECTED",
+            "whatsapp_business_manager_messaging_limit": "TIER_2K",
+            "throughput": {"level": "STANDARD"},
+            **fields,
+        }
+
+    def list_handler(self, request: httpx.Request, waba: str, kind: str) -> httpx.Response:
+        self.management_calls.append(kind)
+        auth_error = self._auth_error(request)
+        if auth_error is not None:
+            return auth_error
+        data = list(self.numbers.values()) if kind == "phone_numbers" else list(self.templates)
+        return httpx.Response(200, json={"data": data, "paging": {"cursors": {"before": "a", "after": "b"}}})
 
     def transport(self) -> httpx.MockTransport:
         router = respx.Router(base_url=f"{GRAPH_URL}/{API_VERSION}", assert_all_mocked=True)
@@ -195,6 +228,9 @@ class FakeGraph:
 
         router.post(path__regex=r"/(?P<pnid>\d+)/messages$").mock(side_effect=send)
         router.get(path__regex=r"/(?P<pnid>\d+)$").mock(side_effect=self.phone_handler)
+        router.get(path__regex=r"/(?P<waba>\d+)/(?P<kind>phone_numbers|message_templates)$").mock(
+            side_effect=self.list_handler
+        )
         return httpx.MockTransport(router.async_handler)
 
     def sent_to(self) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,14 +11,18 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bakery_shared.db import create_engine, create_session_factory
+from bakery_shared.db import create_engine, create_session_factory, is_sqlite
 from bakery_shared.graph import GraphClient
-from bakery_shared.http import create_service_app
-from notification_service.api import events, health, messages, tenants
+from bakery_shared.http import BodySizeLimitMiddleware, create_service_app
+from notification_service.api import admin_whatsapp, events, health, messages, tenants, webhooks
 from notification_service.config import NotificationSettings
 from notification_service.dispatcher import Dispatcher
+from notification_service.domain.pricing import RateCard
 from notification_service.runtime import Runtime
+from notification_service.services.sync import WhatsAppSync
+from notification_service.services.webhooks import TokenBucket, WebhookProcessor
 from notification_service.tenant_client import TenantSettingsClient
 from notification_service.wakeup import Wakeup
 
@@ -52,6 +58,17 @@ def create_app(
                 wakeup=wakeup,
             )
             runtime.dispatcher.start()
+        runtime.rate_card = RateCard.load(settings.whatsapp_rate_card, settings.whatsapp_rate_card_file)
+        runtime.webhooks = WebhookProcessor(
+            sessions, runtime.rate_card, serialise=is_sqlite(settings.notification_database_url)
+        )
+        runtime.webhook_bucket = TokenBucket(settings.whatsapp_webhook_rate_per_second, settings.whatsapp_webhook_burst)
+        runtime.sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
+        if settings.whatsapp_sync_enabled:
+            runtime.sync.start()
+        sweeper = asyncio.create_task(_sweep_webhooks(runtime), name="webhook-sweeper")
+        if not settings.whatsapp_app_secret.get_secret_value():
+            log.warning("WHATSAPP_APP_SECRET is not configured: every webhook POST is refused (503)")
         missing = settings.missing_master_account_variables()
         if missing:
             log.warning("WhatsApp master account not configured: missing %s", ", ".join(missing))
@@ -59,6 +76,10 @@ def create_app(
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await runtime.sync.stop()
             if runtime.dispatcher is not None:
                 await runtime.dispatcher.stop()
             await graph.aclose()
@@ -67,7 +88,8 @@ def create_app(
 
     app = create_service_app(
         title="Notification service",
-        max_body_bytes=settings.max_body_bytes,
+        # the shared limit is the larger one; RouteBodyLimit below applies MAX_BODY_BYTES to every other route
+        max_body_bytes=max(settings.max_body_bytes, settings.whatsapp_webhook_max_body_bytes),
         lifespan=lifespan,
         description="Purchase-order events in, WhatsApp template messages out (shared master account).",
         service_name="notification-service",
@@ -83,8 +105,41 @@ def create_app(
             allow_credentials=False,
             max_age=600,
         )
+    app.add_middleware(
+        RouteBodyLimit,
+        default_bytes=settings.max_body_bytes,
+        paths={webhooks.WEBHOOK_PATH: settings.whatsapp_webhook_max_body_bytes},
+    )
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(messages.router)
     app.include_router(tenants.router)
+    app.include_router(webhooks.router)
+    app.include_router(admin_whatsapp.router)
+    app.include_router(admin_whatsapp.tenant_router)
     return app
+
+
+class RouteBodyLimit:
+    """Body-size limit per path: the webhook route accepts Meta's 3 MB payloads, every other route keeps
+    ``MAX_BODY_BYTES`` (the shared middleware is configured with the larger of the two)."""
+
+    def __init__(self, app: ASGIApp, default_bytes: int, paths: dict[str, int]) -> None:
+        self.default = BodySizeLimitMiddleware(app, max_bytes=default_bytes)
+        self.by_path = {path: BodySizeLimitMiddleware(app, max_bytes=limit) for path, limit in paths.items()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self.by_path.get(scope.get("path", "")) if scope["type"] == "http" else None
+        await (handler or self.default)(scope, receive, send)
+
+
+async def _sweep_webhooks(runtime: Runtime) -> None:
+    """Process stored webhook events that were never processed (crash between storing and processing)."""
+    interval = runtime.settings.whatsapp_webhook_sweep_interval_seconds
+    while True:
+        try:
+            if runtime.webhooks is not None and await runtime.webhooks.sweep():
+                runtime.wakeup.notify()
+        except Exception:  # noqa: BLE001 - retried next round
+            log.exception("webhook sweep failed")
+        await asyncio.sleep(interval)

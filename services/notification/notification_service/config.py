@@ -6,7 +6,12 @@ Every field maps to the upper-case environment variable of the same name, e.g. `
 
 from __future__ import annotations
 
-from pydantic import Field
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
 
 from bakery_shared.settings import WhatsAppSettings
 
@@ -61,6 +66,32 @@ class NotificationSettings(WhatsAppSettings):
     # --- holds (credential / account problems) ---
     hold_probe_interval_seconds: float = Field(default=30.0, gt=0)
     hold_probe_max_interval_seconds: float = Field(default=600.0, gt=0)
+
+    # --- webhooks (issue 5) ---
+    #: Meta's payloads can be up to 3 MB; every other route keeps ``MAX_BODY_BYTES``.
+    whatsapp_webhook_max_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024)
+    #: Per-process token bucket for signature-valid webhook POSTs (429 beyond it; Meta retries).
+    whatsapp_webhook_rate_per_second: float = Field(default=200.0, gt=0)
+    whatsapp_webhook_burst: int = Field(default=1000, ge=1)
+    #: Stored events whose processing failed (or the process died) are retried after this many seconds.
+    whatsapp_webhook_sweep_interval_seconds: float = Field(default=30.0, gt=0)
+
+    # --- quality, templates, periodic sync from the Graph API ---
+    whatsapp_sync_enabled: bool = True  # background sync of numbers and templates inside the API process
+    whatsapp_sync_interval_seconds: float = Field(default=900.0, ge=60)
+    whatsapp_sync_min_interval_seconds: float = Field(default=30.0, ge=0)  # between two manual syncs
+
+    # --- costs ---
+    #: ``{"<ISO country or *>": {"<category>": "<EUR per message>"}}`` as JSON; replaces the built-in card.
+    whatsapp_rate_card: dict[str, dict[str, Decimal]] | None = None
+    whatsapp_rate_card_file: Path | None = None
+
+    @field_validator("whatsapp_rate_card", mode="before")
+    @classmethod
+    def _parse_rate_card(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else None
+        return value
 
     @property
     def database_url(self) -> str:

@@ -54,9 +54,20 @@ from notification_service.domain.decisions import (
     hold_key,
 )
 from notification_service.domain.statuses import MessageStatus, callback_data_for
+from notification_service.domain.whatsapp_state import (
+    TEMPLATE_ACTIONS,
+    TEMPLATE_SCOPE,
+    TemplateAction,
+    normalize_language,
+    template_action,
+    template_fail_reason,
+    template_hold_reason,
+    template_scope_key,
+)
 from notification_service.repositories import holds as holds_repo
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import rate_limits as rate_repo
+from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.tenant_client import TenantNotFound, TenantServiceUnavailable, TenantSettingsClient
 from notification_service.wakeup import PostgresListener, Wakeup
 
@@ -215,6 +226,9 @@ class Dispatcher:
         if token_changed or now_mono - self._last_probe >= min(5.0, self.settings.hold_probe_interval_seconds):
             self._last_probe = now_mono
             await self.probe_holds(force=token_changed)
+            async with transaction(self.sessions) as session:
+                if await messages_repo.requeue_orphaned_holds(session, self.clock()):
+                    self.wake()
         if now_mono - self._last_cleanup >= 600:
             self._last_cleanup = now_mono
             now = self.clock()
@@ -257,13 +271,18 @@ class Dispatcher:
         self.stats.claimed += len(rows)
         async with self.sessions() as session:
             active_holds = await holds_repo.active_hold_reasons(session)
+            # templates that must not be sent now (PAUSED, PENDING, REJECTED, …): one small query per batch
+            blocked = [s for s, a in TEMPLATE_ACTIONS.items() if a is not TemplateAction.SEND]
+            template_states = await state_repo.template_states(session, blocked)
         tenant_ids = {r["tenant_id"] for r in rows}
         resolved = dict(zip(tenant_ids, await asyncio.gather(*(self._tenant(t) for t in tenant_ids)), strict=True))
 
         updates: list[tuple[uuid.UUID, dict[str, Any]]] = []
         to_send: list[_Send] = []
         for row in rows:
-            outcome = self._prepare(row, now, unfinished.get(row["id"]), resolved[row["tenant_id"]], active_holds)
+            outcome = self._prepare(
+                row, now, unfinished.get(row["id"]), resolved[row["tenant_id"]], active_holds, template_states
+            )
             if isinstance(outcome, _Send):
                 to_send.append(outcome)
             else:
@@ -314,6 +333,7 @@ class Dispatcher:
         unfinished: dict[str, Any] | None,
         tenant: InternalNotificationSettings | Exception,
         active_holds: dict[str, str],
+        template_states: dict[tuple[str, str], dict[str, Any]] | None = None,
     ) -> _Send | dict[str, Any]:
         """Decide one message: a _Send, or the column values that settle it for now."""
         possible_duplicate = False
@@ -364,6 +384,25 @@ class Dispatcher:
                 error_message=f"{type(exc).__name__}: {exc}",
             )
         assert decision.phone_number_id is not None
+        state = (template_states or {}).get((rendered.name, normalize_language(rendered.meta_language)))
+        if state is not None:
+            action = template_action(state["status"])
+            if action is TemplateAction.HOLD:
+                self.stats.held += 1
+                key = hold_key(TEMPLATE_SCOPE, template_scope_key(rendered.name, rendered.meta_language))
+                reason = template_hold_reason(rendered.name, rendered.meta_language, state["status"])
+                return self._held(now, reason, key, decision.phone_number_id)
+            if action is TemplateAction.FAIL:
+                return self._terminal(
+                    now,
+                    MessageStatus.FAILED,
+                    template_fail_reason(rendered.name, rendered.meta_language, state["status"], state["reason"]),
+                    error_code=f"template_{str(state['status']).lower()}",
+                    error_message=f"Template {rendered.name} ({rendered.meta_language}) is {state['status']}",
+                    error_details=state["reason"],
+                    phone_number_id=decision.phone_number_id,
+                    language=rendered.language,
+                )
         return _Send(
             row=row, phone_number_id=decision.phone_number_id, rendered=rendered, possible_duplicate=possible_duplicate
         )

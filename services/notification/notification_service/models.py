@@ -58,6 +58,11 @@ whatsapp_messages = sa.Table(
     sa.Column("delivered_at", UTCDateTime(), nullable=True),
     sa.Column("read_at", UTCDateTime(), nullable=True),
     sa.Column("failed_at", UTCDateTime(), nullable=True),
+    # issue 5 (migration 0002): pricing from status webhooks and the cost from the rate card
+    sa.Column("pricing_category", sa.String(48), nullable=True),
+    sa.Column("pricing_type", sa.String(48), nullable=True),
+    sa.Column("billable", sa.Boolean(), nullable=True),
+    sa.Column("cost_eur", sa.Numeric(14, 6), nullable=True),
     sa.UniqueConstraint("tenant_id", "event_id", name="uq_whatsapp_messages_tenant_event"),
     sa.Index("ix_whatsapp_messages_status_due", "status", "due_at"),
     sa.Index("ix_whatsapp_messages_tenant_created", "tenant_id", "created_at"),
@@ -125,4 +130,74 @@ tenant_daily_recipients = sa.Table(
     sa.Column("day", sa.Date(), primary_key=True),
     sa.Column("recipient_phone", sa.String(32), primary_key=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# ---------------------------------------------------------------- issue 5: webhooks, quality, templates, costs
+
+#: Every signature-valid webhook POST, raw, deduplicated by the sha256 of its body.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("body_sha256", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text(), nullable=False),
+    sa.Column("size", sa.Integer(), nullable=False),
+    sa.Column("fields", sa.String(300), nullable=True),  # e.g. "messages" / "phone_number_quality_update"
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("processed_at", UTCDateTime(), nullable=True),  # NULL: not processed yet (the sweeper retries)
+    sa.Column("process_attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.UniqueConstraint("body_sha256", name="uq_webhook_events_body_sha256"),
+    sa.Index("ix_webhook_events_unprocessed", "processed_at", "received_at"),
+)
+
+#: One row per ``statuses[]`` item, with what was done with it (applied, duplicate, unknown, rejected…).
+webhook_statuses = sa.Table(
+    "webhook_statuses",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.Integer(), nullable=False),
+    sa.Column("wamid", sa.String(256), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_at", UTCDateTime(), nullable=True),
+    sa.Column("phone_number_id", sa.String(64), nullable=True),
+    sa.Column("message_id", UUIDStr(), nullable=True),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_webhook_statuses_wamid", "wamid"),
+    sa.Index("ix_webhook_statuses_event", "event_id"),
+)
+
+#: Last known state of each phone number of the master WABA (webhooks + periodic sync).
+phone_numbers = sa.Table(
+    "phone_numbers",
+    metadata,
+    sa.Column("phone_number_id", sa.String(64), primary_key=True),
+    sa.Column("display_phone_number", sa.String(32), nullable=True),  # digits only
+    sa.Column("verified_name", sa.String(256), nullable=True),
+    sa.Column("quality_rating", sa.String(16), nullable=True),
+    sa.Column("messaging_limit_tier", sa.String(32), nullable=True),
+    sa.Column("status", sa.String(32), nullable=True),
+    sa.Column("throughput_level", sa.String(32), nullable=True),
+    sa.Column("last_event", sa.String(64), nullable=True),
+    sa.Column("last_event_at", UTCDateTime(), nullable=True),
+    sa.Column("admin_override", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("override_by", sa.String(128), nullable=True),
+    sa.Column("synced_at", UTCDateTime(), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_phone_numbers_display", "display_phone_number"),
+)
+
+#: Last known status of each template translation (webhooks + periodic sync); language as Meta spells it.
+message_templates = sa.Table(
+    "message_templates",
+    metadata,
+    sa.Column("name", sa.String(512), primary_key=True),
+    sa.Column("language", sa.String(16), primary_key=True),
+    sa.Column("template_id", sa.String(64), nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("category", sa.String(32), nullable=True),
+    sa.Column("reason", sa.String(128), nullable=True),
+    sa.Column("synced_at", UTCDateTime(), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )

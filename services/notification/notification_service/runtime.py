@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -12,6 +13,11 @@ from notification_service.config import NotificationSettings
 from notification_service.dispatcher import Dispatcher
 from notification_service.tenant_client import TenantSettingsClient
 from notification_service.wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from notification_service.domain.pricing import RateCard
+    from notification_service.services.sync import WhatsAppSync
+    from notification_service.services.webhooks import TokenBucket, WebhookProcessor
 
 
 @dataclass
@@ -23,6 +29,10 @@ class Runtime:
     graph: GraphClient
     wakeup: Wakeup
     dispatcher: Dispatcher | None = None
+    webhooks: WebhookProcessor | None = None
+    webhook_bucket: TokenBucket | None = None
+    sync: WhatsAppSync | None = None
+    rate_card: RateCard | None = None
 
     @property
     def notify_other_processes(self) -> bool:

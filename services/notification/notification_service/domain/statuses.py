@@ -71,3 +71,30 @@ def notification_id_from_callback(data: str | None) -> uuid.UUID | None:
         return uuid.UUID(data.removeprefix(CALLBACK_PREFIX))
     except ValueError:
         return None
+
+
+#: Total order used to merge status webhooks (a join, so any order and any duplication give the same result):
+#: queued/held < sending < sent < failed < delivered < read. ``failed`` beats ``sent`` (a late ``sent`` never
+#: resurrects a failed message) but loses to ``delivered``/``read`` (multi-device: the message did reach a
+#: device). ``skipped`` is never changed by a webhook.
+_WEBHOOK_RANK = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.HELD: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.FAILED: 3,
+    MessageStatus.DELIVERED: 4,
+    MessageStatus.READ: 5,
+}
+
+#: Statuses a webhook may report.
+WEBHOOK_STATUSES = frozenset({MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED})
+
+
+def join_status(current: MessageStatus | str, reported: MessageStatus | str) -> MessageStatus:
+    """The status after a webhook reports ``reported`` for a message that is ``current`` (commutative, idempotent)."""
+    cur = MessageStatus(current)
+    new = MessageStatus(reported)
+    if cur is MessageStatus.SKIPPED or new not in WEBHOOK_STATUSES:
+        return cur
+    return new if _WEBHOOK_RANK[new] > _WEBHOOK_RANK[cur] else cur

@@ -303,3 +303,39 @@ async def advance_status(
         values.update(failed_at=at, error_code=error_code, error_message=error_message, error_details=error_details)
     await session.execute(sa.update(M).where(M.c.id == row["id"], M.c.status == row["status"]).values(**values))
     return {**row, **values}
+
+
+async def find_for_status(
+    session: AsyncSession, *, wamid: str | None, notification_id: uuid.UUID | None
+) -> dict[str, Any] | None:
+    """The message a status webhook is about: by wamid, else by our notification id (callback data).
+
+    PostgreSQL: the row is locked (``FOR UPDATE``) so concurrent webhooks for one message apply one by one.
+    """
+    for column, value in ((M.c.wamid, wamid), (M.c.id, notification_id)):
+        if value is None:
+            continue
+        query = sa.select(M).where(column == value)
+        if dialect_name(session) == "postgresql":
+            query = query.with_for_update()
+        row = (await session.execute(query)).mappings().first()
+        if row is not None:
+            return dict(row)
+    return None
+
+
+async def update_message(session: AsyncSession, message_id: uuid.UUID, values: dict[str, Any]) -> None:
+    await session.execute(sa.update(M).where(M.c.id == message_id).values(**values))
+
+
+async def requeue_orphaned_holds(session: AsyncSession, now: datetime) -> int:
+    """Held messages whose hold no longer exists (lifted while a dispatcher was holding them) go back to the queue."""
+    from notification_service.models import sending_holds as H
+
+    active = sa.select(H.c.scope + ":" + H.c.scope_key)
+    result = await session.execute(
+        sa.update(M)
+        .where(M.c.status == MessageStatus.HELD.value, M.c.hold_key.is_not(None), M.c.hold_key.not_in(active))
+        .values(status=MessageStatus.QUEUED.value, status_reason=None, hold_key=None, due_at=now, updated_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

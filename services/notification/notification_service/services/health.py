@@ -56,6 +56,22 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
             "held": queue["held"],
             "oldest_age_seconds": round((utcnow() - oldest).total_seconds(), 3) if oldest else 0.0,
         }
+    secret_ok = bool(runtime.settings.whatsapp_app_secret.get_secret_value())
+    verify_ok = bool(runtime.settings.whatsapp_webhook_verify_token.get_secret_value())
+    checks["webhooks"] = {
+        "ok": secret_ok,
+        "verify_token_configured": verify_ok,
+        "detail": None
+        if secret_ok
+        else "WHATSAPP_APP_SECRET not configured: every webhook POST is refused (503); "
+        "delivery statuses, costs and quality updates are not received",
+    }
+    sync = runtime.sync
+    checks["whatsapp_sync"] = {
+        "enabled": runtime.settings.whatsapp_sync_enabled,
+        "last_run_at": sync.last_run.isoformat() if sync and sync.last_run else None,
+        "last_status": (sync.last_result or {}).get("status") if sync else None,
+    }
     dispatcher = runtime.dispatcher
     checks["dispatcher"] = {
         "in_process": dispatcher is not None,
@@ -66,6 +82,8 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     if not ready:
         body["detail"] = "; ".join(problems)
         body["code"] = "not_ready"
-    elif hold_list:
+    elif hold_list or not secret_ok:
         body["status"] = "degraded"
+        if not secret_ok:
+            body["detail"] = checks["webhooks"]["detail"]
     return ready, body

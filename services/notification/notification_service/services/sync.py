@@ -1,0 +1,214 @@
+"""Periodic sync of phone numbers (quality, limits, status) and templates from the Graph API.
+
+Webhooks are the fast path; this catches what they miss (quality colours are not pushed, see the reference
+§3.6). One ``GET /{waba}/phone_numbers`` and one ``GET /{waba}/message_templates`` per page, every
+``WHATSAPP_SYNC_INTERVAL_SECONDS`` (default 15 min): far below Meta's 200 management calls per WABA and hour.
+On PostgreSQL only the process holding the advisory lock syncs; on SQLite there is one process anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bakery_shared.db import transaction, utcnow
+from bakery_shared.graph import GraphClient, GraphClientError
+from notification_service.config import NotificationSettings
+from notification_service.repositories import messages as messages_repo
+from notification_service.services import whatsapp_state as state_service
+
+log = logging.getLogger("notification.sync")
+
+ADVISORY_LOCK_KEY = 0x5741_5359  # "WASY"
+
+
+class SyncBusy(Exception):
+    """Another sync ran too recently (manual trigger) or holds the lock."""
+
+
+class WhatsAppSync:
+    def __init__(
+        self,
+        settings: NotificationSettings,
+        *,
+        engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        graph: GraphClient,
+        on_change: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sessions = sessions
+        self.graph = graph
+        self.on_change = on_change
+        self.clock = clock
+        self.last_run: datetime | None = None
+        self.last_result: dict[str, Any] | None = None
+        self._last_started = float("-inf")
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ background
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._loop(), name="whatsapp-sync")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        tasks = [t for t in (self._task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._task = None
+        self._tasks.clear()
+
+    async def _loop(self) -> None:
+        interval = self.settings.whatsapp_sync_interval_seconds
+        delay = min(30.0, interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            if self._stopping.is_set():
+                break
+            try:
+                await self.run_once()
+            except SyncBusy:
+                pass
+            except Exception:  # noqa: BLE001 - the loop must survive
+                log.exception("WhatsApp sync failed; next try in %ss", interval)
+            delay = interval
+
+    def spawn(self, coro: Any) -> None:
+        """Run a follow-up (e.g. a number refresh after a quality webhook) in the background."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ work
+
+    async def run_once(self, *, manual: bool = False) -> dict[str, Any]:
+        """Sync numbers and templates now. ``manual``: refused within ``WHATSAPP_SYNC_MIN_INTERVAL_SECONDS``."""
+        now_mono = time.monotonic()
+        if manual and now_mono - self._last_started < self.settings.whatsapp_sync_min_interval_seconds:
+            raise SyncBusy("a sync ran moments ago; try again shortly")
+        waba = self.settings.whatsapp_business_account_id
+        if self.settings.missing_master_account_variables():
+            return {"status": "skipped", "reason": "WhatsApp master account not configured"}
+        self._last_started = now_mono
+        async with self._leader() as leader:
+            if not leader:
+                raise SyncBusy("another process is syncing")
+            result: dict[str, Any] = {"status": "ok", "numbers": 0, "templates": 0, "held_numbers": [], "errors": []}
+            try:
+                numbers = await self.graph.list_phone_numbers(waba)
+            except GraphClientError as exc:
+                numbers = None
+                result["errors"].append(f"phone_numbers: {exc}")
+            if numbers is not None:
+                now = self.clock()
+                async with transaction(self.sessions) as session:
+                    for item in numbers:
+                        if not item.get("id"):
+                            continue
+                        values = state_service.number_values_from_graph(item)
+                        values["synced_at"] = now
+                        reason = await state_service.apply_number(session, str(item["id"]), values, now)
+                        if reason:
+                            result["held_numbers"].append(str(item["id"]))
+                    result["numbers"] = len(numbers)
+            try:
+                templates = await self.graph.list_templates(waba)
+            except GraphClientError as exc:
+                templates = None
+                result["errors"].append(f"message_templates: {exc}")
+            if templates is not None:
+                now = self.clock()
+                async with transaction(self.sessions) as session:
+                    for tpl in templates:
+                        if not tpl.get("name") or not tpl.get("status"):
+                            continue
+                        await state_service.apply_template(
+                            session,
+                            name=str(tpl["name"]),
+                            language=str(tpl.get("language") or ""),
+                            status=str(tpl["status"]),
+                            category=tpl.get("category"),
+                            reason=tpl.get("rejected_reason"),
+                            template_id=str(tpl.get("id") or "") or None,
+                            now=now,
+                            synced=True,
+                        )
+                    result["templates"] = len(templates)
+            await self.finish()
+            if result["errors"]:
+                result["status"] = "partial"
+                log.warning("WhatsApp sync incomplete: %s", "; ".join(result["errors"]))
+            self.last_run = self.clock()
+            self.last_result = result
+            return result
+
+    async def finish(self) -> None:
+        """After state changes: re-queue messages whose hold vanished, update the gauge, wake the dispatcher."""
+        now = self.clock()
+        async with transaction(self.sessions) as session:
+            requeued = await messages_repo.requeue_orphaned_holds(session, now)
+            await state_service.refresh_held_numbers_gauge(session)
+        if requeued:
+            log.info("%d held messages re-queued (their hold was lifted)", requeued)
+        if self.on_change is not None:
+            self.on_change()
+
+    async def refresh_number(self, phone_number_id: str) -> str | None:
+        """Read one number (``GET /{id}``, a management read) and apply its state; returns the hold reason."""
+        item = await self.graph.get_phone_number(phone_number_id)
+        now = self.clock()
+        values = state_service.number_values_from_graph(item)
+        values["synced_at"] = now
+        async with transaction(self.sessions) as session:
+            reason = await state_service.apply_number(session, phone_number_id, values, now)
+        await self.finish()
+        return reason
+
+    async def follow_up(self, numbers: set[str], refresh_all: bool) -> None:
+        """After a quality/account webhook: read the numbers' current state (best effort)."""
+        try:
+            if refresh_all:
+                await self.run_once(manual=True)
+                return
+            for number in sorted(numbers):
+                await self.refresh_number(number)
+        except SyncBusy:
+            pass
+        except GraphClientError as exc:
+            log.warning("could not refresh numbers %s after a webhook: %s (the periodic sync will)", numbers, exc)
+            await self.finish()
+        except Exception:  # noqa: BLE001
+            log.exception("refreshing numbers after a webhook failed")
+
+    @contextlib.asynccontextmanager
+    async def _leader(self) -> Any:
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        async with self.engine.connect() as conn:
+            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})).scalar()
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
+                await conn.commit()

@@ -1,0 +1,193 @@
+"""Apply phone-number, account and template state (from webhooks or the periodic sync) and the holds they imply."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notification_service import metrics
+from notification_service.domain.decisions import ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY, PHONE_NUMBER_SCOPE
+from notification_service.domain.whatsapp_state import (
+    ACCOUNT_HOLD,
+    QUALITY_HOLD,
+    TEMPLATE_HOLD,
+    TEMPLATE_SCOPE,
+    TemplateAction,
+    digits,
+    normalize_language,
+    number_hold_reason,
+    template_action,
+    template_hold_reason,
+    template_scope_key,
+)
+from notification_service.models import sending_holds
+from notification_service.repositories import holds as holds_repo
+from notification_service.repositories import whatsapp_state as state_repo
+
+log = logging.getLogger("notification.whatsapp_state")
+
+
+def number_values_from_graph(item: dict[str, Any]) -> dict[str, Any]:
+    """Columns of ``phone_numbers`` from a Graph API phone-number object (list or single read)."""
+    values: dict[str, Any] = {}
+    if item.get("display_phone_number"):
+        values["display_phone_number"] = digits(str(item["display_phone_number"]))
+    if item.get("verified_name") is not None:
+        values["verified_name"] = str(item["verified_name"])[:256]
+    if item.get("quality_rating"):
+        values["quality_rating"] = str(item["quality_rating"]).upper()
+    tier = item.get("whatsapp_business_manager_messaging_limit") or item.get("messaging_limit_tier")
+    if tier:
+        values["messaging_limit_tier"] = str(tier).upper()
+    if item.get("status"):
+        values["status"] = str(item["status"]).upper()
+    throughput = item.get("throughput")
+    if isinstance(throughput, dict) and throughput.get("level"):
+        values["throughput_level"] = str(throughput["level"]).upper()
+    return values
+
+
+async def apply_number(
+    session: AsyncSession, phone_number_id: str, values: dict[str, Any], now: datetime
+) -> str | None:
+    """Store what we learned about a number; hold it when RED/FLAGGED/RESTRICTED, release when it recovered.
+
+    Returns the hold reason (None when the number may send). An admin release (``admin_override``) keeps the
+    number sending while it stays in the state the admin saw; recovering clears the override.
+    """
+    await state_repo.upsert_number(session, phone_number_id, values, now)
+    row = await state_repo.get_number(session, phone_number_id, lock=True)
+    assert row is not None
+    reason = number_hold_reason(row["quality_rating"], row["status"])
+    if reason is None:
+        if row["admin_override"]:
+            await state_repo.upsert_number(
+                session, phone_number_id, {"admin_override": False, "override_by": None}, now
+            )
+        requeued = await holds_repo.release_hold(
+            session, scope=PHONE_NUMBER_SCOPE, scope_key=phone_number_id, kind=QUALITY_HOLD, now=now
+        )
+        if requeued:
+            log.warning("number %s recovered; %d held messages re-queued", phone_number_id, requeued)
+        return None
+    if row["admin_override"]:
+        log.warning("number %s: %s (not held: released by an admin)", phone_number_id, reason)
+        return None
+    existing = await _hold(session, PHONE_NUMBER_SCOPE, phone_number_id, QUALITY_HOLD)
+    await holds_repo.place_hold(
+        session,
+        scope=PHONE_NUMBER_SCOPE,
+        scope_key=phone_number_id,
+        kind=QUALITY_HOLD,
+        reason=reason,
+        error_code=None,
+        probe_phone_number_id=phone_number_id,
+        now=now,
+        next_probe_at=None,  # released by a webhook, the sync or an admin, never by a probe
+    )
+    if existing is None:
+        log.warning("sending paused for number %s: %s", phone_number_id, reason)
+    return reason
+
+
+async def _hold(session: AsyncSession, scope: str, key: str, kind: str) -> dict[str, Any] | None:
+    H = sending_holds
+    row = (
+        (await session.execute(sa.select(H).where(H.c.scope == scope, H.c.scope_key == key, H.c.kind == kind)))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+async def apply_account_event(session: AsyncSession, value: dict[str, Any], now: datetime) -> None:
+    """``account_update``: a restriction, deletion or ban pauses the account; reconnection/reinstatement lifts it."""
+    event = str(value.get("event") or "").upper()
+    ban_state = str((value.get("ban_info") or {}).get("waba_ban_state") or "").upper()
+    pause = event in {"ACCOUNT_RESTRICTION", "ACCOUNT_DELETED", "ACCOUNT_OFFBOARDED"} or (
+        event == "DISABLED_UPDATE" and ban_state in {"DISABLE", "SCHEDULE_FOR_DISABLE"}
+    )
+    resume = event == "ACCOUNT_RECONNECTED" or (event == "DISABLED_UPDATE" and ban_state == "REINSTATE")
+    if pause:
+        reason = f"account_update: {event}" + (f" ({ban_state})" if ban_state else "")
+        restriction = value.get("restriction_info")
+        if isinstance(restriction, list) and restriction and isinstance(restriction[0], dict):
+            reason += f" {restriction[0].get('restriction_type', '')}".rstrip()
+        await holds_repo.place_hold(
+            session,
+            scope=ACCOUNT_SCOPE,
+            scope_key=MASTER_ACCOUNT_KEY,
+            kind=ACCOUNT_HOLD,
+            reason=reason[:500],
+            error_code=None,
+            probe_phone_number_id=None,
+            now=now,
+            next_probe_at=None,
+        )
+        log.error("sending paused for the whole account: %s", reason)
+    elif resume:
+        await holds_repo.release_hold(
+            session, scope=ACCOUNT_SCOPE, scope_key=MASTER_ACCOUNT_KEY, kind=ACCOUNT_HOLD, now=now
+        )
+        log.warning("account_update %s: account hold lifted", event)
+
+
+async def apply_template(
+    session: AsyncSession,
+    *,
+    name: str,
+    language: str,
+    status: str,
+    category: str | None,
+    reason: str | None,
+    template_id: str | None,
+    now: datetime,
+    synced: bool = False,
+) -> TemplateAction:
+    """Store a template translation's status; PAUSED/PENDING → hold its messages, APPROVED → resume them.
+
+    REJECTED/DISABLED/DELETED: the hold (if any) is lifted so that the dispatcher fails its messages with a
+    clear reason instead of sending them.
+    """
+    language = normalize_language(language)
+    values: dict[str, Any] = {"status": status.upper()}
+    if category:
+        values["category"] = category.upper()
+    values["reason"] = reason
+    if template_id:
+        values["template_id"] = str(template_id)
+    if synced:
+        values["synced_at"] = now
+    await state_repo.upsert_template(session, name, language, values, now)
+    action = template_action(status)
+    key = template_scope_key(name, language)
+    if action is TemplateAction.HOLD:
+        await holds_repo.place_hold(
+            session,
+            scope=TEMPLATE_SCOPE,
+            scope_key=key,
+            kind=TEMPLATE_HOLD,
+            reason=template_hold_reason(name, language, status.upper()),
+            error_code=None,
+            probe_phone_number_id=None,
+            now=now,
+            next_probe_at=None,
+        )
+    else:
+        await holds_repo.release_hold(session, scope=TEMPLATE_SCOPE, scope_key=key, kind=TEMPLATE_HOLD, now=now)
+    return action
+
+
+async def refresh_held_numbers_gauge(session: AsyncSession) -> int:
+    H = sending_holds
+    count = (
+        await session.execute(
+            sa.select(sa.func.count(sa.distinct(H.c.scope_key))).where(H.c.scope == PHONE_NUMBER_SCOPE)
+        )
+    ).scalar_one()
+    metrics.HELD_NUMBERS.set(int(count))
+    return int(count)

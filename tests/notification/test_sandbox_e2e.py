@@ -1,0 +1,192 @@
+"""End to end with the WhatsApp sandbox in-process: its real signed webhooks reach the service over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from asgi_lifespan import LifespanManager
+
+from notification_service.app import create_app
+from notification_service.dispatcher import Dispatcher
+from wa_sandbox.app import create_app as create_sandbox
+from wa_sandbox.settings import SandboxSettings
+
+from .conftest import migrate
+from .helpers import APP_SECRET, VERIFY_TOKEN, FakeTenantService, make_settings, po_event, token
+
+NUMBER = "200000000000001"
+SANDBOX_TOKEN = "sandbox-access-token"
+
+
+@dataclass
+class E2E:
+    api: httpx.AsyncClient  # the notification service, over real HTTP
+    sandbox: httpx.AsyncClient  # the sandbox's control API (in-process)
+    dispatcher: Dispatcher
+    tenants: FakeTenantService
+    admin: dict[str, str]
+
+    async def message(self, message_id: str) -> dict[str, Any]:
+        r = await self.api.get(f"/api/v1/messages/{message_id}", headers=self.admin)
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    async def send_po(self, tenant: Any, phone: str = "+34 600 000 111") -> str:
+        r = await self.api.post(
+            "/api/v1/events/purchase-orders",
+            json=po_event(tenant, supplier={"phone": phone}),
+            headers=token(self.dispatcher.settings, "service"),
+        )
+        assert r.status_code == 202, r.text
+        await self.dispatcher.drain()
+        return str(r.json()["notification_id"])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def e2e(sqlite_url: str) -> AsyncIterator[E2E]:
+    await migrate(sqlite_url)
+    sandbox_app = create_sandbox(
+        SandboxSettings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="test",
+            sandbox_webhook_url="",
+            whatsapp_app_secret=APP_SECRET,
+            whatsapp_webhook_verify_token=VERIFY_TOKEN,
+            sandbox_status_delay_seconds=0.01,
+            sandbox_webhook_retry_base_seconds=0.05,
+            sandbox_webhook_retry_max_seconds=0.2,
+        )
+    )
+    settings = make_settings(sqlite_url, whatsapp_access_token=SANDBOX_TOKEN, whatsapp_graph_url="http://sandbox")
+    tenants = FakeTenantService()
+    async with LifespanManager(sandbox_app) as sandbox_manager:
+        sandbox_transport = httpx.ASGITransport(app=sandbox_manager.app)
+        app = create_app(settings, graph_transport=sandbox_transport, tenant_transport=tenants.transport())
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+        serving = asyncio.create_task(server.serve())
+        await eventually(lambda: asyncio.sleep(0, result=server.started))
+        port = server.servers[0].sockets[0].getsockname()[1]
+        base = f"http://127.0.0.1:{port}"
+        sandbox = httpx.AsyncClient(transport=sandbox_transport, base_url="http://sandbox")
+        r = await sandbox.post("/_sandbox/webhook", json={"url": f"{base}/api/v1/whatsapp/webhook"})
+        assert r.status_code == 200, r.text
+        dispatcher = Dispatcher(settings, graph_transport=sandbox_transport, tenant_transport=tenants.transport())
+        api = httpx.AsyncClient(base_url=base, timeout=10)
+        try:
+            yield E2E(api, sandbox, dispatcher, tenants, token(settings, "admin"))
+        finally:
+            await dispatcher.aclose()
+            await api.aclose()
+            await sandbox.aclose()
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+
+
+async def test_sandbox_handshake(e2e: E2E) -> None:
+    result = (await e2e.sandbox.post("/_sandbox/webhook/verify")).json()
+    assert result["ok"] is True, result
+
+
+async def test_sandbox_reordered_duplicated_statuses_and_cost(e2e: E2E) -> None:
+    tenant = e2e.tenants.add(phone_number_id=NUMBER)
+    await e2e.sandbox.post("/_sandbox/knobs", json={"knobs": {"duplicate": True, "reorder": True}})
+    message_id = await e2e.send_po(tenant)
+
+    async def read() -> bool:
+        return (await e2e.message(message_id))["status"] == "read"
+
+    await eventually(read)
+    await asyncio.sleep(0.3)  # let every duplicate land
+    m = await e2e.message(message_id)
+    assert m["status"] == "read" and m["delivered_at"] and m["read_at"]
+    costs = (await e2e.api.get("/api/v1/admin/whatsapp/costs", headers=e2e.admin)).json()
+    row = next(r for r in costs["tenants"] if r["tenant_id"] == str(tenant))
+    assert row["billable"] == 1 and Decimal(row["cost_eur"]) == Decimal("0.015")
+    deliveries = (await e2e.sandbox.get("/_sandbox/webhooks", params={"wamid": m["wamid"]})).json()
+    items = deliveries if isinstance(deliveries, list) else deliveries.get("items", deliveries.get("webhooks", []))
+    assert len(items) >= 6  # 3 statuses, each twice, all answered 200
+
+
+async def test_sandbox_fail_code(e2e: E2E) -> None:
+    tenant = e2e.tenants.add(phone_number_id=NUMBER)
+    await e2e.sandbox.post("/_sandbox/knobs", json={"to": "+34600111222", "knobs": {"fail_code": 131026}})
+    message_id = await e2e.send_po(tenant, phone="+34600111222")
+
+    async def failed() -> bool:
+        return (await e2e.message(message_id))["status"] == "failed"
+
+    await eventually(failed)
+    m = await e2e.message(message_id)
+    assert m["error_code"] == "131026"
+
+
+async def test_sandbox_bad_signature_not_stored(e2e: E2E) -> None:
+    tenant = e2e.tenants.add(phone_number_id=NUMBER)
+    await e2e.sandbox.post("/_sandbox/webhook", json={"app_secret": "not-the-secret", "max_attempts": 1})
+    message_id = await e2e.send_po(tenant)
+    await asyncio.sleep(0.5)
+    assert (await e2e.message(message_id))["status"] == "sent"  # nothing applied
+
+
+async def test_sandbox_quality_and_template_holds(e2e: E2E) -> None:
+    tenant = e2e.tenants.add(phone_number_id=NUMBER)
+    sync = await e2e.api.post("/api/v1/admin/whatsapp/sync", headers=e2e.admin)
+    assert sync.status_code == 200 and sync.json()["numbers"] == 10, sync.text
+
+    async def number_held(expected: bool) -> bool:
+        data = (await e2e.api.get("/api/v1/admin/whatsapp/quality", headers=e2e.admin)).json()
+        return any(n["phone_number_id"] == NUMBER and n["held"] is expected for n in data["numbers"])
+
+    await e2e.sandbox.post(f"/_sandbox/phone_numbers/{NUMBER}", json={"quality_rating": "RED"})
+    await eventually(lambda: number_held(True))
+    held_id = await e2e.send_po(tenant)
+    assert (await e2e.message(held_id))["status"] == "held"
+    await e2e.sandbox.post(f"/_sandbox/phone_numbers/{NUMBER}", json={"quality_rating": "GREEN"})
+    await eventually(lambda: number_held(False))
+    await e2e.dispatcher.drain()
+
+    async def delivered(mid: str) -> bool:
+        return (await e2e.message(mid))["status"] in ("delivered", "read")
+
+    await eventually(lambda: delivered(held_id))
+
+    # template paused at Meta → held; approved again → sent
+    await e2e.sandbox.post(
+        "/_sandbox/templates/status", json={"name": "po_notification", "language": "es", "status": "PAUSED"}
+    )
+
+    async def template_status(status: str) -> bool:
+        data = (await e2e.api.get("/api/v1/admin/whatsapp/templates", headers=e2e.admin)).json()
+        return any(
+            t["name"] == "po_notification"
+            and any(x["language"] == "es" and x["status"] == status for x in t["languages"])
+            for t in data["templates"]
+        )
+
+    await eventually(lambda: template_status("PAUSED"))
+    paused_id = await e2e.send_po(tenant)
+    assert (await e2e.message(paused_id))["status"] == "held"
+    await e2e.sandbox.post(
+        "/_sandbox/templates/status", json={"name": "po_notification", "language": "es", "status": "APPROVED"}
+    )
+    await eventually(lambda: template_status("APPROVED"))
+    await e2e.dispatcher.drain()
+    await eventually(lambda: delivered(paused_id))
