@@ -33,6 +33,10 @@ logger = logging.getLogger("wa_sandbox.webhooks")
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 
+#: Webhook POSTs in flight at once.
+WEBHOOK_CONCURRENCY = 8
+
+
 def sign(raw_body: bytes, app_secret: str) -> str:
     """``sha256=`` + lowercase hex HMAC-SHA256 of the exact bytes sent, keyed with the app secret."""
     return "sha256=" + hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
@@ -70,12 +74,20 @@ class WebhookDispatcher:
         self.state = state
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # httpx's pool slows down badly with hundreds of requests in flight, and the sends share this event
+        # loop: a few concurrent webhook POSTs at a time keep the Graph endpoints fast.
+        self._gate: asyncio.Semaphore | None = None
 
     # ---------------------------------------------------------------- plumbing
     def _client_for_loop(self) -> httpx.AsyncClient:
         if self._client is None or self._client.is_closed:
-            self._client = httpx.AsyncClient()
+            self._client = httpx.AsyncClient(limits=httpx.Limits(max_connections=WEBHOOK_CONCURRENCY))
         return self._client
+
+    def _gate_for_loop(self) -> asyncio.Semaphore:
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(WEBHOOK_CONCURRENCY)
+        return self._gate
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -139,18 +151,19 @@ class WebhookDispatcher:
             SIGNATURE_HEADER: delivery.signature,
             "User-Agent": "facebookexternalua",
         }
-        record = WebhookAttempt(at=utc_now_iso())
-        delivery.attempts.append(record)
-        try:
-            response = await self._client_for_loop().post(
-                delivery.url,
-                content=delivery.raw.encode("ascii"),
-                headers=headers,
-                timeout=self.state.webhook.timeout_seconds,
-            )
-        except httpx.HTTPError as exc:
-            record.error = f"{type(exc).__name__}: {exc}"
-            return False
+        async with self._gate_for_loop():
+            record = WebhookAttempt(at=utc_now_iso())
+            delivery.attempts.append(record)
+            try:
+                response = await self._client_for_loop().post(
+                    delivery.url,
+                    content=delivery.raw.encode("ascii"),
+                    headers=headers,
+                    timeout=self.state.webhook.timeout_seconds,
+                )
+            except httpx.HTTPError as exc:
+                record.error = f"{type(exc).__name__}: {exc}"
+                return False
         record.http_status = response.status_code
         if response.status_code == 200:
             delivery.delivered = True

@@ -1,0 +1,187 @@
+"""The send pipeline end to end: real sandbox, tenant and notification processes talking HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from bakery_shared.db import create_engine
+from tenant_service.seed_demo import DEMO_BAKERIES
+from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.e2e.flows import enable_whatsapp, message, po_event, post_event, sandbox_messages, tokens, wait_for
+from tests.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def sqlite_stack(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("stack")
+    stack = Stack(
+        workdir,
+        tenant_db=f"sqlite+aiosqlite:///{workdir / 'tenant.db'}",
+        notification_db=f"sqlite+aiosqlite:///{workdir / 'notification.db'}",
+        extra_env={"RECIPIENT_MIN_INTERVAL_SECONDS": "0", "TENANT_SETTINGS_TTL_SECONDS": "0.5"},
+    )
+    stack.start_all()
+    yield stack
+    stack.stop_all()
+
+
+def test_seed_step5_po_event_reaches_the_supplier_from_the_bakerys_number(sqlite_stack):
+    stack = sqlite_stack
+    tenant_id, _ = DEMO_BAKERIES[0]
+    enable_whatsapp(stack, tenant_id, "200000000000001")
+    body = po_event(tenant_id, phone="612 000 111", number="PO-2026-0001", amount="1250.00")
+    started = time.monotonic()
+    accepted = post_event(stack, body)
+    assert accepted["status"] == "queued"
+    nid = accepted["notification_id"]
+
+    def in_sandbox():
+        return [m for m in sandbox_messages(stack) if nid in (m["request"].get("biz_opaque_callback_data") or "")]
+
+    sent = wait_for(in_sandbox, timeout=5, what="the message in the sandbox")
+    assert time.monotonic() - started < 2.0, "the seed flow promises the message within about a second"
+    request = sent[0]["request"]
+    assert sent[0]["phone_number_id"] == "200000000000001", "sent from the bakery's own number"
+    assert request["to"] == "+34612000111"
+    assert request["template"]["name"] == "po_notification"
+    assert request["template"]["language"]["code"] == "es"
+    params = [p["text"] for p in request["template"]["components"][0]["parameters"]]
+    assert params == ["Harinas Ana", "PO-2026-0001", "1.250,00 €"]
+    msg = wait_for(
+        lambda: (m := message(stack, nid))["status"] in ("sent", "delivered", "read") and m, what="status sent"
+    )
+    assert msg["wamid"] == sent[0]["wamid"]
+
+    # The same event again: 200 with the same notification; same id, other body: 409.
+    again = httpx.post(f"{stack.notification_url}/api/v1/events/purchase-orders", json=body, headers=tokens.service())
+    assert again.status_code == 200 and again.json()["notification_id"] == nid
+    body["purchase_order"]["total_amount"] = "99.00"
+    conflict = httpx.post(
+        f"{stack.notification_url}/api/v1/events/purchase-orders", json=body, headers=tokens.service()
+    )
+    assert conflict.status_code == 409
+
+
+def test_english_supplier_and_skips(sqlite_stack):
+    stack = sqlite_stack
+    tenant_id, _ = DEMO_BAKERIES[1]
+    enable_whatsapp(stack, tenant_id, "200000000000002")
+    nid = post_event(stack, po_event(tenant_id, phone="+44 7911 123456", language="en", amount="1250"))[
+        "notification_id"
+    ]
+    msg = wait_for(lambda: (m := message(stack, nid))["status"] != "queued" and m, what="english send")
+    assert msg["language"] == "en" and msg["template_parameters"][2] == "€1,250.00"
+
+    off_tenant, _ = DEMO_BAKERIES[5]  # never enabled, no number
+    nid = post_event(stack, po_event(off_tenant))["notification_id"]
+    msg = wait_for(lambda: (m := message(stack, nid))["status"] == "skipped" and m, what="skip")
+    assert msg["status_reason"]
+
+
+def test_tenant_service_down_then_up(sqlite_stack):
+    stack = sqlite_stack
+    tenant_id, _ = DEMO_BAKERIES[2]
+    enable_whatsapp(stack, tenant_id, "200000000000003")
+    stack.procs["tenant"].stop()
+    try:
+        time.sleep(0.6)  # let the cached settings go stale
+        nid = post_event(stack, po_event(tenant_id, phone="+34 612 000 333"))["notification_id"]
+        time.sleep(1.5)
+        assert message(stack, nid)["status"] in ("queued", "sending", "sent"), "never failed or lost"
+    finally:
+        stack.start_tenant()
+    msg = wait_for(
+        lambda: (m := message(stack, nid))["status"] in ("sent", "delivered", "read") and m,
+        timeout=30,
+        what="sent after the tenant service came back",
+    )
+    assert msg["phone_number_id"] == "200000000000003"
+
+
+@pytest.fixture
+def pg_stack(tmp_path):
+    tenant_db = create_postgres_database()
+    notification_db = create_postgres_database()
+    stack = Stack(
+        tmp_path,
+        tenant_db=tenant_db,
+        notification_db=notification_db,
+        extra_env={
+            "RECIPIENT_MIN_INTERVAL_SECONDS": "0",
+            "RATE_PER_NUMBER_PER_SECOND": "80",
+            "SANDBOX_THROUGHPUT_PER_SECOND": "1000",
+            "TENANT_DAILY_NEW_RECIPIENT_CAP": "0",
+        },
+    )
+    try:
+        yield stack
+    finally:
+        stack.stop_all()
+        drop_postgres_database(tenant_db)
+        drop_postgres_database(notification_db)
+
+
+@pytest.mark.postgres
+def test_two_dispatcher_processes_never_send_a_message_twice(pg_stack):
+    stack = pg_stack
+    stack.migrate()
+    stack.start_sandbox()
+    stack.start_tenant()
+    stack.start_notification(DISPATCHER_ENABLED="false")
+    tenants = DEMO_BAKERIES[:6]
+    for i, (tenant_id, _) in enumerate(tenants, start=1):
+        enable_whatsapp(stack, tenant_id, f"2000000000000{i:02d}")
+    ids = []
+    with httpx.Client() as client:
+        for n in range(300):
+            tenant_id, _ = tenants[n % len(tenants)]
+            ids.append(post_event(stack, po_event(tenant_id, phone=f"+34 612 {n:06d}"), client)["notification_id"])
+    stack.start_dispatcher("dispatcher-1")
+    stack.start_dispatcher("dispatcher-2")
+
+    def all_sent() -> bool:
+        return len(sandbox_messages(stack)) >= 300
+
+    wait_for(all_sent, timeout=60, interval=0.5, what="300 sends")
+    time.sleep(1)  # anything sent twice would show up now
+    per_notification = collections.Counter(
+        m["request"]["biz_opaque_callback_data"].split(":", 1)[1] for m in sandbox_messages(stack)
+    )
+    assert set(per_notification) == set(ids)
+    assert max(per_notification.values()) == 1, "a message was sent twice"
+
+    async def dispatchers_used() -> set[str]:
+        engine = create_engine(stack.notification_db)
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT DISTINCT dispatcher_id FROM whatsapp_message_attempts"))
+            found = {r[0] for r in rows}
+        await engine.dispose()
+        return found
+
+    assert len(asyncio.run(dispatchers_used())) == 2, "both dispatcher processes should have taken part"
+
+    async def seed_query() -> list:
+        engine = create_engine(stack.notification_db)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT tenant_id, recipient_phone, status, created_at, error_message FROM whatsapp_messages "
+                        "WHERE created_at > NOW() - INTERVAL '24 hours' ORDER BY created_at DESC;"
+                    )
+                )
+            ).all()
+        await engine.dispose()
+        return rows
+
+    rows = asyncio.run(seed_query())
+    assert len(rows) == 300 and rows[0].created_at > datetime.now(UTC) - timedelta(hours=1)
