@@ -76,6 +76,60 @@ class BodySizeLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "description": "Every error: a human message saying what to fix and a stable machine code.",
+    "required": ["detail", "code"],
+    "properties": {
+        "detail": {"type": "string", "title": "Detail"},
+        "code": {"type": "string", "title": "Code"},
+        "fields": {
+            "type": "array",
+            "items": {"type": "string"},
+            "title": "Fields",
+            "description": "For validation errors: the paths of the fields to fix.",
+        },
+    },
+}
+_DOCUMENTED_ERRORS = {
+    "401": "Missing, expired or invalid bearer token",
+    "403": "Wrong role, or another tenant's data",
+    "413": "Request body too large",
+}
+
+
+def _install_error_openapi(app: FastAPI) -> None:
+    """Documents the real error body: FastAPI's default 422 schema is not what the shared handler sends."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Error"] = ERROR_SCHEMA
+        components.pop("ValidationError", None)
+        components["HTTPValidationError"] = {"$ref": "#/components/schemas/Error"}
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                if not isinstance(operation, dict) or not operation.get("security"):
+                    continue
+                responses = operation.setdefault("responses", {})
+                for status, description in _DOCUMENTED_ERRORS.items():
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": description,
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                        },
+                    )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_service_app(
     *,
     title: str,
@@ -91,6 +145,7 @@ def create_service_app(
     """
     app = FastAPI(title=title, version=version, lifespan=lifespan, description=description)
     install_error_handlers(app)
+    _install_error_openapi(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     if service_name:
         from bakery_shared.observability import install_observability
