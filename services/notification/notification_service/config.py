@@ -6,6 +6,7 @@ Every field maps to the upper-case environment variable of the same name, e.g. `
 
 from __future__ import annotations
 
+import contextlib
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +48,10 @@ class NotificationSettings(WhatsAppSettings):
     dispatch_shutdown_grace_seconds: float = Field(default=15.0, ge=0)
     dispatch_listen_notify: bool = True  # PostgreSQL LISTEN/NOTIFY wake-ups across processes
     rate_wait_horizon_seconds: float = Field(default=2.0, ge=0, le=30)
+    #: ``python -m notification_service.dispatcher`` serves Prometheus metrics on this port (0 = off). No auth:
+    #: bind it to an internal interface (``DISPATCHER_METRICS_HOST``) and never publish it.
+    dispatcher_metrics_port: int = Field(default=0, ge=0, le=65535)
+    dispatcher_metrics_host: str = "127.0.0.1"
 
     # --- retries ---
     max_attempts: int = Field(default=5, ge=1, le=100)  # transient failures before "failed"
@@ -79,6 +84,7 @@ class NotificationSettings(WhatsAppSettings):
     # --- quality, templates, periodic sync from the Graph API ---
     whatsapp_sync_enabled: bool = True  # background sync of numbers and templates inside the API process
     whatsapp_sync_interval_seconds: float = Field(default=900.0, ge=60)
+    whatsapp_sync_first_delay_seconds: float = Field(default=2.0, ge=0)  # first sync soon after start
     whatsapp_sync_min_interval_seconds: float = Field(default=30.0, ge=0)  # between two manual syncs
 
     # --- costs ---
@@ -96,3 +102,16 @@ class NotificationSettings(WhatsAppSettings):
     @property
     def database_url(self) -> str:
         return self.notification_database_url
+
+    def log_secrets(self) -> list[str]:
+        """Values the log filter must redact: JWT secret, access token (also the file's), app secret, verify token."""
+        values = [
+            self.jwt_secret.get_secret_value(),
+            self.whatsapp_access_token.get_secret_value(),
+            self.whatsapp_app_secret.get_secret_value(),
+            self.whatsapp_webhook_verify_token.get_secret_value(),
+        ]
+        if self.whatsapp_access_token_file is not None:
+            with contextlib.suppress(OSError):
+                values.append(self.whatsapp_access_token_file.read_text(encoding="utf-8").strip())
+        return [v for v in values if v]

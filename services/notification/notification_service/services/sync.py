@@ -25,7 +25,7 @@ from notification_service.config import NotificationSettings
 from notification_service.repositories import messages as messages_repo
 from notification_service.services import whatsapp_state as state_service
 
-log = logging.getLogger("notification.sync")
+log = logging.getLogger("notification.whatsapp.sync")
 
 ADVISORY_LOCK_KEY = 0x5741_5359  # "WASY"
 
@@ -78,7 +78,7 @@ class WhatsAppSync:
 
     async def _loop(self) -> None:
         interval = self.settings.whatsapp_sync_interval_seconds
-        delay = min(30.0, interval)
+        delay = min(self.settings.whatsapp_sync_first_delay_seconds, interval)
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
