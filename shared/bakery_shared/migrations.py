@@ -54,3 +54,18 @@ def run_env(target_metadata: MetaData) -> None:
         await engine.dispose()
 
     asyncio.run(run_async())
+
+
+def command_line(script_location: Path, url: str, argv: list[str]) -> int:
+    """``python -m <service>.migrate [upgrade|downgrade] [revision]`` for any service."""
+    import sys
+
+    action = argv[0] if argv else "upgrade"
+    if action == "upgrade":
+        upgrade(script_location, url, argv[1] if len(argv) > 1 else "head")
+    elif action == "downgrade":
+        downgrade(script_location, url, argv[1] if len(argv) > 1 else "base")
+    else:
+        print(f"unknown action {action!r}; use upgrade or downgrade", file=sys.stderr)
+        return 2
+    return 0

@@ -20,16 +20,7 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 
 def main(argv: list[str]) -> int:
-    action = argv[0] if argv else "upgrade"
-    url = TenantSettings().tenant_database_url
-    if action == "upgrade":
-        upgrade(url, argv[1] if len(argv) > 1 else "head")
-    elif action == "downgrade":
-        downgrade(url, argv[1] if len(argv) > 1 else "base")
-    else:
-        print(f"unknown action {action!r}; use upgrade or downgrade", file=sys.stderr)
-        return 2
-    return 0
+    return migrations.command_line(SCRIPTS, TenantSettings().tenant_database_url, argv)
 
 
 if __name__ == "__main__":
