@@ -12,11 +12,7 @@ from notification_service.migrate import upgrade
 
 def main() -> None:
     settings = NotificationSettings()
-    configure_logging(
-        settings.log_level,
-        secrets=[settings.jwt_secret.get_secret_value(), settings.whatsapp_access_token.get_secret_value()],
-        service="notification-service",
-    )
+    configure_logging(settings.log_level, secrets=settings.log_secrets(), service="notification-service")
     if settings.notification_migrate_on_start:
         upgrade(settings.notification_database_url)
     uvicorn.run(

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bakery_shared.db import create_engine, create_session_factory, is_sqlite
 from bakery_shared.graph import GraphClient
 from bakery_shared.http import BodySizeLimitMiddleware, create_service_app
+from notification_service import metrics
 from notification_service.api import admin_whatsapp, events, health, messages, tenants, webhooks
 from notification_service.config import NotificationSettings
 from notification_service.dispatcher import Dispatcher
@@ -26,7 +27,7 @@ from notification_service.services.webhooks import TokenBucket, WebhookProcessor
 from notification_service.tenant_client import TenantSettingsClient
 from notification_service.wakeup import Wakeup
 
-log = logging.getLogger("notification.app")
+log = logging.getLogger("notification.whatsapp.app")
 
 
 def create_app(
@@ -105,6 +106,7 @@ def create_app(
             allow_credentials=False,
             max_age=600,
         )
+    app.add_middleware(metrics.RefreshQueueGaugesOnScrape)  # queue depth/age and holds, read at scrape time
     app.add_middleware(
         RouteBodyLimit,
         default_bytes=settings.max_body_bytes,

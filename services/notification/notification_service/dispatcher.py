@@ -41,6 +41,8 @@ from bakery_shared.graph import (
     SendResult,
 )
 from bakery_shared.logging import configure_logging
+from bakery_shared.observability import bind
+from notification_service import metrics
 from notification_service.config import NotificationSettings
 from notification_service.domain import rate_gate, templates
 from notification_service.domain.backoff import exponential_backoff, pair_backoff
@@ -71,13 +73,14 @@ from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.tenant_client import TenantNotFound, TenantServiceUnavailable, TenantSettingsClient
 from notification_service.wakeup import PostgresListener, Wakeup
 
-log = logging.getLogger("notification.dispatcher")
+log = logging.getLogger("notification.whatsapp.dispatcher")
 
 CREDENTIAL_HOLD = "credential"
 _MAINTENANCE_CODES = {131057}
 _PAIR_CODES = {131056}
 _APP_CODES = {4, 80007}
 _LONG_THROTTLES = {131049: 24 * 3600.0, 133015: 300.0, 133016: 72 * 3600.0}
+_RECORD_CHUNK = 25  # accepted sends recorded per transaction
 
 
 @dataclass
@@ -142,6 +145,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._listener: PostgresListener | None = None
         self._in_flight_http = 0
+        self._accepted: list[dict[str, Any]] | None = None  # accepted sends of the batch, recorded in chunks
         self._last_probe = 0.0
         self._last_cleanup = 0.0
         self._token_fingerprint = self._fingerprint()
@@ -257,7 +261,14 @@ class Dispatcher:
         return total
 
     async def run_once(self) -> int:
-        """Claim one batch and process it completely. Returns how many messages were claimed."""
+        """Claim one batch and process it completely. Returns how many messages were claimed.
+
+        Each batch gets a fresh request id: in its log lines and as ``X-Request-ID`` on the tenant-settings calls.
+        """
+        with bind(request_id=f"dispatch-{uuid.uuid4().hex[:16]}"):
+            return await self._run_batch()
+
+    async def _run_batch(self) -> int:
         now = self.clock()
         lease_until = now + timedelta(seconds=self.settings.dispatch_lease_seconds)
         async with transaction(self.sessions) as session:
@@ -291,6 +302,9 @@ class Dispatcher:
             async with transaction(self.sessions) as session:
                 for message_id, values in updates:
                     await messages_repo.update_owned(session, message_id, self.id, values)
+            by_id = {r["id"]: r for r in rows}
+            for message_id, values in updates:
+                self._log_settled(by_id[message_id], values)
 
         if to_send:
             to_send = await self._gate(to_send, now)
@@ -298,9 +312,12 @@ class Dispatcher:
             await self._start_attempts(to_send, now)
             semaphore = asyncio.Semaphore(self.settings.dispatch_concurrency)
             heartbeat = asyncio.create_task(self._extend_leases([i.row["id"] for i in to_send]))
+            self._accepted = []
             try:
                 await asyncio.gather(*(self._send_one(item, semaphore) for item in to_send))
             finally:
+                await self._flush_accepted()
+                self._accepted = None
                 heartbeat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await heartbeat
@@ -340,6 +357,10 @@ class Dispatcher:
         if unfinished is not None:
             # We crashed (or were killed) during the HTTP call: Meta may have the message. Wait for a webhook.
             grace_end = unfinished["started_at"] + timedelta(seconds=self.settings.ambiguous_grace_seconds)
+            if grace_end <= now:
+                # The lease (60 s) usually outlives the grace (30 s) and the send may have happened just before
+                # the crash: give a status webhook still on its way a full grace period from now.
+                grace_end = now + timedelta(seconds=self.settings.ambiguous_grace_seconds)
             if grace_end > now and row["awaiting_webhook_until"] is None:
                 return self._requeue(now, grace_end, Reason.AMBIGUOUS, awaiting_webhook_until=grace_end)
             possible_duplicate = True
@@ -492,6 +513,7 @@ class Dispatcher:
         """One attempt row per message, committed before any HTTP call (crash → the attempt stays open)."""
         async with transaction(self.sessions) as session:
             rows = []
+            by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for item in items:
                 item.attempt_no = int(item.row["attempts"]) + 1
                 rows.append(
@@ -513,12 +535,21 @@ class Dispatcher:
                 }
                 if item.possible_duplicate:
                     values["possible_duplicates"] = int(item.row["possible_duplicates"]) + 1
-                await messages_repo.update_owned(session, item.row["id"], self.id, values)
+                    metrics.POSSIBLE_DUPLICATES.inc()
+                    with bind(tenant_id=item.row["tenant_id"], notification_id=item.row["id"]):
+                        log.warning("whatsapp message re-sent after an ambiguous attempt: possible duplicate")
+                by_keys.setdefault(tuple(values), []).append({"id": item.row["id"], **values})
+            for group in by_keys.values():  # one executemany per set of columns, not one UPDATE per message
+                await messages_repo.update_many_owned(session, self.id, group)
             ids = await messages_repo.start_attempts(session, rows)
         for item in items:
             item.attempt_id = ids[item.row["id"]]
 
     async def _send_one(self, item: _Send, semaphore: asyncio.Semaphore) -> None:
+        with bind(tenant_id=item.row["tenant_id"], notification_id=item.row["id"]):
+            await self._send_one_bound(item, semaphore)
+
+    async def _send_one_bound(self, item: _Send, semaphore: asyncio.Semaphore) -> None:
         message_id = item.row["id"]
         if item.send_at is not None:
             delay = (item.send_at - self.clock()).total_seconds()
@@ -545,6 +576,7 @@ class Dispatcher:
             finally:
                 self._in_flight_http -= 1
             duration_ms = int((time.monotonic() - started) * 1000)
+            metrics.record_send(item.row["tenant_id"], result, time.monotonic() - started)
         try:
             await self._record(item, result, duration_ms)
         except Exception:  # noqa: BLE001
@@ -572,14 +604,69 @@ class Dispatcher:
                 },
             )
 
+    def _log_settled(self, row: dict[str, Any], values: dict[str, Any], error_code: str | None = None) -> None:
+        """One log line for a message the dispatcher settled (re-queues are DEBUG: pacing makes many)."""
+        status = str(values.get("status", ""))
+        reason = values.get("status_reason")
+        level = {"queued": logging.DEBUG, "failed": logging.WARNING}.get(status, logging.INFO)
+        if status == "queued" and error_code:
+            level = logging.INFO  # a Graph error we retry
+        with bind(tenant_id=row["tenant_id"], notification_id=row["id"]):
+            log.log(
+                level,
+                "whatsapp message %s: %s%s",
+                status,
+                reason or "",
+                f" (error {error_code})" if error_code else "",
+                extra={"status": status, "reason_code": metrics.reason_code(reason), "error_code": error_code},
+            )
+
     def _count(self, outcome: str) -> None:
         self.stats.by_outcome[outcome] = self.stats.by_outcome.get(outcome, 0) + 1
+
+    async def _flush_accepted(self) -> None:
+        """Record the accepted sends buffered so far in one transaction (three statements per chunk instead of
+        one transaction of two statements per message: the drain's main SQL cost, docs/benchmarks.md)."""
+        chunk = self._accepted or []
+        if self._accepted is not None:
+            self._accepted = []
+        if not chunk:
+            return
+        try:
+            async with transaction(self.sessions) as session:
+                await messages_repo.mark_sent_many(session, self.id, chunk, self.clock())
+        except Exception:  # noqa: BLE001 - as for one message: the leases expire and the attempts are reconciled
+            log.exception("could not record %d accepted sends; their leases will expire", len(chunk))
 
     async def _record(self, item: _Send, result: SendResult | BaseException, duration_ms: int) -> None:
         now = self.clock()
         row = item.row
         message_id = row["id"]
         attempt: dict[str, Any] = {"finished_at": now, "duration_ms": duration_ms}
+        if isinstance(result, SendResult) and self._accepted is not None:
+            self._count("accepted")
+            self.stats.sent += 1
+            reason = None
+            if result.message_status and result.message_status != "accepted":
+                reason = f"meta_pacing: {result.message_status}"
+            self._accepted.append(
+                {
+                    "id": message_id,
+                    "wamid": result.wamid,
+                    "reason": reason,
+                    "attempt_id": item.attempt_id,
+                    "duration_ms": duration_ms,
+                }
+            )
+            log.info(
+                "whatsapp message sent: accepted by Meta as %s (%d ms)",
+                result.wamid,
+                duration_ms,
+                extra={"status": "sent", "wamid": result.wamid, "duration_ms": duration_ms},
+            )
+            if len(self._accepted) >= _RECORD_CHUNK:
+                await self._flush_accepted()
+            return
         async with transaction(self.sessions) as session:
             if isinstance(result, SendResult):
                 self._count("accepted")
@@ -590,11 +677,18 @@ class Dispatcher:
                     reason = f"meta_pacing: {result.message_status}"
                 await messages_repo.mark_sent(session, message_id, self.id, wamid=result.wamid, now=now, reason=reason)
                 await messages_repo.finish_attempt(session, item.attempt_id, attempt)
+                log.info(
+                    "whatsapp message sent: accepted by Meta as %s (%d ms)",
+                    result.wamid,
+                    duration_ms,
+                    extra={"status": "sent", "wamid": result.wamid, "duration_ms": duration_ms},
+                )
                 return
             values = await self._failure_values(session, item, result, now, attempt)
             await messages_repo.finish_attempt(session, item.attempt_id, attempt)
             if not await messages_repo.update_owned(session, message_id, self.id, values):
                 log.warning("message %s: lease lost before its outcome was recorded", message_id)
+        self._log_settled(row, values, error_code=attempt.get("error_code"))
 
     async def _failure_values(
         self, session: AsyncSession, item: _Send, exc: BaseException, now: datetime, attempt: dict[str, Any]
@@ -789,12 +883,12 @@ class Dispatcher:
 
 async def _main() -> None:
     settings = NotificationSettings()
-    configure_logging(
-        settings.log_level,
-        secrets=[settings.whatsapp_access_token.get_secret_value(), settings.jwt_secret.get_secret_value()],
-        service="notification-dispatcher",
-    )
+    configure_logging(settings.log_level, secrets=settings.log_secrets(), service="notification-dispatcher")
     dispatcher = Dispatcher(settings)
+    gauges: asyncio.Task[None] | None = None
+    if settings.dispatcher_metrics_port:
+        metrics.start_dispatcher_metrics_server(settings.dispatcher_metrics_port, settings.dispatcher_metrics_host)
+        gauges = asyncio.create_task(metrics.refresh_queue_gauges_forever(dispatcher.sessions), name="queue-gauges")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -805,6 +899,10 @@ async def _main() -> None:
         "standalone dispatcher %s running against %s", dispatcher.id, settings.notification_database_url.split("@")[-1]
     )
     await stop.wait()
+    if gauges is not None:
+        gauges.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gauges
     await dispatcher.aclose()
 
 

@@ -1,12 +1,37 @@
 """Prometheus metrics of the notification service (one module, so every definition lives in one place).
 
-Served by the shared ``/metrics`` route (``bakery_shared.observability``, admin or service token).
-Dispatcher metrics can be added here too.
+Served by the shared ``/metrics`` route (``bakery_shared.observability``, admin or service token) of the API
+process, and by the stand-alone dispatcher on ``DISPATCHER_METRICS_PORT`` when that is set
+(:func:`start_dispatcher_metrics_server`). Every metric is named ``whatsapp_*``; the HTTP metrics
+(``http_requests_total``, ``http_request_duration_seconds``) come from the shared module. docs/operations.md lists
+them with example alert rules.
+
+Queue depth, oldest age and holds are read from the database: at scrape time in the API process
+(:class:`RefreshQueueGaugesOnScrape`, cached for a few seconds, two small grouped queries), and periodically in the
+stand-alone dispatcher (:func:`refresh_queue_gauges_forever`). They describe the shared database, so every process
+reports the same values: aggregate them with ``max``, never ``sum``.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+import asyncio
+import logging
+import math
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bakery_shared.graph import GraphClientError, GraphError, GraphNotConfigured, GraphTimeout
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+log = logging.getLogger("notification.whatsapp.metrics")
+
+# ---------------------------------------------------------------- webhooks (issue 5)
 
 WEBHOOKS_RECEIVED = Counter(
     "whatsapp_webhooks_received_total",
@@ -32,3 +57,195 @@ COST_EUR = Counter(
     "Cost of delivered template messages in EUR from the rate card, by tenant",
     ["tenant_id"],
 )
+
+# ---------------------------------------------------------------- messages and sends (issue 9)
+
+MESSAGES = Counter(
+    "whatsapp_messages_total",
+    "Message status transitions recorded, by new status and reason code (the part of status_reason before ':')",
+    ["status", "reason"],
+)
+SENDS = Counter(
+    "whatsapp_sends_total",
+    "Template messages accepted by the Graph API (a wamid came back), by tenant",
+    ["tenant_id"],
+)
+SEND_DURATION = Histogram(
+    "whatsapp_send_duration_seconds",
+    "Duration of one Graph API send call, by outcome (accepted, error)",
+    ["outcome"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20),
+)
+GRAPH_ERRORS = Counter(
+    "whatsapp_graph_errors_total",
+    "Failed Graph API sends, by Meta error code (or timeout, transport, not_configured, internal) and retry class",
+    ["code", "retry_class"],
+)
+POSSIBLE_DUPLICATES = Counter(
+    "whatsapp_possible_duplicates_total",
+    "Sends that may duplicate a message Meta already has (re-sent after an ambiguous timeout or a crash)",
+)
+
+# ---------------------------------------------------------------- read from the database
+
+QUEUE_DEPTH = Gauge(
+    "whatsapp_queue_depth",
+    "Messages not settled yet, by status (queued, sending, held)",
+    ["status"],
+)
+QUEUE_OLDEST_AGE = Gauge(
+    "whatsapp_queue_oldest_age_seconds",
+    "Age of the oldest queued or sending message, from its creation (0 when there is none)",
+)
+HOLDS = Gauge(
+    "whatsapp_holds",
+    "Active sending holds, by scope (account, phone_number, template) and kind (credential, quality, …)",
+    ["scope", "kind"],
+)
+QUEUE_GAUGES_REFRESHED = Gauge(
+    "whatsapp_queue_metrics_refreshed_timestamp_seconds",
+    "Unix time the queue and hold gauges were last read from the database",
+)
+
+_PENDING_STATUSES = ("queued", "sending", "held")
+_REASON_CODE = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def reason_code(reason: str | None) -> str:
+    """The stable code of a ``status_reason`` (``rate_limited: …`` → ``rate_limited``); ``none`` when empty."""
+    if not reason or not reason.strip():
+        return "none"
+    match = _REASON_CODE.match(reason.strip().lower())
+    return match.group(0)[:48] if match else "other"
+
+
+def count_transition(status: str, reason: str | None, n: int = 1) -> None:
+    """One (or ``n``) messages moved to ``status``; ``reason`` is a status_reason or a bare code."""
+    if n > 0:
+        code = "accepted" if reason is None and status == "sent" else reason_code(reason)
+        MESSAGES.labels(status=status, reason=code).inc(n)
+
+
+def failure_labels(exc: BaseException) -> tuple[str, str]:
+    """(code, retry_class) of a failed send, as :meth:`Dispatcher._failure_values` classifies it."""
+    if isinstance(exc, GraphError):
+        code = str(exc.code) if exc.code is not None else f"http_{exc.http_status}"
+        return code, exc.retry_class.value
+    if isinstance(exc, GraphNotConfigured):
+        return "not_configured", "credential"
+    if isinstance(exc, GraphTimeout):
+        return "timeout", "ambiguous" if exc.maybe_delivered else "transient"
+    if isinstance(exc, GraphClientError):
+        return "transport", "transient"
+    return "internal", "transient"
+
+
+def record_send(tenant_id: Any, result: object, seconds: float) -> None:
+    """Account for one Graph send: its duration, and either the tenant's send or the error's code."""
+    if isinstance(result, BaseException):
+        SEND_DURATION.labels(outcome="error").observe(seconds)
+        code, retry_class = failure_labels(result)
+        GRAPH_ERRORS.labels(code=code, retry_class=retry_class).inc()
+    else:
+        SEND_DURATION.labels(outcome="accepted").observe(seconds)
+        SENDS.labels(tenant_id=str(tenant_id)).inc()
+
+
+# ---------------------------------------------------------------- queue gauges
+
+
+class QueueGauges:
+    """Reads the queue and hold gauges from the database, at most once every ``min_interval`` seconds per database."""
+
+    def __init__(self, min_interval: float = 5.0, timeout: float = 3.0) -> None:
+        self.min_interval = min_interval
+        self.timeout = timeout
+        self._last_at = -math.inf
+        self._last_source = 0
+        self._lock = asyncio.Lock()
+        self._hold_labels: set[tuple[str, str]] = set()
+
+    async def refresh(self, sessions: async_sessionmaker[AsyncSession], *, force: bool = False) -> bool:
+        """True when the gauges were read now; a database problem is logged, never raised (scrapes go on)."""
+        if not force and id(sessions) == self._last_source and time.monotonic() - self._last_at < self.min_interval:
+            return False
+        async with self._lock:
+            if not force and id(sessions) == self._last_source and time.monotonic() - self._last_at < self.min_interval:
+                return False
+            try:
+                await asyncio.wait_for(self._read(sessions), timeout=self.timeout)
+            except Exception as exc:  # noqa: BLE001 - a scrape must not fail because of the database
+                log.warning("whatsapp queue metrics could not be read from the database: %s", type(exc).__name__)
+                return False
+            self._last_at = time.monotonic()
+            self._last_source = id(sessions)
+            return True
+
+    async def _read(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        import sqlalchemy as sa
+
+        from bakery_shared.db import utcnow
+        from notification_service.models import sending_holds as H
+        from notification_service.models import whatsapp_messages as M
+
+        async with sessions() as session:
+            by_status = (
+                await session.execute(
+                    sa.select(M.c.status, sa.func.count(), sa.func.min(M.c.created_at))
+                    .where(M.c.status.in_(_PENDING_STATUSES))
+                    .group_by(M.c.status)
+                )
+            ).all()
+            holds = (await session.execute(sa.select(H.c.scope, H.c.kind, H.c.scope_key))).all()
+        now = utcnow()
+        depth = dict.fromkeys(_PENDING_STATUSES, 0)
+        oldest = None
+        for status, count, first in by_status:
+            depth[status] = int(count)
+            if status != "held" and first is not None and (oldest is None or first < oldest):
+                oldest = first
+        for status, count in depth.items():
+            QUEUE_DEPTH.labels(status=status).set(count)
+        QUEUE_OLDEST_AGE.set(max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
+        counts: dict[tuple[str, str], int] = {}
+        for scope, kind, _ in holds:
+            counts[(scope, kind)] = counts.get((scope, kind), 0) + 1
+        for labels in self._hold_labels - counts.keys():
+            HOLDS.labels(scope=labels[0], kind=labels[1]).set(0)
+        for (scope, kind), count in counts.items():
+            HOLDS.labels(scope=scope, kind=kind).set(count)
+        self._hold_labels |= counts.keys()
+        HELD_NUMBERS.set(len({key for scope, _, key in holds if scope == "phone_number"}))
+        QUEUE_GAUGES_REFRESHED.set(time.time())
+
+
+QUEUE_GAUGES = QueueGauges()
+
+
+class RefreshQueueGaugesOnScrape:
+    """ASGI middleware: ``GET /metrics`` reads the queue gauges first (cached, see :class:`QueueGauges`)."""
+
+    def __init__(self, app: ASGIApp, path: str = "/metrics") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") == self.path:
+            runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
+            if runtime is not None:
+                await QUEUE_GAUGES.refresh(runtime.sessions)
+        await self.app(scope, receive, send)
+
+
+async def refresh_queue_gauges_forever(sessions: async_sessionmaker[AsyncSession], interval: float = 15.0) -> None:
+    """The stand-alone dispatcher has no /metrics route: keep the gauges fresh for its metrics port."""
+    while True:
+        await QUEUE_GAUGES.refresh(sessions, force=True)
+        await asyncio.sleep(interval)
+
+
+def start_dispatcher_metrics_server(port: int, host: str) -> None:
+    """Serve this process's registry on ``http://host:port/metrics`` (a thread; no authentication: keep it
+    on an internal network)."""
+    start_http_server(port, addr=host)
+    log.info("whatsapp dispatcher metrics served on http://%s:%d/metrics", host, port)

@@ -54,5 +54,6 @@ def main() -> None:
     configure_logging(
         settings.log_level,
         secrets=[settings.jwt_secret.get_secret_value(), settings.whatsapp_access_token.get_secret_value()],
+        service="tenant-service",
     )
     uvicorn.run(create_app(settings), host=settings.tenant_host, port=settings.tenant_port, log_config=None)

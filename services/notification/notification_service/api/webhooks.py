@@ -13,7 +13,7 @@ from notification_service import metrics
 from notification_service.runtime import Runtime, get_runtime
 from notification_service.services.webhooks import SIGNATURE_HEADER, change_fields, signature_problem
 
-log = logging.getLogger("notification.webhooks")
+log = logging.getLogger("notification.whatsapp.webhooks")
 
 WEBHOOK_PATH = "/api/v1/whatsapp/webhook"
 router = APIRouter(tags=["webhooks"])

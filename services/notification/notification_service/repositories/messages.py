@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notification_service import metrics
 from notification_service.domain.statuses import MessageStatus, can_advance
 from notification_service.models import whatsapp_message_attempts, whatsapp_messages
 from notification_service.repositories.common import dialect_name
@@ -131,7 +132,10 @@ async def update_owned(session: AsyncSession, message_id: uuid.UUID, owner: str,
         .where(M.c.id == message_id, M.c.lease_owner == owner, M.c.status == MessageStatus.SENDING.value)
         .values(**values)
     )
-    return bool(getattr(result, "rowcount", 0))
+    updated = bool(getattr(result, "rowcount", 0))
+    if updated and "status" in values:
+        metrics.count_transition(values["status"], values.get("status_reason"))
+    return updated
 
 
 async def update_many_owned(session: AsyncSession, owner: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -151,6 +155,9 @@ async def update_many_owned(session: AsyncSession, owner: str, rows: Sequence[di
     params = [{f"b_{k}": v for k, v in row.items()} for row in rows]
     conn = await session.connection()
     await conn.execute(stmt.execution_options(synchronize_session=False), params)
+    if "status" in keys:
+        for row in rows:
+            metrics.count_transition(row["status"], row.get("status_reason"))
 
 
 async def mark_sent(
@@ -179,12 +186,69 @@ async def mark_sent(
 
 
 async def start_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[uuid.UUID, int]:
-    """Insert one attempt row per message before the HTTP calls; returns message id → attempt row id."""
-    ids: dict[uuid.UUID, int] = {}
-    for row in rows:
-        result = await session.execute(sa.insert(A).values(**row).returning(A.c.id))
-        ids[row["message_id"]] = int(result.scalar_one())
-    return ids
+    """Insert one attempt row per message before the HTTP calls; returns message id → attempt row id.
+
+    One multi-row INSERT ... RETURNING for the whole batch (not one round trip per message)."""
+    if not rows:
+        return {}
+    result = await session.execute(
+        sa.insert(A).returning(A.c.message_id, A.c.id, sort_by_parameter_order=True), [dict(r) for r in rows]
+    )
+    return {row.message_id: int(row.id) for row in result}
+
+
+async def mark_sent_many(session: AsyncSession, owner: str, sent: Sequence[dict[str, Any]], now: datetime) -> None:
+    """:func:`mark_sent` + :func:`finish_attempt` for many accepted sends, in three statements.
+
+    Every dict has ``id``, ``wamid``, ``reason``, ``attempt_id``, ``duration_ms``. Messages a webhook already
+    moved forward (no longer ``sending`` under this owner) only get their wamid, as in :func:`mark_sent`.
+    """
+    if not sent:
+        return
+    await update_many_owned(
+        session,
+        owner,
+        [
+            {
+                "id": s["id"],
+                "status": MessageStatus.SENT.value,
+                "status_reason": s["reason"],
+                "wamid": s["wamid"],
+                "sent_at": now,
+                "updated_at": now,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "awaiting_webhook_until": None,
+                "hold_key": None,
+                "error_code": None,
+                "error_message": None,
+                "error_details": None,
+            }
+            for s in sent
+        ],
+    )
+    conn = await session.connection()
+    # rows updated above already carry this wamid; the others (moved on by a webhook) get it now
+    await conn.execute(
+        sa.update(M)
+        .where(M.c.id == sa.bindparam("b_id"), M.c.wamid.is_(None))
+        .values(wamid=sa.bindparam("b_wamid"), updated_at=now)
+        .execution_options(synchronize_session=False),
+        [{"b_id": s["id"], "b_wamid": s["wamid"]} for s in sent],
+    )
+    await conn.execute(
+        sa.update(A)
+        .where(A.c.id == sa.bindparam("b_id"))
+        .values(
+            outcome="accepted",
+            http_status=200,
+            finished_at=now,
+            wamid=sa.bindparam("b_wamid"),
+            duration_ms=sa.bindparam("b_duration_ms"),
+        )
+        .execution_options(synchronize_session=False),
+        [{"b_id": s["attempt_id"], "b_wamid": s["wamid"], "b_duration_ms": s["duration_ms"]} for s in sent],
+    )
 
 
 async def finish_attempt(session: AsyncSession, attempt_id: int, values: dict[str, Any]) -> None:
@@ -198,7 +262,9 @@ async def requeue_held(session: AsyncSession, key: str, now: datetime) -> int:
         .where(M.c.status == MessageStatus.HELD.value, M.c.hold_key == key)
         .values(status=MessageStatus.QUEUED.value, status_reason=None, hold_key=None, due_at=now, updated_at=now)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    requeued = int(getattr(result, "rowcount", 0) or 0)
+    metrics.count_transition(MessageStatus.QUEUED.value, "hold_released", requeued)
+    return requeued
 
 
 async def extend_leases(session: AsyncSession, owner: str, ids: Sequence[uuid.UUID], until: datetime) -> None:
@@ -243,7 +309,10 @@ async def redrive_failed(session: AsyncSession, message_id: uuid.UUID, now: date
             lease_expires_at=None,
         )
     )
-    return bool(getattr(result, "rowcount", 0))
+    redriven = bool(getattr(result, "rowcount", 0))
+    if redriven:
+        metrics.count_transition(MessageStatus.QUEUED.value, "retry_requested")
+    return redriven
 
 
 async def queue_stats(session: AsyncSession) -> dict[str, Any]:
@@ -337,5 +406,24 @@ async def requeue_orphaned_holds(session: AsyncSession, now: datetime) -> int:
         sa.update(M)
         .where(M.c.status == MessageStatus.HELD.value, M.c.hold_key.is_not(None), M.c.hold_key.not_in(active))
         .values(status=MessageStatus.QUEUED.value, status_reason=None, hold_key=None, due_at=now, updated_at=now)
+    )
+    requeued = int(getattr(result, "rowcount", 0) or 0)
+    metrics.count_transition(MessageStatus.QUEUED.value, "hold_released", requeued)
+    return requeued
+
+
+async def settle_open_attempts(session: AsyncSession, message_id: uuid.UUID, wamid: str | None, now: datetime) -> int:
+    """A status webhook shows Meta has the message while an attempt of it is still open (its dispatcher was
+    killed during the HTTP call, before recording the answer): close that attempt instead of leaving it open
+    for ever. A dispatcher that is still alive overwrites this with the answer it gets."""
+    result = await session.execute(
+        sa.update(A)
+        .where(A.c.message_id == message_id, A.c.outcome.is_(None))
+        .values(
+            outcome="settled_by_webhook",
+            finished_at=now,
+            wamid=wamid,
+            error_message="no answer was recorded for this attempt; a status webhook shows Meta accepted it",
+        )
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -41,7 +41,7 @@ from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.services import whatsapp_state as state_service
 
-log = logging.getLogger("notification.webhooks")
+log = logging.getLogger("notification.whatsapp.webhooks")
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
@@ -259,10 +259,20 @@ class WebhookProcessor:
                 changed["updated_at"] = now
                 await messages_repo.update_message(session, row["id"], changed)
             new_status = values.get("status", row["status"])
+            if row["status"] == MessageStatus.SENDING.value and new_status != row["status"]:
+                # e.g. the dispatcher was killed during the HTTP call: close its open attempt
+                await messages_repo.settle_open_attempts(session, row["id"], wamid, now)
             outcome = "applied" if new_status != row["status"] else ("updated" if changed else "duplicate")
             if new_status != row["status"]:
                 metrics.MESSAGE_STATUS.labels(status=new_status).inc()
-                log.info("message %s: %s → %s (webhook)", row["id"], row["status"], new_status)
+                metrics.count_transition(new_status, values.get("status_reason") or "webhook")
+                log.info(
+                    "whatsapp message %s: %s → %s (webhook)",
+                    row["id"],
+                    row["status"],
+                    new_status,
+                    extra={"status": new_status, "wamid": wamid},
+                )
             if "cost_eur" in changed and changed["cost_eur"] is not None:
                 metrics.COST_EUR.labels(tenant_id=str(row["tenant_id"])).inc(float(changed["cost_eur"]))
             await state_repo.record_status(session, {**record, "outcome": outcome})
