@@ -8,6 +8,9 @@ import re
 _SECRET_PATTERNS = [
     re.compile(r"(Bearer\s+)[A-Za-z0-9._\-~+/=]+", re.IGNORECASE),
     re.compile(r"(access_token=)[^&\s]+", re.IGNORECASE),
+    # Meta access tokens (also one rotated in through the token file after start-up) and any JWT.
+    re.compile(r"()\bEAA[A-Za-z0-9]{20,}"),
+    re.compile(r"()\beyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]{10,}"),
 ]
 
 

@@ -115,3 +115,19 @@ def test_log_redaction():
     )
     RedactSecretsFilter(["s3cr3t-value"]).filter(record)
     assert record.getMessage() == "call with Bearer [REDACTED] and [REDACTED]"
+
+
+def test_log_redaction_of_meta_tokens_and_jwts():
+    import logging
+
+    record = logging.LogRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "token EAAGm0PX4ZCpsBAKZCabc123def456ghi and %s",
+        ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXBhcnQ",),
+        None,
+    )
+    RedactSecretsFilter([]).filter(record)
+    assert record.getMessage() == "token [REDACTED] and [REDACTED]"

@@ -21,6 +21,7 @@ def main() -> None:
         port=settings.notification_port,
         log_level=settings.log_level.lower(),
         log_config=None,
+        access_log=False,  # the shared middleware writes one JSON access line per request
     )
 
 

@@ -56,4 +56,10 @@ def main() -> None:
         secrets=[settings.jwt_secret.get_secret_value(), settings.whatsapp_access_token.get_secret_value()],
         service="tenant-service",
     )
-    uvicorn.run(create_app(settings), host=settings.tenant_host, port=settings.tenant_port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.tenant_host,
+        port=settings.tenant_port,
+        log_config=None,
+        access_log=False,  # the shared middleware writes one JSON access line per request
+    )
