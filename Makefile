@@ -50,5 +50,10 @@ token: install
 dispatcher: install
 	@$(RUN) python -m notification_service.dispatcher
 
+# Benchmarks on real processes (PostgreSQL at TEST_DATABASE_URL, and SQLite); not part of `make test`.
+# BENCH_QUICK=1 for a ~2-minute smoke run; SOAK=600 for the 10-minute memory soak. See docs/benchmarks.md.
+bench: install
+	@$(RUN) python -m bench $(if $(SOAK),--soak $(SOAK),) $(BENCH_ARGS)
+
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

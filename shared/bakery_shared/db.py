@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import json
+import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -85,8 +89,41 @@ def ensure_sqlite_directory(url: str) -> None:
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+#: ``SQL_STATEMENT_COUNTER=1``: count every statement this process sends (benchmarks, ``make bench``).
+SQL_STATEMENT_COUNTS: dict[str, int] = {"statements": 0, "executemany": 0}
+
+
+def _count_statements(engine: AsyncEngine) -> None:
+    if os.environ.get("SQL_STATEMENT_COUNTER", "") in ("", "0", "false"):
+        return
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _count(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        SQL_STATEMENT_COUNTS["statements"] += 1
+        SQL_STATEMENT_COUNTS["executemany"] += int(executemany)
+
+    if not SQL_STATEMENT_COUNTS.get("_registered"):
+        SQL_STATEMENT_COUNTS["_registered"] = 1
+        atexit.register(_report_statements)
+
+
+def _report_statements() -> None:
+    totals = {k: v for k, v in SQL_STATEMENT_COUNTS.items() if not k.startswith("_")}
+    logging.getLogger("bakery.sql").warning("SQL statements sent by pid %s: %s", os.getpid(), totals)
+    directory = os.environ.get("SQL_STATEMENT_COUNTER_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        (Path(directory) / f"{os.getpid()}.json").write_text(json.dumps({"pid": os.getpid(), **totals}))
+
+
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
     """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    engine = _create_engine(url, echo=echo, pool_size=pool_size, **kwargs)
+    _count_statements(engine)
+    return engine
+
+
+def _create_engine(url: str, *, echo: bool = False, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
     ensure_sqlite_directory(url)
     if is_sqlite(url):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **kwargs)

@@ -18,7 +18,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from bakery_shared.settings import WhatsAppSettings
 
@@ -201,6 +203,26 @@ def template_payload(
     return payload
 
 
+class AiohttpGraphTransport(AiohttpTransport):
+    """``httpx_aiohttp``'s transport with aiohttp errors mapped to what the Graph client must know: did the
+    request possibly reach Meta? httpx-aiohttp maps every ``ClientConnectionError`` (also a disconnect or reset
+    after the request was written) to ``ConnectTimeout``, which would read as "never sent"."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx.TransportError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ConnectionTimeoutError):
+                raise httpx.ConnectTimeout(str(exc), request=request) from cause
+            if isinstance(cause, aiohttp.ClientConnectorError):
+                raise httpx.ConnectError(str(exc), request=request) from cause
+            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                # disconnected / reset after connecting: the request may have been delivered
+                raise httpx.ReadError(str(exc), request=request) from cause
+            raise
+
+
 class GraphClient:
     def __init__(
         self,
@@ -211,6 +233,7 @@ class GraphClient:
         timeout: float = 10.0,
         max_in_flight: int = 16,
         transport: httpx.AsyncBaseTransport | None = None,
+        http_transport: str = "httpx",
     ):
         self.base_url = base_url.rstrip("/")
         self.api_version = api_version
@@ -219,6 +242,9 @@ class GraphClient:
         # httpx's pool slows down sharply with many requests in flight: cap them.
         self._gate = asyncio.Semaphore(max_in_flight)
         limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
+        if transport is None and http_transport == "aiohttp":
+            # httpx's API on aiohttp's connection handling: 5-9x less CPU per request (docs/benchmarks.md)
+            transport = AiohttpGraphTransport(limits=limits)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), limits=limits, transport=transport
         )
@@ -233,6 +259,7 @@ class GraphClient:
             ),
             timeout=settings.whatsapp_http_timeout_seconds,
             max_in_flight=settings.whatsapp_max_in_flight,
+            http_transport=settings.whatsapp_http_transport,
             **kwargs,
         )
 

@@ -58,6 +58,9 @@ class WhatsAppSettings(BaseServiceSettings):
     whatsapp_webhook_verify_token: SecretStr = SecretStr("")
     whatsapp_http_timeout_seconds: float = Field(default=10.0, gt=0)
     whatsapp_max_in_flight: int = Field(default=16, ge=1, le=512)
+    #: HTTP transport of the Graph client: ``aiohttp`` (httpx API over aiohttp, much cheaper per request) or
+    #: ``httpx`` (httpx's own pool). Clients built with an explicit ``transport=`` (tests) ignore it.
+    whatsapp_http_transport: Literal["httpx", "aiohttp"] = "httpx"
 
     def missing_master_account_variables(self) -> list[str]:
         """Names of the variables the master account still needs (empty when configured)."""
