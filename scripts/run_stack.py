@@ -6,7 +6,6 @@ sandbox's seed), so `make run` works with or without a `.env` file. Stop everyth
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -67,16 +66,14 @@ def main() -> int:
     env = build_env()
     os.chdir(ROOT)
     py = sys.executable
-    subprocess.run([py, "-m", "tenant_service.migrate", "upgrade", "head"], env=env, check=True)
-    has_notification = importlib.util.find_spec("notification_service.migrate") is not None
-    if has_notification:
-        subprocess.run([py, "-m", "notification_service.migrate", "upgrade", "head"], env=env, check=True)
-    subprocess.run([py, "-m", "tenant_service.seed_demo"], env=env, check=True)
+    for step in ("tenant_service.migrate", "notification_service.migrate", "tenant_service.seed_demo"):
+        subprocess.run([py, "-m", step], env=env, check=True)  # noqa: S603 - our own modules
 
-    services = [("sandbox", "wa_sandbox", "http://127.0.0.1:8009/_sandbox/health")]
-    services.append(("tenant", "tenant_service", "http://127.0.0.1:8001/health/live"))
-    if has_notification and importlib.util.find_spec("notification_service.__main__") is not None:
-        services.append(("notification", "notification_service", "http://127.0.0.1:8002/health/live"))
+    services = [
+        ("sandbox", "wa_sandbox", "http://127.0.0.1:8009/_sandbox/health"),
+        ("tenant", "tenant_service", "http://127.0.0.1:8001/health/live"),
+        ("notification", "notification_service", "http://127.0.0.1:8002/health/live"),
+    ]
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def stop(*_: object) -> None:

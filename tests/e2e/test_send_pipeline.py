@@ -199,21 +199,28 @@ def test_issue5_read_cost_and_quality_hold_through_real_webhooks(sqlite_stack):
     msg = wait_for(lambda: (m := message(stack, nid))["status"] == "read" and m, timeout=20, what="read")
     assert msg["delivered_at"] and msg["read_at"]
     month = msg["created_at"][:7]
-    costs = httpx.get(f"{stack.notification_url}/api/v1/admin/whatsapp/costs", params={"month": month},
-                      headers=tokens.admin()).json()
+    costs = httpx.get(
+        f"{stack.notification_url}/api/v1/admin/whatsapp/costs", params={"month": month}, headers=tokens.admin()
+    ).json()
     row = next(t for t in costs["tenants"] if t["tenant_id"] == str(tenant_id))
     assert row["messages"] >= 1 and row["billable"] >= 1 and float(row["cost_eur"]) > 0
 
     sandbox_control(stack, "phone_numbers/200000000000004", {"quality_rating": "RED"})
-    quality = lambda: httpx.get(f"{stack.notification_url}/api/v1/admin/whatsapp/quality",  # noqa: E731
-                                headers=tokens.admin()).json()
-    wait_for(lambda: any(n["phone_number_id"] == "200000000000004" and n["held"] for n in quality()["numbers"]),
-             timeout=15, what="the RED number held")
+    quality = lambda: httpx.get(
+        f"{stack.notification_url}/api/v1/admin/whatsapp/quality",  # noqa: E731
+        headers=tokens.admin(),
+    ).json()
+    wait_for(
+        lambda: any(n["phone_number_id"] == "200000000000004" and n["held"] for n in quality()["numbers"]),
+        timeout=15,
+        what="the RED number held",
+    )
     held = post_event(stack, po_event(tenant_id, phone="+34 612 000 445"))["notification_id"]
     wait_for(lambda: message(stack, held)["status"] == "held", timeout=10, what="next message held")
     time.sleep(1)
     assert message(stack, held)["status"] == "held", "nothing goes out while the number is RED"
 
     sandbox_control(stack, "phone_numbers/200000000000004", {"quality_rating": "GREEN"})
-    wait_for(lambda: message(stack, held)["status"] in ("sent", "delivered", "read"), timeout=20,
-             what="sent after recovery")
+    wait_for(
+        lambda: message(stack, held)["status"] in ("sent", "delivered", "read"), timeout=20, what="sent after recovery"
+    )

@@ -69,8 +69,12 @@ async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> TenantRow |
     return _tenant(row) if row else None
 
 
+async def count_tenants(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(tenants))).scalar_one())
+
+
 async def list_tenants(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[TenantRow], int]:
-    total = (await session.execute(select(func.count()).select_from(tenants))).scalar_one()
+    total = await count_tenants(session)
     rows = (
         await session.execute(select(tenants).order_by(tenants.c.name, tenants.c.id).limit(limit).offset(offset))
     ).all()

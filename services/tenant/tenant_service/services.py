@@ -79,6 +79,10 @@ class TenantService:
             raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
         return tenant
 
+    async def tenant_count(self) -> int:
+        async with self.sessions() as session:
+            return await repo.count_tenants(session)
+
     async def list_tenants(self, limit: int, offset: int) -> tuple[list[repo.TenantRow], int]:
         async with self.sessions() as session:
             return await repo.list_tenants(session, limit=limit, offset=offset)

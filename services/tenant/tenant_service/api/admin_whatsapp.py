@@ -34,8 +34,7 @@ async def list_tenants_whatsapp(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, object]]:
     rows = await service.tenants_whatsapp_status(limit, offset)
-    _, total = await service.list_tenants(1, 0)
-    response.headers["X-Total-Count"] = str(total)
+    response.headers["X-Total-Count"] = str(await service.tenant_count())
     return [row.as_dict() for row in rows]
 
 
