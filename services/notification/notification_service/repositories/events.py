@@ -26,5 +26,8 @@ async def get_event(session: AsyncSession, tenant_id: uuid.UUID, event_id: uuid.
     return dict(row) if row else None
 
 
+_INSERT_EVENT = sa.insert(purchase_order_events)  # one statement, compiled once (values go as parameters)
+
+
 async def insert_event(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(sa.insert(purchase_order_events).values(**values))
+    await session.execute(_INSERT_EVENT, values)

@@ -19,8 +19,11 @@ M = whatsapp_messages
 A = whatsapp_message_attempts
 
 
+_INSERT_MESSAGE = sa.insert(M)  # one statement, compiled once (values go as parameters)
+
+
 async def insert_message(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(sa.insert(M).values(**values))
+    await session.execute(_INSERT_MESSAGE, values)
 
 
 async def get_message(session: AsyncSession, message_id: uuid.UUID) -> dict[str, Any] | None:
