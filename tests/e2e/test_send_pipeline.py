@@ -206,10 +206,10 @@ def test_issue5_read_cost_and_quality_hold_through_real_webhooks(sqlite_stack):
     assert row["messages"] >= 1 and row["billable"] >= 1 and float(row["cost_eur"]) > 0
 
     sandbox_control(stack, "phone_numbers/200000000000004", {"quality_rating": "RED"})
-    quality = lambda: httpx.get(
-        f"{stack.notification_url}/api/v1/admin/whatsapp/quality",  # noqa: E731
-        headers=tokens.admin(),
-    ).json()
+
+    def quality():
+        return httpx.get(f"{stack.notification_url}/api/v1/admin/whatsapp/quality", headers=tokens.admin()).json()
+
     wait_for(
         lambda: any(n["phone_number_id"] == "200000000000004" and n["held"] for n in quality()["numbers"]),
         timeout=15,
@@ -224,3 +224,17 @@ def test_issue5_read_cost_and_quality_hold_through_real_webhooks(sqlite_stack):
     wait_for(
         lambda: message(stack, held)["status"] in ("sent", "delivered", "read"), timeout=20, what="sent after recovery"
     )
+
+
+def test_cli_costs_and_messages_name_the_bakeries(sqlite_stack):
+    import json
+
+    from tests.e2e.test_admin_stack import cli
+
+    tenant_id, name = DEMO_BAKERIES[0]  # sent a message in the Step 5 test of this module
+    r = cli(sqlite_stack, "--json", "costs")
+    assert r.returncode == 0, r.stderr
+    row = next(t for t in json.loads(r.stdout)["tenants"] if t["tenant_id"] == str(tenant_id))
+    assert row["tenant_name"] == name and row["messages"] >= 1
+    r = cli(sqlite_stack, "messages", "--tenant", str(tenant_id), "--limit", "5")
+    assert r.returncode == 0 and "+34612000111" in r.stdout

@@ -227,11 +227,16 @@ def costs(
     params = {"month": month} if month else {}
     data = _call(c, "GET", f"{c.notification_url}/api/v1/admin/whatsapp/costs", params=params)
     rows = data.get("tenants", []) if isinstance(data, dict) else data
-    table = Table("tenant", "messages", "billable", "cost EUR")
+    # The notification service knows bakeries by id only; the tenant service has their names.
+    tenants = _call(c, "GET", f"{c.tenant_url}/api/v1/admin/whatsapp/tenants", params={"limit": 1000})
+    names = {t["tenant_id"]: t["tenant_name"] for t in tenants}
+    table = Table("bakery", "tenant_id", "messages", "billable", "cost EUR")
     for row in rows:
+        row.setdefault("tenant_name", names.get(str(row.get("tenant_id"))))
         table.add_row(
-            str(row.get("tenant_name") or row.get("tenant_id")),
-            str(row.get("messages", row.get("total", ""))),
+            str(row.get("tenant_name") or ""),
+            str(row.get("tenant_id")),
+            str(row.get("messages", "")),
             str(row.get("billable", "")),
             f"{float(row.get('cost_eur', 0)):.4f}",
         )
