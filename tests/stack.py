@@ -84,6 +84,16 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
 
+    @classmethod
+    def sqlite(cls, workdir: Path, **extra_env: str) -> Stack:
+        """The `make run` shape: two SQLite files in ``workdir``."""
+        return cls(
+            workdir,
+            tenant_db=f"sqlite+aiosqlite:///{workdir / 'tenant.db'}",
+            notification_db=f"sqlite+aiosqlite:///{workdir / 'notification.db'}",
+            extra_env=extra_env,
+        )
+
     def __post_init__(self) -> None:
         self.sandbox_port = free_port()
         self.tenant_port = free_port()

@@ -23,12 +23,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def sqlite_stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("stack")
-    stack = Stack(
-        workdir,
-        tenant_db=f"sqlite+aiosqlite:///{workdir / 'tenant.db'}",
-        notification_db=f"sqlite+aiosqlite:///{workdir / 'notification.db'}",
-        extra_env={"RECIPIENT_MIN_INTERVAL_SECONDS": "0", "TENANT_SETTINGS_TTL_SECONDS": "0.5"},
-    )
+    stack = Stack.sqlite(workdir, RECIPIENT_MIN_INTERVAL_SECONDS="0", TENANT_SETTINGS_TTL_SECONDS="0.5")
     stack.start_all()
     yield stack
     stack.stop_all()

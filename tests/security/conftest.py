@@ -9,12 +9,7 @@ from tests.stack import Stack
 def live_stack(tmp_path_factory):
     """Sandbox, tenant and notification services as real processes on SQLite."""
     workdir = tmp_path_factory.mktemp("security-stack")
-    stack = Stack(
-        workdir,
-        tenant_db=f"sqlite+aiosqlite:///{workdir / 'tenant.db'}",
-        notification_db=f"sqlite+aiosqlite:///{workdir / 'notification.db'}",
-        extra_env={"RECIPIENT_MIN_INTERVAL_SECONDS": "0", "WHATSAPP_WEBHOOK_RATE_PER_SECOND": "1000"},
-    )
+    stack = Stack.sqlite(workdir, RECIPIENT_MIN_INTERVAL_SECONDS="0", WHATSAPP_WEBHOOK_RATE_PER_SECOND="1000")
     stack.start_all()
     yield stack
     stack.stop_all()

@@ -47,6 +47,17 @@ class TenantWhatsAppStatus:
     display_phone_number: str
     whatsapp_default_language: str
 
+    @classmethod
+    def of(cls, tenant: repo.TenantRow, current: NotificationSettings) -> TenantWhatsAppStatus:
+        return cls(
+            tenant_id=tenant.id,
+            tenant_name=tenant.name,
+            whatsapp_enabled=current.whatsapp_enabled,
+            phone_number_id=current.whatsapp_phone_number_id,
+            display_phone_number=current.whatsapp_display_phone_number,
+            whatsapp_default_language=current.whatsapp_default_language,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "tenant_id": str(self.tenant_id),
@@ -174,32 +185,11 @@ class TenantService:
     async def tenants_whatsapp_status(self, limit: int, offset: int) -> list[TenantWhatsAppStatus]:
         async with self.sessions() as session:
             rows = await repo.tenants_with_settings(session, limit=limit, offset=offset)
-        out = []
-        for tenant, stored in rows:
-            current = read_settings(stored)
-            out.append(
-                TenantWhatsAppStatus(
-                    tenant_id=tenant.id,
-                    tenant_name=tenant.name,
-                    whatsapp_enabled=current.whatsapp_enabled,
-                    phone_number_id=current.whatsapp_phone_number_id,
-                    display_phone_number=current.whatsapp_display_phone_number,
-                    whatsapp_default_language=current.whatsapp_default_language,
-                )
-            )
-        return out
+        return [TenantWhatsAppStatus.of(tenant, read_settings(stored)) for tenant, stored in rows]
 
     async def _status(self, session: AsyncSession, tenant: repo.TenantRow) -> TenantWhatsAppStatus:
         found = await repo.get_notification_settings(session, tenant.id)
-        current = read_settings(found[0] if found else {})
-        return TenantWhatsAppStatus(
-            tenant_id=tenant.id,
-            tenant_name=tenant.name,
-            whatsapp_enabled=current.whatsapp_enabled,
-            phone_number_id=current.whatsapp_phone_number_id,
-            display_phone_number=current.whatsapp_display_phone_number,
-            whatsapp_default_language=current.whatsapp_default_language,
-        )
+        return TenantWhatsAppStatus.of(tenant, read_settings(found[0] if found else {}))
 
     async def _master_number(self, phone_number_id: str, display: str | None) -> MasterNumber:
         number = await self.directory.find(phone_number_id)
