@@ -501,11 +501,18 @@ def test_webhooks_duplicated_reordered_replayed_and_forged(clean_sandbox, fault_
     httpx.delete(f"{stack.sandbox_url}/_sandbox/knobs")
 
     wamids = {r["wamid"] for r in statuses(stack, ids).values()}
-    deliveries = [
-        d
-        for d in httpx.get(f"{stack.sandbox_url}/_sandbox/webhooks", params={"field": "messages"}, timeout=30).json()
-        if d["wamid"] in wamids and d["delivered"]
-    ]
+
+    def delivered_copies() -> list[dict]:
+        hooks = httpx.get(f"{stack.sandbox_url}/_sandbox/webhooks", params={"field": "messages"}, timeout=30).json()
+        return [d for d in hooks if d["wamid"] in wamids and d["delivered"]]
+
+    # Every message is read once the first copy of each status arrived; the duplicate copies may still be on
+    # their way (or retrying), so wait for them before counting.
+    deadline = time.monotonic() + 60
+    deliveries = delivered_copies()
+    while len(deliveries) < 2 * 3 * len(ids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        deliveries = delivered_copies()
     assert len(deliveries) >= 2 * 3 * len(ids), "duplicate: every status twice"
     stored = _webhook_rows(stack)
 
