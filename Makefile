@@ -48,7 +48,7 @@ token: install
 	@$(RUN) python -m bakery_shared.token_cli --role "$(ROLE)" $(if $(TENANT),--tenant "$(TENANT)",)
 
 dispatcher: install
-	@$(RUN) python -m notification_service.dispatcher
+	@$(RUN) python -m notification_service.dispatch
 
 # Benchmarks on real processes (PostgreSQL at TEST_DATABASE_URL, and SQLite); not part of `make test`.
 # BENCH_QUICK=1 for a ~2-minute smoke run; SOAK=600 for the 10-minute memory soak. See docs/benchmarks.md.

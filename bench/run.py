@@ -195,7 +195,7 @@ class Bench:
 
     def start_dispatcher(self, stack: Stack, name: str, **env: str) -> Proc:
         counter_dir = self.workdir / "sql" / f"{name}-{uuid.uuid4().hex[:6]}"
-        args = ["-m", "notification_service.dispatcher"]
+        args = ["-m", "notification_service.dispatch"]
         if env.pop("_profile", None):
             args = ["-m", "pyinstrument", "-r", "text", "-o", str(RESULTS / f"profile-{name}.txt"), *args]
         proc = stack._proc(name, args, None, SQL_STATEMENT_COUNTER_DIR=str(counter_dir), **env)

@@ -156,7 +156,7 @@ class Stack:
         return proc
 
     def start_dispatcher(self, name: str = "dispatcher", **env: str) -> Proc:
-        proc = self._proc(name, ["-m", "notification_service.dispatcher"], None, **env)
+        proc = self._proc(name, ["-m", "notification_service.dispatch"], None, **env)
         proc.start()
         return proc
 

@@ -4,8 +4,9 @@
   to Meta or to the local sandbox.
 * The master access token comes from ``WHATSAPP_ACCESS_TOKEN`` or ``WHATSAPP_ACCESS_TOKEN_FILE``; the file is
   re-read when it changes, so the 60-day rotation needs no restart.
-* Errors are typed: :class:`GraphError` carries Meta's ``code``, ``error_subcode``, ``message``, ``fbtrace_id``
-  and the retry class of that code; :class:`GraphTimeout` says whether the request may have reached Meta.
+* Errors are typed: :class:`GraphError` carries Meta's ``code``, ``error_subcode``, ``message`` and ``fbtrace_id``;
+  :class:`GraphTimeout` says whether the request may have reached Meta. What a code means for a message (retry,
+  hold, fail) is the notification service's policy, not the client's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,64 +25,9 @@ from httpx_aiohttp import AiohttpTransport
 from bakery_shared.settings import WhatsAppSettings
 
 
-class RetryClass(StrEnum):
-    TRANSIENT = "transient"  # back off exponentially, then give up
-    THROTTLED = "throttled"  # wait at the rate Meta asks, never fail for it
-    PERMANENT = "permanent"  # fail this message now; retrying cannot help
-    CREDENTIAL = "credential"  # account/number/token problem: hold sending until fixed
-
-
-_TRANSIENT = {1, 2, 131000, 131016, 131057, 133004}
-_THROTTLED = {4, 80007, 130429, 131056, 131049, 133015, 133016}
-_CREDENTIAL = {
-    0,
-    3,
-    10,
-    33,
-    190,
-    368,
-    130497,
-    131005,
-    131030,
-    131031,
-    131037,
-    131042,
-    131045,
-    131048,
-    131063,
-    131064,
-    133000,
-    133005,
-    133006,
-    133008,
-    133009,
-    133010,
-    134011,
-    2388019,
-}
-#: Codes that hold the whole account (shared token, billing, WABA) rather than one number.
-ACCOUNT_WIDE_CODES = frozenset({0, 3, 10, 190, 131005, 131042, 368})
-
-
-def classify_code(code: int | None, http_status: int | None = None) -> RetryClass:
-    """Retry class of a Graph error code (the code decides, never the HTTP status alone)."""
-    if code is None:
-        if http_status is not None and (http_status >= 500 or http_status == 429):
-            return RetryClass.THROTTLED if http_status == 429 else RetryClass.TRANSIENT
-        return RetryClass.PERMANENT
-    if code in _TRANSIENT:
-        return RetryClass.TRANSIENT
-    if code in _THROTTLED:
-        return RetryClass.THROTTLED
-    if code in _CREDENTIAL or 200 <= code <= 299:
-        return RetryClass.CREDENTIAL
-    return RetryClass.PERMANENT
-
-
 class GraphClientError(Exception):
-    """Base of everything the Graph client raises."""
-
-    retry_class: RetryClass = RetryClass.TRANSIENT
+    """Base of everything the Graph client raises. What an error means for a message (retry, hold, fail) is
+    the notification service's policy (``notification_service.dispatch.outcomes``), not the client's."""
 
 
 @dataclass
@@ -98,10 +43,6 @@ class GraphError(GraphClientError):
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
-
-    @property
-    def retry_class(self) -> RetryClass:  # type: ignore[override]
-        return classify_code(self.code, self.http_status)
 
     @property
     def is_token_problem(self) -> bool:
@@ -125,8 +66,6 @@ class GraphError(GraphClientError):
 class GraphTimeout(GraphClientError):
     """No answer in time. ``maybe_delivered`` is True when the request may have reached Meta."""
 
-    retry_class = RetryClass.TRANSIENT
-
     def __init__(self, message: str, *, maybe_delivered: bool):
         super().__init__(message)
         self.maybe_delivered = maybe_delivered
@@ -135,11 +74,9 @@ class GraphTimeout(GraphClientError):
 class GraphTransportError(GraphClientError):
     """The connection failed before the request was sent (safe to retry)."""
 
-    retry_class = RetryClass.TRANSIENT
-
 
 class GraphNotConfigured(GraphClientError):
-    retry_class = RetryClass.CREDENTIAL
+    """No access token is configured."""
 
 
 class AccessTokenProvider:

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from notification_service.app import create_app
 from notification_service.config import NotificationSettings
-from notification_service.dispatcher import Dispatcher
+from notification_service.dispatch.worker import Dispatcher
 from notification_service.migrate import upgrade
 
 from .helpers import FakeGraph, FakeTenantService, make_settings, token

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from bakery_shared.db import create_engine, create_session_factory, transaction
+from notification_service.domain.message import StatusReport, reported
 from notification_service.domain.statuses import MessageStatus
 from notification_service.repositories import messages as messages_repo
 
@@ -190,7 +191,7 @@ async def test_number_problem_holds_only_that_number(env: Env) -> None:
     await d.drain()
     message = await env.message(held)
     assert message["status"] == "held"
-    assert message["status_reason"].startswith("credential: (131031)")
+    assert message["status_reason"].startswith("restricted: (131031)")
     other = await _queue(env, phone_number_id="200000000000002")
     await d.drain()
     assert (await env.message(other))["status"] == "sent"
@@ -201,13 +202,15 @@ async def test_number_problem_holds_only_that_number(env: Env) -> None:
         "scope": "phone_number",
         "key": "200000000000001",
     }
-    # the periodic probe (GET /{phone_number_id}) succeeds once due: sending resumes by itself
+    # a send-only restriction is probed by one real send once due (a read would succeed and prove nothing)
     assert await d.probe_holds() == 0  # not due yet
     clock.advance(31)
     assert await d.probe_holds() == 1
-    assert env.graph.probes == ["200000000000001"]
+    assert env.graph.probes == []
     await d.drain()
     assert (await env.message(held))["status"] == "sent"
+    ready = (await env.client.get("/health/ready")).json()
+    assert ready["checks"]["sending"]["paused"] == []
 
 
 @pytest.mark.parametrize("code", [0, 190, 10, 131005, 131042, 368, 131048, 131031])
@@ -254,9 +257,11 @@ async def test_ambiguous_timeout_waits_for_a_webhook_before_resending(env: Env) 
     engine = create_engine(env.settings.notification_database_url)
     try:
         async with transaction(create_session_factory(engine)) as session:
-            await messages_repo.advance_status(
-                session, status=MessageStatus.DELIVERED, at=clock(), wamid="wamid.LATE", notification_id=found
-            )
+            message_row = await messages_repo.find_for_status(session, wamid=None, notification_id=found)
+            assert message_row is not None
+            report = StatusReport(status=MessageStatus.DELIVERED, at=clock(), wamid="wamid.LATE")
+            update = reported(message_row, report, clock())
+            assert update is not None and await messages_repo.apply(session, update) == 1
     finally:
         await engine.dispose()
     clock.advance(60)

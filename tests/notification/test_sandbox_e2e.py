@@ -15,7 +15,7 @@ import uvicorn
 from asgi_lifespan import LifespanManager
 
 from notification_service.app import create_app
-from notification_service.dispatcher import Dispatcher
+from notification_service.dispatch.worker import Dispatcher
 from wa_sandbox.app import create_app as create_sandbox
 from wa_sandbox.settings import SandboxSettings
 

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bakery_shared.db import create_engine
+from notification_service.domain.message import Message, reported
 from notification_service.domain.pricing import RateCard
 from notification_service.services.webhooks import WebhookProcessor, signature_problem
 
@@ -275,41 +276,63 @@ _PROCESSOR = WebhookProcessor(sessions=None, rate_card=RateCard.load(None, None)
 
 
 def _initial_row() -> dict[str, Any]:
+    sent_at = datetime.fromtimestamp(T0 + 1, UTC)
     return {
         "id": uuid.uuid4(),
-        "status": "sent",
-        "wamid": "wamid.P",
+        "tenant_id": uuid.uuid4(),
+        "event_id": uuid.uuid4(),
+        "kind": "purchase_order",
         "recipient_phone": "+34612345678",
-        "sent_at": datetime.fromtimestamp(T0 + 1, UTC),
-        "delivered_at": None,
-        "read_at": None,
-        "failed_at": None,
+        "template_name": "po_notification",
+        "requested_language": None,
+        "language": "es",
+        "template_values": {},
+        "template_parameters": [],
+        "phone_number_id": "200000000000001",
+        "status": "sent",
+        "status_reason": None,
+        "hold_key": None,
+        "wamid": "wamid.P",
+        "attempts": 1,
+        "transient_failures": 0,
+        "throttle_count": 0,
+        "possible_duplicates": 0,
         "error_code": None,
         "error_message": None,
         "error_details": None,
-        "status_reason": None,
+        "created_at": sent_at,
+        "updated_at": sent_at,
+        "due_at": sent_at,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "awaiting_webhook_until": None,
+        "sent_at": sent_at,
+        "delivered_at": None,
+        "read_at": None,
+        "failed_at": None,
         "pricing_category": None,
         "pricing_type": None,
         "billable": None,
         "cost_eur": None,
-        "hold_key": None,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "awaiting_webhook_until": None,
     }
 
 
 def _apply_all(row: dict[str, Any], sequence: list[str]) -> dict[str, Any]:
-    from notification_service.domain.statuses import MessageStatus
-
+    """Every status of ``sequence`` through the webhook's parsing and the domain's ``reported`` transition."""
     for name in sequence:
         pricing = UTILITY if name in ("sent", "delivered") else None
         item = status_item(
             "wamid.P", name, _STATUS_TS[name], pricing=pricing, error_code=131026 if name == "failed" else None
         )
         at = datetime.fromtimestamp(_STATUS_TS[name], UTC)
-        row = {**row, **_PROCESSOR._merge(row, MessageStatus(name), at, "wamid.P", item)}
+        message = Message.from_row(row)
+        report = _PROCESSOR._report(message, name, at, "wamid.P", item)
+        assert report is not None
+        update = reported(message, report, datetime.fromtimestamp(T0 + 100, UTC))
+        if update is not None:
+            row = {**row, **update.columns()}
     row.pop("id")
+    row.pop("updated_at")
     return row
 
 

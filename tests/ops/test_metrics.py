@@ -27,7 +27,7 @@ from bakery_shared.settings import DEV_JWT_SECRET
 from notification_service import metrics
 from notification_service.app import create_app
 from notification_service.config import NotificationSettings
-from notification_service.dispatcher import Dispatcher
+from notification_service.dispatch.worker import Dispatcher
 from notification_service.metrics import reason_code
 from notification_service.migrate import upgrade
 from tests.notification.helpers import (
@@ -321,7 +321,7 @@ def test_standalone_dispatcher_serves_metrics_on_its_port(tmp_path) -> None:
     log_path = tmp_path / "dispatcher.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", "notification_service.dispatcher"],
+            [sys.executable, "-m", "notification_service.dispatch"],
             env=env,
             cwd=tmp_path,
             stdout=log,

@@ -13,8 +13,6 @@ from bakery_shared.graph import (
     GraphError,
     GraphTimeout,
     GraphTransportError,
-    RetryClass,
-    classify_code,
 )
 
 BASE = "https://graph.example"
@@ -22,39 +20,6 @@ BASE = "https://graph.example"
 
 def client(tokens: AccessTokenProvider | None = None) -> GraphClient:
     return GraphClient(base_url=BASE, api_version="v23.0", tokens=tokens or AccessTokenProvider("tok"), timeout=2)
-
-
-@pytest.mark.parametrize(
-    ("code", "expected"),
-    [
-        (131000, RetryClass.TRANSIENT),
-        (2, RetryClass.TRANSIENT),
-        (131057, RetryClass.TRANSIENT),
-        (130429, RetryClass.THROTTLED),
-        (131056, RetryClass.THROTTLED),
-        (4, RetryClass.THROTTLED),
-        (80007, RetryClass.THROTTLED),
-        (132000, RetryClass.PERMANENT),
-        (132001, RetryClass.PERMANENT),
-        (131026, RetryClass.PERMANENT),
-        (100, RetryClass.PERMANENT),
-        (131009, RetryClass.PERMANENT),
-        (190, RetryClass.CREDENTIAL),
-        (0, RetryClass.CREDENTIAL),
-        (131042, RetryClass.CREDENTIAL),
-        (368, RetryClass.CREDENTIAL),
-        (131048, RetryClass.CREDENTIAL),
-        (200, RetryClass.CREDENTIAL),
-    ],
-)
-def test_retry_classes(code, expected):
-    assert classify_code(code) is expected
-
-
-def test_codeless_http_statuses():
-    assert classify_code(None, 503) is RetryClass.TRANSIENT
-    assert classify_code(None, 429) is RetryClass.THROTTLED
-    assert classify_code(None, 400) is RetryClass.PERMANENT
 
 
 @respx.mock
@@ -113,7 +78,7 @@ async def test_typed_error_carries_meta_fields():
     await c.aclose()
     err = info.value
     assert (err.code, err.error_subcode, err.fbtrace_id, err.details) == (130429, 2494055, "Az8", "throughput reached")
-    assert err.retry_class is RetryClass.THROTTLED and err.title == "Rate limit hit" and err.http_status == 400
+    assert err.title == "Rate limit hit" and err.http_status == 400
 
 
 @respx.mock
@@ -130,7 +95,7 @@ async def test_timeouts_are_ambiguous_and_connect_errors_are_not():
     route.mock(return_value=httpx.Response(502, text="<html>bad gateway</html>"))
     with pytest.raises(GraphError) as err:
         await c.send_template("555", to="+1", template_name="t", language="es", body_parameters=[])
-    assert err.value.code is None and err.value.retry_class is RetryClass.TRANSIENT
+    assert err.value.code is None and err.value.http_status == 502
     await c.aclose()
 
 

@@ -19,7 +19,7 @@ from bakery_shared.http import BodySizeLimitMiddleware, create_service_app
 from notification_service import metrics
 from notification_service.api import admin_whatsapp, events, health, messages, tenants, webhooks
 from notification_service.config import NotificationSettings
-from notification_service.dispatcher import Dispatcher
+from notification_service.dispatch.worker import Dispatcher
 from notification_service.domain.pricing import RateCard
 from notification_service.runtime import Runtime
 from notification_service.services.sync import WhatsAppSync

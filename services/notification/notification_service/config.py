@@ -44,11 +44,13 @@ class NotificationSettings(WhatsAppSettings):
     dispatch_batch_size: int = Field(default=100, ge=1, le=1000)
     dispatch_concurrency: int = Field(default=16, ge=1, le=512)
     dispatch_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    #: test messages one bakery may queue per hour (429 with Retry-After beyond it)
+    test_messages_per_tenant_per_hour: int = Field(default=20, ge=1, le=10_000)
     dispatch_lease_seconds: float = Field(default=60.0, ge=5)
     dispatch_shutdown_grace_seconds: float = Field(default=15.0, ge=0)
     dispatch_listen_notify: bool = True  # PostgreSQL LISTEN/NOTIFY wake-ups across processes
     rate_wait_horizon_seconds: float = Field(default=2.0, ge=0, le=30)
-    #: ``python -m notification_service.dispatcher`` serves Prometheus metrics on this port (0 = off). No auth:
+    #: ``python -m notification_service.dispatch`` serves Prometheus metrics on this port (0 = off). No auth:
     #: bind it to an internal interface (``DISPATCHER_METRICS_HOST``) and never publish it.
     dispatcher_metrics_port: int = Field(default=0, ge=0, le=65535)
     dispatcher_metrics_host: str = "127.0.0.1"
@@ -68,9 +70,11 @@ class NotificationSettings(WhatsAppSettings):
     recipient_min_interval_seconds: float = Field(default=6.0, ge=0)
     tenant_daily_new_recipient_cap: int = Field(default=250, ge=0)  # 0 = no cap
 
-    # --- holds (credential / account problems) ---
+    # --- holds (credential / restricted numbers); a cycle waits interval × 4^failures, capped ---
     hold_probe_interval_seconds: float = Field(default=30.0, gt=0)
-    hold_probe_max_interval_seconds: float = Field(default=600.0, gt=0)
+    hold_probe_max_interval_seconds: float = Field(default=3600.0, gt=0)
+    #: failed probe cycles after which a hold stops probing and waits for an admin's release (dispatch/probes.py)
+    hold_max_probe_cycles: int = Field(default=5, ge=1, le=50)
 
     # --- webhooks (issue 5) ---
     #: Meta's payloads can be up to 3 MB; every other route keeps ``MAX_BODY_BYTES``.

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bakery_shared.graph import GraphClientError, GraphError, GraphNotConfigured, GraphTimeout
+from notification_service.dispatch.outcomes import classify
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -127,17 +127,9 @@ def count_transition(status: str, reason: str | None, n: int = 1) -> None:
 
 
 def failure_labels(exc: BaseException) -> tuple[str, str]:
-    """(code, retry_class) of a failed send, as :meth:`Dispatcher._failure_values` classifies it."""
-    if isinstance(exc, GraphError):
-        code = str(exc.code) if exc.code is not None else f"http_{exc.http_status}"
-        return code, exc.retry_class.value
-    if isinstance(exc, GraphNotConfigured):
-        return "not_configured", "credential"
-    if isinstance(exc, GraphTimeout):
-        return "timeout", "ambiguous" if exc.maybe_delivered else "transient"
-    if isinstance(exc, GraphClientError):
-        return "transport", "transient"
-    return "internal", "transient"
+    """(code, error class) of a failed send, as the dispatcher classifies it (``dispatch/outcomes.py``)."""
+    failure = classify(exc)
+    return failure.label, failure.error_class.value
 
 
 def record_send(tenant_id: Any, result: object, seconds: float) -> None:

@@ -106,6 +106,8 @@ sending_holds = sa.Table(
     sa.Column("probe_phone_number_id", sa.String(64), nullable=True),
     sa.Column("probe_failures", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("next_probe_at", UTCDateTime(), nullable=True),  # NULL: released by someone else (issue 5)
+    # migration 0003: the one held message sent to check whether the number may send again (dispatch/probes.py)
+    sa.Column("probe_message_id", UUIDStr(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("scope", "scope_key", "kind", name="uq_sending_holds_scope_key_kind"),

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bakery_shared.graph import GraphClient
 from notification_service.config import NotificationSettings
-from notification_service.dispatcher import Dispatcher
+from notification_service.dispatch.worker import Dispatcher
 from notification_service.tenant_client import TenantSettingsClient
 from notification_service.wakeup import Wakeup
 

@@ -17,6 +17,7 @@ from notification_service.models import sending_holds
 from notification_service.repositories import holds as holds_repo
 from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.runtime import Runtime, get_runtime
+from notification_service.services import holds as holds_service
 from notification_service.services import reports
 from notification_service.services import whatsapp_state as state_service
 from notification_service.services.sync import SyncBusy
@@ -156,7 +157,7 @@ async def release(
                 )
         requeued = 0
         for kind in kinds:
-            requeued += await holds_repo.release_hold(session, scope=scope, scope_key=key, kind=kind, now=now)
+            requeued += await holds_service.release_hold(session, scope=scope, scope_key=key, kind=kind, now=now)
         await state_service.refresh_held_numbers_gauge(session)
     runtime.wakeup.notify()
     return {

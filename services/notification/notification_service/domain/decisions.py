@@ -1,12 +1,27 @@
-"""What to do with one claimed message, given the global switch, the tenant's settings and active holds."""
+"""What to do with one claimed message, given the global switch, the tenant's settings, holds and templates."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bakery_shared.contracts import InternalNotificationSettings
+from notification_service.domain import message as transitions
+from notification_service.domain import templates
+from notification_service.domain.message import ErrorInfo, Message, MessageUpdate
+from notification_service.domain.templates import RenderedTemplate
+from notification_service.domain.whatsapp_state import (
+    TEMPLATE_SCOPE,
+    TemplateAction,
+    normalize_language,
+    template_action,
+    template_fail_reason,
+    template_hold_reason,
+    template_scope_key,
+)
 
 KIND_PURCHASE_ORDER = "purchase_order"
 KIND_TEST = "test"
@@ -79,3 +94,116 @@ def decide(
         if key in active_holds:
             return Decision(Action.HOLD, active_holds[key], hold_key=key, phone_number_id=number)
     return Decision(Action.SEND, phone_number_id=number)
+
+
+class TenantProblem(StrEnum):
+    """Why a tenant's settings are not at hand."""
+
+    NOT_FOUND = "not_found"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class Send:
+    """The message goes out: from ``phone_number_id``, as ``rendered``."""
+
+    message: Message
+    phone_number_id: str
+    rendered: RenderedTemplate
+    possible_duplicate: bool
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the dispatcher knows when it decides a batch."""
+
+    owner: str
+    now: datetime
+    globally_enabled: bool
+    ambiguous_grace: float
+    tenant_retry: float
+    #: hold key → (reason, id of the message sent as that hold's probe, if any)
+    holds: Mapping[str, tuple[str, uuid.UUID | None]]
+    #: (template name, normalised language) → (status, reason) of templates that must not be sent now
+    template_states: Mapping[tuple[str, str], tuple[str, str | None]]
+
+
+def prepare(
+    message: Message,
+    ctx: Context,
+    *,
+    unfinished_since: datetime | None,
+    tenant: InternalNotificationSettings | TenantProblem,
+) -> Send | MessageUpdate:
+    """Decide one claimed message: a :class:`Send`, or the update that settles it for now (pure)."""
+    owner, now = ctx.owner, ctx.now
+    if message.wamid is not None:
+        return transitions.already_accepted(message, owner, now)
+    possible_duplicate = message.awaiting_webhook_until is not None
+    if unfinished_since is not None:
+        # we crashed (or were killed) during the HTTP call: Meta may have the message; wait for a webhook
+        if message.awaiting_webhook_until is None:
+            grace_end = unfinished_since + timedelta(seconds=ctx.ambiguous_grace)
+            if grace_end <= now:  # the lease outlived the grace: give a webhook on its way a full grace from now
+                grace_end = now + timedelta(seconds=ctx.ambiguous_grace)
+            return transitions.requeued(
+                message, owner, now, due=grace_end, reason=Reason.AMBIGUOUS, awaiting_webhook_until=grace_end
+            )
+        possible_duplicate = True
+    if tenant is TenantProblem.NOT_FOUND:
+        error = ErrorInfo("tenant_not_found", "The tenant service does not know this tenant")
+        return transitions.failed(message, owner, now, reason=Reason.TENANT_NOT_FOUND, error=error)
+    if tenant is TenantProblem.UNAVAILABLE:
+        due = now + timedelta(seconds=ctx.tenant_retry)
+        return transitions.requeued(message, owner, now, due=due, reason=Reason.TENANT_UNAVAILABLE)
+    assert isinstance(tenant, InternalNotificationSettings)
+    blocking = {key: reason for key, (reason, probe) in ctx.holds.items() if probe != message.id}
+    decision = decide(kind=message.kind, globally_enabled=ctx.globally_enabled, tenant=tenant, active_holds=blocking)
+    if decision.action is Action.SKIP:
+        return transitions.skipped(message, owner, now, reason=decision.reason or "skipped")
+    if decision.action is Action.HOLD:
+        assert decision.hold_key is not None
+        return transitions.held(
+            message,
+            owner,
+            now,
+            reason=decision.reason or "held",
+            hold_key=decision.hold_key,
+            phone_number_id=decision.phone_number_id,
+        )
+    assert decision.phone_number_id is not None
+    try:
+        rendered = templates.render(
+            message.template_name, message.template_values, message.requested_language, tenant.whatsapp_default_language
+        )
+    except (KeyError, ValueError, ArithmeticError) as exc:
+        error = ErrorInfo("template_error", f"{type(exc).__name__}: {exc}")
+        reason = "template_error: the message could not be rendered"
+        return transitions.failed(message, owner, now, reason=reason, error=error)
+    state = ctx.template_states.get((rendered.name, normalize_language(rendered.meta_language)))
+    if state is not None:
+        status, why = state
+        action = template_action(status)
+        if action is TemplateAction.HOLD:
+            return transitions.held(
+                message,
+                owner,
+                now,
+                reason=template_hold_reason(rendered.name, rendered.meta_language, status),
+                hold_key=hold_key(TEMPLATE_SCOPE, template_scope_key(rendered.name, rendered.meta_language)),
+                phone_number_id=decision.phone_number_id,
+            )
+        if action is TemplateAction.FAIL:
+            error = ErrorInfo(
+                f"template_{status.lower()}", f"Template {rendered.name} ({rendered.meta_language}) is {status}", why
+            )
+            return transitions.failed(
+                message,
+                owner,
+                now,
+                reason=template_fail_reason(rendered.name, rendered.meta_language, status, why),
+                error=error,
+                phone_number_id=decision.phone_number_id,
+                language=rendered.language,
+            )
+    return Send(message, decision.phone_number_id, rendered, possible_duplicate)

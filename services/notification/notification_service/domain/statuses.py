@@ -1,4 +1,4 @@
-"""Message statuses (the exact words of DESIGN.md) and the forward-only rules webhooks must follow."""
+"""Message statuses (the exact words of DESIGN.md), the moves between them, and how status webhooks merge."""
 
 from __future__ import annotations
 
@@ -21,38 +21,26 @@ TERMINAL = frozenset({MessageStatus.READ, MessageStatus.FAILED, MessageStatus.SK
 #: Statuses the dispatcher still owns (not yet accepted by Meta).
 PENDING = frozenset({MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.HELD})
 
-#: Progress rank for delivery statuses; a webhook may only move a message to a higher rank.
-_RANK = {
-    MessageStatus.QUEUED: 0,
-    MessageStatus.HELD: 0,
-    MessageStatus.SENDING: 1,
-    MessageStatus.SENT: 2,
-    MessageStatus.DELIVERED: 3,
-    MessageStatus.READ: 4,
+S = MessageStatus
+
+#: Every move a message can make (docs/architecture.md draws this table). The dispatcher moves a message out of
+#: queued/sending/held; status webhooks move it along sent → delivered → read (or to failed) by :func:`join_status`;
+#: an admin re-drive moves failed → queued. ``read`` and ``skipped`` are final.
+TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
+    S.QUEUED: frozenset({S.SENDING, S.SENT, S.DELIVERED, S.READ, S.FAILED}),
+    S.SENDING: frozenset({S.SENDING, S.QUEUED, S.HELD, S.SENT, S.DELIVERED, S.READ, S.FAILED, S.SKIPPED}),
+    S.HELD: frozenset({S.QUEUED, S.SENT, S.DELIVERED, S.READ, S.FAILED}),
+    S.SENT: frozenset({S.DELIVERED, S.READ, S.FAILED}),
+    S.FAILED: frozenset({S.QUEUED, S.DELIVERED, S.READ}),
+    S.DELIVERED: frozenset({S.READ}),
+    S.READ: frozenset(),
+    S.SKIPPED: frozenset(),
 }
 
 
-def can_advance(current: MessageStatus | str, new: MessageStatus | str) -> bool:
-    """Whether a status update (typically from a webhook) may move ``current`` to ``new``.
-
-    * queued → sending → sent → delivered → read, never backwards (duplicates and late arrivals are ignored);
-    * ``failed`` may end any non-terminal status; a later ``delivered``/``read`` still wins over ``failed``
-      (multi-device: Meta can report delivery after a failure);
-    * ``skipped`` is final.
-    """
-    cur = MessageStatus(current)
-    nxt = MessageStatus(new)
-    if cur == nxt:
-        return False
-    if cur is MessageStatus.SKIPPED:
-        return False
-    if nxt is MessageStatus.FAILED:
-        return cur not in TERMINAL
-    if nxt in (MessageStatus.SKIPPED, MessageStatus.HELD, MessageStatus.QUEUED):
-        return False  # decided by the dispatcher, never by a webhook
-    if cur is MessageStatus.FAILED:
-        return nxt in (MessageStatus.DELIVERED, MessageStatus.READ)
-    return _RANK[nxt] > _RANK[cur]
+def may_move(current: MessageStatus, new: MessageStatus) -> bool:
+    """Whether ``current`` → ``new`` is a transition of :data:`TRANSITIONS`."""
+    return new in TRANSITIONS[current]
 
 
 CALLBACK_PREFIX = "notification:"

@@ -1,8 +1,11 @@
-"""Sending holds keyed by scope (``account`` / ``phone_number``) and kind (``credential``; issue 5: ``quality``)."""
+"""Sending holds keyed by scope (``account`` / ``phone_number`` / ``template``) and kind (``credential``,
+``restricted``, ``quality``, ``account_update``, ``template``). Releasing a hold's messages is the caller's
+(``services/holds.py``): this module only reads and writes ``sending_holds``."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,10 +14,44 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notification_service.domain.decisions import hold_key
 from notification_service.models import sending_holds
-from notification_service.repositories import messages as messages_repo
 from notification_service.repositories.common import insert_ignore
 
 H = sending_holds
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    id: uuid.UUID
+    scope: str
+    scope_key: str
+    kind: str
+    reason: str
+    error_code: str | None
+    probe_phone_number_id: str | None
+    probe_failures: int
+    next_probe_at: datetime | None
+    probe_message_id: uuid.UUID | None
+    created_at: datetime
+
+    @property
+    def key(self) -> str:
+        return hold_key(self.scope, self.scope_key)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Hold:
+        return cls(
+            id=row["id"],
+            scope=row["scope"],
+            scope_key=row["scope_key"],
+            kind=row["kind"],
+            reason=row["reason"],
+            error_code=row["error_code"],
+            probe_phone_number_id=row["probe_phone_number_id"],
+            probe_failures=int(row["probe_failures"]),
+            next_probe_at=row["next_probe_at"],
+            probe_message_id=row["probe_message_id"],
+            created_at=row["created_at"],
+        )
 
 
 async def active_holds(session: AsyncSession) -> list[dict[str, Any]]:
@@ -22,12 +59,15 @@ async def active_holds(session: AsyncSession) -> list[dict[str, Any]]:
     return [dict(r) for r in rows.mappings()]
 
 
-async def active_hold_reasons(session: AsyncSession) -> dict[str, str]:
-    """hold key (``account:master``, ``phone_number:<id>``) → reason of the oldest hold on it."""
-    reasons: dict[str, str] = {}
-    for row in await active_holds(session):
-        reasons.setdefault(hold_key(row["scope"], row["scope_key"]), row["reason"])
-    return reasons
+async def holds(session: AsyncSession) -> list[Hold]:
+    rows = await session.execute(sa.select(H).order_by(H.c.created_at))
+    return [Hold.from_row(r) for r in rows.mappings()]
+
+
+async def find(session: AsyncSession, *, scope: str, scope_key: str, kind: str) -> Hold | None:
+    query = sa.select(H).where(H.c.scope == scope, H.c.scope_key == scope_key, H.c.kind == kind)
+    row = (await session.execute(query)).mappings().first()
+    return Hold.from_row(row) if row else None
 
 
 async def place_hold(
@@ -41,9 +81,11 @@ async def place_hold(
     probe_phone_number_id: str | None,
     now: datetime,
     next_probe_at: datetime | None,
-) -> None:
-    """Create the hold, or refresh its reason when it already exists (idempotent across dispatchers)."""
-    await session.execute(
+) -> bool:
+    """Create the hold, or refresh its reason when it already exists (idempotent across dispatchers).
+
+    Returns True when this call created it."""
+    result = await session.execute(
         insert_ignore(session, H, ["scope", "scope_key", "kind"]).values(
             id=str(uuid.uuid4()),
             scope=scope,
@@ -58,42 +100,48 @@ async def place_hold(
             updated_at=now,
         )
     )
-    await session.execute(
-        sa.update(H)
-        .where(H.c.scope == scope, H.c.scope_key == scope_key, H.c.kind == kind)
-        .values(reason=reason, error_code=error_code, updated_at=now)
-    )
+    created = bool(getattr(result, "rowcount", 0))
+    if not created:
+        await session.execute(
+            sa.update(H)
+            .where(H.c.scope == scope, H.c.scope_key == scope_key, H.c.kind == kind)
+            .values(reason=reason, error_code=error_code, updated_at=now)
+        )
+    return created
 
 
-async def due_probes(session: AsyncSession, now: datetime) -> list[dict[str, Any]]:
+async def due_probes(session: AsyncSession, now: datetime) -> list[Hold]:
     rows = await session.execute(sa.select(H).where(H.c.next_probe_at.is_not(None), H.c.next_probe_at <= now))
-    return [dict(r) for r in rows.mappings()]
+    return [Hold.from_row(r) for r in rows.mappings()]
 
 
-async def postpone_probe(
+async def schedule_probe(
     session: AsyncSession,
     hold_id: uuid.UUID,
     *,
     failures: int,
-    next_probe_at: datetime,
+    next_probe_at: datetime | None,
     now: datetime,
     reason: str | None = None,
+    probe_message_id: uuid.UUID | None = None,
 ) -> None:
-    values: dict[str, Any] = {"probe_failures": failures, "next_probe_at": next_probe_at, "updated_at": now}
+    """Record a probe cycle: how many failed so far, when the next one is due (None: no more automatic probes),
+    and the message sent as the probe (None: none in flight)."""
+    values: dict[str, Any] = {
+        "probe_failures": failures,
+        "next_probe_at": next_probe_at,
+        "probe_message_id": probe_message_id,
+        "updated_at": now,
+    }
     if reason:
-        values["reason"] = reason
+        values["reason"] = reason[:500]
     await session.execute(sa.update(H).where(H.c.id == hold_id).values(**values))
 
 
-async def release_hold(session: AsyncSession, *, scope: str, scope_key: str, kind: str, now: datetime) -> int:
-    """Lift a hold; when no other hold remains on that scope, its held messages are queued again.
-
-    Returns the number of messages re-queued.
-    """
+async def delete_hold(session: AsyncSession, *, scope: str, scope_key: str, kind: str) -> int:
+    """Remove a hold; returns how many holds remain on that scope."""
     await session.execute(sa.delete(H).where(H.c.scope == scope, H.c.scope_key == scope_key, H.c.kind == kind))
     remaining = (
         await session.execute(sa.select(sa.func.count()).where(H.c.scope == scope, H.c.scope_key == scope_key))
     ).scalar_one()
-    if remaining:
-        return 0
-    return await messages_repo.requeue_held(session, hold_key(scope, scope_key), now)
+    return int(remaining)

@@ -87,9 +87,9 @@ async def _existing(session: AsyncSession, event: PurchaseOrderEvent) -> Accepte
             f"event {event.event_id} was already received for this tenant with a different body",
             code="event_conflict",
         )
-    message = await messages_repo.get_message_for_event(session, event.tenant_id, event.event_id)
+    message = await messages_repo.get_for_event(session, event.tenant_id, event.event_id)
     assert message is not None, "an accepted event always has its message"
-    return Accepted(notification_id=message["id"], status=message["status"], created=False)
+    return Accepted(notification_id=message.id, status=message.status.value, created=False)
 
 
 async def accept_purchase_order(

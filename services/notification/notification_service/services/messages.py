@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bakery_shared.auth import Principal, Role, ensure_tenant_access
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.errors import Conflict, InvalidInput, NotFound
+from notification_service import metrics
+from notification_service.domain import message as transitions
 from notification_service.domain.statuses import MessageStatus
 from notification_service.repositories import messages as messages_repo
 
@@ -66,8 +68,9 @@ async def list_messages(
             after=after,
             limit=limit + 1,
         )
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    page = [m.as_dict() for m in rows[:limit]]
+    next_cursor = encode_cursor(page[limit - 1]) if len(rows) > limit else None
+    return page, next_cursor
 
 
 async def get_message(
@@ -75,23 +78,25 @@ async def get_message(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """404 for unknown ids and for other tenants' messages alike (no existence leak)."""
     async with sessions() as session:
-        row = await messages_repo.get_message(session, message_id)
-        if row is None or (principal.role is not Role.ADMIN and row["tenant_id"] != principal.tenant_id):
+        message = await messages_repo.get(session, message_id)
+        if message is None or (principal.role is not Role.ADMIN and message.tenant_id != principal.tenant_id):
             raise NotFound("No such message")
         attempts = await messages_repo.list_attempts(session, message_id)
-    return row, attempts
+    return message.as_dict(), attempts
 
 
 async def retry_message(
     sessions: async_sessionmaker[AsyncSession], principal: Principal, message_id: uuid.UUID
 ) -> dict[str, Any]:
     async with transaction(sessions) as session:
-        row = await messages_repo.get_message(session, message_id)
-        if row is None:
+        message = await messages_repo.get(session, message_id)
+        if message is None:
             raise NotFound("No such message")
-        if row["status"] != MessageStatus.FAILED.value:
-            raise Conflict(f"Only failed messages can be retried; this one is {row['status']}", code="not_failed")
-        await messages_repo.redrive_failed(session, message_id, utcnow(), principal.sub)
-        updated = await messages_repo.get_message(session, message_id)
+        if message.status is not MessageStatus.FAILED:
+            raise Conflict(f"Only failed messages can be retried; this one is {message.status}", code="not_failed")
+        if not await messages_repo.apply(session, transitions.redriven(message, utcnow(), principal.sub)):
+            raise Conflict("The message changed while it was being retried; try again", code="not_failed")
+        updated = await messages_repo.get(session, message_id)
     assert updated is not None
-    return updated
+    metrics.count_transition(MessageStatus.QUEUED.value, "retry_requested")
+    return updated.as_dict()

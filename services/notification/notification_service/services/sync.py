@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.graph import GraphClient, GraphClientError
 from notification_service.config import NotificationSettings
-from notification_service.repositories import messages as messages_repo
+from notification_service.services import holds as holds_service
 from notification_service.services import whatsapp_state as state_service
 
 log = logging.getLogger("notification.whatsapp.sync")
@@ -165,7 +165,7 @@ class WhatsAppSync:
         """After state changes: re-queue messages whose hold vanished, update the gauge, wake the dispatcher."""
         now = self.clock()
         async with transaction(self.sessions) as session:
-            requeued = await messages_repo.requeue_orphaned_holds(session, now)
+            requeued = await holds_service.release_orphans(session, now)
             await state_service.refresh_held_numbers_gauge(session)
         if requeued:
             log.info("%d held messages re-queued (their hold was lifted)", requeued)

@@ -4,8 +4,8 @@ Processing rules (docs/notification.md, "Webhooks"):
 
 * statuses are found by ``wamid``, else by our ``biz_opaque_callback_data`` (``notification:<id>``), and are
   only applied when ``metadata.phone_number_id`` is the number the message was sent from;
-* statuses are merged with :func:`join_status` and timestamps with ``min``, so any order and any duplication
-  of a message's webhooks give the same final state;
+* statuses are merged by the domain transition ``domain/message.reported`` (statuses by :func:`join_status`,
+  timestamps with ``min``), so any order and any duplication of a message's webhooks give the same final state;
 * ``pricing`` gives ``pricing_category``, ``pricing_type``, ``billable`` and ``cost_eur`` (rate card);
 * quality, account and template updates change ``phone_numbers`` / ``message_templates`` and the holds.
 """
@@ -28,14 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.observability import bind
 from notification_service import metrics
+from notification_service.domain import message as transitions
+from notification_service.domain.message import ErrorInfo, Message, StatusReport
 from notification_service.domain.pricing import RateCard, normalize_category
-from notification_service.domain.statuses import (
-    PENDING,
-    WEBHOOK_STATUSES,
-    MessageStatus,
-    join_status,
-    notification_id_from_callback,
-)
+from notification_service.domain.statuses import WEBHOOK_STATUSES, MessageStatus, notification_id_from_callback
 from notification_service.domain.whatsapp_state import digits, stored_template_status
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import whatsapp_state as state_repo
@@ -227,113 +223,86 @@ class WebhookProcessor:
             "phone_number_id": phone_number_id,
             "created_at": now,
         }
-        row = await messages_repo.find_for_status(session, wamid=wamid, notification_id=notification_id)
-        if row is None:
+        message = await messages_repo.find_for_status(session, wamid=wamid, notification_id=notification_id)
+        if message is None:
             log.info("status %s for unknown message wamid=%s (stored)", raw_status, wamid)
             await state_repo.record_status(session, {**record, "outcome": "unknown_message"})
             return "unknown_message"
-        with bind(tenant_id=row["tenant_id"], notification_id=row["id"]):
-            record["message_id"] = row["id"]
-            if not phone_number_id or row["phone_number_id"] != phone_number_id:
+        with bind(tenant_id=message.tenant_id, notification_id=message.id):
+            record["message_id"] = message.id
+            if not phone_number_id or message.phone_number_id != phone_number_id:
                 log.warning(
                     "status %s for message %s rejected: webhook phone_number_id %s is not the message's number %s",
                     raw_status,
-                    row["id"],
+                    message.id,
                     phone_number_id,
-                    row["phone_number_id"],
+                    message.phone_number_id,
                 )
                 metrics.WEBHOOKS_REJECTED.labels(reason="status_phone_number_mismatch").inc()
                 await state_repo.record_status(session, {**record, "outcome": "rejected_phone_number_mismatch"})
                 return "rejected_phone_number_mismatch"
-            try:
-                status = MessageStatus(raw_status)
-            except ValueError:
-                status = None
-            if status not in WEBHOOK_STATUSES:
+            report = self._report(message, raw_status, at, wamid, item)
+            if report is None:
                 await state_repo.record_status(session, {**record, "outcome": "ignored_status"})
                 return "ignored_status"
-            assert status is not None
-            values = self._merge(row, status, at, wamid, item)
-            changed = {k: v for k, v in values.items() if row.get(k) != v}
-            if changed:
-                changed["updated_at"] = now
-                await messages_repo.update_message(session, row["id"], changed)
-            new_status = values.get("status", row["status"])
-            if row["status"] == MessageStatus.SENDING.value and new_status != row["status"]:
-                # e.g. the dispatcher was killed during the HTTP call: close its open attempt
-                await messages_repo.settle_open_attempts(session, row["id"], wamid, now)
-            outcome = "applied" if new_status != row["status"] else ("updated" if changed else "duplicate")
-            if new_status != row["status"]:
-                metrics.MESSAGE_STATUS.labels(status=new_status).inc()
-                metrics.count_transition(new_status, values.get("status_reason") or "webhook")
+            update = transitions.reported(message, report, now)
+            applied = update is not None and await messages_repo.apply(session, update) == 1
+            outcome = "duplicate"
+            if update is not None and applied:
+                outcome = "applied" if update.changes_status else "updated"
+            if update is not None and applied and update.changes_status:
+                if message.status is MessageStatus.SENDING:
+                    # e.g. the dispatcher was killed during the HTTP call: close its open attempt
+                    await messages_repo.settle_open_attempts(session, message.id, wamid, now)
+                metrics.MESSAGE_STATUS.labels(status=update.status.value).inc()
+                metrics.count_transition(update.status.value, update.columns().get("status_reason") or "webhook")
                 log.info(
                     "whatsapp message %s: %s → %s (webhook)",
-                    row["id"],
-                    row["status"],
-                    new_status,
-                    extra={"status": new_status, "wamid": wamid},
+                    message.id,
+                    message.status.value,
+                    update.status.value,
+                    extra={"status": update.status.value, "wamid": wamid},
                 )
-            if "cost_eur" in changed and changed["cost_eur"] is not None:
-                metrics.COST_EUR.labels(tenant_id=str(row["tenant_id"])).inc(float(changed["cost_eur"]))
+            if update is not None and applied and update.cost_eur not in (None, transitions.KEEP):
+                metrics.COST_EUR.labels(tenant_id=str(message.tenant_id)).inc(float(update.cost_eur))  # type: ignore[arg-type]
             await state_repo.record_status(session, {**record, "outcome": outcome})
             return outcome
 
-    def _merge(
-        self, row: dict[str, Any], status: MessageStatus, at: datetime, wamid: str | None, item: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Column values after applying one status (a join: commutative, idempotent)."""
-        values: dict[str, Any] = {}
-        current = MessageStatus(row["status"])
-        new_status = join_status(current, status)
-
-        def earliest(column: str) -> None:
-            existing = values.get(column, row[column])
-            if existing is None or at < existing:
-                values[column] = at
-
-        if status in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ):
-            earliest("sent_at")
-        if status in (MessageStatus.DELIVERED, MessageStatus.READ):
-            earliest("delivered_at")
-        if status is MessageStatus.READ:
-            earliest("read_at")
-        if status is MessageStatus.FAILED and (row["failed_at"] is None or at < row["failed_at"]):
-            values["failed_at"] = at
+    def _report(
+        self, message: Message, raw_status: str, at: datetime, wamid: str | None, item: dict[str, Any]
+    ) -> StatusReport | None:
+        """One ``statuses[]`` item as the domain reads it (None for a status a webhook may not set)."""
+        try:
+            status = MessageStatus(raw_status)
+        except ValueError:
+            return None
+        if status not in WEBHOOK_STATUSES:
+            return None
+        error: ErrorInfo | None = None
+        if status is MessageStatus.FAILED:
             errors = item.get("errors") or [{}]
-            error = errors[0] if isinstance(errors[0], dict) else {}
-            code = error.get("code")
-            title = str(error.get("title") or error.get("message") or "delivery failed")
-            details = (
-                (error.get("error_data") or {}).get("details") if isinstance(error.get("error_data"), dict) else None
-            )
-            values["error_code"] = str(code) if code is not None else "unknown"
-            values["error_message"] = title[:2000]
-            values["error_details"] = str(details)[:2000] if details else None
-        if wamid and row["wamid"] is None:
-            values["wamid"] = wamid
-        if new_status is not current:
-            values["status"] = new_status.value
-            values.update(lease_owner=None, lease_expires_at=None, awaiting_webhook_until=None, hold_key=None)
-            if current in PENDING and row["failed_at"] is None and status is not MessageStatus.FAILED:
-                # errors of earlier attempts (e.g. the ambiguous timeout) no longer describe the message
-                values.update(error_code=None, error_message=None, error_details=None)
-        final = MessageStatus(values.get("status", row["status"]))
-        if final is MessageStatus.FAILED:
-            code = values.get("error_code", row["error_code"])
-            title = values.get("error_message", row["error_message"])
-            values["status_reason"] = f"delivery_failed: ({code}) {title}"[:500]
-        elif final in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ) and new_status is not current:
-            values["status_reason"] = None
+            first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+            code = first.get("code")
+            title = str(first.get("title") or first.get("message") or "delivery failed")
+            error_data = first.get("error_data")
+            details = error_data.get("details") if isinstance(error_data, dict) else None
+            error = ErrorInfo(str(code) if code is not None else "unknown", title, str(details) if details else None)
         pricing = item.get("pricing")
-        if isinstance(pricing, dict) and row["pricing_category"] is None:
-            category = normalize_category(pricing.get("category"))
-            billable = pricing.get("billable")
-            billable = bool(billable) if isinstance(billable, bool) else (pricing.get("type") == "regular")
-            values["pricing_category"] = category
-            values["pricing_type"] = str(pricing.get("type") or "")[:48] or None
-            values["billable"] = billable
-            values["cost_eur"] = self.rate_card.cost(row["recipient_phone"], category, billable)
-        return values
+        if not isinstance(pricing, dict):
+            return StatusReport(status=status, at=at, wamid=wamid, error=error)
+        category = normalize_category(pricing.get("category"))
+        billable = pricing.get("billable")
+        billable = bool(billable) if isinstance(billable, bool) else (pricing.get("type") == "regular")
+        return StatusReport(
+            status=status,
+            at=at,
+            wamid=wamid,
+            error=error,
+            pricing_category=category,
+            pricing_type=str(pricing.get("type") or "")[:48] or None,
+            billable=billable,
+            cost_eur=self.rate_card.cost(message.recipient_phone, category, billable),
+        )
 
     async def _quality(self, session: AsyncSession, value: dict[str, Any], result: ProcessResult) -> None:
         now = self.clock()

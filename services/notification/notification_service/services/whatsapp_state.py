@@ -27,6 +27,7 @@ from notification_service.domain.whatsapp_state import (
 from notification_service.models import sending_holds
 from notification_service.repositories import holds as holds_repo
 from notification_service.repositories import whatsapp_state as state_repo
+from notification_service.services import holds as holds_service
 
 log = logging.getLogger("notification.whatsapp_state")
 
@@ -68,7 +69,7 @@ async def apply_number(
             await state_repo.upsert_number(
                 session, phone_number_id, {"admin_override": False, "override_by": None}, now
             )
-        requeued = await holds_repo.release_hold(
+        requeued = await holds_service.release_hold(
             session, scope=PHONE_NUMBER_SCOPE, scope_key=phone_number_id, kind=QUALITY_HOLD, now=now
         )
         if requeued:
@@ -130,7 +131,7 @@ async def apply_account_event(session: AsyncSession, value: dict[str, Any], now:
         )
         log.error("sending paused for the whole account: %s", reason)
     elif resume:
-        await holds_repo.release_hold(
+        await holds_service.release_hold(
             session, scope=ACCOUNT_SCOPE, scope_key=MASTER_ACCOUNT_KEY, kind=ACCOUNT_HOLD, now=now
         )
         log.warning("account_update %s: account hold lifted", event)
@@ -178,7 +179,7 @@ async def apply_template(
             next_probe_at=None,
         )
     else:
-        await holds_repo.release_hold(session, scope=TEMPLATE_SCOPE, scope_key=key, kind=TEMPLATE_HOLD, now=now)
+        await holds_service.release_hold(session, scope=TEMPLATE_SCOPE, scope_key=key, kind=TEMPLATE_HOLD, now=now)
     return action
 
 

@@ -1,0 +1,3 @@
+from notification_service.dispatch.worker import main
+
+main()

@@ -1,0 +1,76 @@
+"""Rate gates of a batch: the pure plan of ``domain/rate_gate.py`` over the counters shared in the database."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from bakery_shared.db import transaction
+from notification_service.dispatch.context import DispatchContext, count_applied
+from notification_service.domain import message as transitions
+from notification_service.domain import rate_gate
+from notification_service.domain.decisions import Send
+from notification_service.domain.message import MessageUpdate
+from notification_service.repositories import messages as messages_repo
+from notification_service.repositories import rate_limits as rate_repo
+
+
+@dataclass
+class Admitted:
+    send: Send
+    send_at: datetime | None
+
+
+class Gate:
+    def __init__(self, ctx: DispatchContext) -> None:
+        self.ctx = ctx
+        s = ctx.settings
+        self.config = rate_gate.GateConfig(
+            rate_per_second=s.rate_per_number_per_second,
+            pair_interval=s.recipient_min_interval_seconds,
+            daily_cap=s.tenant_daily_new_recipient_cap,
+            horizon=s.rate_wait_horizon_seconds,
+        )
+
+    async def admit(self, sends: list[Send]) -> list[Admitted]:
+        """Which sends may go now (each with the instant of its slot); the others are re-queued for their slot."""
+        now = self.ctx.clock()  # the current time, not the batch's: tenant look-ups may have taken a while
+        owner = self.ctx.owner
+        requests = [
+            rate_gate.GateRequest(
+                message_id=s.message.id,
+                tenant_id=s.message.tenant_id,
+                phone_number_id=s.phone_number_id,
+                recipient=s.message.recipient_phone,
+            )
+            for s in sends
+        ]
+        keys = rate_gate.keys_for(requests, self.config, now.date())
+        async with transaction(self.ctx.sessions) as session:
+            await rate_repo.ensure_keys(session, keys, now)
+        deferred: list[MessageUpdate] = []
+        async with transaction(self.ctx.sessions) as session:
+            counters = await rate_repo.lock_keys(session, keys)
+            known: set[tuple[uuid.UUID, str]] = set()
+            if self.config.daily_cap > 0:
+                known = await rate_repo.known_recipients(
+                    session, now.date(), [(r.tenant_id, r.recipient) for r in requests]
+                )
+            results = rate_gate.plan(requests, counters, config=self.config, now=now, known_today=known)
+            await rate_repo.write_back(session, counters.values(), now)
+            new = [(r.tenant_id, r.recipient) for r in requests if results[r.message_id].new_recipient]
+            await rate_repo.add_recipients(session, now.date(), new, now)
+            admitted: list[Admitted] = []
+            for send in sends:
+                result = results[send.message.id]
+                if result.allowed:
+                    admitted.append(Admitted(send, result.send_at))
+                else:
+                    assert result.defer_until is not None and result.reason is not None
+                    deferred.append(
+                        transitions.requeued(send.message, owner, now, due=result.defer_until, reason=result.reason)
+                    )
+            applied = await messages_repo.apply_leased(session, owner, deferred)
+        count_applied(deferred, applied, {s.message.id: s.message.tenant_id for s in sends})
+        return admitted

@@ -1,0 +1,159 @@
+"""The Meta error policy (dispatch/outcomes.py): classes of codes, and what each class does to a message."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bakery_shared.graph import GraphError, GraphNotConfigured, GraphTimeout, GraphTransportError
+from notification_service.dispatch.outcomes import ErrorClass, Policy, classify, classify_code, plan_failure
+from notification_service.domain.message import Message
+from notification_service.domain.statuses import MessageStatus
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+POLICY = Policy(
+    max_attempts=3,
+    retry_base=2,
+    retry_max=300,
+    throttle_base=1,
+    throttle_max=120,
+    app_throttle=60,
+    maintenance_retry=60,
+    ambiguous_grace=30,
+    pair_interval=6,
+    probe_interval=30,
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (131000, ErrorClass.TRANSIENT),
+        (2, ErrorClass.TRANSIENT),
+        (131057, ErrorClass.TRANSIENT),
+        (130429, ErrorClass.THROTTLED),
+        (131056, ErrorClass.THROTTLED),
+        (4, ErrorClass.THROTTLED),
+        (80007, ErrorClass.THROTTLED),
+        (132000, ErrorClass.PERMANENT),
+        (132001, ErrorClass.PERMANENT),
+        (131026, ErrorClass.PERMANENT),
+        (100, ErrorClass.PERMANENT),
+        (131009, ErrorClass.PERMANENT),
+        (190, ErrorClass.CREDENTIAL),
+        (0, ErrorClass.CREDENTIAL),
+        (200, ErrorClass.CREDENTIAL),
+        (131005, ErrorClass.CREDENTIAL),
+        # send-only restrictions: a read of the number still succeeds, so only a send can tell they are lifted
+        (131042, ErrorClass.RESTRICTED),
+        (368, ErrorClass.RESTRICTED),
+        (131048, ErrorClass.RESTRICTED),
+        (130497, ErrorClass.RESTRICTED),
+        (131031, ErrorClass.RESTRICTED),
+    ],
+)
+def test_error_classes(code: int, expected: ErrorClass) -> None:
+    assert classify_code(code) is expected
+
+
+def test_codeless_http_statuses() -> None:
+    assert classify_code(None, 503) is ErrorClass.TRANSIENT
+    assert classify_code(None, 429) is ErrorClass.THROTTLED
+    assert classify_code(None, 400) is ErrorClass.PERMANENT
+
+
+def test_exceptions_are_classified() -> None:
+    assert classify(GraphTimeout("slow", maybe_delivered=True)).error_class is ErrorClass.AMBIGUOUS
+    assert classify(GraphTimeout("slow", maybe_delivered=False)).error_class is ErrorClass.TRANSIENT
+    assert classify(GraphTransportError("refused")).error.code == "transport"
+    assert classify(GraphNotConfigured("no token")).error_class is ErrorClass.CREDENTIAL
+    failure = classify(GraphError(http_status=400, code=131048, message="(#131048) Spam rate limit hit"))
+    assert (failure.error_class, failure.label, failure.error.message) == (
+        ErrorClass.RESTRICTED,
+        "131048",
+        "Spam rate limit hit",
+    )
+    assert classify(ValueError("bug")).error.code == "internal"
+
+
+def _message(**overrides: object) -> Message:
+    row = {
+        "id": uuid.uuid4(),
+        "tenant_id": uuid.uuid4(),
+        "event_id": None,
+        "kind": "purchase_order",
+        "recipient_phone": "+34612345678",
+        "template_name": "po_notification",
+        "requested_language": None,
+        "language": None,
+        "template_values": {},
+        "template_parameters": None,
+        "phone_number_id": None,
+        "status": "sending",
+        "status_reason": None,
+        "hold_key": None,
+        "wamid": None,
+        "attempts": 1,
+        "transient_failures": 0,
+        "throttle_count": 0,
+        "possible_duplicates": 0,
+        "error_code": None,
+        "error_message": None,
+        "error_details": None,
+        "created_at": NOW,
+        "updated_at": NOW,
+        "due_at": NOW,
+        "lease_owner": "d1",
+        "lease_expires_at": NOW + timedelta(seconds=60),
+        "awaiting_webhook_until": None,
+        "sent_at": None,
+        "delivered_at": None,
+        "read_at": None,
+        "failed_at": None,
+        "pricing_category": None,
+        "pricing_type": None,
+        "billable": None,
+        "cost_eur": None,
+        **overrides,
+    }
+    return Message.from_row(row)
+
+
+def _plan(message: Message, exc: BaseException):  # type: ignore[no-untyped-def]
+    return plan_failure(
+        message, classify(exc), owner="d1", phone_number_id="555", now=NOW, policy=POLICY, rng=random.Random(1)
+    )
+
+
+def test_transient_requeues_with_backoff_then_fails_at_the_budget() -> None:
+    plan = _plan(_message(), GraphError(http_status=500, code=131000, message="Something went wrong"))
+    assert plan.update.status is MessageStatus.QUEUED and plan.update.transient_failures == 1
+    assert NOW + timedelta(seconds=1) <= plan.update.due_at <= NOW + timedelta(seconds=2)  # type: ignore[operator]
+    last = _plan(_message(transient_failures=2), GraphError(http_status=500, code=131000, message="x"))
+    assert last.update.status is MessageStatus.FAILED
+    assert str(last.update.columns()["status_reason"]).startswith("attempts_exhausted")
+
+
+def test_pair_throttle_paces_the_pair_and_never_fails() -> None:
+    plan = _plan(_message(throttle_count=9), GraphError(http_status=400, code=131056, message="pair"))
+    assert plan.update.status is MessageStatus.QUEUED
+    assert plan.pace is not None and plan.pace[0] == "pair:555:+34612345678"
+
+
+def test_restriction_holds_the_number_and_account_codes_the_account() -> None:
+    plan = _plan(_message(), GraphError(http_status=400, code=131048, message="spam"))
+    assert plan.update.status is MessageStatus.HELD and plan.update.hold_key == "phone_number:555"
+    assert plan.hold is not None and plan.hold.kind == "restricted"
+    account = _plan(_message(), GraphError(http_status=401, code=190, message="expired"))
+    assert account.hold is not None and (account.hold.scope, account.hold.kind) == ("account", "credential")
+    columns = plan.update.columns()
+    assert columns["lease_owner"] is None and columns["lease_expires_at"] is None  # the lease is always cleared
+
+
+def test_ambiguous_timeout_waits_for_a_webhook() -> None:
+    plan = _plan(_message(), GraphTimeout("slow", maybe_delivered=True))
+    assert plan.update.status is MessageStatus.QUEUED and plan.attempt_outcome == "timeout_ambiguous"
+    assert plan.update.awaiting_webhook_until == NOW + timedelta(seconds=30)
