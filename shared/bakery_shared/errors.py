@@ -74,6 +74,17 @@ class InvalidInput(AppError):
         self.field = field
 
 
+class TooManyRequests(AppError):
+    """429: a quota is used up; ``retry_after`` (seconds) goes out as ``Retry-After``."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None):
+        super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after))})
+        self.retry_after = max(1, retry_after)
+
+
 class UpstreamError(AppError):
     """502: an upstream (Meta's Graph API, another service) said no or misbehaved."""
 

@@ -73,6 +73,7 @@ class FakeTenantService:
     down: bool = False
     requests: int = 0
     not_modified: int = 0
+    delay: float = 0.0  # seconds each answer takes (a slow tenant service)
 
     def add(
         self,
@@ -118,9 +119,16 @@ class FakeTenantService:
             return httpx.Response(304, headers={"ETag": etag})
         return httpx.Response(200, content=body, headers={"ETag": etag, "Content-Type": "application/json"})
 
+    async def slow_handler(self, request: httpx.Request) -> httpx.Response:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return self.handler(request)
+
     def transport(self) -> httpx.MockTransport:
         router = respx.Router(base_url=TENANT_URL, assert_all_mocked=True)
-        router.get(path__regex=r"^/internal/v1/tenants/[^/]+/notification-settings$").mock(side_effect=self.handler)
+        router.get(path__regex=r"^/internal/v1/tenants/[^/]+/notification-settings$").mock(
+            side_effect=self.slow_handler
+        )
         return httpx.MockTransport(router.async_handler)
 
 

@@ -25,6 +25,13 @@ async def ensure_keys(session: AsyncSession, keys: Iterable[str], now: datetime)
         await session.execute(insert_ignore(session, R, ["key"]), rows)
 
 
+async def lock_key(session: AsyncSession, key: str, now: datetime) -> None:
+    """Take one key's row lock for the rest of the transaction (a per-tenant mutex; on SQLite the insert
+    takes the database's write lock)."""
+    await ensure_keys(session, [key], now)
+    await session.execute(sa.update(R).where(R.c.key == key).values(updated_at=now))
+
+
 async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> dict[str, Counter]:
     wanted = sorted(set(keys))
     if not wanted:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bakery_shared.db import transaction, utcnow
-from bakery_shared.errors import Conflict
+from bakery_shared.errors import Conflict, TooManyRequests
 from bakery_shared.observability import bind
 from notification_service import metrics
 from notification_service.domain.decisions import KIND_PURCHASE_ORDER, KIND_TEST
@@ -24,6 +24,7 @@ from notification_service.domain.statuses import MessageStatus
 from notification_service.domain.templates import PO_NOTIFICATION, get_template
 from notification_service.repositories import events as events_repo
 from notification_service.repositories import messages as messages_repo
+from notification_service.repositories import rate_limits as rate_repo
 from notification_service.wakeup import notify_in_transaction
 
 log = logging.getLogger("notification.whatsapp.ingestion")
@@ -142,9 +143,13 @@ async def queue_test_message(
     tenant_id: uuid.UUID,
     to: str,
     language: str | None,
+    per_hour: int,
     notify_other_processes: bool = True,
 ) -> Accepted:
-    """A ``po_notification`` with sample values, through the same queue as real messages."""
+    """A ``po_notification`` with sample values, through the same queue as real messages.
+
+    At most ``per_hour`` test messages per tenant in any hour (a test message takes dispatcher time and one of the
+    number's pair slots): the tenant's quota row is locked first, so concurrent requests count one by one."""
     now = utcnow()
     spec = get_template(PO_NOTIFICATION)
     message = new_message_values(
@@ -157,7 +162,18 @@ async def queue_test_message(
         requested_language=language,
         now=now,
     )
+    since = now - timedelta(hours=1)
     async with transaction(sessions) as session:
+        await rate_repo.lock_key(session, f"testq:{tenant_id}", now)
+        if await messages_repo.count_created(session, tenant_id=tenant_id, kind=KIND_TEST, since=since) >= per_hour:
+            oldest = await messages_repo.oldest_created(session, tenant_id=tenant_id, kind=KIND_TEST, since=since)
+            retry_after = int(((oldest or now) + timedelta(hours=1) - now).total_seconds()) + 1
+            raise TooManyRequests(
+                f"This bakery already sent {per_hour} test messages in the last hour; "
+                f"try again in {retry_after // 60 + 1} minutes",
+                retry_after=retry_after,
+                code="test_message_quota",
+            )
         await messages_repo.insert_message(session, message)
         if notify_other_processes:
             await notify_in_transaction(session)

@@ -31,6 +31,7 @@ async def send_test_message(runtime: Runtime, tenant_id: uuid.UUID, to: str) -> 
         tenant_id=tenant_id,
         to=to,
         language=tenant.whatsapp_default_language,
+        per_hour=runtime.settings.test_messages_per_tenant_per_hour,
         notify_other_processes=runtime.notify_other_processes,
     )
     runtime.wakeup.notify()
