@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from .conftest import Env, EnvFactory
@@ -159,3 +160,27 @@ async def test_health(env: Env) -> None:
     assert body["checks"]["whatsapp_master_account"] == {"ok": True, "missing": []}
     assert body["checks"]["queue"]["depth"] == 1
     assert body["checks"]["queue"]["oldest_age_seconds"] >= 0
+
+
+async def test_test_messages_have_an_hourly_quota_per_tenant(make_env: EnvFactory, database_url: str) -> None:
+    """Issue 12: an owner could queue thousands of test messages; now at most N an hour, then 429 + Retry-After.
+    Concurrent requests count one by one (the tenant's quota row is locked), and other bakeries are unaffected."""
+    env = await make_env(database_url, test_messages_per_tenant_per_hour=3)
+    tenant = env.tenants.add()
+    other = env.tenants.add(phone_number_id="200000000000002")
+    owner = token(env.settings, "owner", tenant)
+    url = f"/api/v1/tenants/{tenant}/whatsapp/test-message"
+    answers = await asyncio.gather(
+        *(env.client.post(url, json={"to": f"+3461234567{i}"}, headers=owner) for i in range(8))
+    )
+    assert sorted(r.status_code for r in answers) == [202] * 3 + [429] * 5
+    refused = next(r for r in answers if r.status_code == 429)
+    assert refused.json()["code"] == "test_message_quota"
+    assert "try again in" in refused.json()["detail"]
+    assert 3000 < int(refused.headers["Retry-After"]) <= 3601
+    r = await env.client.post(
+        f"/api/v1/tenants/{other}/whatsapp/test-message",
+        json={"to": "+34612345678"},
+        headers=token(env.settings, "owner", other),
+    )
+    assert r.status_code == 202

@@ -105,3 +105,40 @@ async def test_a_message_with_a_recorded_wamid_is_never_sent_again(any_env: Env)
     message = await env.message(nid)
     assert (message["status"], message["wamid"], message["attempts"]) == ("sent", "wamid.EARLIER", 0)
     assert message["status_reason"].startswith("already_accepted")
+
+
+async def test_one_tenants_flood_delays_another_tenants_po_by_at_most_one_batch(any_env: Env) -> None:
+    """Issue 12, defect 3: claims were ordered by due_at only, so 3,000 queued messages of one bakery (paced to one
+    recipient) stayed ahead of every other bakery's purchase order, 31 batches and growing with the flood."""
+    from notification_service.domain.decisions import KIND_TEST
+    from notification_service.domain.templates import PO_NOTIFICATION, get_template
+    from notification_service.services.ingestion import new_message_values
+
+    env = any_env
+    flood_tenant = env.tenants.add(phone_number_id="200000000000001")
+    now = utcnow()
+    rows = [
+        new_message_values(
+            tenant_id=flood_tenant,
+            event_id=None,
+            kind=KIND_TEST,
+            recipient="+34611111111",
+            template_name="po_notification",
+            template_values=dict(get_template(PO_NOTIFICATION).sample_values),
+            requested_language=None,
+            now=now,
+        )
+        for _ in range(3000)
+    ]
+    engine = create_engine(env.settings.notification_database_url)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            await session.execute(sa.insert(whatsapp_messages), rows)
+    finally:
+        await engine.dispose()
+    [other] = await _queue(env, 1)
+    d = env.dispatcher()
+    assert await d.run_once() == env.settings.dispatch_batch_size
+    assert (await env.message(other))["status"] == "sent"
+    # and the flood still drains: the next batches keep working through it
+    assert await d.run_once() > 0

@@ -16,7 +16,15 @@ from notification_service.services.test_messages import send_test_message
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 
 
-@router.post("/{tenant_id}/whatsapp/test-message", status_code=202, response_model=AcceptedOut)
+@router.post(
+    "/{tenant_id}/whatsapp/test-message",
+    status_code=202,
+    response_model=AcceptedOut,
+    responses={
+        409: {"description": "No WhatsApp number is assigned to this bakery"},
+        429: {"description": "The bakery's hourly quota of test messages is used up (see Retry-After)"},
+    },
+)
 async def test_message(
     tenant_id: uuid.UUID,
     body: WhatsAppTestMessageRequest,

@@ -92,10 +92,10 @@ async def oldest_created(session: AsyncSession, *, tenant_id: uuid.UUID, kind: s
 # ------------------------------------------------------------------ claiming and leases
 
 
-def _due(now: datetime) -> sa.ColumnElement[bool]:
+def _due(now: datetime, table: sa.FromClause = M) -> sa.ColumnElement[bool]:
     return sa.or_(
-        sa.and_(M.c.status == MessageStatus.QUEUED.value, M.c.due_at <= now),
-        sa.and_(M.c.status == MessageStatus.SENDING.value, M.c.lease_expires_at < now),
+        sa.and_(table.c.status == MessageStatus.QUEUED.value, table.c.due_at <= now),
+        sa.and_(table.c.status == MessageStatus.SENDING.value, table.c.lease_expires_at < now),
     )
 
 
@@ -106,23 +106,34 @@ async def claim_batch(
     round-robin over tenants (every tenant's oldest due message first, then every tenant's second, …), so one
     tenant's backlog never keeps another tenant's message out of the next batch.
 
-    PostgreSQL: ``FOR UPDATE OF … SKIP LOCKED`` so any number of dispatchers claim disjoint batches.
-    SQLite: the single UPDATE … RETURNING is atomic (writers are serialised).
+    PostgreSQL: the candidates are locked ``FOR UPDATE OF … SKIP LOCKED`` so any number of dispatchers claim
+    disjoint batches. SQLite: one dispatcher; the UPDATE re-checks that each candidate is still due.
     """
-    rank = sa.func.row_number().over(partition_by=M.c.tenant_id, order_by=(M.c.due_at, M.c.created_at))
-    ranked = sa.select(M.c.id.label("id"), rank.label("rank")).where(_due(now)).subquery("ranked")
+    ranked_from = M.alias("ranked_from")
+    rank = sa.func.row_number().over(
+        partition_by=ranked_from.c.tenant_id, order_by=(ranked_from.c.due_at, ranked_from.c.created_at)
+    )
+    ranked = (
+        sa.select(ranked_from.c.id.label("id"), rank.label("rank")).where(_due(now, ranked_from)).subquery("ranked")
+    )
+    picked = M.alias("picked")
     candidates = (
-        sa.select(M.c.id)
-        .join(ranked, ranked.c.id == M.c.id)
+        sa.select(picked.c.id)
+        .join(ranked, ranked.c.id == picked.c.id)
         .where(ranked.c.rank <= limit)
-        .order_by(ranked.c.rank, M.c.due_at, M.c.created_at)
+        .order_by(ranked.c.rank, picked.c.due_at, picked.c.created_at)
         .limit(limit)
     )
     if dialect_name(session) == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True, of=M)
+        candidates = candidates.with_for_update(skip_locked=True, of=picked)
+    # Two statements, not UPDATE … WHERE id IN (SELECT … LIMIT … SKIP LOCKED): PostgreSQL may re-run such a
+    # subquery during the join, and with SKIP LOCKED each run picks other rows (more than ``limit`` were claimed).
+    ids = list((await session.execute(candidates)).scalars())
+    if not ids:
+        return []
     stmt = (
         sa.update(M)
-        .where(M.c.id.in_(candidates.scalar_subquery()), _due(now))
+        .where(M.c.id.in_(ids), _due(now))
         .values(status=MessageStatus.SENDING.value, lease_owner=owner, lease_expires_at=lease_until, updated_at=now)
         .returning(*M.c)
     )
