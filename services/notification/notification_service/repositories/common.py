@@ -19,3 +19,8 @@ def insert_ignore(session: AsyncSession, table: sa.Table, index_elements: Sequen
     if dialect_name(session) == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+async def ping(session: AsyncSession) -> None:
+    """One round trip to the database (raises when it is unreachable)."""
+    await session.execute(sa.text("SELECT 1"))
