@@ -13,19 +13,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bakery_shared.db import create_engine, create_session_factory, is_sqlite
-from bakery_shared.graph import GraphClient
 from bakery_shared.http import BodySizeLimitMiddleware, create_service_app
 from notification_service import metrics
 from notification_service.api import admin_whatsapp, events, health, messages, tenants, webhooks
 from notification_service.config import NotificationSettings
-from notification_service.dispatch.worker import Dispatcher
-from notification_service.domain.pricing import RateCard
 from notification_service.runtime import Runtime
-from notification_service.services.sync import WhatsAppSync
-from notification_service.services.webhooks import TokenBucket, WebhookProcessor
-from notification_service.tenant_client import TenantSettingsClient
-from notification_service.wakeup import Wakeup
 
 log = logging.getLogger("notification.whatsapp.app")
 
@@ -41,32 +33,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.notification_database_url)
-        sessions = create_session_factory(engine)
-        wakeup = Wakeup()
-        graph = GraphClient.from_settings(settings, transport=graph_transport)
-        tenant_client = TenantSettingsClient(settings, transport=tenant_transport)
-        runtime = Runtime(
-            settings=settings, engine=engine, sessions=sessions, tenants=tenant_client, graph=graph, wakeup=wakeup
-        )
-        if settings.dispatcher_enabled:
-            runtime.dispatcher = Dispatcher(
-                settings,
-                engine=engine,
-                session_factory=sessions,
-                graph=graph,
-                tenant_client=tenant_client,
-                wakeup=wakeup,
-            )
-            runtime.dispatcher.start()
-        runtime.rate_card = RateCard.load(settings.whatsapp_rate_card, settings.whatsapp_rate_card_file)
-        runtime.webhooks = WebhookProcessor(
-            sessions, runtime.rate_card, serialise=is_sqlite(settings.notification_database_url)
-        )
-        runtime.webhook_bucket = TokenBucket(settings.whatsapp_webhook_rate_per_second, settings.whatsapp_webhook_burst)
-        runtime.sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
-        if settings.whatsapp_sync_enabled:
-            runtime.sync.start()
+        runtime = Runtime.build(settings, graph_transport=graph_transport, tenant_transport=tenant_transport)
+        runtime.start()
         sweeper = asyncio.create_task(_sweep_webhooks(runtime), name="webhook-sweeper")
         if not settings.whatsapp_app_secret.get_secret_value():
             log.warning("WHATSAPP_APP_SECRET is not configured: every webhook POST is refused (503)")
@@ -80,12 +48,7 @@ def create_app(
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
-            await runtime.sync.stop()
-            if runtime.dispatcher is not None:
-                await runtime.dispatcher.stop()
-            await graph.aclose()
-            await tenant_client.aclose()
-            await engine.dispose()
+            await runtime.aclose()
 
     app = create_service_app(
         title="Notification service",
@@ -140,7 +103,7 @@ async def _sweep_webhooks(runtime: Runtime) -> None:
     interval = runtime.settings.whatsapp_webhook_sweep_interval_seconds
     while True:
         try:
-            if runtime.webhooks is not None and await runtime.webhooks.sweep():
+            if await runtime.webhooks.sweep():
                 runtime.wakeup.notify()
         except Exception:  # noqa: BLE001 - retried next round
             log.exception("webhook sweep failed")

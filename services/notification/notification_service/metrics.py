@@ -24,7 +24,11 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bakery_shared.db import utcnow
 from notification_service.dispatch.outcomes import classify
+from notification_service.domain.decisions import PHONE_NUMBER_SCOPE
+from notification_service.repositories import holds as holds_repo
+from notification_service.repositories import queue as queue_repo
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -107,7 +111,6 @@ QUEUE_GAUGES_REFRESHED = Gauge(
     "Unix time the queue and hold gauges were last read from the database",
 )
 
-_PENDING_STATUSES = ("queued", "sending", "held")
 _REASON_CODE = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -174,40 +177,29 @@ class QueueGauges:
             return True
 
     async def _read(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        import sqlalchemy as sa
-
-        from bakery_shared.db import utcnow
-        from notification_service.models import sending_holds as H
-        from notification_service.models import whatsapp_messages as M
-
         async with sessions() as session:
-            by_status = (
-                await session.execute(
-                    sa.select(M.c.status, sa.func.count(), sa.func.min(M.c.created_at))
-                    .where(M.c.status.in_(_PENDING_STATUSES))
-                    .group_by(M.c.status)
-                )
-            ).all()
-            holds = (await session.execute(sa.select(H.c.scope, H.c.kind, H.c.scope_key))).all()
+            by_status = await queue_repo.pending_by_status(session)
+            holds = await holds_repo.holds(session)
         now = utcnow()
-        depth = dict.fromkeys(_PENDING_STATUSES, 0)
+        depth = dict.fromkeys(queue_repo.PENDING_STATUSES, 0)
         oldest = None
-        for status, count, first in by_status:
-            depth[status] = int(count)
-            if status != "held" and first is not None and (oldest is None or first < oldest):
+        for group in by_status:
+            depth[group.status] = group.count
+            first = group.oldest_created_at
+            if group.status != "held" and first is not None and (oldest is None or first < oldest):
                 oldest = first
         for status, count in depth.items():
             QUEUE_DEPTH.labels(status=status).set(count)
         QUEUE_OLDEST_AGE.set(max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
         counts: dict[tuple[str, str], int] = {}
-        for scope, kind, _ in holds:
-            counts[(scope, kind)] = counts.get((scope, kind), 0) + 1
+        for hold in holds:
+            counts[(hold.scope, hold.kind)] = counts.get((hold.scope, hold.kind), 0) + 1
         for labels in self._hold_labels - counts.keys():
             HOLDS.labels(scope=labels[0], kind=labels[1]).set(0)
         for (scope, kind), count in counts.items():
             HOLDS.labels(scope=scope, kind=kind).set(count)
         self._hold_labels |= counts.keys()
-        HELD_NUMBERS.set(len({key for scope, _, key in holds if scope == "phone_number"}))
+        HELD_NUMBERS.set(len({h.scope_key for h in holds if h.scope == PHONE_NUMBER_SCOPE}))
         QUEUE_GAUGES_REFRESHED.set(time.time())
 
 

@@ -1,26 +1,30 @@
-"""What one running service holds: settings, database, clients, wake-up signal, optional in-process dispatcher."""
+"""What one running API process holds, built once in the app's lifespan (:meth:`Runtime.build`).
+
+Routes receive it through :data:`RuntimeDep`. Every member is always there; only the in-process dispatcher is
+optional (``DISPATCHER_ENABLED=false``: a separate ``notification-dispatcher`` process sends instead).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Annotated
 
-from fastapi import Request
+import httpx
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bakery_shared.db import create_engine, create_session_factory, is_sqlite
 from bakery_shared.graph import GraphClient
 from notification_service.config import NotificationSettings
 from notification_service.dispatch.worker import Dispatcher
+from notification_service.domain.pricing import RateCard
+from notification_service.services.sync import WhatsAppSync
+from notification_service.services.webhooks import TokenBucket, WebhookProcessor
 from notification_service.tenant_client import TenantSettingsClient
 from notification_service.wakeup import Wakeup
 
-if TYPE_CHECKING:
-    from notification_service.domain.pricing import RateCard
-    from notification_service.services.sync import WhatsAppSync
-    from notification_service.services.webhooks import TokenBucket, WebhookProcessor
 
-
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
     settings: NotificationSettings
     engine: AsyncEngine
@@ -28,11 +32,62 @@ class Runtime:
     tenants: TenantSettingsClient
     graph: GraphClient
     wakeup: Wakeup
-    dispatcher: Dispatcher | None = None
-    webhooks: WebhookProcessor | None = None
-    webhook_bucket: TokenBucket | None = None
-    sync: WhatsAppSync | None = None
-    rate_card: RateCard | None = None
+    rate_card: RateCard
+    webhooks: WebhookProcessor
+    webhook_bucket: TokenBucket
+    sync: WhatsAppSync
+    dispatcher: Dispatcher | None  # None: DISPATCHER_ENABLED=false
+
+    @classmethod
+    def build(
+        cls,
+        settings: NotificationSettings,
+        *,
+        graph_transport: httpx.AsyncBaseTransport | None = None,
+        tenant_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> Runtime:
+        """Create every member (nothing runs yet: :meth:`start`). The transports are for tests."""
+        rate_card = RateCard.load(settings.whatsapp_rate_card, settings.whatsapp_rate_card_file)
+        engine = create_engine(settings.notification_database_url)
+        sessions = create_session_factory(engine)
+        wakeup = Wakeup()
+        graph = GraphClient.from_settings(settings, transport=graph_transport)
+        tenants = TenantSettingsClient(settings, transport=tenant_transport)
+        dispatcher = (
+            Dispatcher(
+                settings, engine=engine, session_factory=sessions, graph=graph, tenant_client=tenants, wakeup=wakeup
+            )
+            if settings.dispatcher_enabled
+            else None
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            tenants=tenants,
+            graph=graph,
+            wakeup=wakeup,
+            rate_card=rate_card,
+            webhooks=WebhookProcessor(sessions, rate_card, serialise=is_sqlite(settings.notification_database_url)),
+            webhook_bucket=TokenBucket(settings.whatsapp_webhook_rate_per_second, settings.whatsapp_webhook_burst),
+            sync=WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify),
+            dispatcher=dispatcher,
+        )
+
+    def start(self) -> None:
+        """Start the background work: the in-process dispatcher and (when enabled) the periodic sync."""
+        if self.dispatcher is not None:
+            self.dispatcher.start()
+        if self.settings.whatsapp_sync_enabled:
+            self.sync.start()
+
+    async def aclose(self) -> None:
+        await self.sync.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        await self.graph.aclose()
+        await self.tenants.aclose()
+        await self.engine.dispose()
 
     @property
     def notify_other_processes(self) -> bool:
@@ -42,3 +97,7 @@ class Runtime:
 def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+#: The running service's members, for a route: ``runtime: RuntimeDep``.
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from bakery_shared.auth import ServicePrincipal
 from notification_service.api.schemas import AcceptedOut
 from notification_service.domain.events import PurchaseOrderEvent
-from notification_service.runtime import Runtime, get_runtime
+from notification_service.runtime import RuntimeDep
 from notification_service.services.ingestion import accept_purchase_order
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -28,7 +26,7 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 async def ingest_purchase_order(
     event: PurchaseOrderEvent,
     _: ServicePrincipal,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
+    runtime: RuntimeDep,
 ) -> JSONResponse:
     accepted = await accept_purchase_order(
         runtime.sessions, event, notify_other_processes=runtime.notify_other_processes

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from notification_service.runtime import Runtime, get_runtime
+from notification_service.runtime import RuntimeDep
 from notification_service.services.health import readiness
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -19,6 +19,6 @@ async def live() -> dict[str, Any]:
 
 
 @router.get("/ready")
-async def ready(runtime: Annotated[Runtime, Depends(get_runtime)]) -> JSONResponse:
+async def ready(runtime: RuntimeDep) -> JSONResponse:
     ok, body = await readiness(runtime)
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from bakery_shared.auth import AdminOrOwner, AdminPrincipal
 from notification_service.api.schemas import AcceptedOut, AttemptOut, MessageDetailOut, MessageOut, MessagePage
 from notification_service.domain.statuses import MessageStatus
-from notification_service.runtime import Runtime, get_runtime
+from notification_service.runtime import RuntimeDep
 from notification_service.services import messages as service
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 @router.get("", response_model=MessagePage)
 async def list_messages(
     principal: AdminOrOwner,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
+    runtime: RuntimeDep,
     tenant_id: uuid.UUID | None = None,
     status: MessageStatus | None = None,
     since: datetime | None = None,
@@ -42,9 +42,7 @@ async def list_messages(
 
 
 @router.get("/{message_id}", response_model=MessageDetailOut)
-async def get_message(
-    message_id: uuid.UUID, principal: AdminOrOwner, runtime: Annotated[Runtime, Depends(get_runtime)]
-) -> MessageDetailOut:
+async def get_message(message_id: uuid.UUID, principal: AdminOrOwner, runtime: RuntimeDep) -> MessageDetailOut:
     row, attempts = await service.get_message(runtime.sessions, principal, message_id)
     detail = MessageDetailOut.from_row(row)
     detail.attempt_log = [AttemptOut.model_validate({k: a.get(k) for k in AttemptOut.model_fields}) for a in attempts]
@@ -52,9 +50,7 @@ async def get_message(
 
 
 @router.post("/{message_id}/retry", status_code=202, response_model=AcceptedOut)
-async def retry_message(
-    message_id: uuid.UUID, principal: AdminPrincipal, runtime: Annotated[Runtime, Depends(get_runtime)]
-) -> AcceptedOut:
+async def retry_message(message_id: uuid.UUID, principal: AdminPrincipal, runtime: RuntimeDep) -> AcceptedOut:
     row = await service.retry_message(runtime.sessions, principal, message_id)
     runtime.wakeup.notify()
     return AcceptedOut(notification_id=row["id"], status=row["status"])

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from bakery_shared.auth import AdminOrOwner, ensure_tenant_access
 from notification_service.api.schemas import AcceptedOut
 from notification_service.domain.events import WhatsAppTestMessageRequest
-from notification_service.runtime import Runtime, get_runtime
+from notification_service.runtime import RuntimeDep
 from notification_service.services.test_messages import send_test_message
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
@@ -29,7 +28,7 @@ async def test_message(
     tenant_id: uuid.UUID,
     body: WhatsAppTestMessageRequest,
     principal: AdminOrOwner,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
+    runtime: RuntimeDep,
 ) -> AcceptedOut:
     ensure_tenant_access(principal, tenant_id)
     accepted = await send_test_message(runtime, tenant_id, body.to)

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 def dialect_name(session: AsyncSession) -> str:
@@ -19,3 +19,17 @@ def insert_ignore(session: AsyncSession, table: sa.Table, index_elements: Sequen
     if dialect_name(session) == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+async def ping(session: AsyncSession) -> None:
+    """One round trip to the database (raises when it is unreachable)."""
+    await session.execute(sa.text("SELECT 1"))
+
+
+async def try_advisory_lock(conn: AsyncConnection, key: int) -> bool:
+    """PostgreSQL session-level advisory lock: True when this connection got it (never waits)."""
+    return bool((await conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar())
+
+
+async def advisory_unlock(conn: AsyncConnection, key: int) -> None:
+    await conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})

@@ -1,6 +1,6 @@
 """Sending holds keyed by scope (``account`` / ``phone_number`` / ``template``) and kind (``credential``,
-``restricted``, ``quality``, ``account_update``, ``template``). Releasing a hold's messages is the caller's
-(``services/holds.py``): this module only reads and writes ``sending_holds``."""
+``restricted``, ``quality``, ``account_update``, ``template``): the only SQL on ``sending_holds``. Releasing a
+hold's messages is ``services/holds.py``'s."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notification_service.domain.decisions import hold_key
+from notification_service.domain.decisions import PHONE_NUMBER_SCOPE, hold_key
 from notification_service.models import sending_holds
 from notification_service.repositories.common import insert_ignore
 
@@ -54,14 +54,27 @@ class Hold:
         )
 
 
-async def active_holds(session: AsyncSession) -> list[dict[str, Any]]:
-    rows = await session.execute(sa.select(H).order_by(H.c.created_at))
-    return [dict(r) for r in rows.mappings()]
-
-
 async def holds(session: AsyncSession) -> list[Hold]:
+    """Every active hold, oldest first."""
     rows = await session.execute(sa.select(H).order_by(H.c.created_at))
     return [Hold.from_row(r) for r in rows.mappings()]
+
+
+async def hold_kinds(session: AsyncSession, scope: str, scope_key: str) -> list[str]:
+    """The kinds of the holds on one scope (``phone_number`` + number id, or ``account`` + ``master``)."""
+    rows = await session.execute(sa.select(H.c.kind).where(H.c.scope == scope, H.c.scope_key == scope_key))
+    return sorted(str(r[0]) for r in rows.all())
+
+
+async def hold_exists(session: AsyncSession, scope: str, scope_key: str, kind: str) -> bool:
+    query = sa.select(H.c.id).where(H.c.scope == scope, H.c.scope_key == scope_key, H.c.kind == kind).limit(1)
+    return (await session.execute(query)).first() is not None
+
+
+async def count_held_numbers(session: AsyncSession) -> int:
+    """Phone numbers with at least one hold."""
+    query = sa.select(sa.func.count(sa.distinct(H.c.scope_key))).where(H.c.scope == PHONE_NUMBER_SCOPE)
+    return int((await session.execute(query)).scalar_one())
 
 
 async def find(session: AsyncSession, *, scope: str, scope_key: str, kind: str) -> Hold | None:

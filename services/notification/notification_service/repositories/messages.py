@@ -363,14 +363,3 @@ async def settle_open_attempts(session: AsyncSession, message_id: uuid.UUID, wam
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def queue_stats(session: AsyncSession) -> dict[str, Any]:
-    pending = (MessageStatus.QUEUED.value, MessageStatus.SENDING.value)
-    row = (
-        await session.execute(sa.select(sa.func.count(), sa.func.min(M.c.created_at)).where(M.c.status.in_(pending)))
-    ).one()
-    held = (
-        await session.execute(sa.select(sa.func.count()).where(M.c.status == MessageStatus.HELD.value))
-    ).scalar_one()
-    return {"depth": int(row[0]), "oldest_created_at": row[1], "held": int(held)}

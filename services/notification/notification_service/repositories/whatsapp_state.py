@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,29 @@ S = webhook_statuses
 # ---------------------------------------------------------------- phone numbers
 
 
+@dataclass(frozen=True, slots=True)
+class NumberRow:
+    """A phone number of the master account as last synced or reported by webhooks."""
+
+    phone_number_id: str
+    display_phone_number: str | None
+    verified_name: str | None
+    quality_rating: str | None
+    messaging_limit_tier: str | None
+    status: str | None
+    throughput_level: str | None
+    last_event: str | None
+    last_event_at: datetime | None
+    admin_override: bool
+    override_by: str | None
+    synced_at: datetime | None
+    updated_at: datetime
+
+
+def _number(row: Any) -> NumberRow:
+    return NumberRow(**{**row, "admin_override": bool(row["admin_override"])})
+
+
 async def upsert_number(session: AsyncSession, phone_number_id: str, values: dict[str, Any], now: datetime) -> None:
     """Create the row if needed, then set only the given columns (a webhook knows less than a sync)."""
     await session.execute(
@@ -30,12 +54,12 @@ async def upsert_number(session: AsyncSession, phone_number_id: str, values: dic
     await session.execute(sa.update(P).where(P.c.phone_number_id == phone_number_id).values(**values, updated_at=now))
 
 
-async def get_number(session: AsyncSession, phone_number_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+async def get_number(session: AsyncSession, phone_number_id: str, *, lock: bool = False) -> NumberRow | None:
     query = sa.select(P).where(P.c.phone_number_id == phone_number_id)
     if lock and dialect_name(session) == "postgresql":
         query = query.with_for_update()
     row = (await session.execute(query)).mappings().first()
-    return dict(row) if row else None
+    return _number(row) if row else None
 
 
 async def number_id_for_display(session: AsyncSession, display_digits: str) -> str | None:
@@ -47,12 +71,32 @@ async def number_id_for_display(session: AsyncSession, display_digits: str) -> s
     return str(row[0]) if row else None
 
 
-async def list_numbers(session: AsyncSession) -> list[dict[str, Any]]:
+async def list_numbers(session: AsyncSession) -> list[NumberRow]:
     rows = await session.execute(sa.select(P).order_by(P.c.phone_number_id))
-    return [dict(r) for r in rows.mappings()]
+    return [_number(r) for r in rows.mappings()]
+
+
+async def messaging_limit_tiers(session: AsyncSession) -> list[str]:
+    """The messaging-limit tiers of the numbers that report one (``TIER_250``, ``TIER_2K``, …)."""
+    rows = await session.execute(sa.select(P.c.messaging_limit_tier).where(P.c.messaging_limit_tier.is_not(None)))
+    return [str(r[0]) for r in rows.all() if r[0]]
 
 
 # ---------------------------------------------------------------- templates
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRow:
+    """One language of a message template as last synced or reported by webhooks."""
+
+    name: str
+    language: str
+    template_id: str | None
+    status: str
+    category: str | None
+    reason: str | None
+    synced_at: datetime | None
+    updated_at: datetime
 
 
 async def upsert_template(
@@ -68,9 +112,9 @@ async def upsert_template(
     )
 
 
-async def list_templates(session: AsyncSession) -> list[dict[str, Any]]:
+async def list_templates(session: AsyncSession) -> list[TemplateRow]:
     rows = await session.execute(sa.select(T).order_by(T.c.name, T.c.language))
-    return [dict(r) for r in rows.mappings()]
+    return [TemplateRow(**r) for r in rows.mappings()]
 
 
 async def template_states(session: AsyncSession, statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:

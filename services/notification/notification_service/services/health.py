@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
-
 from bakery_shared.db import utcnow
 from notification_service.domain.decisions import ACCOUNT_SCOPE
 from notification_service.repositories import holds as holds_repo
-from notification_service.repositories import messages as messages_repo
+from notification_service.repositories import queue as queue_repo
+from notification_service.repositories.common import ping
+from notification_service.repositories.holds import Hold
+from notification_service.repositories.queue import QueueStats
 from notification_service.runtime import Runtime
 
 
@@ -17,11 +18,13 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     """(ready, body). Not ready: database down, master account not configured, or the whole account on hold."""
     problems: list[str] = []
     checks: dict[str, Any] = {}
+    holds: list[Hold] = []
+    queue: QueueStats | None = None
     try:
         async with runtime.sessions() as session:
-            await session.execute(text("SELECT 1"))
-            holds = await holds_repo.active_holds(session)
-            queue = await messages_repo.queue_stats(session)
+            await ping(session)
+            holds = await holds_repo.holds(session)
+            queue = await queue_repo.queue_stats(session)
         checks["database"] = {"ok": True}
     except Exception as exc:  # noqa: BLE001 - report, do not crash the probe
         checks["database"] = {"ok": False, "error": type(exc).__name__}
@@ -33,14 +36,14 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     if missing:
         problems.append("WhatsApp master account not configured: missing " + ", ".join(missing))
 
-    hold_list = [
+    hold_list: list[dict[str, Any]] = [
         {
-            "scope": h["scope"],
-            "key": h["scope_key"],
-            "kind": h["kind"],
-            "reason": h["reason"],
-            "since": h["created_at"].isoformat(),
-            "next_probe_at": h["next_probe_at"].isoformat() if h["next_probe_at"] else None,
+            "scope": h.scope,
+            "key": h.scope_key,
+            "kind": h.kind,
+            "reason": h.reason,
+            "since": h.created_at.isoformat(),
+            "next_probe_at": h.next_probe_at.isoformat() if h.next_probe_at else None,
         }
         for h in holds
     ]
@@ -50,10 +53,10 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
         problems.append("sending paused for the whole account: " + account_holds[0]["reason"])
 
     if queue is not None:
-        oldest = queue["oldest_created_at"]
+        oldest = queue.oldest_created_at
         checks["queue"] = {
-            "depth": queue["depth"],
-            "held": queue["held"],
+            "depth": queue.depth,
+            "held": queue.held,
             "oldest_age_seconds": round((utcnow() - oldest).total_seconds(), 3) if oldest else 0.0,
         }
     secret_ok = bool(runtime.settings.whatsapp_app_secret.get_secret_value())
@@ -69,8 +72,8 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     sync = runtime.sync
     checks["whatsapp_sync"] = {
         "enabled": runtime.settings.whatsapp_sync_enabled,
-        "last_run_at": sync.last_run.isoformat() if sync and sync.last_run else None,
-        "last_status": (sync.last_result or {}).get("status") if sync else None,
+        "last_run_at": sync.last_run.isoformat() if sync.last_run else None,
+        "last_status": (sync.last_result or {}).get("status"),
     }
     dispatcher = runtime.dispatcher
     checks["dispatcher"] = {

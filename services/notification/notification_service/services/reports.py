@@ -4,25 +4,36 @@ from __future__ import annotations
 
 import calendar
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bakery_shared.errors import InvalidInput
+from notification_service.api.schemas_admin import (
+    CostEstimateOut,
+    CostsOut,
+    CostSummaryOut,
+    PortfolioUsageOut,
+    SeedEstimateOut,
+    TenantCostOut,
+    TenantUsageDayOut,
+    TenantUsageOut,
+    UsageOut,
+)
 from notification_service.config import NotificationSettings
 from notification_service.domain.pricing import COST_QUANTUM, CURRENCY
 from notification_service.domain.whatsapp_state import TIER_LIMITS, tier_limit
-from notification_service.models import phone_numbers, whatsapp_messages
+from notification_service.repositories import reports as reports_repo
+from notification_service.repositories import whatsapp_state as state_repo
+from notification_service.repositories.reports import CostGroup
 
-M = whatsapp_messages
-SEED_ESTIMATE = {
-    "basis": "5 POs per bakery per day × 10 bakeries × 30 days at €0.05 (the original estimate)",
-    "messages": 1500,
-    "cost_eur": "75.00",
-}
+SEED_ESTIMATE = SeedEstimateOut(
+    basis="5 POs per bakery per day × 10 bakeries × 30 days at €0.05 (the original estimate)",
+    messages=1500,
+    cost_eur="75.00",
+)
 
 
 def parse_month(month: str | None, today: date) -> tuple[str, datetime, datetime]:
@@ -37,81 +48,66 @@ def parse_month(month: str | None, today: date) -> tuple[str, datetime, datetime
     return f"{year:04d}-{mon:02d}", start, end
 
 
-def _money(value: Any) -> Decimal:
-    if value is None:
-        return Decimal("0").quantize(COST_QUANTUM)
-    return Decimal(str(value)).quantize(COST_QUANTUM)
+def _money(value: Decimal | None) -> Decimal:
+    return (value if value is not None else Decimal("0")).quantize(COST_QUANTUM)
 
 
-def _empty() -> dict[str, Any]:
-    return {
-        "messages": 0,
-        "by_status": {},
-        "by_category": {},
-        "billable": 0,
-        "unpriced": 0,
-        "cost": Decimal("0").quantize(COST_QUANTUM),
-    }
+@dataclass
+class _Totals:
+    messages: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_category: dict[str, int] = field(default_factory=dict)
+    billable: int = 0
+    unpriced: int = 0
+    cost: Decimal = field(default_factory=lambda: _money(None))
 
+    def add(self, group: CostGroup) -> None:
+        self.messages += group.messages
+        self.by_status[group.status] = self.by_status.get(group.status, 0) + group.messages
+        if group.pricing_category:
+            category = group.pricing_category
+            self.by_category[category] = self.by_category.get(category, 0) + group.messages
+        self.billable += group.billable
+        self.unpriced += group.unpriced
+        self.cost += _money(group.cost_eur)
 
-def _out(acc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "messages": acc["messages"],
-        "by_status": dict(sorted(acc["by_status"].items())),
-        "by_category": dict(sorted(acc["by_category"].items())),
-        "billable": acc["billable"],
-        "unpriced": acc["unpriced"],
-        "cost_eur": str(acc["cost"]),
-    }
-
-
-async def costs(
-    session: AsyncSession, *, month: str | None, tenant_id: uuid.UUID | None, now: datetime
-) -> dict[str, Any]:
-    label, start, end = parse_month(month, now.date())
-    billable = sa.case((M.c.billable.is_(True), 1), else_=0)
-    unpriced = sa.case((sa.and_(M.c.billable.is_(True), M.c.cost_eur.is_(None)), 1), else_=0)
-    query = (
-        sa.select(
-            M.c.tenant_id,
-            M.c.status,
-            M.c.pricing_category,
-            sa.func.count(),
-            sa.func.sum(billable),
-            sa.func.sum(unpriced),
-            sa.func.sum(M.c.cost_eur),
+    def summary(self) -> CostSummaryOut:
+        return CostSummaryOut(
+            messages=self.messages,
+            by_status=dict(sorted(self.by_status.items())),
+            by_category=dict(sorted(self.by_category.items())),
+            billable=self.billable,
+            unpriced=self.unpriced,
+            cost_eur=str(self.cost),
         )
-        .where(M.c.created_at >= start, M.c.created_at < end)
-        .group_by(M.c.tenant_id, M.c.status, M.c.pricing_category)
-    )
-    if tenant_id is not None:
-        query = query.where(M.c.tenant_id == tenant_id)
-    per_tenant: dict[uuid.UUID, dict[str, Any]] = {}
-    total = _empty()
-    for tid, status, category, count, n_billable, n_unpriced, cost in (await session.execute(query)).all():
-        for acc in (per_tenant.setdefault(tid, _empty()), total):
-            acc["messages"] += int(count)
-            acc["by_status"][status] = acc["by_status"].get(status, 0) + int(count)
-            if category:
-                acc["by_category"][category] = acc["by_category"].get(category, 0) + int(count)
-            acc["billable"] += int(n_billable or 0)
-            acc["unpriced"] += int(n_unpriced or 0)
-            acc["cost"] += _money(cost)
+
+
+async def costs(session: AsyncSession, *, month: str | None, tenant_id: uuid.UUID | None, now: datetime) -> CostsOut:
+    """Messages, statuses, categories and cost per tenant for a month (only ``tenant_id`` when given)."""
+    label, start, end = parse_month(month, now.date())
+    per_tenant: dict[uuid.UUID, _Totals] = {}
+    total = _Totals()
+    for group in await reports_repo.cost_groups(session, start=start, end=end, tenant_id=tenant_id):
+        per_tenant.setdefault(group.tenant_id, _Totals()).add(group)
+        total.add(group)
     if tenant_id is not None and tenant_id not in per_tenant:
-        per_tenant[tenant_id] = _empty()
-    tenants = [{"tenant_id": str(tid), **_out(acc)} for tid, acc in sorted(per_tenant.items(), key=lambda i: str(i[0]))]
-    total_out = _out(total)
-    return {
-        "month": label,
-        "currency": CURRENCY,
-        "tenants": tenants,
-        "total": total_out,
-        "total_cost_eur": total_out["cost_eur"],
-        "estimate": _estimate(total, start, end, now),
-    }
+        per_tenant[tenant_id] = _Totals()
+    tenants = [
+        TenantCostOut(tenant_id=tid, **acc.summary().model_dump())
+        for tid, acc in sorted(per_tenant.items(), key=lambda item: str(item[0]))
+    ]
+    total_out = total.summary()
+    return CostsOut(
+        month=label,
+        currency=CURRENCY,
+        tenants=tenants,
+        total=total_out,
+        total_cost_eur=total_out.cost_eur,
+        estimate=_estimate(total, start, end, now),
+    )
 
 
-def _estimate(total: dict[str, Any], start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
+def _estimate(total: _Totals, start: datetime, end: datetime, now: datetime) -> CostEstimateOut:
     days_in_month = calendar.monthrange(start.year, start.month)[1]
     if now >= end:
         days_measured = float(days_in_month)
@@ -119,65 +115,69 @@ def _estimate(total: dict[str, Any], start: datetime, end: datetime, now: dateti
         days_measured = 0.0
     else:
         days_measured = round((now - start).total_seconds() / 86400, 3)
-    measured_cost = total["cost"]
-    per_day = Decimal(total["messages"]) / Decimal(str(days_measured)) if days_measured else Decimal(0)
+    measured_cost = total.cost
+    per_day = Decimal(total.messages) / Decimal(str(days_measured)) if days_measured else Decimal(0)
     cost_per_day = measured_cost / Decimal(str(days_measured)) if days_measured else Decimal(0)
-    priced = total["billable"] - total["unpriced"]
+    priced = total.billable - total.unpriced
     avg = (measured_cost / priced).quantize(COST_QUANTUM) if priced else None
-    return {
-        "days_in_month": days_in_month,
-        "days_measured": days_measured,
-        "messages_per_day": str(per_day.quantize(Decimal("0.01"))),
-        "average_cost_per_billable_message_eur": str(avg) if avg is not None else None,
-        "projected_messages": int((per_day * days_in_month).to_integral_value()),
-        "projected_cost_eur": str((cost_per_day * days_in_month).quantize(Decimal("0.01"))),
-        "seed_estimate": SEED_ESTIMATE,
-    }
-
-
-async def _recipients_today(session: AsyncSession, day_start: datetime, tenant_id: uuid.UUID | None) -> dict[Any, int]:
-    """Distinct recipients per tenant of messages Meta accepted today (UTC)."""
-    query = (
-        sa.select(M.c.tenant_id, sa.func.count(sa.distinct(M.c.recipient_phone)))
-        .where(M.c.sent_at >= day_start, M.c.sent_at < day_start + timedelta(days=1), M.c.wamid.is_not(None))
-        .group_by(M.c.tenant_id)
+    return CostEstimateOut(
+        days_in_month=days_in_month,
+        days_measured=days_measured,
+        messages_per_day=str(per_day.quantize(Decimal("0.01"))),
+        average_cost_per_billable_message_eur=str(avg) if avg is not None else None,
+        projected_messages=int((per_day * days_in_month).to_integral_value()),
+        projected_cost_eur=str((cost_per_day * days_in_month).quantize(Decimal("0.01"))),
+        seed_estimate=SEED_ESTIMATE,
     )
-    if tenant_id is not None:
-        query = query.where(M.c.tenant_id == tenant_id)
-    return {tid: int(n) for tid, n in (await session.execute(query)).all()}
 
 
-def _tenant_usage(tenant_id: Any, count: int, cap: int) -> dict[str, Any]:
-    return {
-        "tenant_id": str(tenant_id),
-        "new_recipients_today": count,
-        "cap": cap or None,
-        "remaining": max(cap - count, 0) if cap else None,
-    }
+def _tenant_usage(tenant_id: uuid.UUID, count: int, cap: int) -> TenantUsageOut:
+    return TenantUsageOut(
+        tenant_id=tenant_id,
+        new_recipients_today=count,
+        cap=cap or None,
+        remaining=max(cap - count, 0) if cap else None,
+    )
 
 
-async def usage(
-    session: AsyncSession, settings: NotificationSettings, *, tenant_id: uuid.UUID | None, now: datetime
-) -> dict[str, Any]:
+async def _recipients_today(
+    session: AsyncSession, now: datetime, tenant_id: uuid.UUID | None
+) -> tuple[date, dict[uuid.UUID, int]]:
+    """Distinct recipients per tenant of messages Meta accepted today (UTC)."""
     day_start = datetime(now.year, now.month, now.day, tzinfo=UTC)
-    counts = await _recipients_today(session, day_start, tenant_id)
+    counts = await reports_repo.recipients_accepted(
+        session, start=day_start, end=day_start + timedelta(days=1), tenant_id=tenant_id
+    )
+    return day_start.date(), counts
+
+
+async def tenant_usage(
+    session: AsyncSession, settings: NotificationSettings, *, tenant_id: uuid.UUID, now: datetime
+) -> TenantUsageDayOut:
+    """One tenant's new recipients today against ``TENANT_DAILY_NEW_RECIPIENT_CAP``."""
+    day, counts = await _recipients_today(session, now, tenant_id)
+    usage = _tenant_usage(tenant_id, counts.get(tenant_id, 0), settings.tenant_daily_new_recipient_cap)
+    return TenantUsageDayOut(day=day.isoformat(), **usage.model_dump())
+
+
+async def usage(session: AsyncSession, settings: NotificationSettings, *, now: datetime) -> UsageOut:
+    """Every tenant's new recipients today, and the portfolio's against the highest messaging-limit tier."""
+    day, counts = await _recipients_today(session, now, None)
     cap = settings.tenant_daily_new_recipient_cap
-    if tenant_id is not None:
-        return {"day": day_start.date().isoformat(), **_tenant_usage(tenant_id, counts.get(tenant_id, 0), cap)}
-    tiers = [r[0] for r in (await session.execute(sa.select(phone_numbers.c.messaging_limit_tier))).all() if r[0]]
+    tiers = await state_repo.messaging_limit_tiers(session)
     order = list(TIER_LIMITS)
     tier = max(tiers, key=lambda t: order.index(t) if t in order else -1) if tiers else None
     limit = tier_limit(tier)
     total = sum(counts.values())
-    return {
-        "day": day_start.date().isoformat(),
-        "tenant_daily_new_recipient_cap": cap or None,
-        "tenants": [_tenant_usage(t, n, cap) for t, n in sorted(counts.items(), key=lambda i: str(i[0]))],
-        "portfolio": {
-            "new_recipients_today": total,
-            "messaging_limit_tier": tier,
-            "messaging_limit": limit,
-            "remaining": max(limit - total, 0) if limit is not None else None,
-            "utilization": round(total / limit, 4) if limit else None,
-        },
-    }
+    return UsageOut(
+        day=day.isoformat(),
+        tenant_daily_new_recipient_cap=cap or None,
+        tenants=[_tenant_usage(t, n, cap) for t, n in sorted(counts.items(), key=lambda item: str(item[0]))],
+        portfolio=PortfolioUsageOut(
+            new_recipients_today=total,
+            messaging_limit_tier=tier,
+            messaging_limit=limit,
+            remaining=max(limit - total, 0) if limit is not None else None,
+            utilization=round(total / limit, 4) if limit else None,
+        ),
+    )

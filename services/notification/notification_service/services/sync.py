@@ -16,12 +16,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.graph import GraphClient, GraphClientError
 from notification_service.config import NotificationSettings
+from notification_service.repositories.common import advisory_unlock, try_advisory_lock
 from notification_service.services import holds as holds_service
 from notification_service.services import whatsapp_state as state_service
 
@@ -205,10 +205,10 @@ class WhatsAppSync:
             yield True
             return
         async with self.engine.connect() as conn:
-            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})).scalar()
+            got = await try_advisory_lock(conn, ADVISORY_LOCK_KEY)
             try:
-                yield bool(got)
+                yield got
             finally:
                 if got:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
+                    await advisory_unlock(conn, ADVISORY_LOCK_KEY)
                 await conn.commit()

@@ -6,7 +6,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notification_service import metrics
@@ -24,7 +23,6 @@ from notification_service.domain.whatsapp_state import (
     template_hold_reason,
     template_scope_key,
 )
-from notification_service.models import sending_holds
 from notification_service.repositories import holds as holds_repo
 from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.services import holds as holds_service
@@ -63,9 +61,9 @@ async def apply_number(
     await state_repo.upsert_number(session, phone_number_id, values, now)
     row = await state_repo.get_number(session, phone_number_id, lock=True)
     assert row is not None
-    reason = number_hold_reason(row["quality_rating"], row["status"])
+    reason = number_hold_reason(row.quality_rating, row.status)
     if reason is None:
-        if row["admin_override"]:
+        if row.admin_override:
             await state_repo.upsert_number(
                 session, phone_number_id, {"admin_override": False, "override_by": None}, now
             )
@@ -75,10 +73,10 @@ async def apply_number(
         if requeued:
             log.warning("number %s recovered; %d held messages re-queued", phone_number_id, requeued)
         return None
-    if row["admin_override"]:
+    if row.admin_override:
         log.warning("number %s: %s (not held: released by an admin)", phone_number_id, reason)
         return None
-    existing = await _hold(session, PHONE_NUMBER_SCOPE, phone_number_id, QUALITY_HOLD)
+    existed = await holds_repo.hold_exists(session, PHONE_NUMBER_SCOPE, phone_number_id, QUALITY_HOLD)
     await holds_repo.place_hold(
         session,
         scope=PHONE_NUMBER_SCOPE,
@@ -90,19 +88,9 @@ async def apply_number(
         now=now,
         next_probe_at=None,  # released by a webhook, the sync or an admin, never by a probe
     )
-    if existing is None:
+    if not existed:
         log.warning("sending paused for number %s: %s", phone_number_id, reason)
     return reason
-
-
-async def _hold(session: AsyncSession, scope: str, key: str, kind: str) -> dict[str, Any] | None:
-    H = sending_holds
-    row = (
-        (await session.execute(sa.select(H).where(H.c.scope == scope, H.c.scope_key == key, H.c.kind == kind)))
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
 
 
 async def apply_account_event(session: AsyncSession, value: dict[str, Any], now: datetime) -> None:
@@ -184,11 +172,6 @@ async def apply_template(
 
 
 async def refresh_held_numbers_gauge(session: AsyncSession) -> int:
-    H = sending_holds
-    count = (
-        await session.execute(
-            sa.select(sa.func.count(sa.distinct(H.c.scope_key))).where(H.c.scope == PHONE_NUMBER_SCOPE)
-        )
-    ).scalar_one()
-    metrics.HELD_NUMBERS.set(int(count))
-    return int(count)
+    count = await holds_repo.count_held_numbers(session)
+    metrics.HELD_NUMBERS.set(count)
+    return count

@@ -1,0 +1,177 @@
+"""Response shapes of the WhatsApp admin and owner reports (quality, templates, costs, usage, holds, sync).
+
+The pages (``/app/admin/whatsapp/messages``) and the CLI (``bakery costs``) read these fields. Times are ISO 8601
+strings with their UTC offset; money is a decimal string in EUR (six places for costs, two for projections).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
+
+#: ``datetime.isoformat()`` (``+00:00``), as the reports always wrote it; documented as a date-time.
+IsoTime = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Money = Annotated[str, Field(description="A decimal amount in EUR", examples=["0.015000"])]
+
+
+# ---------------------------------------------------------------- quality
+
+
+class HoldOut(BaseModel):
+    kind: str = Field(description="quality, credential, account_update, template, …")
+    reason: str
+    since: IsoTime
+    error_code: str | None
+
+
+class NumberQualityOut(BaseModel):
+    phone_number_id: str
+    display_phone_number: str | None
+    verified_name: str | None
+    quality_rating: str | None = Field(description="GREEN, YELLOW, RED or UNKNOWN (null: never synced)")
+    messaging_limit: str | None = Field(description="Messaging-limit tier, e.g. TIER_2K")
+    status: str | None
+    throughput_level: str | None
+    held: bool
+    hold_reason: str | None = Field(description="Reason of the oldest hold on the number")
+    holds: list[HoldOut]
+    risk: str | None = Field(description="Why the number's state would hold it (even when an admin released it)")
+    admin_override: bool
+    last_event: str | None
+    last_event_at: IsoTime | None
+    synced_at: IsoTime | None
+    updated_at: IsoTime | None
+
+
+class AccountHoldsOut(BaseModel):
+    held: bool
+    holds: list[HoldOut]
+
+
+class QualityOut(BaseModel):
+    numbers: list[NumberQualityOut]
+    account: AccountHoldsOut
+    last_sync_at: IsoTime | None
+
+
+# ---------------------------------------------------------------- templates
+
+
+class TemplateLanguageOut(BaseModel):
+    language: str
+    status: str
+    action: str = Field(description="send, hold or fail: what the dispatcher does with this template's messages")
+    reason: str | None
+    template_id: str | None
+    updated_at: IsoTime
+    synced_at: IsoTime | None
+
+
+class TemplateOut(BaseModel):
+    name: str
+    category: str | None
+    languages: list[TemplateLanguageOut]
+
+
+class TemplatesOut(BaseModel):
+    templates: list[TemplateOut]
+    last_sync_at: IsoTime | None
+
+
+# ---------------------------------------------------------------- costs
+
+
+class CostSummaryOut(BaseModel):
+    messages: int
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+    billable: int
+    unpriced: int = Field(description="Billable messages without a cost (no rate for their category)")
+    cost_eur: Money
+
+
+class TenantCostOut(CostSummaryOut):
+    tenant_id: uuid.UUID
+
+
+class SeedEstimateOut(BaseModel):
+    basis: str
+    messages: int
+    cost_eur: Money
+
+
+class CostEstimateOut(BaseModel):
+    days_in_month: int
+    days_measured: float
+    messages_per_day: Money
+    average_cost_per_billable_message_eur: Money | None
+    projected_messages: int
+    projected_cost_eur: Money
+    seed_estimate: SeedEstimateOut
+
+
+class CostsOut(BaseModel):
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    currency: str
+    tenants: list[TenantCostOut]
+    total: CostSummaryOut
+    total_cost_eur: Money
+    estimate: CostEstimateOut
+
+
+# ---------------------------------------------------------------- usage
+
+
+class TenantUsageOut(BaseModel):
+    tenant_id: uuid.UUID
+    new_recipients_today: int
+    cap: int | None = Field(description="TENANT_DAILY_NEW_RECIPIENT_CAP (null: no cap)")
+    remaining: int | None
+
+
+class TenantUsageDayOut(TenantUsageOut):
+    day: str = Field(description="The UTC day, YYYY-MM-DD")
+
+
+class PortfolioUsageOut(BaseModel):
+    new_recipients_today: int
+    messaging_limit_tier: str | None
+    messaging_limit: int | None
+    remaining: int | None
+    utilization: float | None
+
+
+class UsageOut(BaseModel):
+    day: str = Field(description="The UTC day, YYYY-MM-DD")
+    tenant_daily_new_recipient_cap: int | None
+    tenants: list[TenantUsageOut]
+    portfolio: PortfolioUsageOut
+
+
+# ---------------------------------------------------------------- actions
+
+
+class ReleaseOut(BaseModel):
+    phone_number_id: str = Field(description="The number, or ``account`` for the account-wide holds")
+    released: list[str] = Field(description="Kinds of the holds lifted")
+    requeued: int = Field(description="Held messages queued again")
+    admin_override: bool = Field(description="True when the number still looks unsafe and stays released anyway")
+    released_by: str
+
+
+class SyncOut(BaseModel):
+    """``ok`` / ``partial`` carry the counts; ``skipped`` carries only a ``reason``."""
+
+    status: str = Field(description="ok, partial or skipped")
+    numbers: int | None = None
+    templates: int | None = None
+    held_numbers: list[str] | None = None
+    errors: list[str] | None = None
+    reason: str | None = None
