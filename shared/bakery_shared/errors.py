@@ -74,6 +74,17 @@ class InvalidInput(AppError):
         self.field = field
 
 
+class TooManyRequests(AppError):
+    """429 with ``Retry-After`` (seconds) saying when to try again."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None):
+        super().__init__(detail, code=code, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
 class UpstreamError(AppError):
     """502: an upstream (Meta's Graph API, another service) said no or misbehaved."""
 

@@ -21,9 +21,12 @@ from notification_service.api import admin_whatsapp, events, health, messages, t
 from notification_service.config import NotificationSettings
 from notification_service.dispatcher import Dispatcher
 from notification_service.domain.pricing import RateCard
+from notification_service.domain.webhook_security import TokenBucket
 from notification_service.runtime import Runtime
 from notification_service.services.sync import WhatsAppSync
-from notification_service.services.webhooks import TokenBucket, WebhookProcessor
+from notification_service.services.webhook_receiver import WebhookReceiver
+from notification_service.services.webhook_retention import WebhookRetention
+from notification_service.services.webhooks import WebhookProcessor
 from notification_service.tenant_client import TenantSettingsClient
 from notification_service.wakeup import Wakeup
 
@@ -63,11 +66,19 @@ def create_app(
         runtime.webhooks = WebhookProcessor(
             sessions, runtime.rate_card, serialise=is_sqlite(settings.notification_database_url)
         )
-        runtime.webhook_bucket = TokenBucket(settings.whatsapp_webhook_rate_per_second, settings.whatsapp_webhook_burst)
         runtime.sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
+        runtime.webhook_receiver = WebhookReceiver(
+            runtime.webhooks,
+            app_secret=settings.whatsapp_app_secret.get_secret_value(),
+            verify_token=settings.whatsapp_webhook_verify_token.get_secret_value(),
+            bucket=TokenBucket(settings.whatsapp_webhook_rate_per_second, settings.whatsapp_webhook_burst),
+            sync=runtime.sync,
+            on_change=wakeup.notify,
+        )
         if settings.whatsapp_sync_enabled:
             runtime.sync.start()
-        sweeper = asyncio.create_task(_sweep_webhooks(runtime), name="webhook-sweeper")
+        retention = WebhookRetention(sessions, retention_days=settings.whatsapp_webhook_retention_days)
+        sweeper = asyncio.create_task(_sweep_webhooks(runtime, retention), name="webhook-sweeper")
         if not settings.whatsapp_app_secret.get_secret_value():
             log.warning("WHATSAPP_APP_SECRET is not configured: every webhook POST is refused (503)")
         missing = settings.missing_master_account_variables()
@@ -135,8 +146,9 @@ class RouteBodyLimit:
         await (handler or self.default)(scope, receive, send)
 
 
-async def _sweep_webhooks(runtime: Runtime) -> None:
-    """Process stored webhook events that were never processed (crash between storing and processing)."""
+async def _sweep_webhooks(runtime: Runtime, retention: WebhookRetention) -> None:
+    """Process stored webhook events that were never processed (crash between storing and processing), and remove
+    old ones (``WHATSAPP_WEBHOOK_RETENTION_DAYS``, at most once per ``WebhookRetention.interval_seconds``)."""
     interval = runtime.settings.whatsapp_webhook_sweep_interval_seconds
     while True:
         try:
@@ -144,4 +156,8 @@ async def _sweep_webhooks(runtime: Runtime) -> None:
                 runtime.wakeup.notify()
         except Exception:  # noqa: BLE001 - retried next round
             log.exception("webhook sweep failed")
+        try:
+            await retention.run_if_due()
+        except Exception:  # noqa: BLE001 - retried next round
+            log.exception("webhook retention failed")
         await asyncio.sleep(interval)

@@ -43,6 +43,16 @@ WEBHOOKS_REJECTED = Counter(
     "Webhook POSTs refused, by reason (bad_signature, missing_signature, not_configured, rate_limited, bad_json)",
     ["reason"],
 )
+WEBHOOKS_INVALID = Counter(
+    "whatsapp_webhooks_invalid_total",
+    "Signed webhook parts stored but not usable (acknowledged, not retried), by part: body, change, status",
+    ["part"],
+)
+WEBHOOK_ROWS_PURGED = Counter(
+    "whatsapp_webhook_rows_purged_total",
+    "Rows removed by the webhook retention job (WHATSAPP_WEBHOOK_RETENTION_DAYS), by table",
+    ["table"],
+)
 MESSAGE_STATUS = Counter(
     "whatsapp_message_status_total",
     "Status webhooks applied to a message, by status (duplicates and stale ones are not counted)",

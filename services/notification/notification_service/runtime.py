@@ -17,7 +17,8 @@ from notification_service.wakeup import Wakeup
 if TYPE_CHECKING:
     from notification_service.domain.pricing import RateCard
     from notification_service.services.sync import WhatsAppSync
-    from notification_service.services.webhooks import TokenBucket, WebhookProcessor
+    from notification_service.services.webhook_receiver import WebhookReceiver
+    from notification_service.services.webhooks import WebhookProcessor
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Runtime:
     wakeup: Wakeup
     dispatcher: Dispatcher | None = None
     webhooks: WebhookProcessor | None = None
-    webhook_bucket: TokenBucket | None = None
+    webhook_receiver: WebhookReceiver | None = None
     sync: WhatsAppSync | None = None
     rate_card: RateCard | None = None
 

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notification_service.domain.webhook_payload import clean_text
+
 
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
@@ -19,3 +21,14 @@ def insert_ignore(session: AsyncSession, table: sa.Table, index_elements: Sequen
     if dialect_name(session) == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+def fit_to_columns(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
+    """String values cut to their column's length (and cleaned of NUL / lone surrogates, which PostgreSQL refuses)."""
+    fitted: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            length = getattr(table.c[key].type, "length", None)
+            value = clean_text(value, length if isinstance(length, int) else None)
+        fitted[key] = value
+    return fitted
