@@ -77,7 +77,11 @@ def create_app(
         )
         if settings.whatsapp_sync_enabled:
             runtime.sync.start()
-        retention = WebhookRetention(sessions, retention_days=settings.whatsapp_webhook_retention_days)
+        retention = WebhookRetention(
+            sessions,
+            retention_days=settings.whatsapp_webhook_retention_days,
+            interval_seconds=settings.whatsapp_webhook_retention_interval_seconds,
+        )
         sweeper = asyncio.create_task(_sweep_webhooks(runtime, retention), name="webhook-sweeper")
         if not settings.whatsapp_app_secret.get_secret_value():
             log.warning("WHATSAPP_APP_SECRET is not configured: every webhook POST is refused (503)")
@@ -148,7 +152,7 @@ class RouteBodyLimit:
 
 async def _sweep_webhooks(runtime: Runtime, retention: WebhookRetention) -> None:
     """Process stored webhook events that were never processed (crash between storing and processing), and remove
-    old ones (``WHATSAPP_WEBHOOK_RETENTION_DAYS``, at most once per ``WebhookRetention.interval_seconds``)."""
+    old ones (``WHATSAPP_WEBHOOK_RETENTION_DAYS``, every ``WHATSAPP_WEBHOOK_RETENTION_INTERVAL_SECONDS``)."""
     interval = runtime.settings.whatsapp_webhook_sweep_interval_seconds
     while True:
         try:
