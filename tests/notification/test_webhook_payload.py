@@ -5,9 +5,13 @@ Every test posts properly signed bodies through HTTP, on a real SQLite file and 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bakery_shared.db import create_engine
 from notification_service.models import message_templates, phone_numbers, webhook_statuses, whatsapp_messages
@@ -40,6 +44,14 @@ async def sent_messages(env: Env, count: int) -> list[dict[str, Any]]:
     messages = [await env.message(i) for i in ids]
     assert all(m["status"] == "sent" for m in messages), messages
     return messages
+
+
+@pytest.fixture
+async def fuzz_env(make_env: EnvFactory, database_url: str) -> Env:
+    """One app and database for every example, with a message the fuzzed statuses can hit (``wamid.TEST000000``)."""
+    env = await make_env(database_url, whatsapp_webhook_burst=100_000, whatsapp_webhook_rate_per_second=10_000.0)
+    await sent_messages(env, 1)
+    return env
 
 
 def column_length(table: sa.Table, column: str) -> int:
@@ -247,3 +259,153 @@ async def test_over_long_quality_values_fit_their_columns(any_env: Env) -> None:
     assert len(number["last_event"]) == column_length(phone_numbers, "last_event")
     event = (await rows(any_env, "webhook_events"))[0]
     assert event["processed_at"] is not None and event["last_error"] is None
+
+
+# ---------------------------------------------------------------- property: no signed body gets a 5xx
+
+_JSON_LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.integers(min_value=10**300, max_value=10**301)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(st.characters(codec="utf-8") | st.sampled_from(["\x00", "\x1f", "\u2028", "\ud800", "\ufeff"]))
+    | st.text(min_size=100, max_size=600)
+)
+_JSON = st.recursive(
+    _JSON_LEAF,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _or_junk(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """The right shape most of the time, any JSON value (a wrong type at this level) otherwise."""
+    return st.one_of(strategy, strategy, _JSON)
+
+
+_TEXT = _or_junk(st.text(max_size=20) | st.text(min_size=40, max_size=400))
+_ITEM = _or_junk(
+    st.fixed_dictionaries(
+        {
+            "id": _or_junk(st.sampled_from(["wamid.TEST000000", "wamid.X"]) | st.text(max_size=300)),
+            "status": _or_junk(st.sampled_from(["sent", "delivered", "read", "failed", "played", "SENT"])),
+            "timestamp": _or_junk(st.integers(min_value=-(10**20), max_value=10**20).map(str)),
+            "recipient_id": _TEXT,
+        },
+        optional={
+            "biz_opaque_callback_data": _or_junk(st.just("notification:") | st.text(max_size=50)),
+            "pricing": _or_junk(st.fixed_dictionaries({"category": _TEXT, "type": _TEXT, "billable": _JSON})),
+            "errors": _or_junk(
+                st.lists(
+                    _or_junk(
+                        st.fixed_dictionaries(
+                            {
+                                "code": _JSON,
+                                "title": _TEXT,
+                                "error_data": _or_junk(st.fixed_dictionaries({"details": _TEXT})),
+                            }
+                        )
+                    ),
+                    max_size=2,
+                )
+            ),
+        },
+    )
+)
+_MESSAGES_VALUE = st.fixed_dictionaries(
+    {
+        "metadata": _or_junk(
+            st.fixed_dictionaries({"phone_number_id": _or_junk(st.just(NUMBER) | st.text(max_size=90))})
+        ),
+        "statuses": _or_junk(st.lists(_ITEM, max_size=4)),
+    },
+    optional={"errors": _JSON, "messages": _JSON},
+)
+_OTHER_VALUE = st.dictionaries(
+    st.sampled_from(
+        [
+            "phone_number_id",
+            "display_phone_number",
+            "event",
+            "current_limit",
+            "max_daily_conversations_per_business",
+            "quality_rating",
+            "status",
+            "ban_info",
+            "restriction_info",
+            "phone_number",
+            "message_template_name",
+            "message_template_language",
+            "message_template_id",
+            "message_template_category",
+            "reason",
+        ]
+    ),
+    _or_junk(st.sampled_from(["PAUSED", "APPROVED", "RED", "ACCOUNT_RESTRICTION", "DISABLED_UPDATE", NUMBER, "es"]))
+    | _TEXT,
+    max_size=8,
+)
+_CHANGE = _or_junk(
+    st.one_of(
+        st.fixed_dictionaries({"field": st.just("messages"), "value": _or_junk(_MESSAGES_VALUE)}),
+        st.fixed_dictionaries(
+            {
+                "field": _or_junk(
+                    st.sampled_from(
+                        ["phone_number_quality_update", "account_update", "message_template_status_update", "other"]
+                    )
+                ),
+                "value": _or_junk(_OTHER_VALUE),
+            }
+        ),
+    )
+)
+_BODY = _or_junk(
+    st.fixed_dictionaries(
+        {
+            "object": _or_junk(st.just("whatsapp_business_account")),
+            "entry": _or_junk(
+                st.lists(
+                    _or_junk(st.fixed_dictionaries({"id": _TEXT, "changes": _or_junk(st.lists(_CHANGE, max_size=3))})),
+                    max_size=2,
+                )
+            ),
+        }
+    )
+)
+
+
+def _encode(body: Any, ascii_only: bool) -> bytes:
+    text = json.dumps(body, ensure_ascii=ascii_only, allow_nan=True)
+    return text.encode("utf-8", "surrogatepass")
+
+
+_RAW = st.one_of(
+    st.tuples(_BODY, st.booleans()).map(lambda pair: _encode(*pair)),
+    st.tuples(_BODY, st.booleans()).map(lambda pair: _encode(*pair)),
+    st.tuples(_JSON, st.booleans()).map(lambda pair: _encode(*pair)),
+    st.integers(min_value=1, max_value=6000).map(lambda n: b"[" * n + b"]" * n),
+    st.integers(min_value=1, max_value=3000).map(lambda n: b'{"entry":' * n + b"[]" + b"}" * n),
+    st.binary(max_size=300),
+)
+
+
+async def _fuzz(env: Env, raw: bytes) -> None:
+    r = await post_signed(env.client, raw)
+    assert r.status_code == 200, (r.status_code, r.text, raw[:300])
+    assert r.json()["status"] in ("received", "invalid")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=_RAW)
+async def test_fuzz_signed_bodies_never_5xx_sqlite(fuzz_env: Env, raw: bytes) -> None:
+    await _fuzz(fuzz_env, raw)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=_RAW)
+async def test_fuzz_signed_bodies_never_5xx_postgres(fuzz_env: Env, raw: bytes) -> None:
+    await _fuzz(fuzz_env, raw)
