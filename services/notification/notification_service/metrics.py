@@ -40,7 +40,7 @@ WEBHOOKS_RECEIVED = Counter(
 )
 WEBHOOKS_REJECTED = Counter(
     "whatsapp_webhooks_rejected_total",
-    "Webhook POSTs refused, by reason (bad_signature, missing_signature, not_configured, rate_limited, bad_json)",
+    "Webhook POSTs refused, by reason (bad_signature, missing_signature, not_configured, rate_limited, ...)",
     ["reason"],
 )
 WEBHOOKS_INVALID = Counter(
