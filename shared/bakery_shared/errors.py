@@ -78,7 +78,7 @@ class TooManyRequests(AppError):
     """429: a quota is used up; ``retry_after`` (seconds) goes out as ``Retry-After``."""
 
     status_code = 429
-    code = "too_many_requests"
+    code = "rate_limited"
 
     def __init__(self, detail: str, *, retry_after: int, code: str | None = None):
         super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after))})

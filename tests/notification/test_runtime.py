@@ -10,7 +10,8 @@ from bakery_shared.graph import GraphClient
 from notification_service.domain.pricing import RateCard
 from notification_service.runtime import Runtime
 from notification_service.services.sync import WhatsAppSync
-from notification_service.services.webhooks import TokenBucket, WebhookProcessor
+from notification_service.services.webhook_receiver import WebhookReceiver
+from notification_service.services.webhooks import WebhookProcessor
 
 from .conftest import EnvFactory, migrate
 from .helpers import make_settings
@@ -21,7 +22,7 @@ async def test_built_without_a_dispatcher(make_env: EnvFactory, sqlite_url: str)
     runtime = env.app.state.runtime
     assert isinstance(runtime, Runtime)
     assert isinstance(runtime.webhooks, WebhookProcessor)
-    assert isinstance(runtime.webhook_bucket, TokenBucket)
+    assert isinstance(runtime.webhook_receiver, WebhookReceiver)
     assert isinstance(runtime.sync, WhatsAppSync)
     assert isinstance(runtime.rate_card, RateCard)
     assert isinstance(runtime.graph, GraphClient)

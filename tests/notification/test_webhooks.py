@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from bakery_shared.db import create_engine
 from notification_service.domain.message import Message, reported
 from notification_service.domain.pricing import RateCard
-from notification_service.services.webhooks import WebhookProcessor, signature_problem
+from notification_service.domain.webhook_security import signature_problem
+from notification_service.services.webhooks import WebhookProcessor
 
 from .conftest import Env, EnvFactory
 from .helpers import APP_SECRET, VERIFY_TOKEN, Clock, po_event, token
@@ -394,7 +395,7 @@ async def test_unprocessed_event_is_swept(env: Env) -> None:
     message = await sent_message(env)
     runtime = env.app.state.runtime
     raw = raw_json(statuses_body(NUMBER, [status_item(message["wamid"], "delivered", T0)]))
-    event_id, processed = await runtime.webhooks.store(raw, ["messages"])
+    event_id, processed, _ = await runtime.webhooks.store(raw, ["messages"])
     assert processed is False
     assert (await env.message(message["id"]))["status"] == "sent"
     runtime.webhooks.clock = lambda: datetime.now(UTC) + timedelta(seconds=60)

@@ -18,6 +18,7 @@ from notification_service import metrics
 from notification_service.api import admin_whatsapp, events, health, messages, tenants, webhooks
 from notification_service.config import NotificationSettings
 from notification_service.runtime import Runtime
+from notification_service.services.webhook_retention import WebhookRetention
 
 log = logging.getLogger("notification.whatsapp.app")
 
@@ -35,7 +36,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.build(settings, graph_transport=graph_transport, tenant_transport=tenant_transport)
         runtime.start()
-        sweeper = asyncio.create_task(_sweep_webhooks(runtime), name="webhook-sweeper")
+        retention = WebhookRetention(
+            runtime.sessions,
+            retention_days=settings.whatsapp_webhook_retention_days,
+            interval_seconds=settings.whatsapp_webhook_retention_interval_seconds,
+        )
+        sweeper = asyncio.create_task(_sweep_webhooks(runtime, retention), name="webhook-sweeper")
         if not settings.whatsapp_app_secret.get_secret_value():
             log.warning("WHATSAPP_APP_SECRET is not configured: every webhook POST is refused (503)")
         missing = settings.missing_master_account_variables()
@@ -98,8 +104,9 @@ class RouteBodyLimit:
         await (handler or self.default)(scope, receive, send)
 
 
-async def _sweep_webhooks(runtime: Runtime) -> None:
-    """Process stored webhook events that were never processed (crash between storing and processing)."""
+async def _sweep_webhooks(runtime: Runtime, retention: WebhookRetention) -> None:
+    """Process stored webhook events that were never processed (crash between storing and processing), and remove
+    old ones (``WHATSAPP_WEBHOOK_RETENTION_DAYS``, every ``WHATSAPP_WEBHOOK_RETENTION_INTERVAL_SECONDS``)."""
     interval = runtime.settings.whatsapp_webhook_sweep_interval_seconds
     while True:
         try:
@@ -107,4 +114,8 @@ async def _sweep_webhooks(runtime: Runtime) -> None:
                 runtime.wakeup.notify()
         except Exception:  # noqa: BLE001 - retried next round
             log.exception("webhook sweep failed")
+        try:
+            await retention.run_if_due()
+        except Exception:  # noqa: BLE001 - retried next round
+            log.exception("webhook retention failed")
         await asyncio.sleep(interval)

@@ -84,6 +84,11 @@ class NotificationSettings(WhatsAppSettings):
     whatsapp_webhook_burst: int = Field(default=1000, ge=1)
     #: Stored events whose processing failed (or the process died) are retried after this many seconds.
     whatsapp_webhook_sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    #: Raw webhook bodies and their status rows are removed after this many days (0: kept forever), except what
+    #: a message still needs (unprocessed events, statuses of messages still in flight): docs/notification.md.
+    whatsapp_webhook_retention_days: float = Field(default=30.0, ge=0)
+    #: How often the sweeper runs the retention job (its first run is at start-up).
+    whatsapp_webhook_retention_interval_seconds: float = Field(default=3600.0, gt=0)
 
     # --- quality, templates, periodic sync from the Graph API ---
     whatsapp_sync_enabled: bool = True  # background sync of numbers and templates inside the API process

@@ -44,8 +44,18 @@ WEBHOOKS_RECEIVED = Counter(
 )
 WEBHOOKS_REJECTED = Counter(
     "whatsapp_webhooks_rejected_total",
-    "Webhook POSTs refused, by reason (bad_signature, missing_signature, not_configured, rate_limited, bad_json)",
+    "Webhook POSTs refused, by reason (bad_signature, missing_signature, not_configured, rate_limited, ...)",
     ["reason"],
+)
+WEBHOOKS_INVALID = Counter(
+    "whatsapp_webhooks_invalid_total",
+    "Signed webhook parts stored but not usable (acknowledged, not retried), by part: body, change, status",
+    ["part"],
+)
+WEBHOOK_ROWS_PURGED = Counter(
+    "whatsapp_webhook_rows_purged_total",
+    "Rows removed by the webhook retention job (WHATSAPP_WEBHOOK_RETENTION_DAYS), by table",
+    ["table"],
 )
 MESSAGE_STATUS = Counter(
     "whatsapp_message_status_total",

@@ -18,8 +18,10 @@ from bakery_shared.graph import GraphClient
 from notification_service.config import NotificationSettings
 from notification_service.dispatch.worker import Dispatcher
 from notification_service.domain.pricing import RateCard
+from notification_service.domain.webhook_security import TokenBucket
 from notification_service.services.sync import WhatsAppSync
-from notification_service.services.webhooks import TokenBucket, WebhookProcessor
+from notification_service.services.webhook_receiver import WebhookReceiver
+from notification_service.services.webhooks import WebhookProcessor
 from notification_service.tenant_client import TenantSettingsClient
 from notification_service.wakeup import Wakeup
 
@@ -34,7 +36,7 @@ class Runtime:
     wakeup: Wakeup
     rate_card: RateCard
     webhooks: WebhookProcessor
-    webhook_bucket: TokenBucket
+    webhook_receiver: WebhookReceiver
     sync: WhatsAppSync
     dispatcher: Dispatcher | None  # None: DISPATCHER_ENABLED=false
 
@@ -60,6 +62,8 @@ class Runtime:
             if settings.dispatcher_enabled
             else None
         )
+        webhooks = WebhookProcessor(sessions, rate_card, serialise=is_sqlite(settings.notification_database_url))
+        sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
         return cls(
             settings=settings,
             engine=engine,
@@ -68,9 +72,16 @@ class Runtime:
             graph=graph,
             wakeup=wakeup,
             rate_card=rate_card,
-            webhooks=WebhookProcessor(sessions, rate_card, serialise=is_sqlite(settings.notification_database_url)),
-            webhook_bucket=TokenBucket(settings.whatsapp_webhook_rate_per_second, settings.whatsapp_webhook_burst),
-            sync=WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify),
+            webhooks=webhooks,
+            webhook_receiver=WebhookReceiver(
+                webhooks,
+                app_secret=settings.whatsapp_app_secret.get_secret_value(),
+                verify_token=settings.whatsapp_webhook_verify_token.get_secret_value(),
+                bucket=TokenBucket(settings.whatsapp_webhook_rate_per_second, settings.whatsapp_webhook_burst),
+                sync=sync,
+                on_change=wakeup.notify,
+            ),
+            sync=sync,
             dispatcher=dispatcher,
         )
 

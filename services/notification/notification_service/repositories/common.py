@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from notification_service.domain.webhook_payload import clean_text
+
 
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
@@ -33,3 +35,14 @@ async def try_advisory_lock(conn: AsyncConnection, key: int) -> bool:
 
 async def advisory_unlock(conn: AsyncConnection, key: int) -> None:
     await conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+def fit_to_columns(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
+    """String values cut to their column's length (and cleaned of NUL / lone surrogates, which PostgreSQL refuses)."""
+    fitted: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            length = getattr(table.c[key].type, "length", None)
+            value = clean_text(value, length if isinstance(length, int) else None)
+        fitted[key] = value
+    return fitted

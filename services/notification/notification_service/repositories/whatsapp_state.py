@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notification_service.models import message_templates, phone_numbers, webhook_events, webhook_statuses
-from notification_service.repositories.common import dialect_name, insert_ignore
+from notification_service.domain.webhook_payload import clean_text
+from notification_service.models import (
+    message_templates,
+    phone_numbers,
+    webhook_events,
+    webhook_statuses,
+    whatsapp_messages,
+)
+from notification_service.repositories.common import dialect_name, fit_to_columns, insert_ignore
 
 P = phone_numbers
 T = message_templates
@@ -45,7 +52,11 @@ def _number(row: Any) -> NumberRow:
 
 
 async def upsert_number(session: AsyncSession, phone_number_id: str, values: dict[str, Any], now: datetime) -> None:
-    """Create the row if needed, then set only the given columns (a webhook knows less than a sync)."""
+    """Create the row if needed, then set only the given columns (a webhook knows less than a sync).
+
+    String values are cut to their columns; the key is the caller's to fit (``get_number`` reads it back).
+    """
+    values = fit_to_columns(P, values)
     await session.execute(
         insert_ignore(session, P, ["phone_number_id"]).values(
             phone_number_id=phone_number_id, admin_override=False, updated_at=now
@@ -102,6 +113,7 @@ class TemplateRow:
 async def upsert_template(
     session: AsyncSession, name: str, language: str, values: dict[str, Any], now: datetime
 ) -> None:
+    values = fit_to_columns(T, values)
     await session.execute(
         insert_ignore(session, T, ["name", "language"]).values(
             name=name, language=language, status=values.get("status") or "UNKNOWN", updated_at=now
@@ -126,41 +138,54 @@ async def template_states(session: AsyncSession, statuses: list[str]) -> dict[tu
 # ---------------------------------------------------------------- webhook log
 
 
+class StoredEvent(NamedTuple):
+    id: int
+    processed: bool
+    last_error: str | None
+
+
 async def store_event(
     session: AsyncSession, *, sha256: str, body: str, size: int, fields: str, now: datetime
-) -> tuple[int, bool]:
-    """Insert the raw event unless the same body is stored already. Returns (event id, already processed)."""
-    await session.execute(
-        insert_ignore(session, E, ["body_sha256"]).values(
-            body_sha256=sha256, body=body, size=size, fields=fields[:300], received_at=now, process_attempts=0
+) -> StoredEvent:
+    """Insert the raw event unless the same body is stored already; returns the stored row's id and state."""
+    values = fit_to_columns(E, {"body": body, "fields": fields})
+    for _ in range(3):  # the retention job may delete an old copy between the insert and the read
+        await session.execute(
+            insert_ignore(session, E, ["body_sha256"]).values(
+                body_sha256=sha256, size=size, received_at=now, process_attempts=0, **values
+            )
         )
-    )
-    row = (await session.execute(sa.select(E.c.id, E.c.processed_at).where(E.c.body_sha256 == sha256))).one()
-    return int(row[0]), row[1] is not None
+        query = sa.select(E.c.id, E.c.processed_at, E.c.last_error).where(E.c.body_sha256 == sha256)
+        row = (await session.execute(query)).first()
+        if row is not None:
+            return StoredEvent(int(row[0]), row[1] is not None, row[2])
+    raise RuntimeError(f"webhook event {sha256} vanished three times while being stored")
 
 
-async def lock_unprocessed_event(session: AsyncSession, event_id: int) -> dict[str, Any] | None:
-    """The event if nobody processed it yet (PostgreSQL: locked, skipped when another process holds it)."""
+async def claim_event(session: AsyncSession, event_id: int) -> dict[str, Any] | None:
+    """The event if nobody processed it yet, with its attempt counted (PostgreSQL: locked, skipped when another
+    process holds it). The counting write comes first so that SQLite's transaction is open before any SAVEPOINT."""
     query = sa.select(E).where(E.c.id == event_id, E.c.processed_at.is_(None))
     if dialect_name(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)
     row = (await session.execute(query)).mappings().first()
-    return dict(row) if row else None
+    if row is None:
+        return None
+    await session.execute(sa.update(E).where(E.c.id == event_id).values(process_attempts=E.c.process_attempts + 1))
+    return dict(row)
 
 
-async def mark_processed(session: AsyncSession, event_id: int, now: datetime) -> None:
-    await session.execute(
-        sa.update(E)
-        .where(E.c.id == event_id)
-        .values(processed_at=now, process_attempts=E.c.process_attempts + 1, last_error=None)
-    )
+async def mark_processed(session: AsyncSession, event_id: int, now: datetime, note: str | None = None) -> None:
+    """``note``: what was skipped as invalid (NULL when everything was usable)."""
+    error = clean_text(note, 2000) if note else None
+    await session.execute(sa.update(E).where(E.c.id == event_id).values(processed_at=now, last_error=error))
 
 
 async def mark_failed(session: AsyncSession, event_id: int, error: str) -> None:
     await session.execute(
         sa.update(E)
         .where(E.c.id == event_id)
-        .values(process_attempts=E.c.process_attempts + 1, last_error=error[:2000])
+        .values(process_attempts=E.c.process_attempts + 1, last_error=clean_text(error, 2000))
     )
 
 
@@ -175,4 +200,43 @@ async def unprocessed_events(session: AsyncSession, older_than: datetime, limit:
 
 
 async def record_status(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(sa.insert(S).values(**values))
+    await session.execute(sa.insert(S).values(**fit_to_columns(S, values)))
+
+
+# ---------------------------------------------------------------- retention
+
+
+async def expired_events(
+    session: AsyncSession, *, older_than: datetime, after_id: int, limit: int
+) -> tuple[list[int], int | None]:
+    """Up to ``limit`` processed events received before ``older_than`` with ids above ``after_id`` (id order),
+    and the last of those ids (None when there is nothing left to look at)."""
+    rows = await session.execute(
+        sa.select(E.c.id)
+        .where(E.c.id > after_id, E.c.processed_at.is_not(None), E.c.received_at < older_than)
+        .order_by(E.c.id)
+        .limit(limit)
+    )
+    ids = [int(r[0]) for r in rows]
+    return ids, (ids[-1] if ids else None)
+
+
+async def delete_unneeded_events(
+    session: AsyncSession, event_ids: list[int], *, in_flight: list[str]
+) -> tuple[int, int]:
+    """Delete those of ``event_ids`` that are processed and have no status row about a message in one of the
+    ``in_flight`` statuses (checked in the same statement), then their status rows.
+
+    Returns (events deleted, status rows deleted)."""
+    if not event_ids:
+        return 0, 0
+    M = whatsapp_messages
+    needed = (
+        sa.select(S.c.id).join(M, M.c.id == S.c.message_id).where(S.c.event_id == E.c.id, M.c.status.in_(in_flight))
+    )
+    events = await session.execute(
+        sa.delete(E).where(E.c.id.in_(event_ids), E.c.processed_at.is_not(None), ~sa.exists(needed))
+    )
+    orphaned = ~sa.exists(sa.select(E.c.id).where(E.c.id == S.c.event_id))
+    statuses = await session.execute(sa.delete(S).where(S.c.event_id.in_(event_ids), orphaned))
+    return int(events.rowcount or 0), int(statuses.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,7 +1,10 @@
-"""Signed webhooks from Meta: verify, store raw (deduplicated), process idempotently.
+"""Signed webhooks from Meta, once received (``services/webhook_receiver.py``): stored raw (deduplicated by
+sha256), then processed idempotently, one item at a time (docs/notification.md, "Webhooks").
 
-Processing rules (docs/notification.md, "Webhooks"):
+Processing rules:
 
+* every change, and every ``statuses[]`` item, is applied in its own SAVEPOINT: a malformed or failing item is
+  recorded as ``invalid`` (and counted) and the others still apply; every value is fitted to its column;
 * statuses are found by ``wamid``, else by our ``biz_opaque_callback_data`` (``notification:<id>``), and are
   only applied when ``metadata.phone_number_id`` is the number the message was sent from;
 * statuses are merged by the domain transition ``domain/message.reported`` (statuses by :func:`join_status`,
@@ -14,11 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
-import json
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,61 +32,28 @@ from notification_service.domain import message as transitions
 from notification_service.domain.message import ErrorInfo, Message, StatusReport
 from notification_service.domain.pricing import RateCard, normalize_category
 from notification_service.domain.statuses import WEBHOOK_STATUSES, MessageStatus, notification_id_from_callback
-from notification_service.domain.whatsapp_state import digits, stored_template_status
+from notification_service.domain.webhook_payload import (
+    PHONE_NUMBER_ID_LENGTH,
+    Change,
+    ParsedBody,
+    as_list,
+    changes,
+    clean_text,
+    fit_status_item,
+    parse_body,
+    scalar_text,
+)
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import whatsapp_state as state_repo
+from notification_service.services import webhook_fields
 from notification_service.services import whatsapp_state as state_service
 
 log = logging.getLogger("notification.whatsapp.webhooks")
 
-SIGNATURE_HEADER = "X-Hub-Signature-256"
-
-
-def signature_problem(raw: bytes, header: str | None, app_secret: str) -> str | None:
-    """None when ``header`` is ``sha256=<hex HMAC-SHA256 of raw>``; else the rejection reason."""
-    if not header:
-        return "missing_signature"
-    if not header.startswith("sha256="):
-        return "bad_signature"
-    expected = hmac.new(app_secret.encode(), raw, hashlib.sha256).hexdigest()
-    given = header.removeprefix("sha256=").strip().lower()
-    if not hmac.compare_digest(expected.encode(), given.encode("ascii", "replace")):
-        return "bad_signature"
-    return None
-
-
-class TokenBucket:
-    """Per-process limit on accepted webhook POSTs (monotonic clock)."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.clock = clock
-        self.updated = clock()
-
-    def take(self) -> bool:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-    def retry_after(self) -> int:
-        return max(1, int((1 - self.tokens) / self.rate) + 1)
-
-
-def change_fields(payload: Any) -> list[str]:
-    fields: list[str] = []
-    if isinstance(payload, dict):
-        for entry in payload.get("entry") or []:
-            if isinstance(entry, dict):
-                for change in entry.get("changes") or []:
-                    if isinstance(change, dict):
-                        fields.append(str(change.get("field") or "unknown"))
-    return fields
+#: ``webhook_events.last_error`` of a processed event whose whole body was unusable.
+INVALID_BODY = "invalid body: "
+#: ``webhook_events.last_error`` of a processed event of which some parts were skipped.
+INVALID_ITEMS = "invalid items: "
 
 
 def parse_timestamp(value: Any, default: datetime) -> datetime:
@@ -102,9 +69,20 @@ class ProcessResult:
     statuses: dict[str, int] = field(default_factory=dict)  # outcome → count
     numbers_to_refresh: set[str] = field(default_factory=set)
     refresh_all_numbers: bool = False
+    invalid_body: str | None = None  # the whole body was unusable
+    invalid: list[str] = field(default_factory=list)  # the parts that were skipped, and why
 
     def count(self, outcome: str) -> None:
         self.statuses[outcome] = self.statuses.get(outcome, 0) + 1
+
+    def note(self) -> str | None:
+        """What ``webhook_events.last_error`` keeps of a processed event: NULL when everything was usable."""
+        if self.invalid_body is not None:
+            return INVALID_BODY + self.invalid_body
+        if self.invalid:
+            more = f"; and {len(self.invalid) - 20} more" if len(self.invalid) > 20 else ""
+            return INVALID_ITEMS + "; ".join(self.invalid[:20]) + more
+        return None
 
 
 class WebhookProcessor:
@@ -123,7 +101,9 @@ class WebhookProcessor:
         self.clock = clock
         self._lock = asyncio.Lock() if serialise else None
 
-    async def store(self, raw: bytes, fields: list[str]) -> tuple[int, bool]:
+    # ------------------------------------------------------------------ storing and processing
+
+    async def store(self, raw: bytes, fields: list[str]) -> state_repo.StoredEvent:
         sha = hashlib.sha256(raw).hexdigest()
         text = raw.decode("utf-8", errors="replace")
         async with transaction(self.sessions) as session:
@@ -131,28 +111,42 @@ class WebhookProcessor:
                 session, sha256=sha, body=text, size=len(raw), fields=",".join(sorted(set(fields))), now=self.clock()
             )
 
-    async def process(self, event_id: int) -> ProcessResult | None:
-        """Process one stored event (idempotent). None when someone else processed it (or is doing so)."""
+    async def process(self, event_id: int, parsed: ParsedBody | None = None) -> ProcessResult | None:
+        """Process one stored event (idempotent). None when someone else processed it (or is doing so), or when
+        it failed as a whole (a database error: the sweeper retries it)."""
         if self._lock is not None:
             async with self._lock:
-                return await self._process(event_id)
-        return await self._process(event_id)
+                return await self._process(event_id, parsed)
+        return await self._process(event_id, parsed)
 
-    async def _process(self, event_id: int) -> ProcessResult | None:
+    async def _process(self, event_id: int, parsed: ParsedBody | None) -> ProcessResult | None:
         try:
             async with transaction(self.sessions) as session:
-                event = await state_repo.lock_unprocessed_event(session, event_id)
+                event = await state_repo.claim_event(session, event_id)
                 if event is None:
                     return None
+                if parsed is None:
+                    parsed = parse_body(event["body"].encode("utf-8"))
                 result = ProcessResult()
-                await self._apply(session, event_id, json.loads(event["body"]), result)
-                await state_repo.mark_processed(session, event_id, self.clock())
+                if parsed.problem is not None:
+                    result.invalid_body = parsed.problem
+                    log.warning("webhook event %s stored but not usable: %s", event_id, parsed.problem)
+                else:
+                    await self._apply(session, event_id, parsed.payload, result)
+                await state_repo.mark_processed(session, event_id, self.clock(), result.note())
                 await state_service.refresh_held_numbers_gauge(session)
         except Exception as exc:  # noqa: BLE001 - stored; the sweeper retries it
             log.exception("webhook event %s could not be processed; will retry", event_id)
             async with transaction(self.sessions) as session:
                 await state_repo.mark_failed(session, event_id, f"{type(exc).__name__}: {exc}")
             return None
+        if result.invalid_body is not None:
+            metrics.WEBHOOKS_INVALID.labels(part="body").inc()
+        invalid_statuses = result.statuses.get("invalid", 0)
+        if invalid_statuses:
+            metrics.WEBHOOKS_INVALID.labels(part="status").inc(invalid_statuses)
+        if len(result.invalid) > invalid_statuses:
+            metrics.WEBHOOKS_INVALID.labels(part="change").inc(len(result.invalid) - invalid_statuses)
         return result
 
     async def sweep(self, older_than_seconds: float = 5.0, limit: int = 100) -> int:
@@ -166,46 +160,81 @@ class WebhookProcessor:
                 done += 1
         return done
 
-    # ------------------------------------------------------------------ dispatch by field
+    # ------------------------------------------------------------------ dispatch by field, one item at a time
 
-    async def _apply(self, session: AsyncSession, event_id: int, payload: Any, result: ProcessResult) -> None:
-        if not isinstance(payload, dict):
-            return
-        for entry in payload.get("entry") or []:
-            if not isinstance(entry, dict):
-                continue
-            for change in entry.get("changes") or []:
-                if not isinstance(change, dict):
-                    continue
-                field_name = str(change.get("field") or "")
-                value = change.get("value") or {}
-                if not isinstance(value, dict):
-                    continue
-                if field_name == "messages":
-                    await self._messages(session, event_id, value, result)
-                elif field_name == "phone_number_quality_update":
-                    await self._quality(session, value, result)
-                elif field_name == "account_update":
-                    await self._account(session, value, result)
-                elif field_name == "message_template_status_update":
-                    await self._template(session, value)
-                else:
-                    log.info("webhook field %s stored, not processed", field_name)
-
-    async def _messages(
-        self, session: AsyncSession, event_id: int, value: dict[str, Any], result: ProcessResult
+    async def _apply(
+        self, session: AsyncSession, event_id: int, payload: dict[str, Any], result: ProcessResult
     ) -> None:
-        metadata = value.get("metadata") or {}
-        phone_number_id = str(metadata.get("phone_number_id") or "") or None
-        for item in value.get("statuses") or []:
-            if isinstance(item, dict):
-                outcome = await self._status(session, event_id, phone_number_id, item)
-                result.count(outcome)
-        for error in value.get("errors") or []:
-            log.warning("system-level webhook error for number %s: %s", phone_number_id, error)
-        inbound = value.get("messages") or []
+        handlers: dict[str, Callable[[AsyncSession, dict[str, Any], ProcessResult, datetime], Awaitable[None]]] = {
+            "phone_number_quality_update": webhook_fields.quality,
+            "account_update": webhook_fields.account,
+            "message_template_status_update": webhook_fields.template,
+        }
+        for change in changes(payload, result.invalid):
+            if change.field == "messages":
+                await self._messages(session, event_id, change, result)
+                continue
+            handler = handlers.get(change.field)
+            if handler is None:
+                log.info("webhook field %s stored, not processed", change.field)
+                continue
+            try:
+                async with session.begin_nested():
+                    await handler(session, change.value, result, self.clock())
+            except Exception as exc:  # noqa: BLE001 - this change only; the others still apply
+                log.exception("webhook event %s: %s (%s) skipped", event_id, change.path, change.field)
+                result.invalid.append(f"{change.path} ({change.field}): {type(exc).__name__}: {exc}")
+
+    async def _messages(self, session: AsyncSession, event_id: int, change: Change, result: ProcessResult) -> None:
+        value = change.value
+        metadata = value.get("metadata")
+        phone_number_id = (
+            scalar_text(metadata.get("phone_number_id"), PHONE_NUMBER_ID_LENGTH) if isinstance(metadata, dict) else None
+        )
+        statuses = value.get("statuses")
+        if statuses is not None and not isinstance(statuses, list):
+            result.invalid.append(f"{change.path}.value.statuses: expected a list")
+        for i, item in enumerate(as_list(statuses)):
+            path = f"{change.path}.value.statuses[{i}]"
+            fitted = fit_status_item(item) if isinstance(item, dict) else {}
+            try:
+                if not isinstance(item, dict):
+                    raise TypeError("expected an object")
+                async with session.begin_nested():
+                    outcome = await self._status(session, event_id, phone_number_id, fitted)
+            except Exception as exc:  # noqa: BLE001 - this status only; the others still apply
+                log.warning("webhook event %s: %s skipped: %s: %s", event_id, path, type(exc).__name__, exc)
+                result.invalid.append(f"{path}: {type(exc).__name__}: {exc}")
+                outcome = await self._invalid_status(session, event_id, phone_number_id, fitted)
+            result.count(outcome)
+        for error in as_list(value.get("errors")):
+            log.warning("system-level webhook error for number %s: %s", phone_number_id, clean_text(error, 500))
+        inbound = as_list(value.get("messages"))
         if inbound:
             log.info("%d inbound message(s) for number %s stored (not processed)", len(inbound), phone_number_id)
+
+    async def _invalid_status(
+        self, session: AsyncSession, event_id: int, phone_number_id: str | None, item: dict[str, Any]
+    ) -> str:
+        """Record a status item that could not be applied (in its own SAVEPOINT, best effort)."""
+        now = self.clock()
+        try:
+            async with session.begin_nested():
+                await state_repo.record_status(
+                    session,
+                    {
+                        "event_id": event_id,
+                        "wamid": item.get("id"),
+                        "status": str(item.get("status") or "unknown").lower()[:16],
+                        "status_at": parse_timestamp(item.get("timestamp"), now),
+                        "phone_number_id": phone_number_id,
+                        "created_at": now,
+                        "outcome": "invalid",
+                    },
+                )
+        except Exception:  # noqa: BLE001 - the note on the event still says what was skipped
+            log.exception("webhook event %s: an invalid status could not be recorded", event_id)
+        return "invalid"
 
     async def _status(
         self, session: AsyncSession, event_id: int, phone_number_id: str | None, item: dict[str, Any]
@@ -303,61 +332,3 @@ class WebhookProcessor:
             billable=billable,
             cost_eur=self.rate_card.cost(message.recipient_phone, category, billable),
         )
-
-    async def _quality(self, session: AsyncSession, value: dict[str, Any], result: ProcessResult) -> None:
-        now = self.clock()
-        display = digits(str(value.get("display_phone_number") or ""))
-        phone_number_id = str(value.get("phone_number_id") or "") or await state_repo.number_id_for_display(
-            session, display
-        )
-        event = str(value.get("event") or "")[:64]
-        if phone_number_id is None:
-            log.warning("quality update %s for unknown number %s: syncing all numbers", event, display)
-            result.refresh_all_numbers = True
-            return
-        values: dict[str, Any] = {"last_event": event, "last_event_at": now}
-        if display:
-            values["display_phone_number"] = display
-        tier = value.get("max_daily_conversations_per_business") or value.get("current_limit")
-        if tier:
-            values["messaging_limit_tier"] = str(tier).upper()
-        # The event does not carry the quality colour (reference §3.6); when a payload has it, use it,
-        # and in any case read the number's current state from the Graph API right after.
-        for key in ("quality_rating", "new_quality_rating"):
-            if value.get(key):
-                values["quality_rating"] = str(value[key]).upper()
-        if value.get("status"):
-            values["status"] = str(value["status"]).upper()
-        await state_service.apply_number(session, phone_number_id, values, now)
-        result.numbers_to_refresh.add(phone_number_id)
-
-    async def _account(self, session: AsyncSession, value: dict[str, Any], result: ProcessResult) -> None:
-        now = self.clock()
-        event = str(value.get("event") or "")[:64]
-        number = value.get("phone_number") or value.get("display_phone_number")
-        if number:
-            phone_number_id = await state_repo.number_id_for_display(session, digits(str(number)))
-            if phone_number_id:
-                await state_service.apply_number(
-                    session, phone_number_id, {"last_event": f"account_update:{event}"[:64], "last_event_at": now}, now
-                )
-                result.numbers_to_refresh.add(phone_number_id)
-        await state_service.apply_account_event(session, value, now)
-
-    async def _template(self, session: AsyncSession, value: dict[str, Any]) -> None:
-        name = str(value.get("message_template_name") or "")
-        language = str(value.get("message_template_language") or "")
-        event = str(value.get("event") or "")
-        if not name or not event:
-            return
-        await state_service.apply_template(
-            session,
-            name=name,
-            language=language,
-            status=stored_template_status(event),
-            category=value.get("message_template_category"),
-            reason=value.get("reason"),
-            template_id=str(value.get("message_template_id") or "") or None,
-            now=self.clock(),
-        )
-        log.warning("template %s (%s) is now %s (webhook)", name, language, event)

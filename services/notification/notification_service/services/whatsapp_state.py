@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notification_service import metrics
 from notification_service.domain.decisions import ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY, PHONE_NUMBER_SCOPE
+from notification_service.domain.webhook_payload import clean_text
 from notification_service.domain.whatsapp_state import (
     ACCOUNT_HOLD,
     QUALITY_HOLD,
@@ -96,7 +97,8 @@ async def apply_number(
 async def apply_account_event(session: AsyncSession, value: dict[str, Any], now: datetime) -> None:
     """``account_update``: a restriction, deletion or ban pauses the account; reconnection/reinstatement lifts it."""
     event = str(value.get("event") or "").upper()
-    ban_state = str((value.get("ban_info") or {}).get("waba_ban_state") or "").upper()
+    ban_info = value.get("ban_info")
+    ban_state = str((ban_info if isinstance(ban_info, dict) else {}).get("waba_ban_state") or "").upper()
     pause = event in {"ACCOUNT_RESTRICTION", "ACCOUNT_DELETED", "ACCOUNT_OFFBOARDED"} or (
         event == "DISABLED_UPDATE" and ban_state in {"DISABLE", "SCHEDULE_FOR_DISABLE"}
     )
@@ -111,7 +113,7 @@ async def apply_account_event(session: AsyncSession, value: dict[str, Any], now:
             scope=ACCOUNT_SCOPE,
             scope_key=MASTER_ACCOUNT_KEY,
             kind=ACCOUNT_HOLD,
-            reason=reason[:500],
+            reason=clean_text(reason, 500),
             error_code=None,
             probe_phone_number_id=None,
             now=now,
@@ -160,7 +162,7 @@ async def apply_template(
             scope=TEMPLATE_SCOPE,
             scope_key=key,
             kind=TEMPLATE_HOLD,
-            reason=template_hold_reason(name, language, status.upper()),
+            reason=template_hold_reason(name, language, status.upper())[:500],
             error_code=None,
             probe_phone_number_id=None,
             now=now,

@@ -1,0 +1,84 @@
+"""What the non-status webhook fields change: number quality, the account, template statuses (with their holds).
+
+Every value taken from the payload is of the expected type and fits its column; each call runs in its own
+SAVEPOINT (``WebhookProcessor._apply``), so a change that fails does not fail the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notification_service.domain.webhook_payload import PHONE_NUMBER_ID_LENGTH, clean_text, scalar_text
+from notification_service.domain.whatsapp_state import digits, normalize_language, stored_template_status
+from notification_service.repositories import whatsapp_state as state_repo
+from notification_service.services import whatsapp_state as state_service
+
+log = logging.getLogger("notification.whatsapp.webhooks")
+
+
+class FieldResult(Protocol):
+    numbers_to_refresh: set[str]
+    refresh_all_numbers: bool
+
+
+async def quality(session: AsyncSession, value: dict[str, Any], result: FieldResult, now: datetime) -> None:
+    display = digits(str(value.get("display_phone_number") or ""))
+    phone_number_id = scalar_text(
+        value.get("phone_number_id"), PHONE_NUMBER_ID_LENGTH
+    ) or await state_repo.number_id_for_display(session, display)
+    event = clean_text(value.get("event") or "", 64)
+    if phone_number_id is None:
+        log.warning("quality update %s for unknown number %s: syncing all numbers", event, display)
+        result.refresh_all_numbers = True
+        return
+    values: dict[str, Any] = {"last_event": event, "last_event_at": now}
+    if display:
+        values["display_phone_number"] = display
+    tier = value.get("max_daily_conversations_per_business") or value.get("current_limit")
+    if tier:
+        values["messaging_limit_tier"] = str(tier).upper()
+    # The event does not carry the quality colour (reference §3.6); when a payload has it, use it,
+    # and in any case read the number's current state from the Graph API right after.
+    for key in ("quality_rating", "new_quality_rating"):
+        if value.get(key):
+            values["quality_rating"] = str(value[key]).upper()
+    if value.get("status"):
+        values["status"] = str(value["status"]).upper()
+    await state_service.apply_number(session, phone_number_id, values, now)
+    result.numbers_to_refresh.add(phone_number_id)
+
+
+async def account(session: AsyncSession, value: dict[str, Any], result: FieldResult, now: datetime) -> None:
+    event = clean_text(value.get("event") or "", 64)
+    number = value.get("phone_number") or value.get("display_phone_number")
+    if number:
+        phone_number_id = await state_repo.number_id_for_display(session, digits(str(number)))
+        if phone_number_id:
+            await state_service.apply_number(
+                session, phone_number_id, {"last_event": f"account_update:{event}", "last_event_at": now}, now
+            )
+            result.numbers_to_refresh.add(phone_number_id)
+    await state_service.apply_account_event(session, value, now)
+
+
+async def template(session: AsyncSession, value: dict[str, Any], result: FieldResult, now: datetime) -> None:
+    name = scalar_text(value.get("message_template_name"), 512) or ""
+    language = clean_text(normalize_language(scalar_text(value.get("message_template_language"), 64)), 16)
+    event = scalar_text(value.get("event"), 32) or ""
+    if not name or not event:
+        return
+    await state_service.apply_template(
+        session,
+        name=name,
+        language=language,
+        status=stored_template_status(event),
+        category=scalar_text(value.get("message_template_category"), 32),
+        reason=scalar_text(value.get("reason"), 128),
+        template_id=scalar_text(value.get("message_template_id"), 64),
+        now=now,
+    )
+    log.warning("template %s (%s) is now %s (webhook)", name, language, event)
