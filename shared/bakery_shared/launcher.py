@@ -13,12 +13,12 @@ It lives in the shared library because that is the one package importable, uncha
 
 from __future__ import annotations
 
+import http.client
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +47,7 @@ def is_healthy(url: str, timeout: float = 1.0) -> bool:
     try:
         with _LOCAL.open(url, timeout=timeout) as response:
             return bool(response.status == 200)
-    except (OSError, urllib.error.URLError):  # refused, reset, timed out, or an HTTP error status
+    except (OSError, http.client.HTTPException):  # refused, reset, timed out, an HTTP error status, garbage
         return False
 
 
