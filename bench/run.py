@@ -38,8 +38,9 @@ from typing import Any
 
 import httpx
 
+from bakery_shared.launcher import ServiceProcess, free_port, stop_all
 from tests.helpers import Tokens
-from tests.stack import ROOT, Proc, Stack, free_port
+from tests.stack import ROOT, Stack
 
 tokens = Tokens()
 RESULTS = ROOT / "bench-results"
@@ -155,7 +156,7 @@ class Bench:
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-"))
         self.results: dict[str, Any] = {}
         self.numbers = [str(NUMBER_BASE + i) for i in range(1, 21)]
-        self.extra: list[Proc] = []  # helper servers, stopped at the end whatever happens
+        self.extra: list[ServiceProcess] = []  # helper servers, stopped at the end whatever happens
 
     # ------------------------------------------------------------------ processes
     def make_stack(self, notification_db: str, tenant_db: str, name: str) -> Stack:
@@ -181,30 +182,33 @@ class Bench:
         )
         return stack
 
-    def start_notification(self, stack: Stack, name: str = "notification", **env: str) -> Proc:
+    def start_notification(self, stack: Stack, name: str = "notification", **env: str) -> ServiceProcess:
         counter_dir = self.workdir / "sql" / f"{name}-{uuid.uuid4().hex[:6]}"
         args = ["-m", "notification_service"]
         if env.pop("_profile", None):
             args = ["-m", "pyinstrument", "-r", "text", "-o", str(RESULTS / f"profile-{name}.txt"), *args]
-        proc = stack._proc(
-            name, args, f"{stack.notification_url}/health/live", SQL_STATEMENT_COUNTER_DIR=str(counter_dir), **env
+        proc = stack.start(
+            name,
+            args,
+            f"{stack.notification_url}/health/live",
+            timeout=60,
+            SQL_STATEMENT_COUNTER_DIR=str(counter_dir),
+            **env,
         )
-        proc.start(timeout=60)
         proc.counter_dir = counter_dir  # type: ignore[attr-defined]
         return proc
 
-    def start_dispatcher(self, stack: Stack, name: str, **env: str) -> Proc:
+    def start_dispatcher(self, stack: Stack, name: str, **env: str) -> ServiceProcess:
         counter_dir = self.workdir / "sql" / f"{name}-{uuid.uuid4().hex[:6]}"
         args = ["-m", "notification_service.dispatch"]
         if env.pop("_profile", None):
             args = ["-m", "pyinstrument", "-r", "text", "-o", str(RESULTS / f"profile-{name}.txt"), *args]
-        proc = stack._proc(name, args, None, SQL_STATEMENT_COUNTER_DIR=str(counter_dir), **env)
-        proc.start()
+        proc = stack.start(name, args, None, SQL_STATEMENT_COUNTER_DIR=str(counter_dir), **env)
         proc.counter_dir = counter_dir  # type: ignore[attr-defined]
         return proc
 
     @staticmethod
-    def stop(proc: Proc, sig: int = signal.SIGTERM) -> dict[str, Any]:
+    def stop(proc: ServiceProcess, sig: int = signal.SIGTERM) -> dict[str, Any]:
         """Stop a process; its peak memory and the SQL statements it counted."""
         mem = proc_status(proc.popen.pid) if proc.popen else {}
         proc.stop(sig=sig, timeout=30)
@@ -215,33 +219,35 @@ class Bench:
                 statements += json.loads(f.read_text()).get("statements", 0)
         return {"vm_hwm_mb": round(mem.get("VmHWM", 0) / 1024, 1), "sql_statements": statements}
 
-    def start_trivial(self) -> Proc:
+    def start_trivial(self) -> ServiceProcess:
         port = free_port()
-        proc = Proc(
+        proc = ServiceProcess(
             "trivial",
             ["-m", "bench.apps", "trivial", str(port)],
             {**os.environ, "PYTHONUNBUFFERED": "1"},
-            f"http://127.0.0.1:{port}/health/live",
-            self.workdir / "trivial.log",
+            health_url=f"http://127.0.0.1:{port}/health/live",
+            log_path=self.workdir / "trivial.log",
+            cwd=ROOT,
         )
         self.extra.append(proc)
-        proc.start()
+        proc.start().wait_healthy()
         proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
         return proc
 
-    def start_tenant_stub(self, tenants: dict[str, dict[str, Any]]) -> Proc:
+    def start_tenant_stub(self, tenants: dict[str, dict[str, Any]]) -> ServiceProcess:
         port = free_port()
         path = self.workdir / "stub-tenants.json"
         path.write_text(json.dumps(tenants))
-        proc = Proc(
+        proc = ServiceProcess(
             "tenant-stub",
             ["-m", "bench.apps", "tenants", str(port), str(path)],
             {**os.environ, "PYTHONUNBUFFERED": "1"},
-            f"http://127.0.0.1:{port}/health/live",
-            self.workdir / "tenant-stub.log",
+            health_url=f"http://127.0.0.1:{port}/health/live",
+            log_path=self.workdir / "tenant-stub.log",
+            cwd=ROOT,
         )
         self.extra.append(proc)
-        proc.start()
+        proc.start().wait_healthy()
         proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
         return proc
 
@@ -1014,8 +1020,7 @@ def main() -> None:
             pg["tenant_service_vm_hwm_mb"] = proc_status(stack.procs["tenant"].popen.pid).get("VmHWM", 0) // 1024  # type: ignore[union-attr]
             pg["sandbox_vm_hwm_mb"] = proc_status(stack.procs["sandbox"].popen.pid).get("VmHWM", 0) // 1024  # type: ignore[union-attr]
         finally:
-            for proc in bench.extra:
-                proc.stop()
+            stop_all(bench.extra)
             stack.stop_all()
             for url in (tenant_db, notification_db):
                 with contextlib.suppress(Exception):
@@ -1039,8 +1044,7 @@ def main() -> None:
             log(f"[sqlite] failed: {exc!r}")
             results["sqlite"]["error"] = repr(exc)
         finally:
-            for proc in bench.extra:
-                proc.stop()
+            stop_all(bench.extra)
             stack.stop_all()
 
     results["elapsed_seconds"] = round(time.monotonic() - began)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
+
+from bakery_shared.launcher import ServiceProcess, ServiceStartError, run_step, stop_all
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,50 +48,36 @@ def build_env() -> dict[str, str]:
     return env
 
 
-def wait_healthy(name: str, url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{name} exited with code {proc.returncode} while starting")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - local health URL
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{name} did not become healthy at {url} within {timeout:.0f}s")
+SERVICES = [
+    ("sandbox", "wa_sandbox", "http://127.0.0.1:8009/_sandbox/health"),
+    ("tenant", "tenant_service", "http://127.0.0.1:8001/health/live"),
+    ("notification", "notification_service", "http://127.0.0.1:8002/health/live"),
+]
 
 
 def main() -> int:
     env = build_env()
     os.chdir(ROOT)
-    py = sys.executable
-    for step in ("tenant_service.migrate", "notification_service.migrate", "tenant_service.seed_demo"):
-        subprocess.run([py, "-m", step], env=env, check=True)  # noqa: S603 - our own modules
+    try:
+        for step in ("tenant_service.migrate", "notification_service.migrate", "tenant_service.seed_demo"):
+            run_step(["-m", step], env, cwd=ROOT)
+    except ServiceStartError as exc:
+        raise SystemExit(str(exc)) from None
 
-    services = [
-        ("sandbox", "wa_sandbox", "http://127.0.0.1:8009/_sandbox/health"),
-        ("tenant", "tenant_service", "http://127.0.0.1:8001/health/live"),
-        ("notification", "notification_service", "http://127.0.0.1:8002/health/live"),
-    ]
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    procs: list[ServiceProcess] = []
 
-    def stop(*_: object) -> None:
-        for _, proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for _, proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    def stop() -> None:
+        stop_all(procs, timeout=10)
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     try:
-        for name, module, health in services:
-            proc = subprocess.Popen([py, "-m", module], env=env)  # noqa: S603 - our own modules
-            procs.append((name, proc))
-            wait_healthy(name, health, proc)
+        for name, module, health in SERVICES:
+            proc = ServiceProcess(name, ["-m", module], env, health_url=health, cwd=ROOT).start()
+            procs.append(proc)
+            try:
+                proc.wait_healthy(timeout=60, interval=0.2)
+            except ServiceStartError as exc:
+                raise SystemExit(str(exc)) from None
             print(f"[make run] {name} is up ({health.rsplit('/', 2)[0]})", flush=True)
         print(
             "\n[make run] ready. Tenant service http://localhost:8001 (pages at /app/), notification service "
@@ -100,9 +86,9 @@ def main() -> int:
             flush=True,
         )
         while True:
-            for name, proc in procs:
-                if proc.poll() is not None:
-                    print(f"[make run] {name} stopped with code {proc.returncode}; stopping the rest", flush=True)
+            for proc in procs:
+                if not proc.alive:
+                    print(f"[make run] {proc.name} stopped with code {proc.returncode}; stopping the rest", flush=True)
                     stop()
                     return 1
             time.sleep(0.5)

@@ -4,16 +4,10 @@ stand-alone dispatchers, each a subprocess on a free port, talking real HTTP to 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
+from bakery_shared.launcher import ServiceProcess, free_port, run_step, stop_all
 from tests.helpers import TEST_JWT_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,66 +17,13 @@ APP_SECRET = "sandbox-app-secret"
 VERIFY_TOKEN = "sandbox-verify-token"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Proc:
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    health: str | None
-    log_path: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30) -> None:
-        log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(  # noqa: S603 - our own modules
-            [sys.executable, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-        if self.health:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if self.popen.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited ({self.popen.returncode}); log:\n{self.log()[-3000:]}")
-                try:
-                    if httpx.get(self.health, timeout=1).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
-            raise RuntimeError(f"{self.name} not healthy at {self.health}; log:\n{self.log()[-3000:]}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-        if self.popen and self.popen.poll() is None:
-            self.popen.send_signal(sig)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
-
-    @property
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
 @dataclass
 class Stack:
     workdir: Path
     tenant_db: str
     notification_db: str
     extra_env: dict[str, str] = field(default_factory=dict)
-    procs: dict[str, Proc] = field(default_factory=dict)
+    procs: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @classmethod
     def sqlite(cls, workdir: Path, **extra_env: str) -> Stack:
@@ -130,35 +71,31 @@ class Stack:
         base.update(overrides)
         return base
 
-    def _proc(self, name: str, args: list[str], health: str | None, **env: str) -> Proc:
-        proc = Proc(name, args, self.env(**env), health, self.workdir / f"{name}.log")
+    def start(self, name: str, args: list[str], health: str | None, timeout: float = 30, **env: str) -> ServiceProcess:
+        """Start ``python <args>`` as ``name`` (log ``<workdir>/<name>.log``) and wait until ``health`` answers."""
+        proc = ServiceProcess(
+            name, args, self.env(**env), health_url=health, log_path=self.workdir / f"{name}.log", cwd=ROOT
+        )
         self.procs[name] = proc
+        proc.start().wait_healthy(timeout=timeout)
         return proc
 
     def migrate(self) -> None:
         for module in ("tenant_service.migrate", "notification_service.migrate"):
-            subprocess.run([sys.executable, "-m", module, "upgrade", "head"], env=self.env(), check=True, cwd=ROOT)
-        subprocess.run([sys.executable, "-m", "tenant_service.seed_demo"], env=self.env(), check=True, cwd=ROOT)
+            run_step(["-m", module, "upgrade", "head"], self.env(), cwd=ROOT)
+        run_step(["-m", "tenant_service.seed_demo"], self.env(), cwd=ROOT)
 
-    def start_sandbox(self, **env: str) -> Proc:
-        proc = self._proc("sandbox", ["-m", "wa_sandbox"], f"{self.sandbox_url}/_sandbox/state", **env)
-        proc.start()
-        return proc
+    def start_sandbox(self, **env: str) -> ServiceProcess:
+        return self.start("sandbox", ["-m", "wa_sandbox"], f"{self.sandbox_url}/_sandbox/state", **env)
 
-    def start_tenant(self, **env: str) -> Proc:
-        proc = self._proc("tenant", ["-m", "tenant_service"], f"{self.tenant_url}/health/live", **env)
-        proc.start()
-        return proc
+    def start_tenant(self, **env: str) -> ServiceProcess:
+        return self.start("tenant", ["-m", "tenant_service"], f"{self.tenant_url}/health/live", **env)
 
-    def start_notification(self, **env: str) -> Proc:
-        proc = self._proc("notification", ["-m", "notification_service"], f"{self.notification_url}/health/live", **env)
-        proc.start()
-        return proc
+    def start_notification(self, **env: str) -> ServiceProcess:
+        return self.start("notification", ["-m", "notification_service"], f"{self.notification_url}/health/live", **env)
 
-    def start_dispatcher(self, name: str = "dispatcher", **env: str) -> Proc:
-        proc = self._proc(name, ["-m", "notification_service.dispatch"], None, **env)
-        proc.start()
-        return proc
+    def start_dispatcher(self, name: str = "dispatcher", **env: str) -> ServiceProcess:
+        return self.start(name, ["-m", "notification_service.dispatch"], None, **env)
 
     def start_all(self) -> Stack:
         self.migrate()
@@ -168,8 +105,7 @@ class Stack:
         return self
 
     def stop_all(self) -> None:
-        for proc in reversed(list(self.procs.values())):
-            proc.stop()
+        stop_all(self.procs.values())
 
     def logs(self) -> str:
         return "\n".join(f"===== {name} =====\n{p.log()[-4000:]}" for name, p in self.procs.items())

@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,18 +20,13 @@ import httpx
 import pytest
 
 from bakery_shared.auth import Role, issue_token
+from bakery_shared.launcher import ServiceProcess, free_port, run_step, stop_all
 from bakery_shared.settings import BaseServiceSettings
 
 JWT_SECRET = "browser-tests-jwt-secret-0123456789abcdef-xyz"
 WABA_ID = "100000000000001"
 SANDBOX_TOKEN = "sandbox-access-token"
 HEALTH_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _has_module(name: str) -> bool:
@@ -45,29 +36,6 @@ def _has_module(name: str) -> bool:
         return False
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-@dataclass
-class Process:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-
 @dataclass
 class Stack:
     root: Path
@@ -75,7 +43,7 @@ class Stack:
     sandbox_url: str | None
     notification_url: str | None
     notification_skip_reason: str = ""
-    processes: list[Process] = field(default_factory=list)
+    processes: list[ServiceProcess] = field(default_factory=list)
 
     # -- tokens and API shortcuts for test set-up (the pages themselves are what the tests check) ------------
 
@@ -161,43 +129,26 @@ class Stack:
 
     # -- processes -----------------------------------------------------------------------------------------------
 
-    def start(self, name: str, module: str, env: dict[str, str], health_url: str) -> Process:
+    def start(self, name: str, module: str, env: dict[str, str], health_url: str) -> ServiceProcess:
+        """``python -m module`` in its own working directory (no developer ``.env``), logging to ``<name>.log``."""
         workdir = self.root / name
         workdir.mkdir(exist_ok=True)
-        log = self.root / f"{name}.log"
-        handle = log.open("wb")
-        proc = subprocess.Popen(  # noqa: S603 - our own modules
-            [sys.executable, "-m", module], cwd=workdir, env=env, stdout=handle, stderr=subprocess.STDOUT
+        process = ServiceProcess(
+            name, ["-m", module], env, health_url=health_url, log_path=self.root / f"{name}.log", cwd=workdir
         )
-        handle.close()
-        process = Process(name, proc, log)
         self.processes.append(process)
-        deadline = time.monotonic() + HEALTH_TIMEOUT
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {proc.returncode} while starting:\n{_tail(log)}")
-            try:
-                if httpx.get(health_url, timeout=1).status_code == 200:
-                    return process
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{name} did not become healthy at {health_url} within {HEALTH_TIMEOUT:.0f}s:\n{_tail(log)}")
+        process.start().wait_healthy(timeout=HEALTH_TIMEOUT, interval=0.2)
+        return process
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
+        stop_all(self.processes, timeout=10)
 
     def logs(self) -> str:
-        return "\n\n".join(f"--- {p.name} ---\n{_tail(p.log)}" for p in self.processes)
+        return "\n\n".join(f"--- {p.name} ---\n{_tail(p.log())}" for p in self.processes)
 
 
-def _run(args: list[str], env: dict[str, str], cwd: Path) -> None:
-    result = subprocess.run(  # noqa: S603 - our own modules
-        [sys.executable, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.splitlines()[-lines:]) or "(no log)"
 
 
 def start_stack(root: Path) -> Stack:
@@ -252,8 +203,8 @@ def start_stack(root: Path) -> Stack:
 
     stack = Stack(root=root, tenant_url=tenant_url, sandbox_url=None, notification_url=None)
     try:
-        _run(["-m", "tenant_service.migrate", "upgrade", "head"], env, root)
-        _run(["-m", "tenant_service.seed_demo"], env, root)
+        run_step(["-m", "tenant_service.migrate", "upgrade", "head"], env, cwd=root, quiet=True, timeout=120)
+        run_step(["-m", "tenant_service.seed_demo"], env, cwd=root, quiet=True, timeout=120)
         if _has_module("wa_sandbox"):
             stack.start("sandbox", "wa_sandbox", env, f"{sandbox_url}/_sandbox/health")
             stack.sandbox_url = sandbox_url
@@ -261,7 +212,13 @@ def start_stack(root: Path) -> Stack:
         if run_notification:
             try:
                 if _has_module("notification_service.migrate"):
-                    _run(["-m", "notification_service.migrate", "upgrade", "head"], env, root)
+                    run_step(
+                        ["-m", "notification_service.migrate", "upgrade", "head"],
+                        env,
+                        cwd=root,
+                        quiet=True,
+                        timeout=120,
+                    )
                 stack.start("notification", "notification_service", env, f"{notification_url}/health/live")
                 stack.notification_url = notification_url
             except RuntimeError as exc:

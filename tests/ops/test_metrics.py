@@ -8,9 +8,6 @@ import io
 import json
 import logging
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +19,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 
+from bakery_shared.launcher import ServiceProcess, free_port
 from bakery_shared.logging import configure_logging
 from bakery_shared.settings import DEV_JWT_SECRET
 from notification_service import metrics
@@ -293,18 +291,10 @@ def test_reason_codes_stay_low_cardinality() -> None:
 # ---------------------------------------------------------------- the stand-alone dispatcher's metrics port
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_standalone_dispatcher_serves_metrics_on_its_port(tmp_path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}"
     upgrade(url)
-    port = _free_port()
+    port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONUNBUFFERED": "1",
@@ -319,19 +309,14 @@ def test_standalone_dispatcher_serves_metrics_on_its_port(tmp_path) -> None:
         "DISPATCHER_METRICS_PORT": str(port),
     }
     log_path = tmp_path / "dispatcher.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", "notification_service.dispatch"],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = ServiceProcess(
+        "dispatcher", ["-m", "notification_service.dispatch"], env, log_path=log_path, cwd=tmp_path
+    ).start()
     try:
         deadline = time.monotonic() + 30
         text = ""
         while time.monotonic() < deadline:
-            assert proc.poll() is None, log_path.read_text()
+            assert proc.alive, proc.log()
             try:
                 text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
                 if 'whatsapp_queue_depth{status="queued"} 0.0' in text:
@@ -342,12 +327,7 @@ def test_standalone_dispatcher_serves_metrics_on_its_port(tmp_path) -> None:
         assert 'whatsapp_queue_depth{status="queued"} 0.0' in text, text[-2000:]
         assert "whatsapp_queue_oldest_age_seconds 0.0" in text
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.stop()
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     assert any(line["message"].startswith("whatsapp dispatcher metrics served on") for line in lines), lines
     assert all(line["service"] == "notification-dispatcher" for line in lines)
