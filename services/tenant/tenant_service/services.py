@@ -120,7 +120,10 @@ class TenantService:
         self, principal: Principal, tenant_id: uuid.UUID, changes: dict[str, Any]
     ) -> NotificationSettings:
         async with transaction(self.sessions) as session:
-            found = await repo.get_notification_settings(session, tenant_id, for_update=True)
+            # Lock order (see repository): the tenant row first, then its settings, as assign/unassign do.
+            found = None
+            if await repo.lock_tenant(session, tenant_id) is not None:
+                found = await repo.get_notification_settings(session, tenant_id, for_update=True)
             if found is None:
                 raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
             current = read_settings(found[0])
@@ -297,14 +300,14 @@ class TenantService:
             if tenant is None:
                 raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
             previous = await repo.assignment_of_tenant(session, tenant_id)
+            if previous is not None:
+                await repo.delete_assignment(session, previous.phone_number_id)
             found = await repo.get_notification_settings(session, tenant_id, for_update=True)
             current = read_settings(found[0] if found else {})
             cleared = current.model_copy(
                 update={"whatsapp_enabled": False, "whatsapp_phone_number_id": "", "whatsapp_display_phone_number": ""}
             )
             changed = previous is not None or cleared != current
-            if previous is not None:
-                await repo.delete_assignment(session, previous.phone_number_id)
             if cleared != current:
                 await repo.save_notification_settings(session, tenant_id, cleared.model_dump())
             if previous is not None:
