@@ -25,6 +25,7 @@ DEV_DEFAULTS = {
     "WHATSAPP_WEBHOOK_VERIFY_TOKEN": "sandbox-verify-token",
     "WHATSAPP_HTTP_TRANSPORT": "aiohttp",  # the Graph client over aiohttp: 5-9x cheaper (docs/benchmarks.md)
     "TENANT_SERVICE_URL": "http://127.0.0.1:8001",
+    "NOTIFICATION_SERVICE_URL": "http://127.0.0.1:8002",
     "SANDBOX_WEBHOOK_URL": "http://127.0.0.1:8002/api/v1/whatsapp/webhook",
 }
 

@@ -17,7 +17,7 @@ from bakery_shared.db import create_engine, create_session_factory, is_sqlite
 from bakery_shared.graph import GraphClient
 from bakery_shared.http import BodySizeLimitMiddleware, create_service_app
 from notification_service import metrics
-from notification_service.api import admin_whatsapp, events, health, messages, tenants, webhooks
+from notification_service.api import admin_whatsapp, events, health, internal, messages, tenants, webhooks
 from notification_service.config import NotificationSettings
 from notification_service.dispatcher import Dispatcher
 from notification_service.domain.pricing import RateCard
@@ -119,6 +119,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(admin_whatsapp.router)
     app.include_router(admin_whatsapp.tenant_router)
+    app.include_router(internal.router)
     return app
 
 

@@ -17,6 +17,7 @@ from bakery_shared.contracts import InternalNotificationSettings, NotificationSe
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.errors import Conflict, InvalidInput, NotFound
 from tenant_service import repository as repo
+from tenant_service.notifier import SettingsChangeNotifier
 from tenant_service.phone_directory import MasterNumber, PhoneDirectory, digits
 
 log = logging.getLogger("tenant.whatsapp")
@@ -70,9 +71,20 @@ class TenantWhatsAppStatus:
 
 
 class TenantService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], directory: PhoneDirectory):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        directory: PhoneDirectory,
+        notifier: SettingsChangeNotifier | None = None,
+    ):
         self.sessions = sessions
         self.directory = directory
+        self.notifier = notifier
+
+    async def _settings_changed(self, tenant_id: uuid.UUID) -> None:
+        """After the commit: the notification service drops its cached copy (best effort, never raises)."""
+        if self.notifier is not None:
+            await self.notifier.settings_changed(tenant_id)
 
     # -- tenants -------------------------------------------------------------------------------------------
 
@@ -150,6 +162,8 @@ class TenantService:
                     code="no_phone_number_assigned",
                 )
             await repo.save_notification_settings(session, tenant_id, merged.model_dump())
+        if merged != current:
+            await self._settings_changed(tenant_id)
         log.info(
             "whatsapp settings updated tenant_id=%s by=%s role=%s changes=%s",
             tenant_id,
@@ -274,6 +288,7 @@ class TenantService:
                     session, phone_number_id, shown, holder.tenant_id if holder else None
                 )
             raise  # unreachable: _raise_already_assigned always raises
+        await self._settings_changed(tenant_id)
         log.info(
             "whatsapp phone assigned tenant_id=%s phone_number_id=%s previous=%s by=%s",
             tenant_id,
@@ -321,6 +336,8 @@ class TenantService:
                     new_display=None,
                 )
             status = await self._status(session, tenant)
+        if changed:
+            await self._settings_changed(tenant_id)
         if previous is not None:
             log.info(
                 "whatsapp phone unassigned tenant_id=%s phone_number_id=%s by=%s",
