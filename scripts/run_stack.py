@@ -1,7 +1,9 @@
 """`make run`: migrate, seed the demo data and start the sandbox, the tenant and the notification service.
 
-Configuration: the environment wins, then `.env`, then the development defaults below (which match the
-sandbox's seed), so `make run` works with or without a `.env` file. Stop everything with Ctrl-C.
+Configuration: the environment wins, then `.env` (of the working directory, the repository root under
+`make run`), then the development defaults below (which match the sandbox's seed), so `make run` works with or
+without a `.env` file; `cp .env.example .env` works too. Relative paths (the SQLite files under `./var`) are
+relative to the working directory. Stop everything with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 DEV_DEFAULTS = {
     "ENVIRONMENT": "development",
@@ -44,9 +44,13 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def build_env() -> dict[str, str]:
-    env = {**DEV_DEFAULTS, **read_dotenv(ROOT / ".env"), **os.environ}
+    env = {**DEV_DEFAULTS, **read_dotenv(Path.cwd() / ".env"), **os.environ}
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def local_url(env: dict[str, str], port_variable: str, default_port: int, path: str) -> str:
+    return f"http://127.0.0.1:{env.get(port_variable) or default_port}{path}"
 
 
 def wait_healthy(name: str, url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -65,15 +69,14 @@ def wait_healthy(name: str, url: str, proc: subprocess.Popen[bytes], timeout: fl
 
 def main() -> int:
     env = build_env()
-    os.chdir(ROOT)
     py = sys.executable
     for step in ("tenant_service.migrate", "notification_service.migrate", "tenant_service.seed_demo"):
         subprocess.run([py, "-m", step], env=env, check=True)  # noqa: S603 - our own modules
 
     services = [
-        ("sandbox", "wa_sandbox", "http://127.0.0.1:8009/_sandbox/health"),
-        ("tenant", "tenant_service", "http://127.0.0.1:8001/health/live"),
-        ("notification", "notification_service", "http://127.0.0.1:8002/health/live"),
+        ("sandbox", "wa_sandbox", local_url(env, "SANDBOX_PORT", 8009, "/_sandbox/health")),
+        ("tenant", "tenant_service", local_url(env, "TENANT_PORT", 8001, "/health/live")),
+        ("notification", "notification_service", local_url(env, "NOTIFICATION_PORT", 8002, "/health/live")),
     ]
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
@@ -94,9 +97,10 @@ def main() -> int:
             procs.append((name, proc))
             wait_healthy(name, health, proc)
             print(f"[make run] {name} is up ({health.rsplit('/', 2)[0]})", flush=True)
+        base = {name: health.rsplit("/", 2)[0] for name, _, health in services}
         print(
-            "\n[make run] ready. Tenant service http://localhost:8001 (pages at /app/), notification service "
-            "http://localhost:8002, WhatsApp sandbox http://localhost:8009.\n"
+            f"\n[make run] ready. Tenant service {base['tenant']} (pages at /app/), notification service "
+            f"{base['notification']}, WhatsApp sandbox {base['sandbox']}.\n"
             "[make run] get a token with: make token ROLE=admin   (Ctrl-C stops everything)\n",
             flush=True,
         )
