@@ -1,7 +1,9 @@
 """`make run`: migrate, seed the demo data and start the sandbox, the tenant and the notification service.
 
-Configuration: the environment wins, then `.env`, then the development defaults below (which match the
-sandbox's seed), so `make run` works with or without a `.env` file. Stop everything with Ctrl-C.
+Configuration: the environment wins, then `.env` (of the working directory, the repository root under
+`make run`), then the development defaults below (which match the sandbox's seed), so `make run` works with or
+without a `.env` file; `cp .env.example .env` works too. Relative paths (the SQLite files under `./var`) are
+relative to the working directory. Stop everything with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from pathlib import Path
 
 from bakery_shared.launcher import ServiceProcess, ServiceStartError, run_step, stop_all
 
-ROOT = Path(__file__).resolve().parent.parent
-
 DEV_DEFAULTS = {
     "ENVIRONMENT": "development",
     "WHATSAPP_GRAPH_URL": "http://127.0.0.1:8009",
@@ -25,6 +25,7 @@ DEV_DEFAULTS = {
     "WHATSAPP_WEBHOOK_VERIFY_TOKEN": "sandbox-verify-token",
     "WHATSAPP_HTTP_TRANSPORT": "aiohttp",  # the Graph client over aiohttp: 5-9x cheaper (docs/benchmarks.md)
     "TENANT_SERVICE_URL": "http://127.0.0.1:8001",
+    "NOTIFICATION_SERVICE_URL": "http://127.0.0.1:8002",
     "SANDBOX_WEBHOOK_URL": "http://127.0.0.1:8002/api/v1/whatsapp/webhook",
 }
 
@@ -43,24 +44,26 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def build_env() -> dict[str, str]:
-    env = {**DEV_DEFAULTS, **read_dotenv(ROOT / ".env"), **os.environ}
+    env = {**DEV_DEFAULTS, **read_dotenv(Path.cwd() / ".env"), **os.environ}
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
 
-SERVICES = [
-    ("sandbox", "wa_sandbox", "http://127.0.0.1:8009/_sandbox/health"),
-    ("tenant", "tenant_service", "http://127.0.0.1:8001/health/live"),
-    ("notification", "notification_service", "http://127.0.0.1:8002/health/live"),
-]
+def local_url(env: dict[str, str], port_variable: str, default_port: int, path: str) -> str:
+    return f"http://127.0.0.1:{env.get(port_variable) or default_port}{path}"
 
 
 def main() -> int:
     env = build_env()
-    os.chdir(ROOT)
+    cwd = Path.cwd()
+    services = [
+        ("sandbox", "wa_sandbox", local_url(env, "SANDBOX_PORT", 8009, "/_sandbox/health")),
+        ("tenant", "tenant_service", local_url(env, "TENANT_PORT", 8001, "/health/live")),
+        ("notification", "notification_service", local_url(env, "NOTIFICATION_PORT", 8002, "/health/live")),
+    ]
     try:
         for step in ("tenant_service.migrate", "notification_service.migrate", "tenant_service.seed_demo"):
-            run_step(["-m", step], env, cwd=ROOT)
+            run_step(["-m", step], env, cwd=cwd)
     except ServiceStartError as exc:
         raise SystemExit(str(exc)) from None
 
@@ -71,8 +74,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     try:
-        for name, module, health in SERVICES:
-            proc = ServiceProcess(name, ["-m", module], env, health_url=health, cwd=ROOT).start()
+        for name, module, health in services:
+            proc = ServiceProcess(name, ["-m", module], env, health_url=health, cwd=cwd).start()
             procs.append(proc)
             try:
                 proc.wait_healthy(timeout=60, interval=0.2)

@@ -62,6 +62,7 @@ class Stack:
             "NOTIFICATION_DATABASE_URL": self.notification_db,
             "NOTIFICATION_PORT": str(self.notification_port),
             "TENANT_SERVICE_URL": self.tenant_url,
+            "NOTIFICATION_SERVICE_URL": self.notification_url,
             "SANDBOX_PORT": str(self.sandbox_port),
             "SANDBOX_WEBHOOK_URL": f"{self.notification_url}/api/v1/whatsapp/webhook",
             "SANDBOX_STATUS_DELAY_SECONDS": "0.05",

@@ -82,6 +82,8 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/admin/whatsapp/sync"): ADMIN,
     ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/costs"): OWNER_OR_ADMIN,
     ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/usage"): OWNER_OR_ADMIN,
+    # issue 13: the tenant service reports a changed tenant (cache invalidation)
+    ("POST", "/internal/v1/tenants/{tenant_id}/settings-changed"): SERVICE,
 }
 
 

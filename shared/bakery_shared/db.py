@@ -79,6 +79,10 @@ class Base(DeclarativeBase):
     metadata = make_metadata()
 
 
+#: Connection execution option that makes the SQLite ``begin`` event take the write lock (``BEGIN IMMEDIATE``).
+WRITE_TRANSACTION = "bakery_write_transaction"
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -137,6 +141,15 @@ def _create_engine(url: str, *, echo: bool = False, pool_size: int = 10, **kwarg
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # pysqlite/aiosqlite sends no BEGIN before a SELECT, so a read-then-write unit of work reads outside
+            # any transaction and writes back what another writer may have changed meanwhile (a lost update).
+            # Write transactions therefore take SQLite's write lock up front; the driver then sees a transaction
+            # in progress and commits or rolls it back as usual.
+            if conn.get_execution_options().get(WRITE_TRANSACTION):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
         return engine
     return create_async_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kwargs
@@ -149,6 +162,13 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 
 @asynccontextmanager
 async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commits when the block ends, rolls back on any error."""
+    """One unit of work: commits when the block ends, rolls back on any error.
+
+    On SQLite it starts with ``BEGIN IMMEDIATE`` (the database's single write lock, waited for up to the busy
+    timeout), so that what the block reads cannot change before it writes. On PostgreSQL row locks
+    (``FOR UPDATE``) do that job.
+    """
     async with factory() as session, session.begin():
+        if session.bind is not None and session.bind.dialect.name == "sqlite":
+            await session.connection(execution_options={WRITE_TRANSACTION: True})
         yield session

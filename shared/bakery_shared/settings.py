@@ -1,7 +1,9 @@
 """One settings base for every service (pydantic-settings).
 
-Values come from the environment (and an optional ``.env`` file in the working directory). Secrets are
-``SecretStr`` so that they never print in a repr, a log line or a response.
+Values come from the environment (and an optional ``.env`` file in the working directory). An empty value, in
+the environment or in ``.env`` (``WHATSAPP_ACCESS_TOKEN_FILE=`` as ``.env.example`` ships it), means "not set":
+the field keeps its default. Secrets are ``SecretStr`` so that they never print in a repr, a log line or a
+response. ``ENVIRONMENT=production`` refuses, at load, the development values anyone can read in this repository.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production-0123456789"  # noqa: S105 - a documented dev default
+#: The WhatsApp sandbox's credentials (its seed, ``.env.example``, ``make run``): public, so never production values.
+SANDBOX_ACCESS_TOKEN = "sandbox-access-token"  # noqa: S105 - documented dev value
+SANDBOX_APP_SECRET = "sandbox-app-secret"  # noqa: S105 - documented dev value
+SANDBOX_VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105 - documented dev value
+#: Shortest JWT secret accepted in production (RFC 7518 §3.2: an HS256 key of at least 256 bits).
+MIN_PRODUCTION_JWT_SECRET_BYTES = 32
 META_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_GRAPH_API_VERSION = "v23.0"
 
@@ -24,7 +32,7 @@ class ProductionConfigError(RuntimeError):
 class BaseServiceSettings(BaseSettings):
     """Settings every service shares. Services subclass it and add their own fields."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     environment: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
@@ -34,9 +42,17 @@ class BaseServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> BaseServiceSettings:
-        if self.environment == "production" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+        if self.environment != "production":
+            return self
+        secret = self.jwt_secret.get_secret_value()
+        if secret == DEV_JWT_SECRET:
             raise ProductionConfigError(
                 "JWT_SECRET still has its development default; set a real secret before ENVIRONMENT=production"
+            )
+        if len(secret.encode()) < MIN_PRODUCTION_JWT_SECRET_BYTES:
+            raise ProductionConfigError(
+                f"JWT_SECRET is {len(secret.encode())} bytes long; ENVIRONMENT=production needs at least "
+                f"{MIN_PRODUCTION_JWT_SECRET_BYTES} random bytes (e.g. `openssl rand -base64 48`)"
             )
         return self
 
@@ -61,6 +77,30 @@ class WhatsAppSettings(BaseServiceSettings):
     #: HTTP transport of the Graph client: ``aiohttp`` (httpx API over aiohttp, much cheaper per request) or
     #: ``httpx`` (httpx's own pool). Clients built with an explicit ``transport=`` (tests) ignore it.
     whatsapp_http_transport: Literal["httpx", "aiohttp"] = "httpx"
+
+    @model_validator(mode="after")
+    def _refuse_sandbox_credentials_in_production(self) -> WhatsAppSettings:
+        if self.environment != "production":
+            return self
+        verify_token = self.whatsapp_webhook_verify_token.get_secret_value()
+        known = [
+            ("WHATSAPP_ACCESS_TOKEN", self.whatsapp_access_token.get_secret_value(), SANDBOX_ACCESS_TOKEN),
+            ("WHATSAPP_APP_SECRET", self.whatsapp_app_secret.get_secret_value(), SANDBOX_APP_SECRET),
+            ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", verify_token, SANDBOX_VERIFY_TOKEN),
+        ]
+        if self.whatsapp_access_token_file is not None:
+            try:
+                from_file = self.whatsapp_access_token_file.read_text(encoding="utf-8").strip()
+            except OSError:
+                from_file = ""  # not readable yet: the Graph client reports it when it needs the token
+            known.append(("WHATSAPP_ACCESS_TOKEN_FILE", from_file, SANDBOX_ACCESS_TOKEN))
+        for name, value, sandbox_value in known:
+            if value == sandbox_value:
+                raise ProductionConfigError(
+                    f"{name} holds the WhatsApp sandbox's published development value; ENVIRONMENT=production "
+                    "needs the real value from Meta (see docs/whatsapp-master-account-setup.md)"
+                )
+        return self
 
     def missing_master_account_variables(self) -> list[str]:
         """Names of the variables the master account still needs (empty when configured)."""

@@ -188,7 +188,7 @@ def start_stack(root: Path) -> Stack:
             # sandbox
             "SANDBOX_HOST": "127.0.0.1",
             "SANDBOX_PORT": str(sandbox_port),
-            "SANDBOX_WEBHOOK_URL": f"{notification_url}/api/v1/whatsapp/webhook" if run_notification else "",
+            "SANDBOX_WEBHOOK_URL": f"{notification_url}/api/v1/whatsapp/webhook" if run_notification else "off",
             "SANDBOX_STATUS_DELAY_SECONDS": "0.2",
             # notification service (CORS: the pages call it from the tenant service's origin)
             "NOTIFICATION_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'notification.db'}",

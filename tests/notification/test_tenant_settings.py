@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
+import pytest
+
 from notification_service.tenant_client import TenantServiceUnavailable, TenantSettingsClient
 
 from .conftest import Env, EnvFactory
@@ -93,8 +96,6 @@ async def test_tenant_service_down_keeps_messages_queued_then_sends_when_up(
 
 
 async def test_tenant_service_5xx_is_unavailable_not_a_failure(env: Env) -> None:
-    import httpx
-
     tenant = env.tenants.add()
     original = env.tenants.handler
     env.tenants.handler = lambda request: httpx.Response(500, text="boom")  # type: ignore[method-assign]
@@ -103,3 +104,57 @@ async def test_tenant_service_5xx_is_unavailable_not_a_failure(env: Env) -> None
     await d.drain()
     assert (await env.message(nid))["status"] == "queued"
     env.tenants.handler = original  # type: ignore[method-assign]
+
+
+async def test_an_answer_fetched_across_an_invalidation_is_not_cached(sqlite_url: str) -> None:
+    """The tenant service reports a change while an older read is in flight: that read may predate the change,
+    so it serves its caller but is not kept; the next read asks again."""
+    fake = FakeTenantService()
+    tenant = fake.add()
+    client: TenantSettingsClient | None = None
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = fake.handler(request)
+        if fake.requests == 1:
+            assert client is not None
+            client.invalidate(tenant)  # the change is reported while this answer travels back
+        return response
+
+    import httpx
+
+    client = TenantSettingsClient(
+        make_settings(sqlite_url, tenant_settings_ttl_seconds=600), transport=httpx.MockTransport(handler)
+    )
+    try:
+        await client.get(tenant)
+        await client.get(tenant)
+        assert fake.requests == 2
+        await client.get(tenant)
+        assert fake.requests == 2, "an answer fetched after the invalidation is cached as usual"
+    finally:
+        await client.aclose()
+
+
+async def test_no_stale_copy_after_an_invalidation_while_the_tenant_service_is_down(sqlite_url: str) -> None:
+    """The change is reported while the revalidation fails: the old copy must not be served as stale-if-error."""
+    fake = FakeTenantService()
+    tenant = fake.add()
+    now = [0.0]
+    client: TenantSettingsClient | None = None
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if fake.down:
+            assert client is not None
+            client.invalidate(tenant)
+        return fake.handler(request)
+
+    settings = make_settings(sqlite_url, tenant_settings_ttl_seconds=60, tenant_settings_stale_if_error_seconds=600)
+    client = TenantSettingsClient(settings, transport=httpx.MockTransport(handler), clock=lambda: now[0])
+    try:
+        await client.get(tenant)
+        fake.down = True
+        now[0] = 100  # past the TTL, within stale-if-error
+        with pytest.raises(TenantServiceUnavailable):
+            await client.get(tenant)
+    finally:
+        await client.aclose()

@@ -99,3 +99,13 @@ def test_commands_name_real_modules():
         command = svc.get("command")
         if command and command[:2] == ["python", "-m"]:
             assert importlib.util.find_spec(command[2]) is not None, f"{name}: module {command[2]} does not exist"
+
+
+def test_service_images_default_to_production_and_the_dev_sandbox_has_a_control_token():
+    """Issue 13 item 5: an image started without ENVIRONMENT is production (dev secrets refused at start)."""
+    for service in ("tenant", "notification"):
+        text = (ROOT / "services" / service / "Dockerfile").read_text()
+        assert "ENV ENVIRONMENT=production" in text, service
+    sandbox = COMPOSE["services"]["sandbox"]["environment"]
+    assert sandbox["SANDBOX_HOST"] == "0.0.0.0"
+    assert "SANDBOX_CONTROL_TOKEN" in sandbox, "off loopback the sandbox refuses to start without it"

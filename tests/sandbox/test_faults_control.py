@@ -163,7 +163,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("WHATSAPP_ACCESS_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_BUSINESS_ACCOUNT_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SANDBOX_PORT", "9100")
-    monkeypatch.setenv("SANDBOX_WEBHOOK_URL", "")
+    monkeypatch.setenv("SANDBOX_WEBHOOK_URL", "off")
     monkeypatch.setenv("SANDBOX_THROUGHPUT_PER_SECOND", "5")
     monkeypatch.setenv("SANDBOX_PAIR_LIMIT", "3")
     settings = SandboxSettings(_env_file=None)  # type: ignore[call-arg]

@@ -38,7 +38,9 @@ def test_e164_rejects_garbage(raw):
 def test_production_refuses_dev_secret():
     with pytest.raises(ProductionConfigError):
         BaseServiceSettings(_env_file=None, environment="production", jwt_secret=DEV_JWT_SECRET)
-    ok = BaseServiceSettings(_env_file=None, environment="production", jwt_secret="a-real-secret-0123456789abcdef")
+    ok = BaseServiceSettings(
+        _env_file=None, environment="production", jwt_secret="a-real-secret-0123456789abcdef-0123456789"
+    )
     assert ok.is_production
 
 

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bakery_shared.http import BodySizeLimitMiddleware, create_service_app
 from notification_service import metrics
-from notification_service.api import admin_whatsapp, events, health, messages, tenants, webhooks
+from notification_service.api import admin_whatsapp, events, health, internal, messages, tenants, webhooks
 from notification_service.config import NotificationSettings
 from notification_service.runtime import Runtime
 from notification_service.services.webhook_retention import WebhookRetention
@@ -88,6 +88,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(admin_whatsapp.router)
     app.include_router(admin_whatsapp.tenant_router)
+    app.include_router(internal.router)
     return app
 
 

@@ -52,6 +52,7 @@ class TenantClientStats:
     not_modified: int = 0
     errors: int = 0
     stale_served: int = 0
+    invalidations: int = 0
 
 
 class TenantSettingsClient:
@@ -75,12 +76,20 @@ class TenantSettingsClient:
         self._token: str | None = None
         self._token_expires = 0.0
         self._down_until = 0.0
+        #: Bumped by every invalidation: an answer fetched across one may predate the change and is not cached.
+        self._invalidations = 0
         self.stats = TenantClientStats()
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     def invalidate(self, tenant_id: uuid.UUID | None = None) -> None:
+        """Forget one tenant's cached settings (or all): the next :meth:`get` asks the tenant service again.
+
+        Called when the tenant service reports a change (``POST /internal/v1/tenants/{id}/settings-changed``).
+        """
+        self.stats.invalidations += 1
+        self._invalidations += 1
         if tenant_id is None:
             self._cache.clear()
         else:
@@ -106,8 +115,10 @@ class TenantSettingsClient:
                 return await self._fetch(tenant_id, entry)
             except TenantServiceUnavailable:
                 self.stats.errors += 1
-                if entry is not None and (
-                    self._clock() - entry.validated_at
+                if (
+                    entry is not None
+                    and self._cache.get(tenant_id) is entry  # not invalidated meanwhile
+                    and self._clock() - entry.validated_at
                     < self._settings.tenant_settings_ttl_seconds + self._settings.tenant_settings_stale_if_error_seconds
                 ):
                     self.stats.stale_served += 1
@@ -125,6 +136,7 @@ class TenantSettingsClient:
         if entry is not None and entry.etag:
             headers["If-None-Match"] = entry.etag
         path = f"/internal/v1/tenants/{tenant_id}/notification-settings"
+        invalidations = self._invalidations
         try:
             async with self._gate:
                 self.stats.requests += 1
@@ -134,7 +146,8 @@ class TenantSettingsClient:
             raise TenantServiceUnavailable(f"tenant service unreachable: {type(exc).__name__}") from exc
         if response.status_code == 304 and entry is not None:
             self.stats.not_modified += 1
-            entry.validated_at = self._clock()
+            if invalidations == self._invalidations:
+                entry.validated_at = self._clock()
             return entry.value
         if response.status_code == 404:
             self._cache.pop(tenant_id, None)
@@ -146,5 +159,6 @@ class TenantSettingsClient:
             value = InternalNotificationSettings.model_validate_json(response.content)
         except ValidationError as exc:
             raise TenantServiceUnavailable("tenant service answered a body that does not match the contract") from exc
-        self._cache[tenant_id] = _Entry(value=value, etag=response.headers.get("ETag"), validated_at=self._clock())
+        if invalidations == self._invalidations:
+            self._cache[tenant_id] = _Entry(value=value, etag=response.headers.get("ETag"), validated_at=self._clock())
         return value

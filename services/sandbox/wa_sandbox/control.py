@@ -1,5 +1,8 @@
-"""Control API under ``/_sandbox`` (development only, no auth): inspect what was sent and delivered,
-inject faults, set webhook knobs, change numbers/templates/tokens, simulate inbound messages, reset."""
+"""Control API under ``/_sandbox`` (development only): inspect what was sent and delivered,
+inject faults, set webhook knobs, change numbers/templates/tokens, simulate inbound messages, reset.
+
+No auth on 127.0.0.1; with ``SANDBOX_CONTROL_TOKEN`` set (required off loopback) every route needs
+``Authorization: Bearer <token>``."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import secrets
 import time
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from .state import (
@@ -24,7 +27,22 @@ from .state import (
 )
 from .webhooks import WebhookDispatcher
 
-router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
+
+def require_control_token(request: Request) -> None:
+    expected: str = request.app.state.settings.control_token
+    if not expected:
+        return
+    given = request.headers.get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), expected.encode()):
+        raise HTTPException(
+            status_code=401,
+            detail="the sandbox control API needs Authorization: Bearer <SANDBOX_CONTROL_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+router = APIRouter(prefix="/_sandbox", tags=["sandbox control"], dependencies=[Depends(require_control_token)])
 
 QUALITY_RANK = {"GREEN": 0, "YELLOW": 1, "RED": 2}
 TIER_RANK = {

@@ -8,17 +8,39 @@ own ``SANDBOX_*`` knobs. Empty WhatsApp values fall back to the documented devel
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from bakery_shared.settings import ProductionConfigError, WhatsAppSettings
+from bakery_shared.settings import (
+    SANDBOX_ACCESS_TOKEN,
+    SANDBOX_APP_SECRET,
+    SANDBOX_VERIFY_TOKEN,
+    ProductionConfigError,
+    WhatsAppSettings,
+)
 
-DEV_ACCESS_TOKEN = "sandbox-access-token"  # noqa: S105 - documented dev value
+DEV_ACCESS_TOKEN = SANDBOX_ACCESS_TOKEN
 DEV_BUSINESS_ACCOUNT_ID = "100000000000001"
-DEV_APP_SECRET = "sandbox-app-secret"  # noqa: S105 - documented dev value
-DEV_VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105 - documented dev value
+DEV_APP_SECRET = SANDBOX_APP_SECRET
+DEV_VERIFY_TOKEN = SANDBOX_VERIFY_TOKEN
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8002/api/v1/whatsapp/webhook"
+#: ``SANDBOX_WEBHOOK_URL=off`` turns webhooks off (an empty value means "not set", i.e. the default URL).
+WEBHOOKS_OFF = frozenset({"off", "none"})
+
+
+class SandboxConfigError(RuntimeError):
+    """The sandbox refuses a configuration that would expose its control API."""
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class SandboxSettings(WhatsAppSettings):
@@ -26,7 +48,10 @@ class SandboxSettings(WhatsAppSettings):
 
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=8009, ge=1, le=65535)
-    # Where status / inbound / template webhooks are POSTed. Empty string = webhooks off.
+    #: Bearer token of the control API (``/_sandbox/...``). Required when SANDBOX_HOST is not a loopback address
+    #: (anyone who reaches the port could otherwise rewrite numbers, tokens and faults); optional on 127.0.0.1.
+    sandbox_control_token: SecretStr = SecretStr("")
+    # Where status / inbound / template webhooks are POSTed. ``off`` = webhooks off.
     sandbox_webhook_url: str = DEFAULT_WEBHOOK_URL
     # Per phone number token bucket (Meta's default is 80 messages per second).
     sandbox_throughput_per_second: float = Field(default=80.0, gt=0)
@@ -48,6 +73,25 @@ class SandboxSettings(WhatsAppSettings):
     sandbox_min_api_version: int = Field(default=18, ge=1)
     # Seconds after which a newly created template is approved (with a webhook); negative = stays PENDING.
     sandbox_template_auto_approve_seconds: float = -1.0
+
+    @field_validator("sandbox_webhook_url")
+    @classmethod
+    def _webhooks_off(cls, value: str) -> str:
+        return "" if value.strip().lower() in WEBHOOKS_OFF else value
+
+    @model_validator(mode="after")
+    def _control_api_needs_a_token_off_loopback(self) -> SandboxSettings:
+        if not is_loopback(self.sandbox_host) and not self.sandbox_control_token.get_secret_value():
+            raise SandboxConfigError(
+                f"SANDBOX_HOST={self.sandbox_host} makes the sandbox reachable from other machines: set "
+                "SANDBOX_CONTROL_TOKEN so that its control API (/_sandbox/...) needs a bearer token, or listen "
+                "on 127.0.0.1"
+            )
+        return self
+
+    @property
+    def control_token(self) -> str:
+        return self.sandbox_control_token.get_secret_value()
 
     @property
     def valid_access_token(self) -> str:

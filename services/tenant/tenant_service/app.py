@@ -13,6 +13,7 @@ from bakery_shared.http import create_service_app
 from bakery_shared.logging import configure_logging
 from tenant_service.api import admin_whatsapp, health, internal, pages, tenants
 from tenant_service.config import TenantSettings
+from tenant_service.notifier import SettingsChangeNotifier
 from tenant_service.phone_directory import PhoneDirectory
 from tenant_service.services import TenantService
 
@@ -21,6 +22,7 @@ def create_app(settings: TenantSettings | None = None) -> FastAPI:
     settings = settings or TenantSettings()
     engine = create_engine(settings.tenant_database_url)
     graph = GraphClient.from_settings(settings)
+    notifier = SettingsChangeNotifier(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -28,6 +30,7 @@ def create_app(settings: TenantSettings | None = None) -> FastAPI:
             yield
         finally:
             await graph.aclose()
+            await notifier.aclose()
             await engine.dispose()
 
     app = create_service_app(
@@ -40,7 +43,8 @@ def create_app(settings: TenantSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.graph = graph
     app.state.engine = engine
-    app.state.service = TenantService(create_session_factory(engine), PhoneDirectory(settings, graph))
+    app.state.notifier = notifier
+    app.state.service = TenantService(create_session_factory(engine), PhoneDirectory(settings, graph), notifier)
     for module in (health, tenants, admin_whatsapp, internal):
         app.include_router(module.router)
     pages.install(app, settings)  # web pages under /app/ (and the dev sign-in outside production)

@@ -17,6 +17,11 @@ class TenantSettings(WhatsAppSettings):
     phone_numbers_cache_seconds: float = Field(default=60.0, ge=0)
     #: Base URL of the notification service, used by the web pages (``/app``) through CORS.
     notification_service_public_url: str = "http://127.0.0.1:8002"
+    #: Base URL of the notification service as this service reaches it: after a change of a tenant's notification
+    #: settings or phone number, it is told to drop its cached copy (best effort). Empty: not told (the cache
+    #: expires after its TTL).
+    notification_service_url: str = ""
+    notification_service_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     #: The dev sign-in page that lists demo users; always off in production.
     dev_login_enabled: bool = True
 

@@ -1,4 +1,10 @@
-"""SQL of the tenant service. Every function takes the caller's session (the caller owns the transaction)."""
+"""SQL of the tenant service. Every function takes the caller's session (the caller owns the transaction).
+
+Lock order, the same in every write transaction (PostgreSQL would otherwise detect deadlocks between them):
+first the ``tenants`` row (:func:`lock_tenant`), then ``phone_assignments``, then the ``tenant_settings`` row
+(:func:`get_notification_settings` with ``for_update``). On SQLite the whole database is locked up front
+(``BEGIN IMMEDIATE``, see ``bakery_shared.db.transaction``).
+"""
 
 from __future__ import annotations
 
@@ -106,7 +112,7 @@ async def save_notification_settings(session: AsyncSession, tenant_id: uuid.UUID
 
 
 async def lock_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> TenantRow | None:
-    """Reads the tenant row and, on PostgreSQL, locks it for the rest of the transaction."""
+    """Reads the tenant row and, on PostgreSQL, locks it for the rest of the transaction (the first lock taken)."""
     row = (await session.execute(select(tenants).where(tenants.c.id == tenant_id).with_for_update())).first()
     return _tenant(row) if row else None
 

@@ -17,6 +17,7 @@ from bakery_shared.contracts import InternalNotificationSettings, NotificationSe
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.errors import Conflict, InvalidInput, NotFound
 from tenant_service import repository as repo
+from tenant_service.notifier import SettingsChangeNotifier
 from tenant_service.phone_directory import MasterNumber, PhoneDirectory, digits
 
 log = logging.getLogger("tenant.whatsapp")
@@ -70,9 +71,20 @@ class TenantWhatsAppStatus:
 
 
 class TenantService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], directory: PhoneDirectory):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        directory: PhoneDirectory,
+        notifier: SettingsChangeNotifier | None = None,
+    ):
         self.sessions = sessions
         self.directory = directory
+        self.notifier = notifier
+
+    async def _settings_changed(self, tenant_id: uuid.UUID) -> None:
+        """After the commit: the notification service drops its cached copy (best effort, never raises)."""
+        if self.notifier is not None:
+            await self.notifier.settings_changed(tenant_id)
 
     # -- tenants -------------------------------------------------------------------------------------------
 
@@ -120,7 +132,10 @@ class TenantService:
         self, principal: Principal, tenant_id: uuid.UUID, changes: dict[str, Any]
     ) -> NotificationSettings:
         async with transaction(self.sessions) as session:
-            found = await repo.get_notification_settings(session, tenant_id, for_update=True)
+            # Lock order (see repository): the tenant row first, then its settings, as assign/unassign do.
+            found = None
+            if await repo.lock_tenant(session, tenant_id) is not None:
+                found = await repo.get_notification_settings(session, tenant_id, for_update=True)
             if found is None:
                 raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
             current = read_settings(found[0])
@@ -147,6 +162,8 @@ class TenantService:
                     code="no_phone_number_assigned",
                 )
             await repo.save_notification_settings(session, tenant_id, merged.model_dump())
+        if merged != current:
+            await self._settings_changed(tenant_id)
         log.info(
             "whatsapp settings updated tenant_id=%s by=%s role=%s changes=%s",
             tenant_id,
@@ -271,6 +288,7 @@ class TenantService:
                     session, phone_number_id, shown, holder.tenant_id if holder else None
                 )
             raise  # unreachable: _raise_already_assigned always raises
+        await self._settings_changed(tenant_id)
         log.info(
             "whatsapp phone assigned tenant_id=%s phone_number_id=%s previous=%s by=%s",
             tenant_id,
@@ -297,14 +315,14 @@ class TenantService:
             if tenant is None:
                 raise NotFound(f"Tenant {tenant_id} does not exist", code="tenant_not_found")
             previous = await repo.assignment_of_tenant(session, tenant_id)
+            if previous is not None:
+                await repo.delete_assignment(session, previous.phone_number_id)
             found = await repo.get_notification_settings(session, tenant_id, for_update=True)
             current = read_settings(found[0] if found else {})
             cleared = current.model_copy(
                 update={"whatsapp_enabled": False, "whatsapp_phone_number_id": "", "whatsapp_display_phone_number": ""}
             )
             changed = previous is not None or cleared != current
-            if previous is not None:
-                await repo.delete_assignment(session, previous.phone_number_id)
             if cleared != current:
                 await repo.save_notification_settings(session, tenant_id, cleared.model_dump())
             if previous is not None:
@@ -318,6 +336,8 @@ class TenantService:
                     new_display=None,
                 )
             status = await self._status(session, tenant)
+        if changed:
+            await self._settings_changed(tenant_id)
         if previous is not None:
             log.info(
                 "whatsapp phone unassigned tenant_id=%s phone_number_id=%s by=%s",

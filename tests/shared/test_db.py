@@ -1,0 +1,49 @@
+"""bakery_shared.db on a real SQLite file: write transactions are serialised from their first read."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text, update
+
+from bakery_shared.db import create_engine, create_session_factory, transaction
+
+counters = Table("counters", MetaData(), Column("id", Integer, primary_key=True), Column("value", Integer))
+
+
+async def test_read_modify_write_in_a_transaction_loses_no_update_on_sqlite(tmp_path):
+    """Without BEGIN IMMEDIATE the SELECT ran outside any transaction: of 30 concurrent increments most were lost."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    sessions = create_session_factory(engine)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(counters.metadata.create_all)
+            await conn.execute(insert(counters).values(id=1, value=0))
+
+        async def increment() -> None:
+            async with transaction(sessions) as session:
+                value = (await session.execute(select(counters.c.value).where(counters.c.id == 1))).scalar_one()
+                await asyncio.sleep(0.001)  # let the other units of work run between the read and the write
+                await session.execute(update(counters).where(counters.c.id == 1).values(value=value + 1))
+
+        await asyncio.gather(*(increment() for _ in range(30)))
+        async with sessions() as session:
+            assert (await session.execute(select(counters.c.value))).scalar_one() == 30
+    finally:
+        await engine.dispose()
+
+
+async def test_transaction_holds_the_write_lock_before_its_first_write(tmp_path):
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    sessions = create_session_factory(engine)
+    try:
+        async with transaction(sessions) as session:
+            await session.execute(text("SELECT 1"))
+            raw = await (await session.connection()).get_raw_connection()
+            assert raw.driver_connection.in_transaction
+        async with sessions() as session:  # plain reads keep WAL's lock-free snapshots
+            await session.execute(text("SELECT 1"))
+            raw = await (await session.connection()).get_raw_connection()
+            assert not raw.driver_connection.in_transaction
+    finally:
+        await engine.dispose()
