@@ -7,7 +7,7 @@ import uuid
 from notification_service.runtime import Runtime
 
 from .conftest import Env
-from .helpers import token
+from .helpers import po_event, token
 
 
 async def test_settings_changed_drops_that_tenants_cached_copy_only(env: Env) -> None:
@@ -51,3 +51,36 @@ async def test_settings_changed_rules(env: Env) -> None:
     assert "tenant_id" in r.text
     r = await env.client.get(url, headers=token(env.settings, "service"))
     assert r.status_code == 405
+
+
+async def test_a_stand_alone_dispatcher_hears_the_change_and_uses_the_new_number(make_env, postgres_url: str) -> None:
+    """Issue 13 item 3: stand-alone dispatchers keep their own settings cache (60 s); the API relays the change
+    to them (PostgreSQL NOTIFY), so the very next message leaves from the tenant's new number, not the old one."""
+    import asyncio
+
+    env = await make_env(postgres_url, tenant_settings_ttl_seconds=600)
+    tenant = env.tenants.add(phone_number_id="200000000000001")
+    d = env.dispatcher(settings=env.settings.model_copy(update={"dispatch_listen_notify": True}))
+    d.start()
+    try:
+        assert (await env.post_event(po_event(tenant))).status_code == 202
+        for _ in range(100):
+            if env.graph.sends:
+                break
+            await asyncio.sleep(0.05)
+        assert [s["phone_number_id"] for s in env.graph.sends] == ["200000000000001"]
+        # the admin moves the bakery to another number; the tenant service tells the notification service
+        env.tenants.tenants[tenant]["whatsapp_phone_number_id"] = "200000000000009"
+        r = await env.client.post(
+            f"/internal/v1/tenants/{tenant}/settings-changed", headers=token(env.settings, "service")
+        )
+        assert r.status_code == 204
+        await asyncio.sleep(0.5)  # NOTIFY reaches the dispatcher's LISTEN connection
+        assert (await env.post_event(po_event(tenant))).status_code == 202
+        for _ in range(100):
+            if len(env.graph.sends) == 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await d.stop()
+    assert [s["phone_number_id"] for s in env.graph.sends] == ["200000000000001", "200000000000009"]

@@ -78,6 +78,8 @@ class TenantSettingsClient:
         self._down_until = 0.0
         #: Bumped by every invalidation: an answer fetched across one may predate the change and is not cached.
         self._invalidations = 0
+        self._tenant_changes: dict[uuid.UUID, int] = {}
+        self._all_changes = 0
         self.stats = TenantClientStats()
 
     async def aclose(self) -> None:
@@ -91,9 +93,17 @@ class TenantSettingsClient:
         self.stats.invalidations += 1
         self._invalidations += 1
         if tenant_id is None:
+            self._all_changes += 1
             self._cache.clear()
         else:
+            self._tenant_changes[tenant_id] = self._tenant_changes.get(tenant_id, 0) + 1
             self._cache.pop(tenant_id, None)
+
+    def version(self, tenant_id: uuid.UUID) -> tuple[int, int]:
+        """Changes so far to what this client knows of a tenant: the dispatcher reads it before the look-up and
+        again right before a send; a difference means the settings changed meanwhile (e.g. the number was
+        unassigned), so the message is not sent with what it read."""
+        return self._all_changes, self._tenant_changes.get(tenant_id, 0)
 
     def _service_token(self) -> str:
         now = time.time()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -19,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 log = logging.getLogger("notification.wakeup")
 
 CHANNEL = "notification_dispatch"
+#: payload: a tenant id whose settings changed (every process drops its cached copy)
+TENANT_CHANNEL = "notification_tenant_settings"
 
 
 class Wakeup:
@@ -45,12 +49,27 @@ async def notify_in_transaction(session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
-class PostgresListener:
-    """Keeps a LISTEN connection open and sets the wake-up event on every notification (reconnects on loss)."""
+async def notify_tenant_changed(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """PostgreSQL only: every dispatcher process forgets this tenant's cached settings at commit."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_notify(:channel, :tenant)"), {"channel": TENANT_CHANNEL, "tenant": str(tenant_id)}
+        )
 
-    def __init__(self, database_url: str, wakeup: Wakeup) -> None:
+
+class PostgresListener:
+    """Keeps a LISTEN connection open (reconnects on loss): sets the wake-up event on every new-work notification
+    and calls ``on_tenant_changed`` with the tenant id of every settings-changed notification."""
+
+    def __init__(
+        self,
+        database_url: str,
+        wakeup: Wakeup,
+        on_tenant_changed: Callable[[uuid.UUID | None], None] | None = None,
+    ) -> None:
         self._url = make_url(database_url)
         self._wakeup = wakeup
+        self._on_tenant_changed = on_tenant_changed
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -69,6 +88,14 @@ class PostgresListener:
     def _on_notify(self, *_: Any) -> None:
         self._wakeup.notify()
 
+    def _on_tenant(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if self._on_tenant_changed is None:
+            return
+        try:
+            self._on_tenant_changed(uuid.UUID(payload))
+        except ValueError:
+            log.warning("ignored a settings-changed notification without a tenant id")
+
     async def _run(self) -> None:
         import asyncpg
 
@@ -84,6 +111,9 @@ class PostgresListener:
                     timeout=5,
                 )
                 await conn.add_listener(CHANNEL, self._on_notify)
+                if self._on_tenant_changed is not None:
+                    await conn.add_listener(TENANT_CHANNEL, self._on_tenant)
+                    self._on_tenant_changed(None)  # changes missed while not listening: forget every tenant
                 self._wakeup.notify()  # catch up on anything queued while not listening
                 while not conn.is_closed():
                     with contextlib.suppress(TimeoutError):

@@ -11,7 +11,7 @@ from bakery_shared.db import create_engine, create_session_factory, transaction,
 from notification_service.models import whatsapp_message_attempts, whatsapp_messages
 
 from ..conftest import Env
-from ..helpers import po_event
+from ..helpers import po_event, token
 
 
 async def _queue(env: Env, tenants: int) -> list[str]:
@@ -142,3 +142,28 @@ async def test_one_tenants_flood_delays_another_tenants_po_by_at_most_one_batch(
     assert (await env.message(other))["status"] == "sent"
     # and the flood still drains: the next batches keep working through it
     assert await d.run_once() > 0
+
+
+async def test_no_send_from_a_number_unassigned_while_the_batch_waits(env: Env) -> None:
+    """Issue 13 item 3: the settings are read at the start of a batch; a message waiting for its rate slot must
+    not leave from the number if the tenant's settings changed meanwhile (the dispatcher compares versions)."""
+    tenant = env.tenants.add(phone_number_id="200000000000001")
+    for i in range(2):
+        body = po_event(tenant, supplier={"phone": f"+34 61111111{i}"})
+        assert (await env.post_event(body)).status_code == 202
+    settings = env.settings.model_copy(update={"rate_per_number_per_second": 1.0})
+    # the in-process case: the dispatcher shares the API's tenant client
+    d = env.dispatcher(settings=settings, tenant_client=env.app.state.runtime.tenants)
+
+    async def unassign_while_waiting() -> None:
+        await asyncio.sleep(0.3)  # the first message went out; the second waits ~1 s for its slot
+        env.tenants.tenants[tenant]["whatsapp_phone_number_id"] = "200000000000009"
+        r = await env.client.post(
+            f"/internal/v1/tenants/{tenant}/settings-changed", headers=token(env.settings, "service")
+        )
+        assert r.status_code == 204
+
+    await asyncio.gather(d.run_once(), unassign_while_waiting())
+    assert [s["phone_number_id"] for s in env.graph.sends] == ["200000000000001"]
+    await d.drain()
+    assert [s["phone_number_id"] for s in env.graph.sends] == ["200000000000001", "200000000000009"]

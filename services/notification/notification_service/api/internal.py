@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
 from bakery_shared.auth import ServicePrincipal
-from notification_service.runtime import Runtime, get_runtime
+from notification_service.runtime import RuntimeDep
+from notification_service.services.tenant_settings import settings_changed
 
 log = logging.getLogger("notification.tenant_client")
 
@@ -21,11 +21,9 @@ router = APIRouter(prefix="/internal/v1", tags=["internal"])
     status_code=204,
     responses={204: {"description": "The tenant's cached settings were dropped; the next read asks again"}},
 )
-async def tenant_settings_changed(
-    tenant_id: uuid.UUID, principal: ServicePrincipal, runtime: Annotated[Runtime, Depends(get_runtime)]
-) -> Response:
+async def tenant_settings_changed(tenant_id: uuid.UUID, principal: ServicePrincipal, runtime: RuntimeDep) -> Response:
     """The tenant service changed this tenant's notification settings (or its phone number): forget the cached
     copy so that the next message reads the new settings instead of waiting for the cache TTL."""
-    runtime.tenants.invalidate(tenant_id)
+    await settings_changed(runtime, tenant_id)
     log.info("tenant settings invalidated tenant_id=%s by=%s", tenant_id, principal.sub)
     return Response(status_code=204)

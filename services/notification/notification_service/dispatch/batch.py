@@ -82,6 +82,8 @@ class Batch:
         self._accepted: list[tuple[_Out, SendResult, int]] = []
         self._tenant_of: dict[uuid.UUID, uuid.UUID] = {}
         self._probes: dict[uuid.UUID, holds_repo.Hold] = {}
+        #: what the tenant client knew of each tenant when its settings were read (see _send_one)
+        self._versions: dict[uuid.UUID, tuple[int, int]] = {}
 
     async def run(self) -> int:
         """Claim one batch and process it completely. Returns how many messages were claimed."""
@@ -174,6 +176,7 @@ class Batch:
             await self._send_all(outgoing, lease)
 
     async def _tenant(self, tenant_id: uuid.UUID) -> InternalNotificationSettings | decisions.TenantProblem:
+        self._versions[tenant_id] = self.ctx.tenants.version(tenant_id)
         try:
             return await self.ctx.tenants.get(tenant_id)
         except TenantNotFound:
@@ -240,6 +243,11 @@ class Batch:
                 if self.ctx.stopping.is_set() or message.id not in lease.held:
                     await self._not_sent(item, lease)
                     return
+                if self.ctx.tenants.version(message.tenant_id) != self._versions.get(message.tenant_id):
+                    # the tenant's settings changed since they were read (e.g. its number was unassigned):
+                    # never send from a number the bakery may no longer hold; the next batch reads them again
+                    await self._not_sent(item, lease, "the bakery's settings changed before the send; re-read")
+                    return
                 started = time.monotonic()
                 try:
                     result: SendResult | BaseException = await self.ctx.graph.send_template(
@@ -271,15 +279,15 @@ class Batch:
             except Exception:  # noqa: BLE001
                 log.exception("could not record the outcome of message %s; its lease will expire", message.id)
 
-    async def _not_sent(self, item: _Out, lease: Lease) -> None:
-        """Shutting down (or the lease was lost): the attempt did not happen."""
+    async def _not_sent(self, item: _Out, lease: Lease, why: str = "dispatcher shutting down") -> None:
+        """Shutting down, the tenant's settings changed, or the lease was lost: the attempt did not happen."""
         now = self.ctx.clock()
         held = item.message.id in lease.held
         end = AttemptEnd(
             item.attempt_id,
             "released" if held else "lease_lost",
             now,
-            error_message="dispatcher shutting down; not sent" if held else "the lease expired; not sent",
+            error_message=f"{why}; not sent" if held else "the lease expired; not sent",
         )
         async with transaction(self.ctx.sessions) as session:
             await messages_repo.finish_attempts(session, [end])

@@ -101,7 +101,7 @@ class Dispatcher:
         self.ctx.stopping.clear()
         url = self.settings.database_url
         if self.settings.dispatch_listen_notify and not is_sqlite(url):
-            self._listener = PostgresListener(url, self.wakeup)
+            self._listener = PostgresListener(url, self.wakeup, on_tenant_changed=self.tenants.invalidate)
             self._listener.start()
         self._task = asyncio.create_task(self._loop(), name=f"dispatcher-{self.id}")
 
