@@ -6,6 +6,9 @@
   re-read when it changes, so the 60-day rotation needs no restart.
 * Errors are typed: :class:`GraphError` carries Meta's ``code``, ``error_subcode``, ``message``, ``fbtrace_id``
   and the retry class of that code; :class:`GraphTimeout` says whether the request may have reached Meta.
+* No secret leaves through an error: Meta's answer is redacted (the access token in use, every token the provider
+  has read, ``EAA…`` and JWT shapes) once, where :class:`GraphError` is built from it, and ``str()`` of every
+  Graph exception is redacted again (:func:`bakery_shared.logging.redact`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from bakery_shared.logging import redact, redact_data, register_secret
 from bakery_shared.settings import WhatsAppSettings
 
 
@@ -80,9 +84,12 @@ def classify_code(code: int | None, http_status: int | None = None) -> RetryClas
 
 
 class GraphClientError(Exception):
-    """Base of everything the Graph client raises."""
+    """Base of everything the Graph client raises. ``str()`` never shows a token."""
 
     retry_class: RetryClass = RetryClass.TRANSIENT
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
 
 
 @dataclass
@@ -119,7 +126,7 @@ class GraphError(GraphClientError):
         parts = [f"Graph API error {self.code}: {self.message}"]
         if self.details:
             parts.append(f"({self.details})")
-        return " ".join(parts)
+        return redact(" ".join(parts))
 
 
 class GraphTimeout(GraphClientError):
@@ -147,6 +154,7 @@ class AccessTokenProvider:
 
     def __init__(self, token: str = "", token_file: Path | None = None):
         self._static = token
+        register_secret(token)
         self._file = token_file
         self._cached: str = ""
         self._stamp: tuple[int, int] | None = None
@@ -161,6 +169,7 @@ class AccessTokenProvider:
             if stamp != self._stamp:
                 self._cached = Path(self._file).read_text(encoding="utf-8").strip()
                 self._stamp = stamp
+                register_secret(self._cached)  # redacted from every error and log line from now on
             return self._cached or self._static
         return self._static
 
@@ -288,7 +297,7 @@ class GraphClient:
                 raise GraphTimeout(
                     f"The connection to the Graph API broke: {type(exc).__name__}", maybe_delivered=True
                 ) from exc
-        return _parse(response)
+        return _parse(response, token)
 
     async def send_template(
         self,
@@ -354,13 +363,17 @@ class GraphClient:
         return [item async for item in self.paginate(f"{waba_id}/message_templates", {"fields": fields, "limit": 100})]
 
 
-def _parse(response: httpx.Response) -> dict[str, Any]:
+def _parse(response: httpx.Response, token: str = "") -> dict[str, Any]:
+    """A success's body, or the :class:`GraphError` built from Meta's error body with every secret redacted
+    (``token`` is the access token the request carried, also one rotated in a moment ago)."""
     try:
         data = response.json()
     except ValueError:
         data = None
     if response.is_success and isinstance(data, dict):
         return data
+    if isinstance(data, dict):
+        data = redact_data(data, (token,))
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
         raise GraphError(

@@ -157,7 +157,7 @@ async def test_expired_token_holds_everything_until_the_token_file_is_rotated(
         assert message["status"] == "held", message
         assert message["status_reason"].startswith("credential: (190)")
         assert message["error_code"] == "190"
-    ready = await env.client.get("/health/ready")
+    ready = await env.ready()
     assert ready.status_code == 503
     assert "sending paused" in ready.json()["detail"]
     assert ready.json()["checks"]["sending"]["paused"][0]["scope"] == "account"
@@ -177,7 +177,7 @@ async def test_expired_token_holds_everything_until_the_token_file_is_rotated(
     await d.drain()
     for nid in (first, second, third):
         assert (await env.message(nid))["status"] == "sent"
-    ready = await env.client.get("/health/ready")
+    ready = await env.ready()
     assert ready.status_code == 200, ready.json()
     assert ready.json()["checks"]["sending"]["paused"] == []
 
@@ -194,7 +194,7 @@ async def test_number_problem_holds_only_that_number(env: Env) -> None:
     other = await _queue(env, phone_number_id="200000000000002")
     await d.drain()
     assert (await env.message(other))["status"] == "sent"
-    ready = (await env.client.get("/health/ready")).json()
+    ready = (await env.ready()).json()
     assert ready["status"] == "degraded"
     assert ready["checks"]["sending"]["paused"][0] == {
         **ready["checks"]["sending"]["paused"][0],
@@ -222,7 +222,7 @@ async def test_credential_codes_hold(env: Env, code: int) -> None:
 
 async def test_missing_token_holds_and_readiness_names_the_variables(make_env: EnvFactory, sqlite_url: str) -> None:
     env = await make_env(sqlite_url, whatsapp_access_token="", whatsapp_business_account_id="")
-    ready = await env.client.get("/health/ready")
+    ready = await env.ready()
     assert ready.status_code == 503
     detail = ready.json()["detail"]
     assert "WhatsApp master account not configured" in detail

@@ -151,7 +151,7 @@ async def test_health(env: Env) -> None:
     assert live.status_code == 200
     tenant = env.tenants.add()
     await env.post_event(po_event(tenant))
-    ready = await env.client.get("/health/ready")
+    ready = await env.ready()
     assert ready.status_code == 200, ready.text
     body = ready.json()
     assert body["status"] == "ready"

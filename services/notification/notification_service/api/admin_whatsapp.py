@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from bakery_shared.auth import AdminOrOwner, AdminPrincipal, ensure_tenant_access
 from bakery_shared.db import transaction, utcnow
@@ -128,7 +128,11 @@ async def usage(_: AdminPrincipal, runtime: Annotated[Runtime, Depends(get_runti
 
 @router.post("/holds/{phone_number_id}/release")
 async def release(
-    phone_number_id: str, principal: AdminPrincipal, runtime: Annotated[Runtime, Depends(get_runtime)]
+    phone_number_id: Annotated[
+        str, Path(pattern=r"^([0-9]{1,64}|account)$", description="Meta's phone number id, or account")
+    ],
+    principal: AdminPrincipal,
+    runtime: Annotated[Runtime, Depends(get_runtime)],
 ) -> dict[str, Any]:
     """Lift every hold on a number (``account`` as the id: the account-wide holds); its held messages resume.
 

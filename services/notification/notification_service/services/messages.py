@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bakery_shared.auth import Principal, Role, ensure_tenant_access
+from bakery_shared.auth import MAX_SUB_LENGTH, Principal, Role, ensure_tenant_access
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.errors import Conflict, InvalidInput, NotFound
 from notification_service.domain.statuses import MessageStatus
@@ -91,7 +91,8 @@ async def retry_message(
             raise NotFound("No such message")
         if row["status"] != MessageStatus.FAILED.value:
             raise Conflict(f"Only failed messages can be retried; this one is {row['status']}", code="not_failed")
-        await messages_repo.redrive_failed(session, message_id, utcnow(), principal.sub)
+        # the actor goes into status_reason (500 characters): auth bounds sub, cut again where it is stored
+        await messages_repo.redrive_failed(session, message_id, utcnow(), principal.sub[:MAX_SUB_LENGTH])
         updated = await messages_repo.get_message(session, message_id)
     assert updated is not None
     return updated
