@@ -303,3 +303,73 @@ async def test_admin_retry_really_resends_a_failed_message(env: Env) -> None:
         "/api/v1/messages/00000000-0000-0000-0000-000000000000/retry", headers=token(env.settings, "admin")
     )
     assert missing.status_code == 404
+
+
+async def test_token_echoed_by_meta_is_stored_shown_and_logged_nowhere(any_env: Env) -> None:
+    """Meta's code-190 message can echo the access token ("Malformed access token EAA…"). After a send that gets
+    such an answer, the token (the configured one and any EAA…-shaped one) is in no row of any table, not on
+    /health/ready (anonymous or admin), not in the owner's message view, not in any log line."""
+    import io
+    import json
+    import logging
+
+    import sqlalchemy as sa
+
+    from bakery_shared.logging import configure_logging
+    from notification_service.models import metadata
+
+    env = any_env
+    meta_shaped = "EAAGm0PX4ZCpsBAKZCabc123def456ghi789"
+    echo = graph_error(190, f"Malformed access token {TOKEN}", 401, details=f"token {meta_shaped} is invalid")
+    configure_logging("INFO", secrets=env.settings.log_secrets(), service="notification-service")
+    handler = next(h for h in logging.getLogger().handlers if getattr(h, "_bakery", False))
+    stream = io.StringIO()
+    original = handler.stream  # type: ignore[attr-defined]
+    handler.stream = stream  # type: ignore[attr-defined]
+    try:
+        nid = await _queue(env)
+        env.graph.script = [echo]
+        env.graph.valid_tokens = set()  # the probe of the hold fails too: the message stays held
+        d = env.dispatcher()
+        await d.drain()
+        await d.probe_holds(force=True)
+        message = await env.message(nid)
+        tenant_id = message["tenant_id"]
+        owner_view = await env.client.get(f"/api/v1/messages/{nid}", headers=token(env.settings, "owner", tenant_id))
+        anonymous = await env.ready(role=None)
+        admin = await env.ready()
+    finally:
+        handler.stream = original  # type: ignore[attr-defined]
+        logging.getLogger().setLevel(logging.WARNING)
+
+    assert message["status"] == "held" and message["error_code"] == "190"
+    assert "Malformed access token [REDACTED]" in message["status_reason"]
+    assert owner_view.status_code == 200
+    assert anonymous.status_code == admin.status_code == 503
+    assert anonymous.json() == {
+        "status": "not_ready",
+        "not_ready": ["sending"],
+        "detail": "Not ready: sending. An admin or service token shows the details.",
+        "code": "not_ready",
+    }
+    assert "[REDACTED]" in admin.json()["checks"]["sending"]["paused"][0]["reason"]
+
+    engine = create_engine(env.settings.notification_database_url)
+    try:
+        async with engine.connect() as conn:
+            stored = {t.name: [dict(r._mapping) for r in await conn.execute(sa.select(t))] for t in metadata.sorted_tables}
+    finally:
+        await engine.dispose()
+    assert stored["whatsapp_message_attempts"] and stored["sending_holds"]
+    logs = stream.getvalue()
+    assert logs.strip() and all(json.loads(line) for line in logs.splitlines() if line.strip())
+    places = {
+        "database": repr(stored),
+        "message (admin)": json.dumps(message),
+        "message (owner)": owner_view.text,
+        "/health/ready anonymous": anonymous.text,
+        "/health/ready admin": admin.text,
+        "logs": logs,
+    }
+    leaks = [f"{what} in {where}" for where, text in places.items() for what in (TOKEN, meta_shaped) if what in text]
+    assert not leaks, leaks

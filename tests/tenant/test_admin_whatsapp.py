@@ -169,6 +169,37 @@ async def test_expired_master_token_is_a_recognisable_502(sqlite_client, tokens,
     assert "test-master-token" not in r.text
 
 
+async def test_token_echoed_by_meta_is_not_in_the_502_or_the_logs(sqlite_client, tokens, graph, caplog):
+    """Meta's code-190 message can echo the token: the tenant service's 502 relays Meta's text without it."""
+    meta_shaped = "EAAGm0PX4ZCpsBAKZCabc123def456ghi789"
+    graph.get(f"{GRAPH}/{VERSION}/{WABA}/phone_numbers").mock(
+        return_value=httpx.Response(
+            400,
+            json={
+                "error": {
+                    "message": "Malformed access token test-master-token",
+                    "type": "OAuthException",
+                    "code": 190,
+                    "error_data": {"details": f"or was it {meta_shaped}"},
+                    "fbtrace_id": "AbC",
+                }
+            },
+        )
+    )
+    with caplog.at_level("INFO"):
+        r = await sqlite_client.get("/api/v1/admin/whatsapp/phone-numbers", headers=tokens.admin())
+        assign = await sqlite_client.post(
+            f"/api/v1/admin/whatsapp/tenants/{await new_tenant(sqlite_client, tokens)}/assign-phone",
+            json={"phone_number_id": "200000000000001"},
+            headers=tokens.admin(),
+        )
+    assert r.status_code == 502 and r.json()["code"] == "whatsapp_token_expired"
+    assert "Malformed access token [REDACTED]" in r.json()["detail"]
+    assert assign.status_code == 502
+    for text in (r.text, assign.text, caplog.text):
+        assert "test-master-token" not in text and meta_shaped not in text
+
+
 async def test_other_graph_error_and_outage_are_502(sqlite_client, tokens, graph):
     route = graph.get(f"{GRAPH}/{VERSION}/{WABA}/phone_numbers")
     route.mock(
