@@ -357,7 +357,9 @@ async def test_token_echoed_by_meta_is_stored_shown_and_logged_nowhere(any_env: 
     engine = create_engine(env.settings.notification_database_url)
     try:
         async with engine.connect() as conn:
-            stored = {t.name: [dict(r._mapping) for r in await conn.execute(sa.select(t))] for t in metadata.sorted_tables}
+            stored = {
+                t.name: [dict(r._mapping) for r in await conn.execute(sa.select(t))] for t in metadata.sorted_tables
+            }
     finally:
         await engine.dispose()
     assert stored["whatsapp_message_attempts"] and stored["sending_holds"]
@@ -373,3 +375,26 @@ async def test_token_echoed_by_meta_is_stored_shown_and_logged_nowhere(any_env: 
     }
     leaks = [f"{what} in {where}" for where, text in places.items() for what in (TOKEN, meta_shaped) if what in text]
     assert not leaks, leaks
+
+
+async def test_admin_sub_longer_than_the_audit_columns_is_refused_not_a_500(any_env: Env) -> None:
+    """An admin token whose ``sub`` is longer than ``status_reason`` was a 500 on retry (PostgreSQL). A ``sub``
+    over 128 characters (or with control characters) is now an invalid token (401); 128 fit where stored."""
+    from bakery_shared.auth import Role, issue_token
+
+    env = any_env
+    nid = await _queue(env)
+    env.graph.script = [graph_error(132001, "Template does not exist", 404)]
+    await env.dispatcher().drain()
+
+    def admin(sub: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(env.settings, role=Role.ADMIN, sub=sub)}"}
+
+    for sub in ("a" * 600, "a" * 129, "admin\u0000x"):
+        response = await env.client.post(f"/api/v1/messages/{nid}/retry", headers=admin(sub))
+        assert response.status_code == 401, response.text
+        assert response.json()["code"] == "invalid_token" and "sub" in response.json()["detail"]
+    longest = "b" * 128
+    response = await env.client.post(f"/api/v1/messages/{nid}/retry", headers=admin(longest))
+    assert response.status_code == 202, response.text
+    assert (await env.message(nid))["status_reason"] == f"retry requested by {longest}"

@@ -4,6 +4,7 @@ import uuid
 
 import httpx
 
+from bakery_shared.auth import Role, issue_token
 from tests.tenant.conftest import GRAPH, VERSION, WABA, new_tenant
 
 
@@ -230,3 +231,25 @@ async def test_master_account_not_configured_is_503(sqlite_url, tokens, graph):
         assert "WHATSAPP_BUSINESS_ACCOUNT_ID" in detail and "WHATSAPP_ACCESS_TOKEN" in detail
         ready = await c.get("/health/ready")
         assert ready.status_code == 200 and "not configured" in ready.json()["checks"]["whatsapp_master_account"]
+
+
+async def test_admin_sub_longer_than_the_audit_columns_is_refused_not_a_500(client, tokens):
+    """An admin token whose ``sub`` is longer than the audit columns (200) was a 500 on assign (PostgreSQL). Such
+    a token is invalid (401, nothing written); a ``sub`` of the longest accepted length is stored whole."""
+    tid = await new_tenant(client, tokens)
+
+    def admin(sub: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(tokens.settings, role=Role.ADMIN, sub=sub)}"}
+
+    url = f"/api/v1/admin/whatsapp/tenants/{tid}/assign-phone"
+    for sub in ("a" * 300, "a" * 129, "adm\u0000in"):
+        r = await client.post(url, json={"phone_number_id": "200000000000001"}, headers=admin(sub))
+        assert r.status_code == 401 and r.json()["code"] == "invalid_token", r.text
+        r = await client.delete(f"/api/v1/admin/whatsapp/tenants/{tid}/unassign-phone", headers=admin(sub))
+        assert r.status_code == 401
+    assert (await client.get("/api/v1/admin/whatsapp/audit", headers=tokens.admin())).json() == []
+    longest = "c" * 128
+    r = await client.post(url, json={"phone_number_id": "200000000000001"}, headers=admin(longest))
+    assert r.status_code == 200, r.text
+    audit = (await client.get("/api/v1/admin/whatsapp/audit", headers=tokens.admin())).json()
+    assert [e["actor"] for e in audit] == [longest]
