@@ -177,11 +177,16 @@ async def test_body_too_large(env: Env) -> None:
         ("9" * 33, "too long"),
         ("1,250.00", "not a decimal"),
         ("+5", "not a decimal"),
+        ("1\ud800", "control characters"),  # echoing it in the message was a UnicodeEncodeError, a 500
     ],
 )
 async def test_amounts_are_bounded(any_env: Env, amount, words: str) -> None:
     env = any_env
-    response = await env.post_event(po_event(env.tenants.add(), purchase_order={"total_amount": amount}))
+    response = await env.client.post(
+        "/api/v1/events/purchase-orders",
+        content=json.dumps(po_event(env.tenants.add(), purchase_order={"total_amount": amount})),
+        headers={**token(env.settings, "service"), "Content-Type": "application/json"},
+    )
     assert response.status_code == 422, response.text
     assert response.json()["fields"] == ["body.purchase_order.total_amount"]
     assert words in response.json()["detail"]

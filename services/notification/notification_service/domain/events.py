@@ -15,6 +15,7 @@ from babel.numbers import list_currencies
 from pydantic import Field, field_validator
 
 from bakery_shared.contracts import StrictModel
+from bakery_shared.errors import printable
 from bakery_shared.phone import InvalidPhoneNumber, normalize_e164
 from bakery_shared.text import CleanText, refuse_control_characters
 
@@ -31,7 +32,7 @@ MAX_TOTAL_AMOUNT = Decimal("999999999999.9999")
 def _shown(value: Any, limit: int = 40) -> str:
     """A caller's value quoted in an error message, shortened."""
     text = repr(value) if not isinstance(value, str) else f"'{value}'"
-    return text if len(text) <= limit else text[: limit - 4] + "…'"
+    return printable(text if len(text) <= limit else text[: limit - 4] + "…'")
 
 
 @lru_cache(maxsize=1)
@@ -77,7 +78,7 @@ class PurchaseOrder(StrictModel):
             if value > MAX_TOTAL_AMOUNT:
                 raise ValueError(f"is too large (at most {MAX_TOTAL_AMOUNT})")
             return str(value)
-        text = str(value).strip()  # a Decimal in exponent form ("1E+3") is refused like the string
+        text = refuse_control_characters(str(value)).strip()  # a Decimal "1E+3" is refused like the string
         if len(text) > MAX_AMOUNT_TEXT:
             raise ValueError(f"is too long ({len(text)} characters): write {AMOUNT_RULE}")
         if text.startswith("-") and _AMOUNT.match(text[1:]):
