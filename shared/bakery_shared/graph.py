@@ -321,7 +321,10 @@ class GraphClient:
             message = data["messages"][0]
         except (KeyError, IndexError, TypeError) as exc:
             raise GraphError(
-                http_status=200, code=None, message="The Graph API answered without a message id", raw=data
+                http_status=200,
+                code=None,
+                message="The Graph API answered without a message id",
+                raw=redact_data(data, (self.tokens.get(),)),
             ) from exc
         contacts = data.get("contacts") or [{}]
         return SendResult(
