@@ -19,6 +19,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bakery_shared.errors import Forbidden, Unauthorized
 from bakery_shared.settings import BaseServiceSettings
+from bakery_shared.text import control_characters
+
+#: Longest ``sub`` accepted: it is stored as the actor of audit entries, re-drives and hold overrides.
+MAX_SUB_LENGTH = 128
 
 
 class Role(StrEnum):
@@ -85,7 +89,13 @@ def decode_token(settings: BaseServiceSettings, token: str) -> Principal:
             raise Unauthorized("The bearer token has a malformed tenant_id", code="invalid_token") from exc
     if role is Role.OWNER and tenant_id is None:
         raise Unauthorized("An owner token must carry a tenant_id", code="invalid_token")
-    return Principal(sub=str(claims["sub"]), role=role, tenant_id=tenant_id)
+    sub = claims["sub"]
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUB_LENGTH or control_characters(sub):
+        raise Unauthorized(
+            f"The bearer token's sub must be 1-{MAX_SUB_LENGTH} characters without control characters",
+            code="invalid_token",
+        )
+    return Principal(sub=sub, role=role, tenant_id=tenant_id)
 
 
 _bearer = HTTPBearer(auto_error=False, description="JWT signed by the platform (roles admin, owner, service)")
@@ -105,6 +115,16 @@ async def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <token>'", code="missing_token")
     return decode_token(settings_from_app(request), credentials.credentials)
+
+
+async def optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """The caller, or None without a token (public routes that show more to some roles). A bad token is a 401."""
+    if credentials is None or not credentials.credentials:
+        return None
+    return await current_principal(request, credentials)
 
 
 def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict
+
+#: Largest ``offset`` a list accepts (a bigger one overflows the database's BIGINT: a 500 before this bound).
+MAX_OFFSET = 1_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"rows to skip (0-{MAX_OFFSET})")]
 
 
 class StrictModel(BaseModel):

@@ -69,6 +69,12 @@ class UUIDStr(TypeDecorator[uuid.UUID]):
         return None if value is None else uuid.UUID(value)
 
 
+def fit(value: str, column: Any) -> str:
+    """``value`` cut to the length of a ``String(n)`` column (an actor name must never make a write fail)."""
+    length = getattr(column.type, "length", None)
+    return value[:length] if length else value
+
+
 def make_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -97,8 +97,14 @@ class ServiceUnavailable(AppError):
     code = "service_unavailable"
 
 
+def printable(text: str) -> str:
+    """``text`` safe to encode as UTF-8: a lone surrogate (from a JSON ``"\\ud800"`` escape) becomes ``\\ud800``
+    instead of making the error response itself fail with a 500."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    return ".".join(str(part) for part in loc) or "body"
+    return printable(".".join(str(part) for part in loc) or "body")
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> str:
@@ -123,14 +129,15 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers)
+        body = {k: printable(v) if isinstance(v, str) else v for k, v in exc.to_body().items()}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         fields = [_field_path(e.get("loc", ())) for e in errors]
         return JSONResponse(
-            {"detail": _validation_message(errors), "code": "validation_error", "fields": fields},
+            {"detail": printable(_validation_message(errors)), "code": "validation_error", "fields": fields},
             status_code=422,
         )
 

@@ -7,6 +7,9 @@
 * Errors are typed: :class:`GraphError` carries Meta's ``code``, ``error_subcode``, ``message`` and ``fbtrace_id``;
   :class:`GraphTimeout` says whether the request may have reached Meta. What a code means for a message (retry,
   hold, fail) is the notification service's policy, not the client's.
+* No secret leaves through an error: Meta's answer is redacted (the access token in use, every token the provider
+  has read, ``EAA…`` and JWT shapes) once, where :class:`GraphError` is built from it, and ``str()`` of every
+  Graph exception is redacted again (:func:`bakery_shared.logging.redact`).
 """
 
 from __future__ import annotations
@@ -22,12 +25,16 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from bakery_shared.logging import redact, redact_data, register_secret
 from bakery_shared.settings import WhatsAppSettings
 
 
 class GraphClientError(Exception):
-    """Base of everything the Graph client raises. What an error means for a message (retry, hold, fail) is
-    the notification service's policy (``notification_service.dispatch.outcomes``), not the client's."""
+    """Base of everything the Graph client raises; ``str()`` never shows a token. What an error means for a
+    message (retry, hold, fail) is the notification service's policy (``notification_service.dispatch.outcomes``)."""
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
 
 
 @dataclass
@@ -60,7 +67,7 @@ class GraphError(GraphClientError):
         parts = [f"Graph API error {self.code}: {self.message}"]
         if self.details:
             parts.append(f"({self.details})")
-        return " ".join(parts)
+        return redact(" ".join(parts))
 
 
 class GraphTimeout(GraphClientError):
@@ -84,6 +91,7 @@ class AccessTokenProvider:
 
     def __init__(self, token: str = "", token_file: Path | None = None):
         self._static = token
+        register_secret(token)
         self._file = token_file
         self._cached: str = ""
         self._stamp: tuple[int, int] | None = None
@@ -98,6 +106,7 @@ class AccessTokenProvider:
             if stamp != self._stamp:
                 self._cached = Path(self._file).read_text(encoding="utf-8").strip()
                 self._stamp = stamp
+                register_secret(self._cached)  # redacted from every error and log line from now on
             return self._cached or self._static
         return self._static
 
@@ -225,7 +234,7 @@ class GraphClient:
                 raise GraphTimeout(
                     f"The connection to the Graph API broke: {type(exc).__name__}", maybe_delivered=True
                 ) from exc
-        return _parse(response)
+        return _parse(response, token)
 
     async def send_template(
         self,
@@ -249,7 +258,10 @@ class GraphClient:
             message = data["messages"][0]
         except (KeyError, IndexError, TypeError) as exc:
             raise GraphError(
-                http_status=200, code=None, message="The Graph API answered without a message id", raw=data
+                http_status=200,
+                code=None,
+                message="The Graph API answered without a message id",
+                raw=redact_data(data, (self.tokens.get(),)),
             ) from exc
         contacts = data.get("contacts") or [{}]
         return SendResult(
@@ -291,13 +303,17 @@ class GraphClient:
         return [item async for item in self.paginate(f"{waba_id}/message_templates", {"fields": fields, "limit": 100})]
 
 
-def _parse(response: httpx.Response) -> dict[str, Any]:
+def _parse(response: httpx.Response, token: str = "") -> dict[str, Any]:
+    """A success's body, or the :class:`GraphError` built from Meta's error body with every secret redacted
+    (``token`` is the access token the request carried, also one rotated in a moment ago)."""
     try:
         data = response.json()
     except ValueError:
         data = None
     if response.is_success and isinstance(data, dict):
         return data
+    if isinstance(data, dict):
+        data = redact_data(data, (token,))
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
         raise GraphError(

@@ -50,6 +50,10 @@ class Env:
             "/api/v1/events/purchase-orders", json=body, headers=headers or token(self.settings, "service")
         )
 
+    async def ready(self, role: str | None = "admin") -> httpx.Response:
+        """``GET /health/ready``: with every detail for an admin (or service) token, the summary without one."""
+        return await self.client.get("/health/ready", headers=token(self.settings, role) if role else None)
+
     async def message(self, message_id: str) -> dict[str, Any]:
         response = await self.client.get(f"/api/v1/messages/{message_id}", headers=token(self.settings, "admin"))
         assert response.status_code == 200, response.text

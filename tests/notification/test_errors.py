@@ -158,7 +158,7 @@ async def test_expired_token_holds_everything_until_the_token_file_is_rotated(
         assert message["status"] == "held", message
         assert message["status_reason"].startswith("credential: (190)")
         assert message["error_code"] == "190"
-    ready = await env.client.get("/health/ready")
+    ready = await env.ready()
     assert ready.status_code == 503
     assert "sending paused" in ready.json()["detail"]
     assert ready.json()["checks"]["sending"]["paused"][0]["scope"] == "account"
@@ -178,7 +178,7 @@ async def test_expired_token_holds_everything_until_the_token_file_is_rotated(
     await d.drain()
     for nid in (first, second, third):
         assert (await env.message(nid))["status"] == "sent"
-    ready = await env.client.get("/health/ready")
+    ready = await env.ready()
     assert ready.status_code == 200, ready.json()
     assert ready.json()["checks"]["sending"]["paused"] == []
 
@@ -195,7 +195,7 @@ async def test_number_problem_holds_only_that_number(env: Env) -> None:
     other = await _queue(env, phone_number_id="200000000000002")
     await d.drain()
     assert (await env.message(other))["status"] == "sent"
-    ready = (await env.client.get("/health/ready")).json()
+    ready = (await env.ready()).json()
     assert ready["status"] == "degraded"
     assert ready["checks"]["sending"]["paused"][0] == {
         **ready["checks"]["sending"]["paused"][0],
@@ -225,7 +225,7 @@ async def test_credential_codes_hold(env: Env, code: int) -> None:
 
 async def test_missing_token_holds_and_readiness_names_the_variables(make_env: EnvFactory, sqlite_url: str) -> None:
     env = await make_env(sqlite_url, whatsapp_access_token="", whatsapp_business_account_id="")
-    ready = await env.client.get("/health/ready")
+    ready = await env.ready()
     assert ready.status_code == 503
     detail = ready.json()["detail"]
     assert "WhatsApp master account not configured" in detail
@@ -308,3 +308,98 @@ async def test_admin_retry_really_resends_a_failed_message(env: Env) -> None:
         "/api/v1/messages/00000000-0000-0000-0000-000000000000/retry", headers=token(env.settings, "admin")
     )
     assert missing.status_code == 404
+
+
+async def test_token_echoed_by_meta_is_stored_shown_and_logged_nowhere(any_env: Env) -> None:
+    """Meta's code-190 message can echo the access token ("Malformed access token EAA…"). After a send that gets
+    such an answer, the token (the configured one and any EAA…-shaped one) is in no row of any table, not on
+    /health/ready (anonymous or admin), not in the owner's message view, not in any log line."""
+    import io
+    import json
+    import logging
+
+    import sqlalchemy as sa
+
+    from bakery_shared.logging import configure_logging
+    from notification_service.models import metadata
+
+    env = any_env
+    meta_shaped = "EAAGm0PX4ZCpsBAKZCabc123def456ghi789"
+    echo = graph_error(190, f"Malformed access token {TOKEN}", 401, details=f"token {meta_shaped} is invalid")
+    configure_logging("INFO", secrets=env.settings.log_secrets(), service="notification-service")
+    handler = next(h for h in logging.getLogger().handlers if getattr(h, "_bakery", False))
+    stream = io.StringIO()
+    original = handler.stream  # type: ignore[attr-defined]
+    handler.stream = stream  # type: ignore[attr-defined]
+    try:
+        nid = await _queue(env)
+        env.graph.script = [echo]
+        env.graph.valid_tokens = set()  # the probe of the hold fails too: the message stays held
+        d = env.dispatcher()
+        await d.drain()
+        await d.probe_holds(force=True)
+        message = await env.message(nid)
+        tenant_id = message["tenant_id"]
+        owner_view = await env.client.get(f"/api/v1/messages/{nid}", headers=token(env.settings, "owner", tenant_id))
+        anonymous = await env.ready(role=None)
+        admin = await env.ready()
+    finally:
+        handler.stream = original  # type: ignore[attr-defined]
+        logging.getLogger().setLevel(logging.WARNING)
+
+    assert message["status"] == "held" and message["error_code"] == "190"
+    assert "Malformed access token [REDACTED]" in message["status_reason"]
+    assert owner_view.status_code == 200
+    assert anonymous.status_code == admin.status_code == 503
+    assert anonymous.json() == {
+        "status": "not_ready",
+        "not_ready": ["sending"],
+        "detail": "Not ready: sending. An admin or service token shows the details.",
+        "code": "not_ready",
+    }
+    assert "[REDACTED]" in admin.json()["checks"]["sending"]["paused"][0]["reason"]
+
+    engine = create_engine(env.settings.notification_database_url)
+    try:
+        async with engine.connect() as conn:
+            stored = {
+                t.name: [dict(r._mapping) for r in await conn.execute(sa.select(t))] for t in metadata.sorted_tables
+            }
+    finally:
+        await engine.dispose()
+    assert stored["whatsapp_message_attempts"] and stored["sending_holds"]
+    logs = stream.getvalue()
+    assert logs.strip() and all(json.loads(line) for line in logs.splitlines() if line.strip())
+    places = {
+        "database": repr(stored),
+        "message (admin)": json.dumps(message),
+        "message (owner)": owner_view.text,
+        "/health/ready anonymous": anonymous.text,
+        "/health/ready admin": admin.text,
+        "logs": logs,
+    }
+    leaks = [f"{what} in {where}" for where, text in places.items() for what in (TOKEN, meta_shaped) if what in text]
+    assert not leaks, leaks
+
+
+async def test_admin_sub_longer_than_the_audit_columns_is_refused_not_a_500(any_env: Env) -> None:
+    """An admin token whose ``sub`` is longer than ``status_reason`` was a 500 on retry (PostgreSQL). A ``sub``
+    over 128 characters (or with control characters) is now an invalid token (401); 128 fit where stored."""
+    from bakery_shared.auth import Role, issue_token
+
+    env = any_env
+    nid = await _queue(env)
+    env.graph.script = [graph_error(132001, "Template does not exist", 404)]
+    await env.dispatcher().drain()
+
+    def admin(sub: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(env.settings, role=Role.ADMIN, sub=sub)}"}
+
+    for sub in ("a" * 600, "a" * 129, "admin\u0000x"):
+        response = await env.client.post(f"/api/v1/messages/{nid}/retry", headers=admin(sub))
+        assert response.status_code == 401, response.text
+        assert response.json()["code"] == "invalid_token" and "sub" in response.json()["detail"]
+    longest = "b" * 128
+    response = await env.client.post(f"/api/v1/messages/{nid}/retry", headers=admin(longest))
+    assert response.status_code == 202, response.text
+    assert (await env.message(nid))["status_reason"] == f"retry requested by {longest}"

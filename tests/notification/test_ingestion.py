@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -162,3 +163,89 @@ async def test_body_too_large(env: Env) -> None:
     body = po_event(env.tenants.add(), supplier={"name": "x" * 300_000})
     response = await env.post_event(body)
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("amount", "words"),
+    [
+        ("1e-20000000", "exponent"),  # was accepted and expanded to 20 MB, stored twice
+        ("1e-999999999", "exponent"),
+        ("1E+3", "exponent"),
+        ("12.50001", "4 decimals"),
+        ("1000000000000", "too large"),
+        (10**40, "too large"),
+        ("9" * 33, "too long"),
+        ("1,250.00", "not a decimal"),
+        ("+5", "not a decimal"),
+        ("1\ud800", "control characters"),  # echoing it in the message was a UnicodeEncodeError, a 500
+    ],
+)
+async def test_amounts_are_bounded(any_env: Env, amount, words: str) -> None:
+    env = any_env
+    response = await env.client.post(
+        "/api/v1/events/purchase-orders",
+        content=json.dumps(po_event(env.tenants.add(), purchase_order={"total_amount": amount})),
+        headers={**token(env.settings, "service"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["fields"] == ["body.purchase_order.total_amount"]
+    assert words in response.json()["detail"]
+    assert await _rows(env.settings.notification_database_url) == ([], [])
+
+
+async def test_largest_amount_with_four_decimals_is_accepted(env: Env) -> None:
+    body = po_event(env.tenants.add(), purchase_order={"total_amount": "999999999999.9999"})
+    response = await env.post_event(body)
+    assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"supplier": {"name": "Harinas\u0000del Sur"}}, "supplier.name"),
+        ({"purchase_order": {"id": "po-\u00001"}}, "purchase_order.id"),
+        ({"purchase_order": {"number": "PO\u0000-1"}}, "purchase_order.number"),
+        ({"purchase_order": {"currency": "EU\u0000R"}}, "purchase_order.currency"),
+        ({"supplier": {"phone": "+34 612\u0000345 678"}}, "supplier.phone"),
+        ({"supplier": {"language": "es\u0000"}}, "supplier.language"),
+        ({"supplier": {"name": "Harinas \u0007 del Sur"}}, "supplier.name"),
+        ({"supplier": {"name": "Harinas \u009b del Sur"}}, "supplier.name"),
+        ({"supplier": {"name": "Harinas \ud800 del Sur"}}, "supplier.name"),  # a lone surrogate
+        ({"purchase_order": {"id": "\x1b[31mpo"}}, "purchase_order.id"),
+    ],
+)
+async def test_control_characters_are_refused(any_env: Env, override: dict, field: str) -> None:
+    """A NUL was a 500 on PostgreSQL (and a poison event for a producer that retries)."""
+    env = any_env
+    raw = json.dumps(po_event(env.tenants.add(), **override))  # ASCII with \u escapes, also for "\ud800"
+    response = await env.client.post(
+        "/api/v1/events/purchase-orders",
+        content=raw,
+        headers={**token(env.settings, "service"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["fields"] == [f"body.{field}"]
+    if field != "purchase_order.currency" and "\\ud800" not in raw:  # those two: "not ISO 4217", "not unicode"
+        assert "must not contain control characters" in response.json()["detail"]
+    assert await _rows(env.settings.notification_database_url) == ([], [])
+
+
+async def test_line_breaks_tabs_and_long_space_runs_are_collapsed_at_ingestion(any_env: Env) -> None:
+    """Meta refuses template parameters with a line break, a tab or 5+ spaces (132018, permanent): such text is
+    normalised to single spaces when the event is accepted, so what is stored is what is sent."""
+    env = any_env
+    body = po_event(
+        env.tenants.add(),
+        supplier={"name": " Harinas\r\n\tdel      Sur\u2028S.L. "},
+        purchase_order={"number": "PO-\n2026", "id": "po\t7"},
+    )
+    response = await env.post_event(body)
+    assert response.status_code == 202, response.text
+    events, _ = await _rows(env.settings.notification_database_url)
+    stored = events[0]["payload"]
+    assert stored["supplier"]["name"] == "Harinas del Sur S.L."
+    assert stored["purchase_order"]["number"] == "PO- 2026"
+    assert stored["purchase_order"]["id"] == "po 7"
+    await env.dispatcher().drain()
+    sent = env.graph.sends[-1]["payload"]["template"]["components"][0]["parameters"]
+    assert [p["text"] for p in sent][:2] == ["Harinas del Sur S.L.", "PO- 2026"]

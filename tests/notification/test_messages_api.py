@@ -152,7 +152,7 @@ async def test_health(env: Env) -> None:
     assert live.status_code == 200
     tenant = env.tenants.add()
     await env.post_event(po_event(tenant))
-    ready = await env.client.get("/health/ready")
+    ready = await env.ready()
     assert ready.status_code == 200, ready.text
     body = ready.json()
     assert body["status"] == "ready"
@@ -184,3 +184,22 @@ async def test_test_messages_have_an_hourly_quota_per_tenant(make_env: EnvFactor
         headers=token(env.settings, "owner", other),
     )
     assert r.status_code == 202
+
+
+async def test_list_parameters_and_path_ids_are_bounded(any_env) -> None:
+    """Every list parameter is bounded (422 naming it, never a 500), and a NUL in a path id is a 422 rather than
+    a PostgreSQL error."""
+    env = any_env
+    admin = token(env.settings, "admin")
+    for query, name in (
+        ("limit=9223372036854775808", "limit"),
+        ("limit=0", "limit"),
+        ("cursor=" + "A" * 257, "cursor"),
+    ):
+        r = await env.client.get(f"/api/v1/messages?{query}", headers=admin)
+        assert r.status_code == 422, (query, r.text)
+        assert r.json()["fields"] == [f"query.{name}"]
+    r = await env.client.post("/api/v1/admin/whatsapp/holds/2000%00/release", headers=admin)
+    assert r.status_code == 422 and r.json()["fields"] == ["path.phone_number_id"], r.text
+    r = await env.client.post("/api/v1/admin/whatsapp/holds/account/release", headers=admin)
+    assert r.status_code == 404 and r.json()["code"] == "no_hold"

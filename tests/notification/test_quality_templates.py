@@ -95,7 +95,7 @@ async def test_quality_drop_hold_recovery_resume(env: Env) -> None:
     assert held["status"] == "held"
     assert "quality" in held["status_reason"] and "RED" in held["status_reason"]
     assert env.graph.sends == []
-    ready = (await env.client.get("/health/ready")).json()
+    ready = (await env.ready()).json()
     assert ready["status"] == "degraded"
     assert any(h["kind"] == "quality" for h in ready["checks"]["sending"]["paused"])
     quality = await admin(env, "GET", "/api/v1/admin/whatsapp/quality")
@@ -171,7 +171,7 @@ async def test_account_update_pauses_and_resumes(env: Env) -> None:
     dispatcher = env.dispatcher()
     await dispatcher.drain()
     assert (await env.message(message_id))["status"] == "held"
-    assert (await env.client.get("/health/ready")).status_code == 503
+    assert (await env.ready()).status_code == 503
     await post_signed(env.client, envelope("account_update", {"event": "ACCOUNT_RECONNECTED"}))
     await dispatcher.drain()
     assert (await env.message(message_id))["status"] == "sent"

@@ -126,7 +126,7 @@ async def test_no_app_secret_refuses_everything(make_env: EnvFactory, sqlite_url
     r = await env.client.post(WEBHOOK, content=raw, headers={"X-Hub-Signature-256": sign(raw, "")})
     assert r.status_code == 503
     assert "WHATSAPP_APP_SECRET" in r.json()["detail"]
-    ready = (await env.client.get("/health/ready")).json()
+    ready = (await env.ready()).json()
     assert ready["checks"]["webhooks"]["ok"] is False
     assert "WHATSAPP_APP_SECRET" in ready["checks"]["webhooks"]["detail"]
     assert ready["status"] == "degraded"

@@ -279,3 +279,18 @@ async def test_named_template(client: httpx.AsyncClient) -> None:
     assert (await client.get("/_sandbox/messages")).json()[-1]["rendered_body"] == "Hola Ana, pedido 7 listo."
     params[1]["parameter_name"] = "order_number"
     assert_graph_error(await client.post(URL, json=body, headers=AUTH), 400, 132000)
+
+
+@pytest.mark.parametrize("text", ["Harinas\ndel Sur", "Harinas\tdel Sur", "Harinas     del Sur", "a\r\nb"])
+async def test_line_breaks_tabs_and_five_spaces_in_a_parameter_are_132018(client: httpx.AsyncClient, text: str) -> None:
+    """As Meta (v23.0+): a text parameter with a line break, a tab or more than 4 consecutive spaces is refused
+    with 132018 (HTTP 400, permanent); nothing is sent."""
+    response = await client.post(URL, json=template_body(params=[text, "OC-1", "12,50 €"]), headers=AUTH)
+    error = assert_graph_error(response, 400, 132018)
+    assert error["message"] == "(#132018) There was an issue with the parameters in your template"
+    assert error["error_data"]["details"] == (
+        "Param text cannot have new-line/tab characters or more than 4 consecutive spaces"
+    )
+    assert (await client.get("/_sandbox/messages")).json() == []
+    four = await client.post(URL, json=template_body(params=["Harinas    del Sur", "OC-1", "1 €"]), headers=AUTH)
+    assert four.status_code == 200, four.text

@@ -94,3 +94,50 @@ def test_flows_never_expose_secrets(live_stack):
         if any_jwt.search(log):
             leaks.append(f"a JWT in the {name} service's log")
     assert not leaks, leaks
+
+
+def test_token_echoed_by_meta_leaves_through_no_answer_and_no_log(live_stack):
+    """The sandbox answers a send with code 190 whose message echoes the configured token (Meta's "Malformed
+    access token …"). The token appears in no answer of either service (message as owner and admin, anonymous
+    and admin /health/ready) and in neither service's log; the anonymous readiness names only the component."""
+    stack = live_stack
+    tenant_id, _ = DEMO_BAKERIES[3]
+    admin, owner = tokens.admin(), tokens.owner(tenant_id)
+    enable_whatsapp(stack, tenant_id, "200000000000004")
+    # an account hold left by another test (expired token) would keep this message from reaching the sandbox
+    httpx.post(f"{stack.notification_url}/api/v1/admin/whatsapp/holds/account/release", headers=admin)
+    sandbox_control(
+        stack,
+        "faults",
+        {
+            "code": 190,
+            "http_status": 401,
+            "message": f"Malformed access token {SANDBOX_TOKEN}",
+            "details": f"The token {SANDBOX_TOKEN} could not be parsed",
+            "phone_number_id": "200000000000004",
+        },
+    )
+    nid = post_event(stack, po_event(tenant_id, phone="+34 612 000 558"))["notification_id"]
+
+    def answered_190() -> dict | None:
+        m = message(stack, nid)
+        return m if m["error_code"] == "190" else None
+
+    held = wait_for(answered_190, timeout=15, what="the 190 answer recorded")
+    answers = [
+        httpx.get(f"{stack.notification_url}/api/v1/messages/{nid}", headers=owner),
+        httpx.get(f"{stack.notification_url}/api/v1/messages/{nid}", headers=admin),
+        httpx.get(f"{stack.notification_url}/api/v1/messages", headers=owner),
+        httpx.get(f"{stack.notification_url}/health/ready"),
+        httpx.get(f"{stack.notification_url}/health/ready", headers=admin),
+    ]
+    assert "[REDACTED]" in held["error_message"] or "[REDACTED]" in (held["status_reason"] or "")
+    assert all(r.status_code in (200, 503) for r in answers), [r.text for r in answers]
+    assert set(answers[3].json()) <= {"status", "not_ready", "detail", "code"}
+    leaks = [f"token in {r.request.method} {r.request.url}" for r in answers if SANDBOX_TOKEN in r.text]
+    leaks += [
+        f"token in the {name} service's log"
+        for name in ("tenant", "notification")
+        if SANDBOX_TOKEN in stack.procs[name].log()
+    ]
+    assert not leaks, leaks

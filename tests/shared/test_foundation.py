@@ -133,3 +133,31 @@ def test_log_redaction_of_meta_tokens_and_jwts():
     )
     RedactSecretsFilter([]).filter(record)
     assert record.getMessage() == "token [REDACTED] and [REDACTED]"
+
+
+def test_tracebacks_and_extra_fields_in_json_logs_are_redacted():
+    """The JSON formatter renders ``exc_info`` itself: the traceback (an exception whose message carries a secret)
+    and ``extra=`` fields must go through the same redaction as the message."""
+    import io
+    import json
+    import logging
+
+    from bakery_shared.logging import configure_logging
+
+    configure_logging("INFO", secrets=["configured-secret-value"], service="test-service")
+    handler = next(h for h in logging.getLogger().handlers if getattr(h, "_bakery", False))
+    stream = io.StringIO()
+    original = handler.stream  # type: ignore[attr-defined]
+    handler.stream = stream  # type: ignore[attr-defined]
+    try:
+        try:
+            raise RuntimeError("Malformed access token configured-secret-value / EAAGm0PX4ZCpsBAKZCabc123def456ghi")
+        except RuntimeError:
+            logging.getLogger("test.trace").exception("send failed", extra={"graph_error": "configured-secret-value"})
+    finally:
+        handler.stream = original  # type: ignore[attr-defined]
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert "RuntimeError" in line["exc_info"] and "[REDACTED]" in line["exc_info"]
+    assert line["graph_error"] == "[REDACTED]"
+    text = stream.getvalue()
+    assert "configured-secret-value" not in text and "EAAGm0PX4ZC" not in text

@@ -110,3 +110,60 @@ def test_token_file_is_reread_when_it_changes(tmp_path):
     assert provider.get() == "second-token-longer"
     path.unlink()
     assert provider.get() == "env-token"
+
+
+@respx.mock
+async def test_token_echoed_by_meta_is_redacted_where_the_error_is_built(tmp_path):
+    """Meta's code-190 message can echo the token. The GraphError (message, details, raw, str, repr) never holds
+    it: neither the token in use, rotated in through the file a moment ago, nor any EAA…/JWT-shaped value."""
+    path = tmp_path / "token"
+    path.write_text("first-file-token-value\n")
+    provider = AccessTokenProvider("env-token-value", path)
+    c = client(provider)
+    assert provider.get() == "first-file-token-value"
+    rotated = "rotated-token-not-shaped-like-meta-0042"
+    path.write_text(rotated + "\n")
+    future = time.time() + 5
+    os.utime(path, (future, future))
+    meta_shaped = "EAAGm0PX4ZCpsBAKZCabc123def456ghi"
+    jwt_shaped = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXBhcnQ"
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        sent = request.headers["Authorization"].removeprefix("Bearer ")
+        assert sent == rotated
+        return httpx.Response(
+            401,
+            json={
+                "error": {
+                    "message": f"Malformed access token {sent}",
+                    "type": "OAuthException",
+                    "code": 190,
+                    "error_data": {"details": f"also {meta_shaped} and {jwt_shaped}"},
+                    "fbtrace_id": f"A-{sent}",
+                }
+            },
+        )
+
+    respx.post(f"{BASE}/v23.0/555/messages").mock(side_effect=echo)
+    with pytest.raises(GraphError) as info:
+        await c.send_template("555", to="+34612345678", template_name="t", language="es", body_parameters=["a"])
+    await c.aclose()
+    err = info.value
+    assert err.code == 190 and err.is_token_problem
+    assert err.message == "Malformed access token [REDACTED]"
+    everything = " ".join([err.message, str(err.details), str(err.raw), str(err), repr(err), err.title])
+    for secret in (rotated, meta_shaped, jwt_shaped, "first-file-token-value"):
+        assert secret not in everything
+
+
+def test_str_of_every_graph_exception_is_redacted():
+    provider = AccessTokenProvider("registered-static-token-1234")
+    assert provider.get() == "registered-static-token-1234"
+    for exc in (
+        GraphTimeout("timed out sending with registered-static-token-1234", maybe_delivered=True),
+        GraphTransportError("connect failed: EAAGm0PX4ZCpsBAKZCabc123def456ghi"),
+        GraphError(http_status=400, code=190, message="bad registered-static-token-1234", details="x"),
+    ):
+        assert "registered-static-token-1234" not in str(exc)
+        assert "EAAGm0PX4ZC" not in str(exc)
+        assert "[REDACTED]" in str(exc)

@@ -4,6 +4,7 @@ import uuid
 
 import httpx
 
+from bakery_shared.auth import Role, issue_token
 from tests.tenant.conftest import GRAPH, VERSION, WABA, new_tenant
 
 
@@ -169,6 +170,37 @@ async def test_expired_master_token_is_a_recognisable_502(sqlite_client, tokens,
     assert "test-master-token" not in r.text
 
 
+async def test_token_echoed_by_meta_is_not_in_the_502_or_the_logs(sqlite_client, tokens, graph, caplog):
+    """Meta's code-190 message can echo the token: the tenant service's 502 relays Meta's text without it."""
+    meta_shaped = "EAAGm0PX4ZCpsBAKZCabc123def456ghi789"
+    graph.get(f"{GRAPH}/{VERSION}/{WABA}/phone_numbers").mock(
+        return_value=httpx.Response(
+            400,
+            json={
+                "error": {
+                    "message": "Malformed access token test-master-token",
+                    "type": "OAuthException",
+                    "code": 190,
+                    "error_data": {"details": f"or was it {meta_shaped}"},
+                    "fbtrace_id": "AbC",
+                }
+            },
+        )
+    )
+    with caplog.at_level("INFO"):
+        r = await sqlite_client.get("/api/v1/admin/whatsapp/phone-numbers", headers=tokens.admin())
+        assign = await sqlite_client.post(
+            f"/api/v1/admin/whatsapp/tenants/{await new_tenant(sqlite_client, tokens)}/assign-phone",
+            json={"phone_number_id": "200000000000001"},
+            headers=tokens.admin(),
+        )
+    assert r.status_code == 502 and r.json()["code"] == "whatsapp_token_expired"
+    assert "Malformed access token [REDACTED]" in r.json()["detail"]
+    assert assign.status_code == 502
+    for text in (r.text, assign.text, caplog.text):
+        assert "test-master-token" not in text and meta_shaped not in text
+
+
 async def test_other_graph_error_and_outage_are_502(sqlite_client, tokens, graph):
     route = graph.get(f"{GRAPH}/{VERSION}/{WABA}/phone_numbers")
     route.mock(
@@ -199,3 +231,25 @@ async def test_master_account_not_configured_is_503(sqlite_url, tokens, graph):
         assert "WHATSAPP_BUSINESS_ACCOUNT_ID" in detail and "WHATSAPP_ACCESS_TOKEN" in detail
         ready = await c.get("/health/ready")
         assert ready.status_code == 200 and "not configured" in ready.json()["checks"]["whatsapp_master_account"]
+
+
+async def test_admin_sub_longer_than_the_audit_columns_is_refused_not_a_500(client, tokens):
+    """An admin token whose ``sub`` is longer than the audit columns (200) was a 500 on assign (PostgreSQL). Such
+    a token is invalid (401, nothing written); a ``sub`` of the longest accepted length is stored whole."""
+    tid = await new_tenant(client, tokens)
+
+    def admin(sub: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(tokens.settings, role=Role.ADMIN, sub=sub)}"}
+
+    url = f"/api/v1/admin/whatsapp/tenants/{tid}/assign-phone"
+    for sub in ("a" * 300, "a" * 129, "adm\u0000in"):
+        r = await client.post(url, json={"phone_number_id": "200000000000001"}, headers=admin(sub))
+        assert r.status_code == 401 and r.json()["code"] == "invalid_token", r.text
+        r = await client.delete(f"/api/v1/admin/whatsapp/tenants/{tid}/unassign-phone", headers=admin(sub))
+        assert r.status_code == 401
+    assert (await client.get("/api/v1/admin/whatsapp/audit", headers=tokens.admin())).json() == []
+    longest = "c" * 128
+    r = await client.post(url, json={"phone_number_id": "200000000000001"}, headers=admin(longest))
+    assert r.status_code == 200, r.text
+    audit = (await client.get("/api/v1/admin/whatsapp/audit", headers=tokens.admin())).json()
+    assert [e["actor"] for e in audit] == [longest]

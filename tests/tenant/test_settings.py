@@ -140,3 +140,57 @@ async def test_tenants_crud_and_pagination(client, tokens):
     assert r.status_code == 422 and "name" in r.json()["detail"]
     r = await client.post("/api/v1/tenants", json={"name": "X"}, headers=tokens.owner(ids[0]))
     assert r.status_code == 403
+
+
+async def test_control_characters_in_text_inputs_are_refused(client, tokens):
+    """A NUL in a tenant name was a 500 on PostgreSQL. Every text input refuses control characters (422 naming
+    the field) and writes nothing."""
+    tid = await new_tenant(client, tokens, "Horno de Lola")
+    admin = tokens.admin()
+    r = await client.post("/api/v1/tenants", json={"name": "Horno\u0000Lola"}, headers=admin)
+    assert r.status_code == 422 and r.json()["fields"] == ["body.name"], r.text
+    assert "control characters" in r.json()["detail"]
+    for field, value in (
+        ("whatsapp_default_language", "e\u0000s"),
+        ("whatsapp_phone_number_id", "2000\u0000"),
+        ("whatsapp_display_phone_number", "+34\u0000612"),
+    ):
+        r = await client.put(
+            f"/api/v1/tenants/{tid}/settings/notifications", json={field: value}, headers=tokens.owner(tid)
+        )
+        assert r.status_code == 422 and r.json()["fields"] == [f"body.{field}"], r.text
+    r = await client.post(
+        f"/api/v1/admin/whatsapp/tenants/{tid}/assign-phone",
+        json={"phone_number_id": "200000000000001", "display_phone_number": "+34 612\u0000"},
+        headers=admin,
+    )
+    assert r.status_code == 422 and r.json()["fields"] == ["body.display_phone_number"], r.text
+    r = await client.get("/internal/v1/whatsapp/phone-numbers/2000%00/tenant", headers=tokens.service())
+    assert r.status_code == 422 and r.json()["fields"] == ["path.phone_number_id"], r.text
+    page = (await client.get("/api/v1/tenants", headers=admin)).json()
+    assert [t["name"] for t in page["items"]] == ["Horno de Lola"]
+    settings = (await client.get(f"/api/v1/tenants/{tid}/settings/notifications", headers=admin)).json()
+    assert settings["whatsapp_default_language"] == "es" and settings["whatsapp_phone_number_id"] == ""
+
+
+async def test_tenant_name_whitespace_is_normalised(client, tokens):
+    r = await client.post("/api/v1/tenants", json={"name": "  Horno\n\tde      Lola "}, headers=tokens.admin())
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "Horno de Lola"
+
+
+async def test_offsets_and_limits_are_bounded(client, tokens):
+    """``?offset=9223372036854775808`` was a 500 (BIGINT overflow) on every list: now a 422 naming it."""
+    admin = tokens.admin()
+    for path in ("/api/v1/tenants", "/api/v1/admin/whatsapp/tenants", "/api/v1/admin/whatsapp/audit"):
+        for query, name in (
+            ("offset=9223372036854775808", "offset"),
+            ("offset=1000001", "offset"),
+            ("offset=-1", "offset"),
+            ("limit=9223372036854775808", "limit"),
+            ("limit=0", "limit"),
+        ):
+            r = await client.get(f"{path}?{query}", headers=admin)
+            assert r.status_code == 422, (path, query, r.text)
+            assert r.json()["fields"] == [f"query.{name}"], (path, query, r.text)
+        assert (await client.get(f"{path}?offset=1000000", headers=admin)).status_code == 200

@@ -80,6 +80,12 @@ KNOWN_CODES: dict[int, CodeInfo] = {
     132012: CodeInfo("Parameter format does not match format in the created template", "Wrong format.", 400),
     132015: CodeInfo("Template is Paused", "The template is paused because of low quality.", 400),
     132016: CodeInfo("Template is disabled", "The template was permanently disabled.", 400),
+    # v23.0+: a template parameter Meta refuses (e.g. a line break in a text parameter); permanent.
+    132018: CodeInfo(
+        "There was an issue with the parameters in your template",
+        "A template parameter is not valid.",
+        400,
+    ),
     133004: CodeInfo("Server temporarily unavailable", "The server is temporarily unavailable.", 503),
     133010: CodeInfo("Phone number Not Registered", "The phone number is not registered on the platform.", 400),
 }

@@ -1,5 +1,5 @@
 """Template rules: checking a send's ``template`` object against the stored template (132000, 132001,
-132005, 132012, 132015, 132016, 100) and checking a creation request (100 / 2388024)."""
+132005, 132012, 132015, 132016, 132018, 100) and checking a creation request (100 / 2388024)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 NAME_RE = re.compile(r"^[a-z0-9_]{1,512}$")
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2,4})?$")
 MEDIA_TYPES = ("image", "document", "video")
+# Meta refuses a text parameter with a line break, a tab or more than 4 consecutive spaces: since v23.0 as
+# error 132018 (HTTP 400, permanent), "There was an issue with the parameters in your template", with the
+# details "Param text cannot have new-line/tab characters or more than 4 consecutive spaces". Sources: the
+# v23.0 changelog and error-code table (/work/shared/reference/whatsapp-cloud-api.md, error table and §6), and
+# the error as integrators received it (github.com/netflie/whatsapp-cloud-api/issues/201).
+REFUSED_IN_PARAMETER = re.compile(r"[\n\r\t]| {5,}")
+PARAMETER_WHITESPACE_DETAILS = "Param text cannot have new-line/tab characters or more than 4 consecutive spaces"
 MAX_TEMPLATES_PER_WABA = 250
 
 
@@ -48,6 +55,8 @@ def _check_parameter(param: Any, where: str) -> str:
         text = param.get("text")
         if not isinstance(text, str) or not text.strip():
             raise invalid("Parameter 'text' is mandatory for component parameter type 'text'")
+        if REFUSED_IN_PARAMETER.search(text):
+            raise GraphError(code=132018, details=PARAMETER_WHITESPACE_DETAILS)
         return text
     if ptype == "currency":
         cur = param.get("currency")

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bakery_shared.db import utcnow
+from bakery_shared.db import fit, utcnow
 from tenant_service.models import audit_log, phone_assignments, tenant_settings, tenants
 
 
@@ -148,7 +148,7 @@ async def insert_assignment(session: AsyncSession, assignment: Assignment) -> No
             tenant_id=assignment.tenant_id,
             display_phone_number=assignment.display_phone_number,
             waba_id=assignment.waba_id,
-            assigned_by=assignment.assigned_by,
+            assigned_by=fit(assignment.assigned_by, phone_assignments.c.assigned_by),
             assigned_at=assignment.assigned_at,
         )
     )
@@ -171,7 +171,7 @@ async def add_audit(
     await session.execute(
         insert(audit_log).values(
             at=utcnow(),
-            actor=actor,
+            actor=fit(actor, audit_log.c.actor),
             action=action,
             tenant_id=tenant_id,
             old_phone_number_id=old.phone_number_id if old else None,

@@ -8,10 +8,12 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from bakery_shared.contracts import StrictModel
+from bakery_shared.text import CleanText, NoControlText
 
 
 class TenantCreate(StrictModel):
-    name: str = Field(min_length=1, max_length=200, examples=["Panadería Sol"])
+    #: control characters refused (422); tabs, line breaks and runs of 5+ spaces become one space (bakery_shared.text)
+    name: CleanText = Field(min_length=1, max_length=200, examples=["Panadería Sol"])
 
 
 class TenantOut(BaseModel):
@@ -32,10 +34,10 @@ class NotificationSettingsUpdate(StrictModel):
     """Owners change the first three; the phone fields are accepted only when unchanged."""
 
     whatsapp_enabled: bool | None = None
-    whatsapp_default_language: str | None = Field(default=None, min_length=2, max_length=8)
+    whatsapp_default_language: NoControlText | None = Field(default=None, min_length=2, max_length=8)
     enable_po_notifications: bool | None = None
-    whatsapp_phone_number_id: str | None = None
-    whatsapp_display_phone_number: str | None = None
+    whatsapp_phone_number_id: NoControlText | None = Field(default=None, max_length=64)
+    whatsapp_display_phone_number: NoControlText | None = Field(default=None, max_length=64)
 
 
 class PhoneNumberOut(BaseModel):
@@ -62,7 +64,7 @@ class TenantWhatsAppOut(BaseModel):
 
 class AssignPhoneRequest(StrictModel):
     phone_number_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9]+$", examples=["200000000000001"])
-    display_phone_number: str | None = Field(default=None, max_length=64, examples=["+34 612 345 678"])
+    display_phone_number: NoControlText | None = Field(default=None, max_length=64, examples=["+34 612 345 678"])
 
 
 class AssignmentResult(TenantWhatsAppOut):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from bakery_shared.auth import AdminOrOwner, AdminPrincipal, ensure_tenant_access
 from bakery_shared.db import utcnow
@@ -69,7 +69,13 @@ async def usage(_: AdminPrincipal, runtime: RuntimeDep) -> UsageOut:
     response_model=ReleaseOut,
     responses={404: {"description": "No hold on that number"}},
 )
-async def release(phone_number_id: str, principal: AdminPrincipal, runtime: RuntimeDep) -> ReleaseOut:
+async def release(
+    phone_number_id: Annotated[
+        str, Path(pattern=r"^([0-9]{1,64}|account)$", description="Meta's phone number id, or account")
+    ],
+    principal: AdminPrincipal,
+    runtime: RuntimeDep,
+) -> ReleaseOut:
     """Lift every hold on a number (``account`` as the id: the account-wide holds); its held messages resume.
 
     A quality hold released here is not placed again while the number stays in the state the admin saw;

@@ -25,7 +25,7 @@ async def list_messages(
     status: MessageStatus | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=256, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MessagePage:
     rows, next_cursor = await service.list_messages(

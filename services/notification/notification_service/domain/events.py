@@ -15,10 +15,24 @@ from babel.numbers import list_currencies
 from pydantic import Field, field_validator
 
 from bakery_shared.contracts import StrictModel
+from bakery_shared.errors import printable
 from bakery_shared.phone import InvalidPhoneNumber, normalize_e164
+from bakery_shared.text import CleanText, refuse_control_characters
 
 _NOT_REAL_CURRENCIES = {"XXX", "XTS"}  # ISO 4217 "no currency" and "testing" codes
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")
+#: Plain decimal notation only: no sign, no exponent (``"1e-20000000"`` would expand to 20 MB), no thousands
+#: separators, at most 4 decimals, below a trillion.
+_AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,4})?$")
+MAX_AMOUNT_TEXT = 32
+AMOUNT_RULE = 'a non-negative decimal such as "1250.00": digits, optionally "." and at most 4 decimals, no exponent'
+MAX_TOTAL_AMOUNT = Decimal("999999999999.9999")
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A caller's value quoted in an error message, shortened."""
+    text = repr(value) if not isinstance(value, str) else f"'{value}'"
+    return printable(text if len(text) <= limit else text[: limit - 4] + "…'")
 
 
 @lru_cache(maxsize=1)
@@ -35,9 +49,13 @@ def normalize_phone(value: str) -> str:
 
 
 class PurchaseOrder(StrictModel):
-    id: str = Field(min_length=1, max_length=100)
-    number: str = Field(min_length=1, max_length=64)
-    total_amount: str = Field(description='non-negative decimal string, e.g. "1250.00"')
+    id: CleanText = Field(min_length=1, max_length=100)
+    number: CleanText = Field(min_length=1, max_length=64)
+    total_amount: str = Field(
+        description='non-negative decimal string with at most 4 decimals and no exponent, e.g. "1250.00" '
+        "(below 1,000,000,000,000)",
+        max_length=MAX_AMOUNT_TEXT,
+    )
     currency: str = Field(description="ISO 4217 code, e.g. EUR")
     delivery_date: date | None = None
 
@@ -54,16 +72,32 @@ class PurchaseOrder(StrictModel):
     def _amount(cls, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
             raise ValueError('must be a decimal string such as "1250.00"')
-        try:
-            amount = Decimal(str(value).strip())
-        except InvalidOperation as exc:
-            raise ValueError(f"'{value}' is not a decimal number") from exc
-        if not amount.is_finite():
-            raise ValueError("must be a finite decimal number")
-        if amount < 0:
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("must not be negative")
+            if value > MAX_TOTAL_AMOUNT:
+                raise ValueError(f"is too large (at most {MAX_TOTAL_AMOUNT})")
+            return str(value)
+        text = refuse_control_characters(str(value)).strip()  # a Decimal "1E+3" is refused like the string
+        if len(text) > MAX_AMOUNT_TEXT:
+            raise ValueError(f"is too long ({len(text)} characters): write {AMOUNT_RULE}")
+        if text.startswith("-") and _AMOUNT.match(text[1:]):
             raise ValueError("must not be negative")
-        if amount >= Decimal("1e15"):
-            raise ValueError("is too large")
+        if not _AMOUNT.match(text):
+            if text.lower().lstrip("+-") in ("nan", "snan", "inf", "infinity"):
+                raise ValueError(f"must be a finite decimal number: write {AMOUNT_RULE}")
+            if "e" in text.lower() and text.lower().lstrip("+-")[:1].isdigit():
+                raise ValueError(f"{_shown(value)} uses an exponent: write {AMOUNT_RULE}")
+            plain = re.fullmatch(r"[0-9]+(?:\.([0-9]+))?", text)
+            if plain and plain.group(1) and len(plain.group(1)) > 4:
+                raise ValueError(f"{_shown(value)} has more than 4 decimals: write {AMOUNT_RULE}")
+            if plain:
+                raise ValueError(f"{_shown(value)} is too large (at most {MAX_TOTAL_AMOUNT})")
+            raise ValueError(f"{_shown(value)} is not a decimal number: write {AMOUNT_RULE}")
+        try:
+            amount = Decimal(text)
+        except InvalidOperation as exc:  # pragma: no cover - the pattern admits only valid decimals
+            raise ValueError(f"{_shown(value)} is not a decimal number") from exc
         return format(amount, "f")
 
     @field_validator("currency", mode="before")
@@ -71,14 +105,14 @@ class PurchaseOrder(StrictModel):
     def _currency(cls, value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError("must be an ISO 4217 currency code such as EUR")
-        code = value.strip().upper()
+        code = refuse_control_characters(value).strip().upper()
         if code not in known_currencies():
-            raise ValueError(f"'{value}' is not an ISO 4217 currency code")
+            raise ValueError(f"{_shown(value)} is not an ISO 4217 currency code")
         return code
 
 
 class Supplier(StrictModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: CleanText = Field(min_length=1, max_length=200)
     phone: str = Field(max_length=40)
     language: str | None = Field(default=None, max_length=16)
 
@@ -93,15 +127,18 @@ class Supplier(StrictModel):
     @field_validator("phone", mode="after")
     @classmethod
     def _phone(cls, value: str) -> str:
-        return normalize_phone(value)
+        return normalize_phone(refuse_control_characters(value))
 
     @field_validator("language", mode="after")
     @classmethod
     def _language(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
+        if value is None:
+            return None
+        refuse_control_characters(value)
+        if not value.strip():
             return None
         if not _LANGUAGE.match(value.strip()):
-            raise ValueError(f"'{value}' is not a language code such as 'es' or 'en_US'")
+            raise ValueError(f"{_shown(value)} is not a language code such as 'es' or 'en_US'")
         return value.strip()
 
 
@@ -141,4 +178,4 @@ class WhatsAppTestMessageRequest(StrictModel):
     @field_validator("to", mode="after")
     @classmethod
     def _to(cls, value: str) -> str:
-        return normalize_phone(value)
+        return normalize_phone(refuse_control_characters(value))

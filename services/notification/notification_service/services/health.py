@@ -17,6 +17,7 @@ from notification_service.runtime import Runtime
 async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     """(ready, body). Not ready: database down, master account not configured, or the whole account on hold."""
     problems: list[str] = []
+    not_ready: list[str] = []  # component names: all an anonymous caller learns (see public_view)
     checks: dict[str, Any] = {}
     holds: list[Hold] = []
     queue: QueueStats | None = None
@@ -29,12 +30,14 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     except Exception as exc:  # noqa: BLE001 - report, do not crash the probe
         checks["database"] = {"ok": False, "error": type(exc).__name__}
         problems.append("database unavailable")
+        not_ready.append("database")
         holds, queue = [], None
 
     missing = runtime.settings.missing_master_account_variables()
     checks["whatsapp_master_account"] = {"ok": not missing, "missing": missing}
     if missing:
         problems.append("WhatsApp master account not configured: missing " + ", ".join(missing))
+        not_ready.append("whatsapp_master_account")
 
     hold_list: list[dict[str, Any]] = [
         {
@@ -51,6 +54,7 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     checks["sending"] = {"ok": not account_holds, "paused": hold_list}
     if account_holds:
         problems.append("sending paused for the whole account: " + account_holds[0]["reason"])
+        not_ready.append("sending")
 
     if queue is not None:
         oldest = queue.oldest_created_at
@@ -81,7 +85,7 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
         "running": bool(dispatcher and dispatcher.running),
     }
     ready = not problems
-    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "not_ready": not_ready, "checks": checks}
     if not ready:
         body["detail"] = "; ".join(problems)
         body["code"] = "not_ready"
@@ -90,3 +94,13 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
         if not secret_ok:
             body["detail"] = checks["webhooks"]["detail"]
     return ready, body
+
+
+def public_view(body: dict[str, Any]) -> dict[str, Any]:
+    """What a caller without an admin or service token sees: the status and the names of the components that are
+    not ready, no reasons (a hold reason is Meta's text; the details are for operators)."""
+    view: dict[str, Any] = {"status": body["status"], "not_ready": body["not_ready"]}
+    if body["not_ready"]:
+        view["detail"] = "Not ready: " + ", ".join(body["not_ready"]) + ". An admin or service token shows the details."
+        view["code"] = "not_ready"
+    return view

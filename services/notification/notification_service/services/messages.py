@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bakery_shared.auth import Principal, Role, ensure_tenant_access
+from bakery_shared.auth import MAX_SUB_LENGTH, Principal, Role, ensure_tenant_access
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.errors import Conflict, InvalidInput, NotFound
 from notification_service import metrics
@@ -94,7 +94,9 @@ async def retry_message(
             raise NotFound("No such message")
         if message.status is not MessageStatus.FAILED:
             raise Conflict(f"Only failed messages can be retried; this one is {message.status}", code="not_failed")
-        if not await messages_repo.apply(session, transitions.redriven(message, utcnow(), principal.sub)):
+        if not await messages_repo.apply(
+            session, transitions.redriven(message, utcnow(), principal.sub[:MAX_SUB_LENGTH])
+        ):
             raise Conflict("The message changed while it was being retried; try again", code="not_failed")
         updated = await messages_repo.get(session, message_id)
     assert updated is not None

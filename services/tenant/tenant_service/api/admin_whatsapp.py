@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from bakery_shared.auth import AdminPrincipal
+from bakery_shared.contracts import Offset
 from tenant_service.api.deps import Service
 from tenant_service.schemas import (
     AssignmentResult,
@@ -31,7 +32,7 @@ async def list_tenants_whatsapp(
     service: Service,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[dict[str, object]]:
     rows = await service.tenants_whatsapp_status(limit, offset)
     response.headers["X-Total-Count"] = str(await service.tenant_count())
@@ -68,6 +69,6 @@ async def audit_trail(
     service: Service,
     tenant_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[dict[str, object]]:
     return await service.audit(tenant_id, limit, offset)

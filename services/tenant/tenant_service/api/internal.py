@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from bakery_shared.auth import ServicePrincipal
@@ -35,7 +36,11 @@ async def internal_notification_settings(
 
 
 @router.get("/whatsapp/phone-numbers/{phone_number_id}/tenant", response_model=PhoneOwnerOut)
-async def phone_number_owner(phone_number_id: str, _: ServicePrincipal, service: Service) -> PhoneOwnerOut:
+async def phone_number_owner(
+    phone_number_id: Annotated[str, Path(pattern=r"^[0-9]{1,64}$", description="Meta's phone number id")],
+    _: ServicePrincipal,
+    service: Service,
+) -> PhoneOwnerOut:
     assignment, name = await service.owner_of_number(phone_number_id)
     return PhoneOwnerOut(
         phone_number_id=assignment.phone_number_id,

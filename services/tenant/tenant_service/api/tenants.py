@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from bakery_shared.auth import AdminOrOwner, AdminPrincipal, ensure_tenant_access
-from bakery_shared.contracts import NotificationSettings
+from bakery_shared.contracts import NotificationSettings, Offset
 from tenant_service.api.deps import Service
 from tenant_service.schemas import NotificationSettingsUpdate, TenantCreate, TenantOut, TenantPage
 
@@ -26,7 +26,7 @@ async def list_tenants(
     _: AdminPrincipal,
     service: Service,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> TenantPage:
     rows, total = await service.list_tenants(limit, offset)
     items = [TenantOut.model_validate(r, from_attributes=True) for r in rows]
