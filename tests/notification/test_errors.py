@@ -6,8 +6,9 @@ import httpx
 import pytest
 
 from bakery_shared.db import create_engine, create_session_factory, transaction
-from notification_service.domain.message import StatusReport, reported
+from notification_service.domain.message import StatusReport
 from notification_service.domain.statuses import MessageStatus
+from notification_service.domain.transitions import reported
 from notification_service.repositories import messages as messages_repo
 
 from .conftest import Env, EnvFactory
@@ -209,7 +210,7 @@ async def test_number_problem_holds_only_that_number(env: Env) -> None:
     assert env.graph.probes == []
     await d.drain()
     assert (await env.message(held))["status"] == "sent"
-    ready = (await env.client.get("/health/ready")).json()
+    ready = (await env.ready()).json()
     assert ready["checks"]["sending"]["paused"] == []
 
 

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bakery_shared.db import create_engine
-from notification_service.domain.message import Message, reported
+from notification_service.domain.message import Message
 from notification_service.domain.pricing import RateCard
+from notification_service.domain.transitions import reported
 from notification_service.domain.webhook_security import signature_problem
 from notification_service.services.webhooks import WebhookProcessor
 

@@ -46,7 +46,7 @@ async def test_a_number_that_answers_131048_forever_gets_a_bounded_number_of_sen
     assert env.graph.probes == []  # a read cannot tell whether sending works again
     messages = [await env.message(i) for i in ids]
     assert {m["status"] for m in messages} == {"held"}
-    paused = (await env.client.get("/health/ready")).json()["checks"]["sending"]["paused"]
+    paused = (await env.ready()).json()["checks"]["sending"]["paused"]
     assert len(paused) == 1
     assert "release the hold" in paused[0]["reason"]
 
@@ -66,7 +66,7 @@ async def test_a_restriction_that_lifts_is_found_by_the_probe_and_everything_goe
     assert {m["status"] for m in messages} == {"sent"}
     assert len(env.graph.sends) == 20 + 3 + 19
     assert max(_sends_per_message(env).values()) == 4  # the probe message: first try and three probes
-    assert (await env.client.get("/health/ready")).json()["checks"]["sending"]["paused"] == []
+    assert (await env.ready()).json()["checks"]["sending"]["paused"] == []
 
 
 async def test_probe_waits_grow_between_cycles(env: Env) -> None:

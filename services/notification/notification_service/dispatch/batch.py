@@ -31,8 +31,7 @@ from notification_service.dispatch import outcomes
 from notification_service.dispatch.context import DispatchContext, count_applied
 from notification_service.dispatch.gating import Admitted, Gate
 from notification_service.dispatch.probes import HoldProber
-from notification_service.domain import decisions
-from notification_service.domain import message as transitions
+from notification_service.domain import decisions, transitions
 from notification_service.domain.message import Message, MessageUpdate
 from notification_service.domain.statuses import callback_data_for
 from notification_service.domain.whatsapp_state import TEMPLATE_ACTIONS, TemplateAction

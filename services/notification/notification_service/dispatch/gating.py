@@ -8,8 +8,7 @@ from datetime import datetime
 
 from bakery_shared.db import transaction
 from notification_service.dispatch.context import DispatchContext, count_applied
-from notification_service.domain import message as transitions
-from notification_service.domain import rate_gate
+from notification_service.domain import rate_gate, transitions
 from notification_service.domain.decisions import Send
 from notification_service.domain.message import MessageUpdate
 from notification_service.repositories import messages as messages_repo

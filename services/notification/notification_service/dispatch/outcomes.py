@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bakery_shared.graph import GraphClientError, GraphError, GraphNotConfigured, GraphTimeout
-from notification_service.domain import message as transitions
+from notification_service.domain import transitions
 from notification_service.domain.backoff import exponential_backoff, pair_backoff
 from notification_service.domain.decisions import ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY, PHONE_NUMBER_SCOPE, Reason
 from notification_service.domain.message import ErrorInfo, Message, MessageUpdate

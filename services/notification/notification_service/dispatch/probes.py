@@ -28,7 +28,7 @@ from bakery_shared.graph import GraphClientError, GraphNotConfigured
 from notification_service import metrics
 from notification_service.dispatch.context import DispatchContext
 from notification_service.dispatch.outcomes import ErrorClass, HoldRequest
-from notification_service.domain import message as transitions
+from notification_service.domain import transitions
 from notification_service.domain.decisions import PHONE_NUMBER_SCOPE
 from notification_service.domain.statuses import PENDING, MessageStatus
 from notification_service.repositories import holds as holds_repo

@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bakery_shared.contracts import InternalNotificationSettings
-from notification_service.domain import message as transitions
-from notification_service.domain import templates
+from notification_service.domain import templates, transitions
 from notification_service.domain.message import ErrorInfo, Message, MessageUpdate
 from notification_service.domain.templates import RenderedTemplate
 from notification_service.domain.whatsapp_state import (

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notification_service import metrics
-from notification_service.domain import message as transitions
+from notification_service.domain import transitions
 from notification_service.domain.decisions import hold_key
 from notification_service.domain.statuses import MessageStatus
 from notification_service.repositories import holds as holds_repo

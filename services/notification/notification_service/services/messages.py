@@ -15,7 +15,7 @@ from bakery_shared.auth import MAX_SUB_LENGTH, Principal, Role, ensure_tenant_ac
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.errors import Conflict, InvalidInput, NotFound
 from notification_service import metrics
-from notification_service.domain import message as transitions
+from notification_service.domain import transitions
 from notification_service.domain.statuses import MessageStatus
 from notification_service.repositories import messages as messages_repo
 

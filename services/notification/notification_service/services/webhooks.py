@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.observability import bind
 from notification_service import metrics
-from notification_service.domain import message as transitions
-from notification_service.domain.message import ErrorInfo, Message, StatusReport
+from notification_service.domain import transitions
+from notification_service.domain.message import KEEP, ErrorInfo, Message, StatusReport
 from notification_service.domain.pricing import RateCard, normalize_category
 from notification_service.domain.statuses import WEBHOOK_STATUSES, MessageStatus, notification_id_from_callback
 from notification_service.domain.webhook_payload import (
@@ -292,7 +292,7 @@ class WebhookProcessor:
                     update.status.value,
                     extra={"status": update.status.value, "wamid": wamid},
                 )
-            if update is not None and applied and update.cost_eur not in (None, transitions.KEEP):
+            if update is not None and applied and update.cost_eur not in (None, KEEP):
                 metrics.COST_EUR.labels(tenant_id=str(message.tenant_id)).inc(float(update.cost_eur))  # type: ignore[arg-type]
             await state_repo.record_status(session, {**record, "outcome": outcome})
             return outcome
