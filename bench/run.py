@@ -357,8 +357,8 @@ class Bench:
         from notification_service.domain.events import PurchaseOrderEvent
         from notification_service.domain.templates import PO_NOTIFICATION
         from notification_service.models import purchase_order_events, whatsapp_messages
+        from notification_service.repositories.signals import notify_in_transaction
         from notification_service.services.ingestion import new_message_values
-        from notification_service.wakeup import notify_in_transaction
 
         now = datetime.now(UTC)
         events, messages = [], []

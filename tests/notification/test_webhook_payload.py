@@ -409,3 +409,25 @@ async def test_fuzz_signed_bodies_never_5xx_sqlite(fuzz_env: Env, raw: bytes) ->
 @given(raw=_RAW)
 async def test_fuzz_signed_bodies_never_5xx_postgres(fuzz_env: Env, raw: bytes) -> None:
     await _fuzz(fuzz_env, raw)
+
+
+async def test_a_paused_template_with_a_long_name_is_held(any_env: Env) -> None:
+    """Template names go up to 512 characters; the hold key ``<name>:<language>`` did not fit ``scope_key``
+    (64) on PostgreSQL, so a PAUSED template with a long name could not be held (migration 0003 widens it)."""
+    name = "po_" + "n" * 400
+    body = envelope(
+        "message_template_status_update",
+        {
+            "event": "PAUSED",
+            "message_template_id": "123",
+            "message_template_name": name,
+            "message_template_language": "es",
+            "reason": "NONE",
+        },
+    )
+    r = await post_signed(any_env.client, body)
+    assert r.status_code == 200, r.text
+    event = (await rows(any_env, "webhook_events"))[0]
+    assert event["last_error"] is None
+    holds = await rows(any_env, "sending_holds")
+    assert [h["scope_key"] for h in holds] == [f"{name}:es"]

@@ -39,7 +39,7 @@ whatsapp_messages = sa.Table(
     sa.Column("phone_number_id", sa.String(64), nullable=True),  # the tenant's number, decided at dispatch
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("status_reason", sa.String(500), nullable=True),
-    sa.Column("hold_key", sa.String(128), nullable=True),  # which sending_holds row keeps it "held"
+    sa.Column("hold_key", sa.String(640), nullable=True),  # which sending_holds row keeps it "held" (0003: 640)
     sa.Column("wamid", sa.String(256), nullable=True),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),  # HTTP attempts made
     sa.Column("transient_failures", sa.Integer(), nullable=False, server_default="0"),  # against max_attempts
@@ -99,7 +99,7 @@ sending_holds = sa.Table(
     metadata,
     sa.Column("id", UUIDStr(), primary_key=True),
     sa.Column("scope", sa.String(32), nullable=False),
-    sa.Column("scope_key", sa.String(64), nullable=False),
+    sa.Column("scope_key", sa.String(600), nullable=False),  # template holds: <name>:<language> (0003: 600)
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("reason", sa.String(500), nullable=False),
     sa.Column("error_code", sa.String(32), nullable=True),

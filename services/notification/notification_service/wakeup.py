@@ -14,9 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger("notification.wakeup")
 
@@ -41,20 +39,6 @@ class Wakeup:
             return False
         finally:
             self.event.clear()
-
-
-async def notify_in_transaction(session: AsyncSession) -> None:
-    """PostgreSQL only: other dispatcher processes wake when this transaction commits."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-
-
-async def notify_tenant_changed(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """PostgreSQL only: every dispatcher process forgets this tenant's cached settings at commit."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_notify(:channel, :tenant)"), {"channel": TENANT_CHANNEL, "tenant": str(tenant_id)}
-        )
 
 
 class PostgresListener:

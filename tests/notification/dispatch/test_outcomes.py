@@ -24,7 +24,6 @@ POLICY = Policy(
     maintenance_retry=60,
     ambiguous_grace=30,
     pair_interval=6,
-    probe_interval=30,
 )
 
 

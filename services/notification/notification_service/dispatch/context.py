@@ -49,7 +49,6 @@ class DispatchContext:
             maintenance_retry=s.maintenance_retry_seconds,
             ambiguous_grace=s.ambiguous_grace_seconds,
             pair_interval=s.recipient_min_interval_seconds,
-            probe_interval=s.hold_probe_interval_seconds,
         )
 
     def lease_until(self) -> datetime:

@@ -131,7 +131,6 @@ class Policy:
     maintenance_retry: float
     ambiguous_grace: float
     pair_interval: float
-    probe_interval: float
 
 
 @dataclass(frozen=True, slots=True)

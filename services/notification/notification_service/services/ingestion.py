@@ -25,7 +25,7 @@ from notification_service.domain.templates import PO_NOTIFICATION, get_template
 from notification_service.repositories import events as events_repo
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import rate_limits as rate_repo
-from notification_service.wakeup import notify_in_transaction
+from notification_service.repositories.signals import notify_in_transaction
 
 log = logging.getLogger("notification.whatsapp.ingestion")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from bakery_shared.db import is_sqlite, transaction
+from notification_service.repositories.signals import notify_tenant_changed
 from notification_service.runtime import Runtime
-from notification_service.wakeup import notify_tenant_changed
 
 
 async def settings_changed(runtime: Runtime, tenant_id: uuid.UUID) -> None:
