@@ -41,7 +41,8 @@ def create_app(
             retention_days=settings.whatsapp_webhook_retention_days,
             interval_seconds=settings.whatsapp_webhook_retention_interval_seconds,
         )
-        sweeper = asyncio.create_task(_sweep_webhooks(runtime, retention), name="webhook-sweeper")
+        stopping = asyncio.Event()
+        sweeper = asyncio.create_task(_sweep_webhooks(runtime, retention, stopping), name="webhook-sweeper")
         if not settings.whatsapp_app_secret.get_secret_value():
             log.warning("WHATSAPP_APP_SECRET is not configured: every webhook POST is refused (503)")
         missing = settings.missing_master_account_variables()
@@ -51,9 +52,13 @@ def create_app(
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            # let a sweep in progress finish its transaction: cancelling a query mid-flight can leave the
+            # connection hanging at shutdown; cancel only if it does not finish in time
+            stopping.set()
+            try:
+                await asyncio.wait_for(sweeper, timeout=10)
+            except TimeoutError:
+                log.warning("the webhook sweeper did not stop in 10 s; cancelled")
             await runtime.aclose()
 
     app = create_service_app(
@@ -105,11 +110,11 @@ class RouteBodyLimit:
         await (handler or self.default)(scope, receive, send)
 
 
-async def _sweep_webhooks(runtime: Runtime, retention: WebhookRetention) -> None:
+async def _sweep_webhooks(runtime: Runtime, retention: WebhookRetention, stopping: asyncio.Event) -> None:
     """Process stored webhook events that were never processed (crash between storing and processing), and remove
     old ones (``WHATSAPP_WEBHOOK_RETENTION_DAYS``, every ``WHATSAPP_WEBHOOK_RETENTION_INTERVAL_SECONDS``)."""
     interval = runtime.settings.whatsapp_webhook_sweep_interval_seconds
-    while True:
+    while not stopping.is_set():
         try:
             if await runtime.webhooks.sweep():
                 runtime.wakeup.notify()
@@ -119,4 +124,5 @@ async def _sweep_webhooks(runtime: Runtime, retention: WebhookRetention) -> None
             await retention.run_if_due()
         except Exception:  # noqa: BLE001 - retried next round
             log.exception("webhook retention failed")
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=interval)
