@@ -17,7 +17,7 @@ from bakery_shared.observability import bind
 from notification_service import metrics
 from notification_service.config import NotificationSettings
 from notification_service.dispatch.outcomes import Policy
-from notification_service.domain.message import MessageUpdate
+from notification_service.domain.message import ErrorInfo, MessageUpdate
 from notification_service.domain.statuses import MessageStatus
 from notification_service.tenant_client import TenantSettingsClient
 
@@ -62,16 +62,18 @@ def count_applied(
     for update in updates:
         if update.message_id not in applied or not update.changes_status:
             continue
-        reason = update.columns().get("status_reason")
+        reason = update.reason if isinstance(update.reason, str) else None
         metrics.count_transition(update.status.value, reason)
-        error_code = update.columns().get("error_code")
+        if update.status is MessageStatus.SENT and reason is None:
+            continue  # the send itself is logged with its wamid
+        error_code = update.error.code if isinstance(update.error, ErrorInfo) else None
         level = {MessageStatus.QUEUED: logging.DEBUG, MessageStatus.FAILED: logging.WARNING}.get(
             update.status, logging.INFO
         )
         if update.status is MessageStatus.QUEUED and error_code:
             level = logging.INFO  # a Graph error we retry
-        if update.status is MessageStatus.SENT and reason is None:
-            continue  # the send itself is logged with its wamid
+        if not log.isEnabledFor(level):
+            continue
         with bind(tenant_id=tenant_of.get(update.message_id), notification_id=update.message_id):
             log.log(
                 level,

@@ -8,6 +8,7 @@ This module emits no metrics: callers count the transitions that applied.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -102,33 +103,27 @@ def _due(now: datetime, table: sa.FromClause = M) -> sa.ColumnElement[bool]:
 async def claim_batch(
     session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime, limit: int
 ) -> list[Message]:
-    """Lease up to ``limit`` due messages (queued and due, or ``sending`` under an expired lease), fairly:
-    round-robin over tenants (every tenant's oldest due message first, then every tenant's second, …), so one
-    tenant's backlog never keeps another tenant's message out of the next batch.
+    """Lease up to ``limit`` due messages (queued and due, or ``sending`` under an expired lease), fairly.
 
-    PostgreSQL: the candidates are locked ``FOR UPDATE OF … SKIP LOCKED`` so any number of dispatchers claim
-    disjoint batches. SQLite: one dispatcher; the UPDATE re-checks that each candidate is still due.
+    First the oldest due messages (an index range, cheap). When one tenant holds more than a tenth of them, it may
+    be flooding the queue: then round-robin over tenants (every tenant's oldest due message first, then every
+    tenant's second, …; a window over the due rows, paid only then), so one tenant's backlog never keeps another
+    tenant's message out of the next batch.
+
+    PostgreSQL: candidates are locked ``FOR UPDATE … SKIP LOCKED``, so any number of dispatchers claim disjoint
+    batches. SQLite: one dispatcher; the UPDATE re-checks that each candidate is still due. (Two statements, not
+    UPDATE … WHERE id IN (SELECT … LIMIT … SKIP LOCKED): PostgreSQL may re-run such a subquery during the join,
+    and with SKIP LOCKED each run picks other rows, so more than ``limit`` were claimed.)
     """
-    ranked_from = M.alias("ranked_from")
-    rank = sa.func.row_number().over(
-        partition_by=ranked_from.c.tenant_id, order_by=(ranked_from.c.due_at, ranked_from.c.created_at)
-    )
-    ranked = (
-        sa.select(ranked_from.c.id.label("id"), rank.label("rank")).where(_due(now, ranked_from)).subquery("ranked")
-    )
-    picked = M.alias("picked")
-    candidates = (
-        sa.select(picked.c.id)
-        .join(ranked, ranked.c.id == picked.c.id)
-        .where(ranked.c.rank <= limit)
-        .order_by(ranked.c.rank, picked.c.due_at, picked.c.created_at)
-        .limit(limit)
-    )
-    if dialect_name(session) == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True, of=picked)
-    # Two statements, not UPDATE … WHERE id IN (SELECT … LIMIT … SKIP LOCKED): PostgreSQL may re-run such a
-    # subquery during the join, and with SKIP LOCKED each run picks other rows (more than ``limit`` were claimed).
-    ids = list((await session.execute(candidates)).scalars())
+    postgres = dialect_name(session) == "postgresql"
+    oldest = sa.select(M.c.id, M.c.tenant_id).where(_due(now)).order_by(M.c.due_at).limit(limit)
+    if postgres:
+        oldest = oldest.with_for_update(skip_locked=True)
+    rows = (await session.execute(oldest)).all()
+    ids = [row.id for row in rows]
+    per_tenant = Counter(row.tenant_id for row in rows)
+    if len(rows) == limit and max(per_tenant.values()) > max(1, limit // 10):
+        ids = list((await session.execute(_round_robin(now, limit, postgres))).scalars())
     if not ids:
         return []
     stmt = (
@@ -137,8 +132,27 @@ async def claim_batch(
         .values(status=MessageStatus.SENDING.value, lease_owner=owner, lease_expires_at=lease_until, updated_at=now)
         .returning(*M.c)
     )
-    rows = (await session.execute(stmt)).mappings().all()
-    return [Message.from_row(r) for r in rows]
+    return [Message.from_row(r) for r in (await session.execute(stmt)).mappings().all()]
+
+
+def _round_robin(now: datetime, limit: int, postgres: bool) -> sa.Select[tuple[uuid.UUID]]:
+    """Due messages in round-robin order over tenants (rank within the tenant, then due time)."""
+    ranked_from = M.alias("ranked_from")
+    rank = sa.func.row_number().over(
+        partition_by=ranked_from.c.tenant_id, order_by=(ranked_from.c.due_at, ranked_from.c.created_at)
+    )
+    ranked = (
+        sa.select(ranked_from.c.id.label("id"), rank.label("rank")).where(_due(now, ranked_from)).subquery("ranked")
+    )
+    picked = M.alias("picked")
+    query = (
+        sa.select(picked.c.id)
+        .join(ranked, ranked.c.id == picked.c.id)
+        .where(ranked.c.rank <= limit)
+        .order_by(ranked.c.rank, picked.c.due_at, picked.c.created_at)
+        .limit(limit)
+    )
+    return query.with_for_update(skip_locked=True, of=picked) if postgres else query
 
 
 async def extend_leases(session: AsyncSession, owner: str, ids: Sequence[uuid.UUID], until: datetime) -> set[uuid.UUID]:
@@ -181,7 +195,7 @@ async def apply(session: AsyncSession, update: MessageUpdate) -> int:
 async def apply_leased(session: AsyncSession, owner: str, updates: Sequence[MessageUpdate]) -> set[uuid.UUID]:
     """Write many updates of messages leased by ``owner``; returns the ids whose update applied.
 
-    The first statement confirms (and on PostgreSQL locks) the rows still leased by ``owner``; only those are
+    The first statement finds (and on PostgreSQL locks) the rows still leased by ``owner``; only those are
     written, one executemany per set of columns. An update whose lease was lost (it expired and another
     dispatcher claimed the message) is not written and its id is not returned: the caller must drop that message.
     """
@@ -191,15 +205,13 @@ async def apply_leased(session: AsyncSession, owner: str, updates: Sequence[Mess
         if update.guard != Guard.leased_by(owner) or update.message_id is None:
             raise ValueError("apply_leased writes updates of messages leased by this owner only")
     ids = [u.message_id for u in updates if u.message_id is not None]
-    owned = {
-        row.id
-        for row in await session.execute(
-            sa.update(M)
-            .where(M.c.id.in_(ids), M.c.lease_owner == owner, M.c.status == MessageStatus.SENDING.value)
-            .values(lease_owner=owner)
-            .returning(M.c.id)
-        )
-    }
+    leased = sa.select(M.c.id).where(
+        M.c.id.in_(ids), M.c.lease_owner == owner, M.c.status == MessageStatus.SENDING.value
+    )
+    if dialect_name(session) == "postgresql":
+        leased = leased.with_for_update()  # held until commit: nobody re-claims them in between
+    # (SQLite: transaction() holds the database's write lock from its start, so nothing changes in between)
+    owned = set((await session.execute(leased)).scalars())
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for update in updates:
         if update.message_id in owned:
