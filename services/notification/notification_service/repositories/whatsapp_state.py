@@ -163,22 +163,24 @@ async def store_event(
 
 
 async def claim_event(session: AsyncSession, event_id: int) -> dict[str, Any] | None:
-    """The event if nobody processed it yet, with its attempt counted (PostgreSQL: locked, skipped when another
-    process holds it). The counting write comes first so that SQLite's transaction is open before any SAVEPOINT."""
+    """The event if nobody processed it yet (PostgreSQL: locked, skipped when another process holds it). Call it
+    in ``bakery_shared.db.transaction``: on SQLite that holds the write lock from the start, so SAVEPOINTs taken
+    afterwards are nested in a real transaction."""
     query = sa.select(E).where(E.c.id == event_id, E.c.processed_at.is_(None))
     if dialect_name(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)
     row = (await session.execute(query)).mappings().first()
-    if row is None:
-        return None
-    await session.execute(sa.update(E).where(E.c.id == event_id).values(process_attempts=E.c.process_attempts + 1))
-    return dict(row)
+    return dict(row) if row else None
 
 
 async def mark_processed(session: AsyncSession, event_id: int, now: datetime, note: str | None = None) -> None:
     """``note``: what was skipped as invalid (NULL when everything was usable)."""
     error = clean_text(note, 2000) if note else None
-    await session.execute(sa.update(E).where(E.c.id == event_id).values(processed_at=now, last_error=error))
+    await session.execute(
+        sa.update(E)
+        .where(E.c.id == event_id)
+        .values(processed_at=now, process_attempts=E.c.process_attempts + 1, last_error=error)
+    )
 
 
 async def mark_failed(session: AsyncSession, event_id: int, error: str) -> None:

@@ -132,7 +132,13 @@ class WebhookProcessor:
                     result.invalid_body = parsed.problem
                     log.warning("webhook event %s stored but not usable: %s", event_id, parsed.problem)
                 else:
-                    await self._apply(session, event_id, parsed.payload, result)
+                    try:  # the common case: every item applies; one SAVEPOINT for the whole event
+                        async with session.begin_nested():
+                            await self._apply(session, event_id, parsed.payload, result, isolate=False)
+                    except Exception:  # noqa: BLE001 - again item by item, each in its own SAVEPOINT
+                        log.info("webhook event %s: applying item by item", event_id)
+                        result = ProcessResult()
+                        await self._apply(session, event_id, parsed.payload, result, isolate=True)
                 await state_repo.mark_processed(session, event_id, self.clock(), result.note())
                 await state_service.refresh_held_numbers_gauge(session)
         except Exception as exc:  # noqa: BLE001 - stored; the sweeper retries it
@@ -163,8 +169,10 @@ class WebhookProcessor:
     # ------------------------------------------------------------------ dispatch by field, one item at a time
 
     async def _apply(
-        self, session: AsyncSession, event_id: int, payload: dict[str, Any], result: ProcessResult
+        self, session: AsyncSession, event_id: int, payload: dict[str, Any], result: ProcessResult, *, isolate: bool
     ) -> None:
+        """Apply every change. ``isolate``: each change and status item in its own SAVEPOINT, a failing one recorded
+        as invalid while the others apply; without it the first failure raises (the caller then isolates)."""
         handlers: dict[str, Callable[[AsyncSession, dict[str, Any], ProcessResult, datetime], Awaitable[None]]] = {
             "phone_number_quality_update": webhook_fields.quality,
             "account_update": webhook_fields.account,
@@ -172,11 +180,14 @@ class WebhookProcessor:
         }
         for change in changes(payload, result.invalid):
             if change.field == "messages":
-                await self._messages(session, event_id, change, result)
+                await self._messages(session, event_id, change, result, isolate=isolate)
                 continue
             handler = handlers.get(change.field)
             if handler is None:
                 log.info("webhook field %s stored, not processed", change.field)
+                continue
+            if not isolate:
+                await handler(session, change.value, result, self.clock())
                 continue
             try:
                 async with session.begin_nested():
@@ -185,7 +196,9 @@ class WebhookProcessor:
                 log.exception("webhook event %s: %s (%s) skipped", event_id, change.path, change.field)
                 result.invalid.append(f"{change.path} ({change.field}): {type(exc).__name__}: {exc}")
 
-    async def _messages(self, session: AsyncSession, event_id: int, change: Change, result: ProcessResult) -> None:
+    async def _messages(
+        self, session: AsyncSession, event_id: int, change: Change, result: ProcessResult, *, isolate: bool
+    ) -> None:
         value = change.value
         metadata = value.get("metadata")
         phone_number_id = (
@@ -197,6 +210,11 @@ class WebhookProcessor:
         for i, item in enumerate(as_list(statuses)):
             path = f"{change.path}.value.statuses[{i}]"
             fitted = fit_status_item(item) if isinstance(item, dict) else {}
+            if not isolate:
+                if not isinstance(item, dict):
+                    raise TypeError(f"{path}: expected an object")
+                result.count(await self._status(session, event_id, phone_number_id, fitted))
+                continue
             try:
                 if not isinstance(item, dict):
                     raise TypeError("expected an object")
