@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import logging
 import os
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -166,15 +168,39 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+#: SQLite engine → the in-process queue for its single write lock (see :func:`transaction`).
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+#: How long a write transaction queues in-process before it goes to SQLite's own busy wait anyway.
+_SQLITE_QUEUE_SECONDS = 30.0
+
+
 @asynccontextmanager
 async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One unit of work: commits when the block ends, rolls back on any error.
 
     On SQLite it starts with ``BEGIN IMMEDIATE`` (the database's single write lock, waited for up to the busy
-    timeout), so that what the block reads cannot change before it writes. On PostgreSQL row locks
-    (``FOR UPDATE``) do that job.
+    timeout), so that what the block reads cannot change before it writes; the write transactions of one process
+    queue for it on an asyncio lock first (SQLite's busy handler would otherwise sleep in the driver's thread, up
+    to 100 ms a try, while the lock is free again). On PostgreSQL row locks (``FOR UPDATE``) do that job.
     """
-    async with factory() as session, session.begin():
-        if session.bind is not None and session.bind.dialect.name == "sqlite":
+    bind = factory.kw.get("bind")
+    if bind is None or bind.dialect.name != "sqlite":
+        async with factory() as session, session.begin():
+            yield session
+        return
+    lock = _SQLITE_WRITERS.setdefault(bind.sync_engine, asyncio.Lock())
+    queued = False
+    try:
+        await asyncio.wait_for(lock.acquire(), timeout=_SQLITE_QUEUE_SECONDS)
+        queued = True
+    except TimeoutError:
+        logging.getLogger("bakery.db").warning(
+            "SQLite write transaction waited %ss in-process; going to the database's busy wait", _SQLITE_QUEUE_SECONDS
+        )
+    try:
+        async with factory() as session, session.begin():
             await session.connection(execution_options={WRITE_TRANSACTION: True})
-        yield session
+            yield session
+    finally:
+        if queued:
+            lock.release()

@@ -47,3 +47,27 @@ async def test_transaction_holds_the_write_lock_before_its_first_write(tmp_path)
             assert not raw.driver_connection.in_transaction
     finally:
         await engine.dispose()
+
+
+async def test_write_transactions_of_one_process_queue_in_order_not_in_sqlites_busy_wait(tmp_path):
+    """SQLite's busy handler sleeps in the driver's thread (up to 100 ms a try) while the write lock is taken; the
+    write transactions of one process queue on an asyncio lock instead: one at a time, first come first served."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    sessions = create_session_factory(engine)
+    events: list[tuple[str, int]] = []
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(counters.metadata.create_all)
+            await conn.execute(insert(counters).values(id=1, value=0))
+
+        async def unit(n: int) -> None:
+            async with transaction(sessions) as session:
+                events.append(("in", n))
+                await asyncio.sleep(0.005)
+                await session.execute(update(counters).where(counters.c.id == 1).values(value=counters.c.value + 1))
+                events.append(("out", n))
+
+        await asyncio.gather(*(unit(n) for n in range(20)))
+    finally:
+        await engine.dispose()
+    assert events == [(kind, n) for n in range(20) for kind in ("in", "out")]
