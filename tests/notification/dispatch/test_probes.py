@@ -83,3 +83,32 @@ async def test_probe_waits_grow_between_cycles(env: Env) -> None:
     assert await d.probe_holds() == 0  # the second waits 4 intervals
     clock.advance(3 * interval)
     assert await d.probe_holds() == 1
+
+
+async def test_a_probe_never_passes_another_kind_of_hold_on_the_same_number(env: Env) -> None:
+    """The probe message may pass the restricted hold it checks, not a quality hold placed on the same number."""
+    from bakery_shared.db import transaction
+    from notification_service.repositories import holds as holds_repo
+
+    await _queue(env, 2)
+    env.graph.script = [graph_error(SPAM, "Spam rate limit hit", 400) for _ in range(2)]
+    clock = Clock()
+    d = env.dispatcher(clock=clock)
+    await d.drain()
+    assert len(env.graph.sends) == 2
+    async with transaction(d.sessions) as session:  # the number's quality turns RED meanwhile
+        await holds_repo.place_hold(
+            session,
+            scope="phone_number",
+            scope_key="200000000000001",
+            kind="quality",
+            reason="quality: phone number quality rating is RED",
+            error_code=None,
+            probe_phone_number_id=None,
+            now=clock(),
+            next_probe_at=None,
+        )
+    clock.advance(env.settings.hold_probe_interval_seconds + 1)
+    assert await d.probe_holds() == 1  # the restricted hold releases its probe message …
+    await d.drain()
+    assert len(env.graph.sends) == 2  # … which the quality hold keeps

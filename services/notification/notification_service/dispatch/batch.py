@@ -30,7 +30,7 @@ from notification_service import metrics
 from notification_service.dispatch import outcomes
 from notification_service.dispatch.context import DispatchContext, count_applied
 from notification_service.dispatch.gating import Admitted, Gate
-from notification_service.dispatch.probes import HoldProber
+from notification_service.dispatch.probes import PROBED_KINDS, HoldProber
 from notification_service.domain import decisions, transitions
 from notification_service.domain.message import Message, MessageUpdate
 from notification_service.domain.statuses import callback_data_for
@@ -134,10 +134,15 @@ class Batch:
             holds = await holds_repo.holds(session)
             states = await state_repo.template_states(session, _BLOCKED_TEMPLATE_STATES)
         self._probes = {h.probe_message_id: h for h in holds if h.probe_message_id is not None}
+        by_key: dict[str, list[holds_repo.Hold]] = {}
+        for hold in holds:  # oldest first
+            by_key.setdefault(hold.key, []).append(hold)
         active: dict[str, tuple[str, uuid.UUID | None]] = {}
-        for hold in holds:  # the oldest hold of a key gives the reason; a probe lifts every hold of its key
-            reason, probe = active.get(hold.key, (hold.reason, None))
-            active[hold.key] = (reason, probe or hold.probe_message_id)
+        for key, group in by_key.items():
+            # a probe message may pass its hold, but not another kind of hold on the same key (e.g. quality)
+            probes = [h.probe_message_id for h in group if h.probe_message_id is not None]
+            probe = probes[0] if probes and all(h.kind in PROBED_KINDS for h in group) else None
+            active[key] = (group[0].reason, probe)
         tenant_ids = {m.tenant_id for m in claimed}
         looked_up = await asyncio.gather(*(self._tenant(t) for t in tenant_ids))
         tenants = dict(zip(tenant_ids, looked_up, strict=True))
