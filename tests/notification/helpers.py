@@ -278,3 +278,47 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.offset += timedelta(seconds=seconds)
+
+
+def message_row(status: str = "sending", at: datetime | None = None, **overrides: Any) -> dict[str, Any]:
+    """Every column of one ``whatsapp_messages`` row (for the pure domain functions), leased when ``sending``."""
+    at = at or datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    row: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "tenant_id": uuid.uuid4(),
+        "event_id": None,
+        "kind": "purchase_order",
+        "recipient_phone": "+34612345678",
+        "template_name": "po_notification",
+        "requested_language": None,
+        "language": None,
+        "template_values": {},
+        "template_parameters": None,
+        "phone_number_id": "200000000000001",
+        "status": status,
+        "status_reason": None,
+        "hold_key": None,
+        "wamid": None,
+        "attempts": 1,
+        "transient_failures": 0,
+        "throttle_count": 0,
+        "possible_duplicates": 0,
+        "error_code": None,
+        "error_message": None,
+        "error_details": None,
+        "created_at": at,
+        "updated_at": at,
+        "due_at": at,
+        "lease_owner": "d1" if status == "sending" else None,
+        "lease_expires_at": at + timedelta(seconds=60) if status == "sending" else None,
+        "awaiting_webhook_until": None,
+        "sent_at": None,
+        "delivered_at": None,
+        "read_at": None,
+        "failed_at": None,
+        "pricing_category": None,
+        "pricing_type": None,
+        "billable": None,
+        "cost_eur": None,
+    }
+    return {**row, **overrides}

@@ -13,37 +13,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bakery_shared.db import create_engine
 from notification_service.models import message_templates, phone_numbers, webhook_statuses, whatsapp_messages
 
 from .conftest import Env, EnvFactory
-from .helpers import po_event
-from .webhook_helpers import UTILITY, envelope, post_signed, raw_json, status_item, statuses_body
+from .webhook_helpers import UTILITY, envelope, post_signed, raw_json, rows, sent_messages, status_item, statuses_body
 
 NUMBER = "200000000000001"
 T0 = 1_780_000_000
-
-
-async def rows(env: Env, table: str) -> list[dict[str, Any]]:
-    engine = create_engine(env.settings.notification_database_url)
-    try:
-        async with engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY 1"))).mappings()]  # noqa: S608
-    finally:
-        await engine.dispose()
-
-
-async def sent_messages(env: Env, count: int) -> list[dict[str, Any]]:
-    tenant = env.tenants.add(phone_number_id=NUMBER)
-    ids = []
-    for i in range(count):
-        accepted = await env.post_event(po_event(tenant, supplier={"phone": f"+34 612 345 {i:03d}"}))
-        assert accepted.status_code == 202, accepted.text
-        ids.append(accepted.json()["notification_id"])
-    await env.dispatcher().drain()
-    messages = [await env.message(i) for i in ids]
-    assert all(m["status"] == "sent" for m in messages), messages
-    return messages
 
 
 @pytest.fixture

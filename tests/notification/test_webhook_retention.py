@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
@@ -16,32 +15,10 @@ from notification_service.models import webhook_events
 from notification_service.services.webhook_retention import Purged, WebhookRetention
 
 from .conftest import Env, EnvFactory
-from .helpers import po_event
-from .webhook_helpers import UTILITY, post_signed, raw_json, status_item, statuses_body
+from .webhook_helpers import UTILITY, post_signed, raw_json, rows, sent_messages, status_item, statuses_body
 
 NUMBER = "200000000000001"
 T0 = 1_780_000_000
-
-
-async def rows(env: Env, table: str) -> list[dict[str, Any]]:
-    engine = create_engine(env.settings.notification_database_url)
-    try:
-        async with engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))).mappings()]  # noqa: S608
-    finally:
-        await engine.dispose()
-
-
-async def sent_messages(env: Env, count: int) -> list[dict[str, Any]]:
-    tenant = env.tenants.add(phone_number_id=NUMBER)
-    ids = []
-    for i in range(count):
-        accepted = await env.post_event(po_event(tenant, supplier={"phone": f"+34 612 345 {i:03d}"}))
-        ids.append(accepted.json()["notification_id"])
-    await env.dispatcher().drain()
-    messages = [await env.message(i) for i in ids]
-    assert all(m["status"] == "sent" for m in messages), messages
-    return messages
 
 
 def purged(table: str) -> float:

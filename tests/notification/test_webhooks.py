@@ -22,7 +22,7 @@ from notification_service.domain.webhook_security import signature_problem
 from notification_service.services.webhooks import WebhookProcessor
 
 from .conftest import Env, EnvFactory
-from .helpers import APP_SECRET, VERIFY_TOKEN, Clock, po_event, token
+from .helpers import APP_SECRET, VERIFY_TOKEN, Clock, message_row, po_event, token
 from .webhook_helpers import UTILITY, WEBHOOK, post_signed, raw_json, sign, status_item, statuses_body
 
 NUMBER = "200000000000001"
@@ -279,44 +279,7 @@ _PROCESSOR = WebhookProcessor(sessions=None, rate_card=RateCard.load(None, None)
 
 def _initial_row() -> dict[str, Any]:
     sent_at = datetime.fromtimestamp(T0 + 1, UTC)
-    return {
-        "id": uuid.uuid4(),
-        "tenant_id": uuid.uuid4(),
-        "event_id": uuid.uuid4(),
-        "kind": "purchase_order",
-        "recipient_phone": "+34612345678",
-        "template_name": "po_notification",
-        "requested_language": None,
-        "language": "es",
-        "template_values": {},
-        "template_parameters": [],
-        "phone_number_id": "200000000000001",
-        "status": "sent",
-        "status_reason": None,
-        "hold_key": None,
-        "wamid": "wamid.P",
-        "attempts": 1,
-        "transient_failures": 0,
-        "throttle_count": 0,
-        "possible_duplicates": 0,
-        "error_code": None,
-        "error_message": None,
-        "error_details": None,
-        "created_at": sent_at,
-        "updated_at": sent_at,
-        "due_at": sent_at,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "awaiting_webhook_until": None,
-        "sent_at": sent_at,
-        "delivered_at": None,
-        "read_at": None,
-        "failed_at": None,
-        "pricing_category": None,
-        "pricing_type": None,
-        "billable": None,
-        "cost_eur": None,
-    }
+    return message_row("sent", at=sent_at, wamid="wamid.P", sent_at=sent_at, language="es", template_parameters=[])
 
 
 def _apply_all(row: dict[str, Any], sequence: list[str]) -> dict[str, Any]:

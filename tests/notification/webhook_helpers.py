@@ -8,8 +8,12 @@ import json
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
-from .helpers import APP_SECRET, WABA_ID
+from bakery_shared.db import create_engine
+
+from .conftest import Env
+from .helpers import APP_SECRET, WABA_ID, po_event
 
 WEBHOOK = "/api/v1/whatsapp/webhook"
 
@@ -78,3 +82,28 @@ async def post_signed(
     return await client.post(
         WEBHOOK, content=raw, headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw, secret)}
     )
+
+
+async def rows(env: Env, table: str) -> list[dict[str, Any]]:
+    """Every row of ``table``, in insertion order (a fresh connection: what other transactions committed)."""
+    engine = create_engine(env.settings.notification_database_url)
+    try:
+        async with engine.connect() as conn:
+            query = sa.text(f"SELECT * FROM {table} ORDER BY 1")  # noqa: S608 - our own table names
+            return [dict(r) for r in (await conn.execute(query)).mappings()]
+    finally:
+        await engine.dispose()
+
+
+async def sent_messages(env: Env, count: int, number: str = "200000000000001") -> list[dict[str, Any]]:
+    """``count`` purchase orders of one bakery on ``number``, sent (so status webhooks can find them)."""
+    tenant = env.tenants.add(phone_number_id=number)
+    ids = []
+    for i in range(count):
+        accepted = await env.post_event(po_event(tenant, supplier={"phone": f"+34 612 345 {i:03d}"}))
+        assert accepted.status_code == 202, accepted.text
+        ids.append(accepted.json()["notification_id"])
+    await env.dispatcher().drain()
+    messages = [await env.message(i) for i in ids]
+    assert all(m["status"] == "sent" for m in messages), messages
+    return messages

@@ -17,7 +17,7 @@ MEDIA_TYPES = ("image", "document", "video")
 # Meta refuses a text parameter with a line break, a tab or more than 4 consecutive spaces: since v23.0 as
 # error 132018 (HTTP 400, permanent), "There was an issue with the parameters in your template", with the
 # details "Param text cannot have new-line/tab characters or more than 4 consecutive spaces". Sources: the
-# v23.0 changelog and error-code table (/work/shared/reference/whatsapp-cloud-api.md, error table and §6), and
+# v23.0 changelog and Meta's error-code table (the reference notes on the Cloud API: error table and §6), and
 # the error as integrators received it (github.com/netflie/whatsapp-cloud-api/issues/201).
 REFUSED_IN_PARAMETER = re.compile(r"[\n\r\t]| {5,}")
 PARAMETER_WHITESPACE_DETAILS = "Param text cannot have new-line/tab characters or more than 4 consecutive spaces"

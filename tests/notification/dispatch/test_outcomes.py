@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +11,8 @@ from bakery_shared.graph import GraphError, GraphNotConfigured, GraphTimeout, Gr
 from notification_service.dispatch.outcomes import ErrorClass, Policy, classify, classify_code, plan_failure
 from notification_service.domain.message import Message
 from notification_service.domain.statuses import MessageStatus
+
+from ..helpers import message_row
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 POLICY = Policy(
@@ -79,46 +80,7 @@ def test_exceptions_are_classified() -> None:
 
 
 def _message(**overrides: object) -> Message:
-    row = {
-        "id": uuid.uuid4(),
-        "tenant_id": uuid.uuid4(),
-        "event_id": None,
-        "kind": "purchase_order",
-        "recipient_phone": "+34612345678",
-        "template_name": "po_notification",
-        "requested_language": None,
-        "language": None,
-        "template_values": {},
-        "template_parameters": None,
-        "phone_number_id": None,
-        "status": "sending",
-        "status_reason": None,
-        "hold_key": None,
-        "wamid": None,
-        "attempts": 1,
-        "transient_failures": 0,
-        "throttle_count": 0,
-        "possible_duplicates": 0,
-        "error_code": None,
-        "error_message": None,
-        "error_details": None,
-        "created_at": NOW,
-        "updated_at": NOW,
-        "due_at": NOW,
-        "lease_owner": "d1",
-        "lease_expires_at": NOW + timedelta(seconds=60),
-        "awaiting_webhook_until": None,
-        "sent_at": None,
-        "delivered_at": None,
-        "read_at": None,
-        "failed_at": None,
-        "pricing_category": None,
-        "pricing_type": None,
-        "billable": None,
-        "cost_eur": None,
-        **overrides,
-    }
-    return Message.from_row(row)
+    return Message.from_row(message_row(at=NOW, **overrides))
 
 
 def _plan(message: Message, exc: BaseException):  # type: ignore[no-untyped-def]

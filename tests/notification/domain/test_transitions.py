@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,50 +10,13 @@ from notification_service.domain import transitions
 from notification_service.domain.message import KEEP, ErrorInfo, Guard, InvalidTransition, Message, StatusReport
 from notification_service.domain.statuses import MessageStatus as S
 
+from ..helpers import message_row
+
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
 def message(status: S = S.SENDING, **overrides: object) -> Message:
-    row = {
-        "id": uuid.uuid4(),
-        "tenant_id": uuid.uuid4(),
-        "event_id": None,
-        "kind": "purchase_order",
-        "recipient_phone": "+34612345678",
-        "template_name": "po_notification",
-        "requested_language": None,
-        "language": None,
-        "template_values": {},
-        "template_parameters": None,
-        "phone_number_id": "200000000000001",
-        "status": status.value,
-        "status_reason": None,
-        "hold_key": None,
-        "wamid": None,
-        "attempts": 1,
-        "transient_failures": 0,
-        "throttle_count": 0,
-        "possible_duplicates": 0,
-        "error_code": None,
-        "error_message": None,
-        "error_details": None,
-        "created_at": NOW,
-        "updated_at": NOW,
-        "due_at": NOW,
-        "lease_owner": "d1" if status is S.SENDING else None,
-        "lease_expires_at": NOW + timedelta(seconds=60) if status is S.SENDING else None,
-        "awaiting_webhook_until": None,
-        "sent_at": None,
-        "delivered_at": None,
-        "read_at": None,
-        "failed_at": None,
-        "pricing_category": None,
-        "pricing_type": None,
-        "billable": None,
-        "cost_eur": None,
-        **overrides,
-    }
-    return Message.from_row(row)
+    return Message.from_row(message_row(status.value, at=NOW, **overrides))
 
 
 def test_leaving_sending_always_clears_the_lease_and_leaving_held_the_hold_key() -> None:
