@@ -1,0 +1,86 @@
+"""bakery_shared.group_commit: concurrent submits share writes; a failing batch isolates its bad item."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from bakery_shared.group_commit import GroupCommit
+
+
+class Recorder:
+    def __init__(self, *, bad: set[int] | None = None, refuse: set[int] | None = None) -> None:
+        self.calls: list[list[int]] = []
+        self.bad = bad or set()
+        self.refuse = refuse or set()
+
+    async def write(self, items: Sequence[int]) -> list[int | BaseException]:
+        self.calls.append(list(items))
+        await asyncio.sleep(0.01)  # a transaction in flight: the next callers queue meanwhile
+        if self.bad & set(items):
+            raise RuntimeError("the database refused the batch")
+        return [ValueError(f"item {i} refused") if i in self.refuse else i * 10 for i in items]
+
+
+async def test_concurrent_submits_share_batches_and_get_their_own_results() -> None:
+    recorder = Recorder()
+    group: GroupCommit[int, int] = GroupCommit(recorder.write, max_batch=50)
+    results = await asyncio.gather(*(group.submit(i) for i in range(120)))
+    assert results == [i * 10 for i in range(120)]
+    assert sorted(i for call in recorder.calls for i in call) == list(range(120))
+    assert len(recorder.calls) < 120 and max(len(c) for c in recorder.calls) <= 50
+    await group.aclose()
+
+
+async def test_a_lone_submit_is_written_at_once_in_a_batch_of_one() -> None:
+    recorder = Recorder()
+    group: GroupCommit[int, int] = GroupCommit(recorder.write)
+    assert await group.submit(7) == 70
+    assert recorder.calls == [[7]]
+    await group.aclose()
+
+
+async def test_an_item_level_refusal_reaches_only_its_caller() -> None:
+    group: GroupCommit[int, int] = GroupCommit(Recorder(refuse={3}).write)
+    results = await asyncio.gather(*(group.submit(i) for i in range(6)), return_exceptions=True)
+    assert isinstance(results[3], ValueError)
+    assert [r for i, r in enumerate(results) if i != 3] == [0, 10, 20, 40, 50]
+    await group.aclose()
+
+
+async def test_a_batch_that_fails_as_a_whole_is_retried_item_by_item() -> None:
+    recorder = Recorder(bad={4})
+    group: GroupCommit[int, int] = GroupCommit(recorder.write)
+    results = await asyncio.gather(*(group.submit(i) for i in range(8)), return_exceptions=True)
+    assert isinstance(results[4], RuntimeError)
+    assert [r for i, r in enumerate(results) if i != 4] == [0, 10, 20, 30, 50, 60, 70]
+    assert [4] in recorder.calls  # the bad item alone
+    await group.aclose()
+
+
+async def test_a_caller_that_goes_away_does_not_cancel_the_shared_write() -> None:
+    recorder = Recorder()
+    group: GroupCommit[int, int] = GroupCommit(recorder.write)
+    first = asyncio.ensure_future(group.submit(1))
+    second = asyncio.ensure_future(group.submit(2))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert await second == 20
+    assert recorder.calls == [[1, 2]]
+    await group.aclose()
+
+
+async def test_close_writes_what_is_queued() -> None:
+    recorder = Recorder()
+    group: GroupCommit[int, int] = GroupCommit(recorder.write, max_batch=2)
+    pending = [asyncio.ensure_future(group.submit(i)) for i in range(5)]
+    await asyncio.sleep(0)
+    await group.aclose()
+    assert await asyncio.gather(*pending) == [0, 10, 20, 30, 40]
+
+
+def test_max_batch_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_batch"):
+        GroupCommit(Recorder().write, max_batch=0)
