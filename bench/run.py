@@ -10,7 +10,15 @@ Phases (PostgreSQL; ingestion and drain once more on SQLite):
    dispatcher and with a standalone one (woken through LISTEN/NOTIFY; the poll interval is set to 5 s so a
    missed wake-up shows);
 5. cost: SQL statements (``SQL_STATEMENT_COUNTER``), PostgreSQL commits, tenant-service calls per 1,000
-   messages, peak memory (VmHWM) of every process, and a soak (``--soak`` s) for memory growth.
+   messages, peak memory (VmHWM) of every process, and a soak (``--soak`` s) for memory growth;
+6. the design's limit (issue 14): a bare fake Graph API (``bench/apps.py graph``), the lean reference loop
+   (``bench/lean.py``) and 1 and 2 dispatchers against that fake, on the same queue fill in every repetition;
+7. webhooks: signed status POSTs (sent, delivered, read for messages marked sent in SQL) at concurrency 50,
+   accepted/s and statuses applied/s (``webhook_events.processed_at``);
+8. the whole pipeline: the 2-dispatcher drain against the sandbox measured until every message is ``read``.
+
+CPU milliseconds per message of each process come from ``/proc/<pid>/stat`` (user + system) deltas over the
+phase. The table ends with the goals of issue 14, "met" or "not met".
 
 Every figure is the median of ``--reps`` repetitions with min–max; ratios are to baselines measured in the same
 run. ``BENCH_QUICK=1`` (or ``--quick``) is a ~2-minute smoke run. Results: a table on stdout and
@@ -22,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -70,6 +79,22 @@ def proc_cpu_seconds(pid: int) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return 0.0
+
+
+def cpu_snapshot(pids: list[int]) -> list[float]:
+    return [proc_cpu_seconds(p) for p in pids]
+
+
+def cpu_delta(before: list[float], pids: list[int]) -> float:
+    """CPU seconds the processes ``pids`` used since ``before`` (same order)."""
+    return sum(proc_cpu_seconds(p) - b for p, b in zip(pids, before, strict=True))
+
+
+def per_ms(seconds: float | None, count: int | float | None) -> float | None:
+    """Milliseconds of CPU per unit."""
+    if seconds is None or not count:
+        return None
+    return seconds / count * 1000
 
 
 def machine_busy() -> tuple[float, float]:
@@ -153,6 +178,8 @@ class Bench:
         self.reps = args.reps
         self.duration = args.duration
         self.drain_messages = args.drain_messages
+        self.fake_drain_messages = args.fake_drain_messages
+        self.webhook_messages = args.webhook_messages
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-"))
         self.results: dict[str, Any] = {}
         self.numbers = [str(NUMBER_BASE + i) for i in range(1, 21)]
@@ -178,6 +205,8 @@ class Bench:
                 "SQL_STATEMENT_COUNTER": "1",
                 "WHATSAPP_HTTP_TRANSPORT": self.args.transport,
                 "NOTIFICATION_MIGRATE_ON_START": "false",
+                # the per-process webhook token bucket (200/s by default) is a guard, not the capacity measured
+                "WHATSAPP_WEBHOOK_RATE_PER_SECOND": "1000000",
             },
         )
         return stack
@@ -244,6 +273,21 @@ class Bench:
             {**os.environ, "PYTHONUNBUFFERED": "1"},
             health_url=f"http://127.0.0.1:{port}/health/live",
             log_path=self.workdir / "tenant-stub.log",
+            cwd=ROOT,
+        )
+        self.extra.append(proc)
+        proc.start().wait_healthy()
+        proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+        return proc
+
+    def start_fake_graph(self) -> ServiceProcess:
+        port = free_port()
+        proc = ServiceProcess(
+            "fake-graph",
+            ["-m", "bench.apps", "graph", str(port), *self.numbers],
+            {**os.environ, "PYTHONUNBUFFERED": "1"},
+            health_url=f"http://127.0.0.1:{port}/health/live",
+            log_path=self.workdir / "fake-graph.log",
             cwd=ROOT,
         )
         self.extra.append(proc)
@@ -439,6 +483,74 @@ class Bench:
 
         return dict(self.db(url, go))
 
+    def mark_sent(self, url: str, numbers_of: dict[str, str]) -> list[dict[str, Any]]:
+        """Every queued message marked sent in one statement (a wamid each, its tenant's number), as the
+        dispatcher would after Meta's answer; returns what a status webhook needs of each."""
+        import sqlalchemy as sa
+
+        query = sa.text(
+            "UPDATE whatsapp_messages AS m SET status = 'sent', wamid = 'wamid.BENCH' || replace(m.id, '-', ''),"
+            " phone_number_id = t.number, language = 'es', sent_at = :now, updated_at = :now, attempts = 1"
+            " FROM unnest(CAST(:tenants AS text[]), CAST(:numbers AS text[])) AS t(tenant_id, number)"
+            " WHERE m.tenant_id = t.tenant_id AND m.status = 'queued'"
+            " RETURNING m.id, m.wamid, m.phone_number_id, m.recipient_phone"
+        )
+
+        async def go(engine: Any, _sessions: Any) -> list[dict[str, Any]]:
+            async with engine.begin() as conn:
+                rows = await conn.execute(
+                    query, {"tenants": list(numbers_of), "numbers": list(numbers_of.values()), "now": datetime.now(UTC)}
+                )
+                return [dict(r) for r in rows.mappings()]
+
+        return list(self.db(url, go))
+
+    def webhook_progress(self, url: str) -> dict[str, Any]:
+        """Webhook events stored / processed, the first and last processing time, messages by status."""
+        import sqlalchemy as sa
+
+        async def go(engine: Any, _sessions: Any) -> dict[str, Any]:
+            async with engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT count(*) AS events, count(processed_at) AS processed,"
+                            " min(processed_at) AS first_processed, max(processed_at) AS last_processed,"
+                            " min(received_at) AS first_received, max(received_at) AS last_received"
+                            " FROM webhook_events"
+                        )
+                    )
+                ).one()
+                statuses = dict(
+                    (
+                        await conn.execute(sa.text("SELECT status, count(*) FROM whatsapp_messages GROUP BY status"))
+                    ).all()
+                )
+                outcomes = dict(
+                    (
+                        await conn.execute(sa.text("SELECT outcome, count(*) FROM webhook_statuses GROUP BY outcome"))
+                    ).all()
+                )
+            return {**row._asdict(), "statuses": statuses, "outcomes": outcomes}
+
+        return dict(self.db(url, go))
+
+    def wait_applied(self, url: str, expected_events: int, messages: int, timeout: float) -> dict[str, Any]:
+        """Poll until ``expected_events`` webhook events are stored and processed and ``messages`` are ``read``."""
+        deadline = time.monotonic() + timeout
+        progress: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            progress = self.webhook_progress(url)
+            if (
+                progress["events"] >= expected_events
+                and progress["processed"] >= progress["events"]
+                and progress["statuses"].get("read", 0) >= messages
+            ):
+                return progress
+            time.sleep(0.25)
+        progress["timed_out"] = True
+        return progress
+
     def pg_commits(self, url: str) -> int:
         import sqlalchemy as sa
 
@@ -489,9 +601,16 @@ class Bench:
         out: dict[str, list[Any]] = {"trivial": [], "ingestion": [], "raw": [], "ratio": [], "cpu_ingestion": []}
         commits0 = self.pg_commits(stack.notification_db)
         accepted = 0
+        api_pid, trivial_pid = notification.popen.pid, trivial.popen.pid  # type: ignore[union-attr]
+        out["api_cpu_ms_per_event"], out["trivial_cpu_ms_per_request"] = [], []
         for rep in range(reps):
+            trivial0 = cpu_snapshot([trivial_pid])
             t = loadgen({**cfg, "url": f"{trivial.url}/api/v1/events/purchase-orders"}, env, self.duration + 60)  # type: ignore[attr-defined]
+            out["trivial_cpu_ms_per_request"].append(
+                per_ms(cpu_delta(trivial0, [trivial_pid]), t["ok"] + t.get("unmeasured_ok", 0))
+            )
             watch = CpuWatch([notification.popen.pid])  # type: ignore[union-attr]
+            api0 = cpu_snapshot([api_pid])
             i = loadgen(
                 {
                     **cfg,
@@ -503,6 +622,8 @@ class Bench:
                 self.duration + 60,
             )
             out["cpu_ingestion"].append(watch.done())
+            # every event the API accepted, the warm-up's too: its CPU was spent on all of them
+            out["api_cpu_ms_per_event"].append(per_ms(cpu_delta(api0, [api_pid]), i["ok"] + i.get("unmeasured_ok", 0)))
             accepted += i["ok"]
             raw = None
             if db_name == "postgresql":
@@ -522,7 +643,9 @@ class Bench:
             out["ratio"].append(i["rate"] / t["rate"])
             log(
                 f"  rep {rep + 1}: trivial {t['rate']:.0f}/s, ingestion {i['rate']:.0f}/s "
-                f"(p50 {i['p50_ms']:.1f} ms, p99 {i['p99_ms']:.1f} ms, {i['statuses']}), ratio {out['ratio'][-1]:.2f}"
+                f"(p50 {i['p50_ms']:.1f} ms, p99 {i['p99_ms']:.1f} ms, {i['statuses']}), ratio {out['ratio'][-1]:.2f}, "
+                f"API CPU {out['api_cpu_ms_per_event'][-1] or 0:.2f} ms/event "
+                f"(trivial {out['trivial_cpu_ms_per_request'][-1] or 0:.2f} ms/request)"
                 + (f", raw sandbox {raw['rate']:.0f}/s rtt p50 {raw['rtt_p50_ms']:.2f} ms" if raw else "")
             )
         commits = self.pg_commits(stack.notification_db) - commits0
@@ -535,6 +658,9 @@ class Bench:
             "ingestion_p50_ms": med([x["p50_ms"] for x in out["ingestion"]]),
             "ingestion_p99_ms": med([x["p99_ms"] for x in out["ingestion"]]),
             "ingestion_to_trivial": med(out["ratio"]),
+            "ingestion_to_trivial_runs": out["ratio"],
+            "api_cpu_ms_per_event": med(out["api_cpu_ms_per_event"]),
+            "trivial_cpu_ms_per_request": med(out["trivial_cpu_ms_per_request"]),
             "ingestion_sql_per_1000": notif["sql_statements"] / max(accepted, 1) * 1000,
             "ingestion_commits_per_1000": commits / max(accepted, 1) * 1000 if commits else None,
             "memory_mb": {"notification_api": notif["vm_hwm_mb"], "trivial": trivial_stats["vm_hwm_mb"]},
@@ -548,8 +674,39 @@ class Bench:
             summary["raw_loaded_p50_ms"] = med([x["loaded_p50_ms"] for x in out["raw"]])
         return summary
 
-    def drain(self, stack: Stack, db_name: str, dispatchers: int, reps: int, profile: bool = False) -> dict[str, Any]:
-        """Queue N messages for 200 tenants on 20 numbers; time how fast ``dispatchers`` processes send them."""
+    def pipeline_figures(
+        self, stack: Stack, t0: float, last_sent: float, sent: int, rate: float, api_pid: int, api0: list[float],
+        wait: float,
+    ) -> dict[str, Any]:  # fmt: skip
+        """After a drain against the sandbox: wait until every message is ``read`` (its three status webhooks
+        applied), then statuses applied/s over [fill commit, last ``processed_at``] minus the sandbox's own
+        deliberate delay before ``read`` (2 × ``SANDBOX_STATUS_DELAY_SECONDS``: not the pipeline's cost)."""
+        progress = self.wait_applied(stack.notification_db, 3 * sent, sent, timeout=wait)
+        api_cpu = cpu_delta(api0, [api_pid])
+        last_processed = progress.get("last_processed")
+        applied = int(progress.get("processed") or 0)
+        delay = 2 * float(stack.env().get("SANDBOX_STATUS_DELAY_SECONDS", "0.05"))
+        window = (last_processed.timestamp() if last_processed else time.time()) - t0 - delay
+        applied_rate = applied / max(window, 1e-6)
+        return {
+            "applied": applied,
+            "events": progress.get("events"),
+            "read": progress["statuses"].get("read", 0),
+            "outcomes": progress.get("outcomes"),
+            "applied_rate": applied_rate,
+            "applied_to_sent": applied_rate / rate if rate else None,
+            "status_lag_seconds": (last_processed.timestamp() - last_sent) if last_processed else None,
+            "api_cpu_seconds": api_cpu,
+            "api_cpu_ms_per_status": per_ms(api_cpu, applied),
+            "timed_out": bool(progress.get("timed_out")),
+        }
+
+    def drain(
+        self, stack: Stack, db_name: str, dispatchers: int, reps: int, profile: bool = False, pipeline_wait: float = 0
+    ) -> dict[str, Any]:
+        """Queue N messages for 200 tenants on 20 numbers; time how fast ``dispatchers`` processes send them.
+        With ``pipeline_wait`` > 0 (PostgreSQL), then wait up to that many seconds for every status to be applied
+        (the whole pipeline: sends, the sandbox's three webhooks per message, their application)."""
         count = self.drain_messages
         log(f"[{db_name}] drain: {count} messages, 200 tenants, 20 numbers, {dispatchers} dispatcher(s), {reps} rep(s)")
         stub_tenants = self.stub_tenants(200)
@@ -581,15 +738,22 @@ class Bench:
             commits0 = self.pg_commits(stack.notification_db)
             pids = [p.popen.pid for p in procs if p.popen] + [notification.popen.pid, stack.procs["sandbox"].popen.pid]  # type: ignore[union-attr]
             watch = CpuWatch(pids)
+            disp_pids = [p.popen.pid for p in procs if p.popen]
+            api_pid = notification.popen.pid  # type: ignore[union-attr]
+            disp0, api0 = cpu_snapshot(disp_pids), cpu_snapshot([api_pid])
             t0 = self.fill_queue(stack.notification_db, list(stub_tenants), count)
             progress = self.wait_drained(stack.notification_db, count, timeout=max(120, count / 100))
+            disp_cpu = cpu_delta(disp0, disp_pids)
             cpu = watch.done()
-            commits = self.pg_commits(stack.notification_db) - commits0
             last_sent = progress.get("last_sent")
             if isinstance(last_sent, str):  # SQLite returns text for max() of a datetime column
                 last_sent = datetime.fromisoformat(last_sent).replace(tzinfo=UTC)
             last = last_sent.timestamp() if last_sent else time.time()
             rate = progress["sent"] / max(last - t0, 1e-6)
+            pipeline = None
+            if pipeline_wait and db_name == "postgresql":
+                pipeline = self.pipeline_figures(stack, t0, last, progress["sent"], rate, api_pid, api0, pipeline_wait)
+            commits = self.pg_commits(stack.notification_db) - commits0
             stopped = [self.stop(p, signal.SIGINT if profile else signal.SIGTERM) for p in procs]
             calls = httpx.get(f"{stub.url}/_stats").json()["settings"] - calls0  # type: ignore[attr-defined]
             run = {
@@ -605,12 +769,24 @@ class Bench:
                 else None,
                 "commits_per_1000": commits / max(progress["sent"], 1) * 1000 if commits else None,
                 "dispatcher_vm_hwm_mb": [s["vm_hwm_mb"] for s in stopped],
+                "dispatcher_cpu_seconds": disp_cpu if disp_pids else None,
+                "dispatcher_cpu_ms_per_msg": per_ms(disp_cpu, progress["sent"]) if disp_pids else None,
+                "pipeline": pipeline,
                 "cpu": cpu,
             }
             runs.append(run)
             log(
                 f"  rep {rep + 1}: {run['sent']} sent in {run['seconds']:.1f}s = {rate:.0f}/s; statuses "
-                f"{run['statuses']}; tenant calls {calls}; SQL/1000 {run['dispatcher_sql_per_1000']}; cpu {cpu}"
+                f"{run['statuses']}; tenant calls {calls}; SQL/1000 {run['dispatcher_sql_per_1000']}; "
+                f"dispatcher CPU {run['dispatcher_cpu_ms_per_msg'] or 0:.2f} ms/msg; cpu {cpu}"
+                + (
+                    f"; pipeline: {pipeline['applied']} statuses applied, {pipeline['applied_rate']:.0f}/s "
+                    f"= {pipeline['applied_to_sent']:.2f} x sent/s, lag {pipeline['status_lag_seconds']:.1f}s, "
+                    f"API CPU {pipeline['api_cpu_ms_per_status'] or 0:.2f} ms/status"
+                    + (" (TIMED OUT)" if pipeline["timed_out"] else "")
+                    if pipeline
+                    else ""
+                )
             )
         notif = self.stop(notification)
         self.stop(stub)
@@ -623,11 +799,344 @@ class Bench:
             "distinct_tenants": 200,
             "dispatcher_sql_per_1000": med([r["dispatcher_sql_per_1000"] for r in runs]),
             "commits_per_1000": med([r["commits_per_1000"] for r in runs]),
+            "dispatcher_cpu_ms_per_msg": med([r["dispatcher_cpu_ms_per_msg"] for r in runs]),
+            "pipeline": {
+                "applied_rate": med([r["pipeline"]["applied_rate"] for r in runs if r["pipeline"]]),
+                "applied_to_sent": med([r["pipeline"]["applied_to_sent"] for r in runs if r["pipeline"]]),
+                "status_lag_seconds": med([r["pipeline"]["status_lag_seconds"] for r in runs if r["pipeline"]]),
+                "api_cpu_ms_per_status": med([r["pipeline"]["api_cpu_ms_per_status"] for r in runs if r["pipeline"]]),
+                "timed_out": any(r["pipeline"]["timed_out"] for r in runs if r["pipeline"]),
+            }
+            if any(r["pipeline"] for r in runs)
+            else None,
             "notification_api_sql_total": notif["sql_statements"],
             "memory_mb": {
                 "notification_api": notif["vm_hwm_mb"],
                 "dispatchers": [m for r in runs for m in r["dispatcher_vm_hwm_mb"]],
             },
+            "runs": runs,
+        }
+
+    # ------------------------------------------------------------------ the design's limit (issue 14)
+    def _measured_drain(self, stack: Stack, tenants: list[str], count: int, pids: list[int]) -> dict[str, Any]:
+        """Fill the queue and wait until it is drained: rate = sent / (last ``sent_at`` − commit time), and the
+        CPU the processes ``pids`` used meanwhile (user + system, ``/proc/<pid>/stat``)."""
+        cpu0 = cpu_snapshot(pids)
+        t0 = self.fill_queue(stack.notification_db, tenants, count)
+        progress = self.wait_drained(stack.notification_db, count, timeout=max(120, count / 50))
+        cpu = cpu_delta(cpu0, pids)
+        last_sent = progress.get("last_sent")
+        last = last_sent.timestamp() if last_sent else time.time()
+        sent = int(progress["sent"])
+        return {
+            "rate": sent / max(last - t0, 1e-6),
+            "sent": sent,
+            "seconds": last - t0,
+            "statuses": progress["statuses"],
+            "timed_out": progress.get("timed_out", False),
+            "cpu_seconds": cpu,
+            "cpu_ms_per_msg": per_ms(cpu, sent),
+        }
+
+    def lean_run(self, stack: Stack, fake: ServiceProcess, numbers_of: dict[str, str], count: int) -> dict[str, Any]:
+        self.reset_queue(stack.notification_db)
+        env = self.helper_env(stack)
+        in_flight = min(int(env.get("WHATSAPP_MAX_IN_FLIGHT", "16")), int(env.get("DISPATCH_CONCURRENCY", "16")))
+        cfg = {
+            "database_url": stack.notification_db,
+            "graph_url": fake.url,  # type: ignore[attr-defined]
+            "numbers": numbers_of,
+            "in_flight": in_flight,
+            "batch": int(env.get("DISPATCH_BATCH_SIZE", "100")),
+        }
+        config = self.workdir / "lean.json"
+        config.write_text(json.dumps(cfg))
+        proc = subprocess.Popen(  # noqa: S603 - our own module
+            [sys.executable, "-m", "bench.lean", f"@{config}"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            time.sleep(2)  # imports, two connections, LISTEN, first (empty) claim: as the dispatchers get 3 s
+            if proc.poll() is not None:
+                raise RuntimeError(f"bench.lean exited: {proc.communicate()[1].decode()[-2000:]}")
+            run = self._measured_drain(stack, list(numbers_of), count, [proc.pid])
+            run["vm_hwm_mb"] = round(proc_status(proc.pid).get("VmHWM", 0) / 1024, 1)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        lines = out.decode().strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"bench.lean failed ({proc.returncode}): {err.decode()[-2000:]}")
+        run["own"] = json.loads(lines[-1])  # its own view: busy window, msg/s, CPU over that window
+        return run
+
+    def fake_drain_run(
+        self, stack: Stack, fake: ServiceProcess, stub: ServiceProcess, dispatchers: int, tenants: list[str], count: int
+    ) -> dict[str, Any]:
+        self.reset_queue(stack.notification_db)
+        procs = [
+            self.start_dispatcher(
+                stack,
+                f"dispatcher-fake-{dispatchers}-{d}",
+                TENANT_SERVICE_URL=stub.url,  # type: ignore[attr-defined]
+                WHATSAPP_GRAPH_URL=fake.url,  # type: ignore[attr-defined]
+            )
+            for d in range(dispatchers)
+        ]
+        time.sleep(3)  # imports, LISTEN connection, first (empty) claim
+        try:
+            run = self._measured_drain(stack, tenants, count, [p.popen.pid for p in procs if p.popen])
+        finally:
+            stopped = [self.stop(p) for p in procs]
+        run["dispatcher_sql_per_1000"] = sum(s["sql_statements"] for s in stopped) / max(run["sent"], 1) * 1000
+        run["vm_hwm_mb"] = [s["vm_hwm_mb"] for s in stopped]
+        return run
+
+    def design_limit(self, stack: Stack, reps: int, *, lean: bool, dispatchers: list[int]) -> dict[str, Any]:
+        """Issue 14's denominator, every repetition on the same queue fill: the bare fake Graph API's raw rate (the
+        service's Graph client, 32 tasks), the lean loop, and ``dispatchers`` stand-alone dispatchers against the
+        fake (200 stub tenants on 20 numbers, as in the sandbox drain)."""
+        count = self.fake_drain_messages
+        what = (["lean loop"] if lean else []) + [f"{d} dispatcher(s)" for d in dispatchers]
+        log(f"[design limit] bare fake Graph: {', '.join(what)}; {count} messages, {reps} rep(s)")
+        stub_tenants = self.stub_tenants(200)
+        tenants = list(stub_tenants)
+        numbers_of = {t: str(v["whatsapp_phone_number_id"]) for t, v in stub_tenants.items()}
+        stub = self.start_tenant_stub(stub_tenants)
+        fake = self.start_fake_graph()
+        fake_url: str = fake.url  # type: ignore[attr-defined]
+        fake_pid = fake.popen.pid  # type: ignore[union-attr]
+        env = {**self.helper_env(stack), "WHATSAPP_GRAPH_URL": fake_url}
+        runs: dict[str, list[Any]] = {"fake_raw": [], "lean": [], **{f"drain_{d}": [] for d in dispatchers}}
+        ceiling = float(env.get("RATE_PER_NUMBER_PER_SECOND", "20")) * len(self.numbers)
+        for rep in range(reps):
+            stats0 = httpx.get(f"{fake_url}/_stats").json()
+            raw = run_json(
+                [
+                    "-m",
+                    "bench.rawpush",
+                    json.dumps(
+                        {"tasks": 32, "duration": min(3.0, self.duration), "rtt_duration": 1, "numbers": self.numbers}
+                    ),
+                ],
+                env,
+                60,
+            )
+            stats = httpx.get(f"{fake_url}/_stats").json()
+            raw["fake_cpu_ms_per_request"] = per_ms(
+                stats["cpu_seconds"] - stats0["cpu_seconds"], stats["requests"] - stats0["requests"]
+            )
+            runs["fake_raw"].append(raw)
+            line = (
+                f"  rep {rep + 1}: bare fake raw {raw['rate']:.0f}/s (Graph client, 32 tasks; the fake's CPU "
+                f"{raw['fake_cpu_ms_per_request'] or 0:.3f} ms/request, rtt p50 {raw['rtt_p50_ms']:.2f} ms)"
+            )
+            if lean:
+                r = self.lean_run(stack, fake, numbers_of, count)
+                runs["lean"].append(r)
+                line += f"; lean {r['rate']:.0f}/s, {r['cpu_ms_per_msg'] or 0:.2f} ms CPU/msg"
+            for d in dispatchers:
+                cpu0 = cpu_snapshot([fake_pid])
+                r = self.fake_drain_run(stack, fake, stub, d, tenants, count)
+                r["fake_cpu_ms_per_msg"] = per_ms(cpu_delta(cpu0, [fake_pid]), r["sent"])
+                runs[f"drain_{d}"].append(r)
+                line += f"; {d} d. {r['rate']:.0f}/s, {r['cpu_ms_per_msg'] or 0:.2f} ms CPU/msg"
+                if lean:
+                    lean_run = runs["lean"][-1]
+                    # the dispatchers pace each number at RATE_PER_NUMBER_PER_SECOND (Meta's limit); the lean loop
+                    # does not: past that ceiling the reference is the ceiling, which no dispatcher may exceed
+                    reference = min(lean_run["rate"], ceiling)
+                    r["reference_rate"] = reference
+                    r["to_lean"] = r["rate"] / reference if reference else None
+                    r["to_lean_uncapped"] = r["rate"] / lean_run["rate"] if lean_run["rate"] else None
+                    r["cpu_to_lean"] = (
+                        r["cpu_ms_per_msg"] / lean_run["cpu_ms_per_msg"]
+                        if r["cpu_ms_per_msg"] and lean_run["cpu_ms_per_msg"]
+                        else None
+                    )
+                    line += f" ({r['to_lean'] or 0:.2f} x lean, CPU {r['cpu_to_lean'] or 0:.2f} x lean)"
+            log(line)
+        self.stop(stub)
+        fake_stats = self.stop(fake)
+        summary: dict[str, Any] = {
+            "messages": count,
+            "rate_ceiling": ceiling,
+            "fake_raw_rate": med([r["rate"] for r in runs["fake_raw"]]),
+            "fake_raw_rtt_p50_ms": med([r["rtt_p50_ms"] for r in runs["fake_raw"]]),
+            "fake_cpu_ms_per_request": med([r["fake_cpu_ms_per_request"] for r in runs["fake_raw"]]),
+            "fake_vm_hwm_mb": fake_stats["vm_hwm_mb"],
+            "runs": runs,
+        }
+        if lean:
+            summary["lean"] = {
+                "rate": med([r["rate"] for r in runs["lean"]]),
+                "cpu_ms_per_msg": med([r["cpu_ms_per_msg"] for r in runs["lean"]]),
+                "own_rate": med([r["own"]["rate"] for r in runs["lean"]]),
+                "vm_hwm_mb": max((r["vm_hwm_mb"] for r in runs["lean"]), default=None),
+            }
+        for d in dispatchers:
+            rs = runs[f"drain_{d}"]
+            summary[f"drain_{d}"] = {
+                "dispatchers": d,
+                "rate": med([r["rate"] for r in rs]),
+                "cpu_ms_per_msg": med([r["cpu_ms_per_msg"] for r in rs]),
+                "fake_cpu_ms_per_msg": med([r["fake_cpu_ms_per_msg"] for r in rs]),
+                "dispatcher_sql_per_1000": med([r["dispatcher_sql_per_1000"] for r in rs]),
+                "to_lean": med([r.get("to_lean") for r in rs]),
+                "to_lean_uncapped": med([r.get("to_lean_uncapped") for r in rs]),
+                "cpu_to_lean": med([r.get("cpu_to_lean") for r in rs]),
+                "vm_hwm_mb": max((m for r in rs for m in r["vm_hwm_mb"]), default=None),
+            }
+        return summary
+
+    # ------------------------------------------------------------------ webhooks
+    @staticmethod
+    def status_bodies(sent: list[dict[str, Any]], block: int = 100) -> list[tuple[str, str]]:
+        """Signed ``statuses`` webhooks exactly as the sandbox builds them (``wa_sandbox/webhooks.status_body``,
+        API v23: ``conversation`` and ``pricing`` on sent/delivered), one status per POST; sent, delivered and read
+        of each message, in blocks of ``block`` messages (all sent, then all delivered, then all read), as they
+        follow each other a few tens of milliseconds apart from the sandbox."""
+        from tests.stack import APP_SECRET, WABA
+        from wa_sandbox.state import business_scoped_user_id
+        from wa_sandbox.webhooks import messages_envelope, serialize, sign
+
+        now = int(time.time())
+        out: list[tuple[str, str]] = []
+        for start in range(0, len(sent), block):
+            chunk = sent[start : start + block]
+            for step, status in enumerate(("sent", "delivered", "read")):
+                for m in chunk:
+                    wa_id = "".join(ch for ch in m["recipient_phone"] if ch.isdigit())
+                    user_id = business_scoped_user_id(WABA, wa_id)
+                    item: dict[str, Any] = {
+                        "id": m["wamid"],
+                        "status": status,
+                        "timestamp": str(now + step),
+                        "recipient_id": wa_id,
+                        "recipient_user_id": user_id,
+                        "biz_opaque_callback_data": f"notification:{m['id']}",
+                    }
+                    if status in ("sent", "delivered"):
+                        conversation: dict[str, Any] = {
+                            "id": hashlib.md5(m["wamid"].encode(), usedforsecurity=False).hexdigest(),
+                            "origin": {"type": "utility"},
+                        }
+                        if status == "sent":
+                            conversation["expiration_timestamp"] = str(now + 24 * 3600)
+                        item["conversation"] = conversation
+                        item["pricing"] = {
+                            "billable": True,
+                            "pricing_model": "PMP",
+                            "type": "regular",
+                            "category": "utility",
+                        }
+                    number = m["phone_number_id"]
+                    value = {
+                        "messaging_product": "whatsapp",
+                        "metadata": {
+                            "display_phone_number": f"34612346{int(number) % 1000:03d}",
+                            "phone_number_id": number,
+                        },
+                        "contacts": [{"wa_id": wa_id, "user_id": user_id}],
+                        "statuses": [item],
+                    }
+                    raw = serialize(messages_envelope(WABA, value))
+                    out.append((raw.decode("ascii"), sign(raw, APP_SECRET)))
+        return out
+
+    def webhooks(self, stack: Stack, reps: int) -> dict[str, Any]:
+        """Signed status webhooks at concurrency 50 for messages that exist (queued by ``fill_queue``, marked sent
+        with wamids in SQL): accepted POSTs/s (ratio to the trivial endpoint of the same repetition), statuses
+        applied/s (``webhook_events.processed_at``, until every event is processed and every message ``read``) and
+        the API's CPU per applied status."""
+        count = self.webhook_messages
+        log(f"[webhooks] {count} messages x 3 statuses, concurrency 50, {reps} rep(s)")
+        trivial = self.start_trivial()
+        notification = self.start_notification(stack, "notification-webhooks", DISPATCHER_ENABLED="false")
+        api_pid = notification.popen.pid  # type: ignore[union-attr]
+        stub_tenants = self.stub_tenants(200)
+        numbers_of = {t: str(v["whatsapp_phone_number_id"]) for t, v in stub_tenants.items()}
+        env = self.helper_env(stack)
+        url = f"{stack.notification_url}/api/v1/whatsapp/webhook"
+        runs = []
+        for rep in range(reps):
+            t = loadgen(
+                {
+                    "mode": "closed",
+                    "concurrency": 50,
+                    "duration": self.duration,
+                    "warmup": 2,
+                    "tenants": list(stub_tenants),
+                    "url": f"{trivial.url}/api/v1/events/purchase-orders",  # type: ignore[attr-defined]
+                },
+                env,
+                self.duration + 60,
+            )
+            self.reset_queue(stack.notification_db)
+            self.fill_queue(stack.notification_db, list(stub_tenants), count)
+            sent = self.mark_sent(stack.notification_db, numbers_of)
+            path = self.workdir / f"webhooks-{rep}.json"
+            path.write_text(json.dumps(self.status_bodies(sent)))
+            expected = 3 * len(sent)
+            api0 = cpu_snapshot([api_pid])
+            posted = loadgen({"mode": "bodies", "url": url, "file": str(path), "concurrency": 50}, env, 600)
+            accept_cpu = cpu_delta(api0, [api_pid])
+            progress = self.wait_applied(stack.notification_db, expected, len(sent), timeout=max(60, expected / 50))
+            api_cpu = cpu_delta(api0, [api_pid])
+            last_processed = progress.get("last_processed")
+            applied = int(progress.get("processed") or 0)
+            window = (last_processed.timestamp() if last_processed else time.time()) - posted["started_at"]
+            run = {
+                "statuses_posted": expected,
+                "accepted": posted["ok"],
+                "accept_rate": posted["rate"],
+                "accept_p50_ms": posted["p50_ms"],
+                "accept_p99_ms": posted["p99_ms"],
+                "http_statuses": posted["statuses"],
+                "errors": posted["errors"],
+                "trivial_rate": t["rate"],
+                "accept_to_trivial": posted["rate"] / t["rate"] if t["rate"] else None,
+                "applied": applied,
+                "applied_rate": applied / max(window, 1e-6),
+                "applied_seconds": window,
+                "read": progress["statuses"].get("read", 0),
+                "message_statuses": progress["statuses"],
+                "outcomes": progress.get("outcomes"),
+                "timed_out": bool(progress.get("timed_out")),
+                "api_cpu_ms_per_accepted_post": per_ms(accept_cpu, posted["ok"]),
+                "api_cpu_ms_per_applied_status": per_ms(api_cpu, applied),
+            }
+            runs.append(run)
+            log(
+                f"  rep {rep + 1}: trivial {t['rate']:.0f}/s; webhooks accepted {run['accept_rate']:.0f}/s "
+                f"({run['accept_to_trivial'] or 0:.2f} x trivial, p50 {run['accept_p50_ms']:.1f} ms, "
+                f"{run['http_statuses']}); applied {applied}/{expected} in {window:.1f}s "
+                f"= {run['applied_rate']:.0f}/s; "
+                f"{run['read']} read; API CPU {run['api_cpu_ms_per_applied_status'] or 0:.2f} ms/applied status "
+                f"({run['api_cpu_ms_per_accepted_post'] or 0:.2f} ms/POST while posting)"
+                + (" TIMED OUT" if run["timed_out"] else "")
+            )
+        notif = self.stop(notification)
+        self.stop(trivial)
+        return {
+            "messages": count,
+            "accept_rate": med([r["accept_rate"] for r in runs]),
+            "trivial_rate": med([r["trivial_rate"] for r in runs]),
+            "accept_to_trivial": med([r["accept_to_trivial"] for r in runs]),
+            "accept_p50_ms": med([r["accept_p50_ms"] for r in runs]),
+            "accept_p99_ms": med([r["accept_p99_ms"] for r in runs]),
+            "applied_rate": med([r["applied_rate"] for r in runs]),
+            "api_cpu_ms_per_applied_status": med([r["api_cpu_ms_per_applied_status"] for r in runs]),
+            "api_cpu_ms_per_accepted_post": med([r["api_cpu_ms_per_accepted_post"] for r in runs]),
+            "timed_out": any(r["timed_out"] for r in runs),
+            "memory_mb": {"notification_api": notif["vm_hwm_mb"]},
+            "sql_statements_per_status": notif["sql_statements"] / max(sum(r["applied"] for r in runs), 1),
             "runs": runs,
         }
 
@@ -838,6 +1347,64 @@ def table(results: dict[str, Any]) -> str:
             ("ingestion PG: p50 / p99", fmt(ing["ingestion_p50_ms"], " ms", 1), fmt(ing["ingestion_p99_ms"], " ms", 1))
         )
         rows.append(("ingestion PG / trivial (goal ≥ 0.25)", fmt(ratio, "", 3), goal))
+        if ing.get("api_cpu_ms_per_event"):
+            rows.append(
+                (
+                    "ingestion PG: API CPU ms per event / trivial CPU ms per request",
+                    fmt(ing["api_cpu_ms_per_event"], " ms", 2),
+                    fmt(ing.get("trivial_cpu_ms_per_request"), " ms", 2),
+                )
+            )
+    dl = pg.get("design_limit")
+    if dl:
+        rows.append(
+            (
+                "bare fake Graph: raw rate (Graph client, 32 tasks) / fake CPU per request",
+                fmt(dl["fake_raw_rate"], "/s"),
+                fmt(dl["fake_cpu_ms_per_request"], " ms", 3),
+            )
+        )
+        if dl.get("lean"):
+            rows.append(
+                (
+                    f"lean loop vs bare fake ({dl['messages']:,} msg): msg/s / CPU ms per msg",
+                    fmt(dl["lean"]["rate"], "/s"),
+                    fmt(dl["lean"]["cpu_ms_per_msg"], " ms", 2),
+                )
+            )
+            if dl.get("drain_1") or dl.get("drain_2"):
+                rows.append(
+                    (
+                        "  drain ratios: to min(lean, the pacing ceiling = 20 numbers × rate per number)",
+                        f"{dl['rate_ceiling']:,.0f}/s",
+                        "",
+                    )
+                )
+        for d in (1, 2):
+            x = dl.get(f"drain_{d}")
+            if not x:
+                continue
+            rows.append(
+                (
+                    f"drain PG vs bare fake, {d} d.: msg/s (ratio to lean)",
+                    fmt(x["rate"], "/s"),
+                    fmt(x["to_lean"], "", 2),
+                )
+            )
+            rows.append(
+                (
+                    f"drain PG vs bare fake, {d} d.: dispatcher CPU ms per msg (ratio to lean)",
+                    fmt(x["cpu_ms_per_msg"], " ms", 2),
+                    fmt(x["cpu_to_lean"], "", 2),
+                )
+            )
+            rows.append(
+                (
+                    f"drain PG vs bare fake, {d} d.: dispatcher SQL statements per 1,000 msg",
+                    fmt(x["dispatcher_sql_per_1000"]),
+                    "",
+                )
+            )
     for key in ("drain_1", "drain_2"):
         d = pg.get(key)
         if not d:
@@ -864,6 +1431,57 @@ def table(results: dict[str, Any]) -> str:
                 f"drain PG, {d['dispatchers']} d.: dispatcher SQL statements / commits per 1,000 msg",
                 fmt(d["dispatcher_sql_per_1000"]),
                 fmt(d["commits_per_1000"]),
+            )
+        )
+        if d.get("dispatcher_cpu_ms_per_msg"):
+            rows.append(
+                (
+                    f"drain PG, {d['dispatchers']} d.: dispatcher CPU ms per msg",
+                    fmt(d["dispatcher_cpu_ms_per_msg"], " ms", 2),
+                    "",
+                )
+            )
+        pl = d.get("pipeline")
+        if pl:
+            rows.append(
+                (
+                    f"pipeline PG, {d['dispatchers']} d. + sandbox webhooks: statuses applied/s (÷ msg sent/s)",
+                    fmt(pl["applied_rate"], "/s"),
+                    fmt(pl["applied_to_sent"], "×", 2) + (" TIMED OUT" if pl.get("timed_out") else ""),
+                )
+            )
+            rows.append(
+                (
+                    f"pipeline PG, {d['dispatchers']} d.: API CPU ms per applied status / last status after last send",
+                    fmt(pl["api_cpu_ms_per_status"], " ms", 2),
+                    fmt(pl["status_lag_seconds"], " s", 1),
+                )
+            )
+    wh = pg.get("webhooks")
+    if wh:
+        rows.append(
+            (
+                f"webhooks PG, c=50 ({3 * wh['messages']:,} statuses): accepted POSTs/s (ratio to trivial)",
+                fmt(wh["accept_rate"], "/s"),
+                fmt(wh["accept_to_trivial"], "", 3),
+            )
+        )
+        rows.append(
+            ("webhooks PG: POST p50 / p99", fmt(wh["accept_p50_ms"], " ms", 1), fmt(wh["accept_p99_ms"], " ms", 1))
+        )
+        rows.append(
+            (
+                "webhooks PG: statuses applied/s (webhook_events.processed_at)"
+                + (" TIMED OUT" if wh["timed_out"] else ""),
+                fmt(wh["applied_rate"], "/s"),
+                "",
+            )
+        )
+        rows.append(
+            (
+                "webhooks PG: API CPU ms per applied status / per POST while posting",
+                fmt(wh["api_cpu_ms_per_applied_status"], " ms", 2),
+                fmt(wh["api_cpu_ms_per_accepted_post"], " ms", 2),
             )
         )
     for key in ("e2e_in-process", "e2e_standalone"):
@@ -931,7 +1549,103 @@ def table(results: dict[str, Any]) -> str:
     width = max(len(r[0]) for r in rows) if rows else 10
     lines = [f"{'measure'.ljust(width)} | median (min–max) | note", "-" * (width + 40)]
     lines += [f"{a.ljust(width)} | {b} | {c}" for a, b, c in rows]
+    goal_rows = goals(results)
+    if goal_rows:
+        gwidth = max(len(g[0]) for g in goal_rows)
+        lines += ["", f"{'goals of issue 14'.ljust(gwidth)} | median (min–max) | verdict", "-" * (gwidth + 40)]
+        lines += [f"{a.ljust(gwidth)} | {b} | {c}" for a, b, c in goal_rows]
     return "\n".join(lines)
+
+
+def _runs(section: dict[str, Any] | None, *path: str) -> list[Any]:
+    """``section["runs"]`` items' value at ``path`` (None where missing)."""
+    out = []
+    for run in (section or {}).get("runs", []) if isinstance((section or {}).get("runs"), list) else []:
+        value: Any = run
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        out.append(value)
+    return out
+
+
+def _paired(a: list[Any], b: list[Any], fn: Any) -> list[float]:
+    """``fn(x, y)`` of the runs of two phases paired by repetition (the same repetition index)."""
+    return [fn(x, y) for x, y in zip(a, b, strict=False) if x is not None and y is not None and y]
+
+
+def goals(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """One line per goal of issue 14: the measured ratio (median of the repetitions, min–max), met or not."""
+    pg = results.get("postgresql", {})
+    ing = pg.get("ingestion") or {}
+    dl = pg.get("design_limit") or {}
+    runs = dl.get("runs", {})
+    raw_rates = [r["rate"] if r else None for r in (ing.get("runs") or {}).get("raw", [])]
+    raw_rtts = [r["rtt_p50_ms"] if r else None for r in (ing.get("runs") or {}).get("raw", [])]
+    d2 = pg.get("drain_2") or {}
+    wh = pg.get("webhooks")
+    e2e = pg.get("e2e_standalone")
+    soak = pg.get("soak")
+    rows: list[tuple[str, list[float] | None, str, float, bool]] = [
+        # (goal, per-repetition values, unit, threshold, True when "≥")
+        (
+            "drain 2 d. vs bare fake / lean loop (capped at the pacing ceiling)",
+            [r.get("to_lean") for r in runs.get("drain_2", [])] if runs.get("lean") else None,
+            "",
+            0.7,
+            True,
+        ),
+        (
+            "dispatcher CPU per msg / lean loop's (1 d. vs bare fake)",
+            [r.get("cpu_to_lean") for r in runs.get("drain_1", [])] if runs.get("lean") else None,
+            "×",
+            2.0,
+            False,
+        ),
+        (
+            "pipeline (2 d., sandbox, webhooks on) msg/s / sandbox raw",
+            _paired([r["rate"] for r in d2.get("runs", [])], raw_rates, lambda x, y: x / y) if raw_rates else None,
+            "",
+            0.7,
+            True,
+        ),
+        (
+            "pipeline: statuses applied/s / msg sent/s",
+            [p["applied_to_sent"] for p in _runs(d2, "pipeline") if p] if d2 else None,
+            "×",
+            3.0,
+            True,
+        ),
+        ("webhook accept rate / trivial endpoint", _runs(wh, "accept_to_trivial") if wh else None, "", 0.5, True),
+        ("API CPU per applied status", _runs(wh, "api_cpu_ms_per_applied_status") if wh else None, " ms", 1.0, False),
+        ("ingestion / trivial endpoint", ing.get("ingestion_to_trivial_runs"), "", 0.25, True),
+        (
+            "e2e p50 (stand-alone dispatcher) / raw RTT p50",
+            _paired(_runs(e2e, "p50_ms"), raw_rtts, lambda x, y: x / y) if e2e and raw_rtts else None,
+            "×",
+            5.0,
+            False,
+        ),
+        (
+            "soak memory growth after warm-up, worst process" + (f" ({soak['seconds']:.0f} s)" if soak else ""),
+            [max(g["growth_pct"] for g in soak["growth"].values())] if soak and soak.get("growth") else None,
+            " %",
+            5.0,
+            False,
+        ),
+    ]
+    out = []
+    for name, values, unit, threshold, at_least in rows:
+        clean = [v for v in (values or []) if v is not None]
+        sign = "≥" if at_least else "≤"
+        if not clean:
+            out.append((f"{name} ({sign} {threshold:g}{unit})", "n/a", "not measured"))
+            continue
+        stat = med(clean)
+        m = stat["median"] or 0.0
+        met = m >= threshold if at_least else m <= threshold
+        digits = 1 if unit == " %" else 2
+        out.append((f"{name} ({sign} {threshold:g}{unit})", fmt(stat, unit, digits), "met" if met else "not met"))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -947,7 +1661,17 @@ def main() -> None:
     parser.add_argument("--soak", type=float, default=float(os.environ.get("SOAK") or 60), help="soak seconds (SOAK)")
     parser.add_argument("--e2e-rate", type=float, default=100.0)
     parser.add_argument("--transport", default=os.environ.get("WHATSAPP_HTTP_TRANSPORT", "aiohttp"))
-    parser.add_argument("--only", default="", help="comma list: ingestion,drain,e2e,soak,sqlite")
+    parser.add_argument("--fake-drain-messages", type=int, default=None, help="queue fill of the bare-fake drains")
+    parser.add_argument("--webhook-messages", type=int, default=None, help="messages of the webhook phase (x 3)")
+    parser.add_argument(
+        "--pipeline-wait", type=float, default=None, help="max s to wait for every status after the 2-d. drain"
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma list: ingestion,lean,fakedrain,drain,pipeline,webhooks,e2e,soak,sqlite "
+        "(pipeline: only the 2-dispatcher drain against the sandbox, measured until every message is read)",
+    )
     parser.add_argument("--profile", action="store_true", help="pyinstrument the API (ingestion) and one dispatcher")
     args = parser.parse_args()
     if args.reps is None:
@@ -956,6 +1680,12 @@ def main() -> None:
         args.duration = 3.0 if args.quick else 10.0
     if args.drain_messages is None:
         args.drain_messages = 4000 if args.quick else 20000
+    if args.fake_drain_messages is None:
+        args.fake_drain_messages = 2000 if args.quick else 10000
+    if args.webhook_messages is None:
+        args.webhook_messages = 500 if args.quick else 3000
+    if args.pipeline_wait is None:
+        args.pipeline_wait = 30.0 if args.quick else 60.0
     if args.quick and not os.environ.get("SOAK") and "--soak" not in sys.argv:
         args.soak = 10.0
     only = set(filter(None, args.only.split(",")))
@@ -978,7 +1708,8 @@ def main() -> None:
     began = time.monotonic()
 
     # ---------------------------------------------------------------- PostgreSQL
-    if want("ingestion") or want("drain") or want("e2e") or want("soak"):
+    pg_phases = ("ingestion", "lean", "fakedrain", "drain", "pipeline", "webhooks", "e2e", "soak")
+    if any(want(name) for name in pg_phases):
         tenant_db, notification_db = create_postgres_database(), create_postgres_database()
         stack = bench.make_stack(notification_db, tenant_db, "pg")
         try:
@@ -1007,9 +1738,16 @@ def main() -> None:
                         args.duration + 60,
                     )
                     bench.stop(notification, signal.SIGINT)
+            if want("lean") or want("fakedrain"):
+                pg["design_limit"] = bench.design_limit(
+                    stack, args.reps, lean=want("lean"), dispatchers=[1, 2] if want("fakedrain") else []
+                )
             if want("drain"):
                 pg["drain_1"] = bench.drain(stack, "postgresql", 1, args.reps, profile=args.profile)
-                pg["drain_2"] = bench.drain(stack, "postgresql", 2, args.reps)
+            if want("drain") or want("pipeline"):
+                pg["drain_2"] = bench.drain(stack, "postgresql", 2, args.reps, pipeline_wait=args.pipeline_wait)
+            if want("webhooks"):
+                pg["webhooks"] = bench.webhooks(stack, args.reps)
             if want("e2e"):
                 bench.reset_queue(notification_db)
                 pg["e2e_in-process"] = bench.e2e(stack, tenants, "in-process", args.reps, args.e2e_rate)
@@ -1050,6 +1788,7 @@ def main() -> None:
     results["elapsed_seconds"] = round(time.monotonic() - began)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"bench-{stamp}{'-quick' if args.quick else ''}.json"
+    results["goals"] = [{"goal": g, "measured": m, "verdict": v} for g, m, v in goals(results)]
     path.write_text(json.dumps(results, indent=2, default=str))
     print(table(results))
     print(f"\nmachine: {results['machine']}; elapsed {results['elapsed_seconds']} s; JSON: {path.relative_to(ROOT)}")
