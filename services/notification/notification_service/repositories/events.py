@@ -37,22 +37,24 @@ async def insert_event(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(_INSERT_EVENT, values)
 
 
-#: ``INSERT … ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id``: built once per dialect.
+#: ``INSERT … ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING id``, built once per dialect; the id comes back
+#: as its stored text (no UUID parsing per row).
+_RETURNED_ID = sa.type_coerce(E.c.id, sa.String())
 _INSERT_NEW_EVENTS = {
     "postgresql": postgresql.insert(E)
     .on_conflict_do_nothing(index_elements=[E.c.tenant_id, E.c.event_id])
-    .returning(E.c.tenant_id, E.c.event_id),
+    .returning(_RETURNED_ID),
     "sqlite": sqlite.insert(E)
     .on_conflict_do_nothing(index_elements=[E.c.tenant_id, E.c.event_id])
-    .returning(E.c.tenant_id, E.c.event_id),
+    .returning(_RETURNED_ID),
 }
 
 
-async def insert_new_events(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+async def insert_new_events(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
     """Insert the events whose ``(tenant_id, event_id)`` is not stored yet (one multi-row INSERT: SQLAlchemy's
-    "insertmanyvalues"); returns the keys this statement inserted. A key already stored is skipped (on PostgreSQL
-    after waiting for a concurrent transaction that holds it). Callers pass each key once."""
+    "insertmanyvalues"); returns the ids (as text) of the rows it inserted. A key already stored is skipped (on
+    PostgreSQL after waiting for a concurrent transaction that holds it). Callers pass each key once."""
     if not rows:
         return set()
     result = await session.execute(_INSERT_NEW_EVENTS[dialect_name(session)], rows)
-    return {(row[0], row[1]) for row in result}
+    return {row[0] for row in result}

@@ -181,7 +181,8 @@ class PurchaseOrderIntake:
         leaders = list(first.values())
         found: dict[tuple[uuid.UUID, uuid.UUID], tuple[str, Accepted] | None] = {}
         async with transaction(self._sessions) as session:
-            inserted = await events_repo.insert_new_events(session, [item.event_row for item in leaders])
+            inserted_ids = await events_repo.insert_new_events(session, [item.event_row for item in leaders])
+            inserted = {item.key for item in leaders if str(item.event_row["id"]) in inserted_ids}
             await messages_repo.insert_messages(session, [item.message for item in leaders if item.key in inserted])
             if inserted and self._notify:
                 await notify_in_transaction(session)
