@@ -83,8 +83,8 @@ def decode_token(settings: BaseServiceSettings, token: str) -> Principal:
             return hit[0]
         _VERIFIED.pop(key, None)  # expired since: verified again below, which answers token_expired
     principal, expires = _verify(secret, settings.jwt_algorithm, token)
-    if len(_VERIFIED) >= _VERIFIED_MAX:
-        _VERIFIED.pop(next(iter(_VERIFIED)), None)  # the oldest entry
+    while len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.pop(next(iter(_VERIFIED)), None)  # the oldest entries
     _VERIFIED[key] = (principal, expires)
     return principal
 
