@@ -30,13 +30,6 @@ async def get_event(session: AsyncSession, tenant_id: uuid.UUID, event_id: uuid.
     return dict(row) if row else None
 
 
-_INSERT_EVENT = sa.insert(purchase_order_events)  # one statement, compiled once (values go as parameters)
-
-
-async def insert_event(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(_INSERT_EVENT, values)
-
-
 #: ``INSERT … ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING id``, built once per dialect; the id comes back
 #: as its stored text (no UUID parsing per row).
 _RETURNED_ID = sa.type_coerce(E.c.id, sa.String())
