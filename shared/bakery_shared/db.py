@@ -65,6 +65,8 @@ class UUIDStr(TypeDecorator[uuid.UUID]):
     def process_bind_param(self, value: uuid.UUID | str | None, dialect: Dialect) -> str | None:
         if value is None:
             return None
+        if type(value) is uuid.UUID:  # already a UUID: its text is canonical
+            return str(value)
         return str(uuid.UUID(str(value)))
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> uuid.UUID | None:

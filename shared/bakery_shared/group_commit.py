@@ -13,6 +13,7 @@ a time, so one bad item fails only its own caller.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -58,7 +59,9 @@ class GroupCommit(Generic[T, R]):
         self._loop = loop
         self._closing = False
         self._wake = asyncio.Event()
-        self._task = loop.create_task(self._run(), name=self.name)
+        # a fresh context: the writer serves every caller, so it must not carry the first caller's log context
+        # (request id, tenant) into what it logs for all of them
+        self._task = loop.create_task(self._run(), name=self.name, context=contextvars.Context())
 
     async def _run(self) -> None:
         assert self._wake is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 DEFAULT_REGION = "ES"
@@ -13,6 +15,11 @@ class InvalidPhoneNumber(ValueError):
 
 def normalize_e164(raw: str, default_region: str = DEFAULT_REGION) -> str:
     """Return ``+<country><number>``; raise InvalidPhoneNumber with a readable reason."""
+    return _normalize_e164(raw, default_region)
+
+
+@lru_cache(maxsize=8192)  # a pure function of its text, and the same suppliers come back in every order
+def _normalize_e164(raw: str, default_region: str) -> str:  # an exception (an invalid number) is never cached
     text = (raw or "").strip()
     if not text:
         raise InvalidPhoneNumber("phone number is empty")

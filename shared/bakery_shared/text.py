@@ -24,6 +24,8 @@ _COLLAPSE = re.compile(rf"{_SPACE}*[\t\n\r\x0b\x0c\x85\u2028\u2029]{_SPACE}*|{_S
 
 def control_characters(value: str) -> list[str]:
     """The control characters and lone surrogates in ``value`` (tab and line breaks included)."""
+    if value.isprintable():  # C-speed fast path: every Cc and Cs character is non-printable
+        return []
     return [ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs")]
 
 

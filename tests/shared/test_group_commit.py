@@ -84,3 +84,24 @@ async def test_close_writes_what_is_queued() -> None:
 def test_max_batch_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         GroupCommit(Recorder().write, max_batch=0)
+
+
+async def test_the_writer_does_not_run_in_the_first_callers_context() -> None:
+    import contextvars
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+    seen: list[str] = []
+
+    async def write(items: Sequence[int]) -> list[int]:
+        seen.append(request_id.get())  # what the writer's own log lines would be tagged with
+        return list(items)
+
+    group: GroupCommit[int, int] = GroupCommit(write)
+
+    async def caller(i: int) -> int:
+        request_id.set(f"request-{i}")
+        return await group.submit(i)
+
+    assert await asyncio.gather(caller(1), caller(2)) == [1, 2]
+    assert seen == ["none"]
+    await group.aclose()

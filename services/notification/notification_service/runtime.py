@@ -19,6 +19,7 @@ from notification_service.config import NotificationSettings
 from notification_service.dispatch.worker import Dispatcher
 from notification_service.domain.pricing import RateCard
 from notification_service.domain.webhook_security import TokenBucket
+from notification_service.services.ingestion import PurchaseOrderIntake
 from notification_service.services.sync import WhatsAppSync
 from notification_service.services.webhook_receiver import WebhookReceiver
 from notification_service.services.webhooks import WebhookProcessor
@@ -35,6 +36,7 @@ class Runtime:
     graph: GraphClient
     wakeup: Wakeup
     rate_card: RateCard
+    intake: PurchaseOrderIntake
     webhooks: WebhookProcessor
     webhook_receiver: WebhookReceiver
     sync: WhatsAppSync
@@ -72,6 +74,7 @@ class Runtime:
             graph=graph,
             wakeup=wakeup,
             rate_card=rate_card,
+            intake=PurchaseOrderIntake(sessions, notify_other_processes=settings.dispatch_listen_notify),
             webhooks=webhooks,
             webhook_receiver=WebhookReceiver(
                 webhooks,
@@ -94,6 +97,7 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.sync.stop()
+        await self.intake.aclose()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.graph.aclose()
@@ -105,7 +109,8 @@ class Runtime:
         return self.settings.dispatch_listen_notify
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool (a thread hop on every request)
     runtime: Runtime = request.app.state.runtime
     return runtime
 

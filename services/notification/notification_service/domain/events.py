@@ -160,8 +160,7 @@ class PurchaseOrderEvent(StrictModel):
 
     def payload_hash(self) -> str:
         """Fingerprint of the normalised body: the same event sent twice hashes the same."""
-        text = json.dumps(self.canonical_payload(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return fingerprint(self.canonical_payload())
 
     def template_values(self) -> dict[str, Any]:
         return {
@@ -170,6 +169,12 @@ class PurchaseOrderEvent(StrictModel):
             "total_amount": self.purchase_order.total_amount,
             "currency": self.purchase_order.currency,
         }
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    """SHA-256 of a canonical payload (:meth:`PurchaseOrderEvent.canonical_payload`), key order and spacing fixed."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class WhatsAppTestMessageRequest(StrictModel):

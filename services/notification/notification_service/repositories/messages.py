@@ -33,6 +33,12 @@ async def insert_message(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(_INSERT_MESSAGE, values)
 
 
+async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Several new messages in one statement (executemany: a multi-row INSERT on both dialects)."""
+    if rows:
+        await session.execute(_INSERT_MESSAGE, rows)
+
+
 async def get(session: AsyncSession, message_id: uuid.UUID) -> Message | None:
     row = (await session.execute(sa.select(M).where(M.c.id == message_id))).mappings().first()
     return Message.from_row(row) if row else None

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.errors import Conflict, TooManyRequests
+from bakery_shared.group_commit import GroupCommit
 from bakery_shared.observability import bind
 from notification_service import metrics
 from notification_service.domain.decisions import KIND_PURCHASE_ORDER, KIND_TEST
-from notification_service.domain.events import PurchaseOrderEvent
+from notification_service.domain.events import PurchaseOrderEvent, fingerprint
 from notification_service.domain.statuses import MessageStatus
 from notification_service.domain.templates import PO_NOTIFICATION, get_template
 from notification_service.repositories import events as events_repo
@@ -30,8 +31,10 @@ from notification_service.repositories.signals import notify_in_transaction
 log = logging.getLogger("notification.whatsapp.ingestion")
 
 
-def _log_queued(message: dict[str, Any], reason: str) -> None:
-    metrics.count_transition(MessageStatus.QUEUED.value, reason)
+def _log_queued(message: dict[str, Any]) -> None:
+    """The "queued" log line, in the request's log context (callers count the transition)."""
+    if not log.isEnabledFor(logging.INFO):  # skip building the bound context for a line no handler takes
+        return
     with bind(tenant_id=message["tenant_id"], notification_id=message["id"]):
         log.info(
             "whatsapp message queued (%s, template %s)",
@@ -41,7 +44,7 @@ def _log_queued(message: dict[str, Any], reason: str) -> None:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Accepted:
     notification_id: uuid.UUID
     status: str
@@ -79,62 +82,133 @@ def new_message_values(
     }
 
 
-async def _existing(session: AsyncSession, event: PurchaseOrderEvent) -> Accepted | None:
-    stored = await events_repo.get_event(session, event.tenant_id, event.event_id)
+@dataclass(frozen=True, slots=True)
+class _Submitted:
+    """One accepted-for-writing event: its key, fingerprint and the two rows that store it."""
+
+    key: tuple[uuid.UUID, uuid.UUID]  # (tenant_id, event_id)
+    payload_hash: str
+    event_row: dict[str, Any]
+    message: dict[str, Any]
+
+
+def _submitted(event: PurchaseOrderEvent, now: datetime) -> _Submitted:
+    payload = event.canonical_payload()
+    payload_hash = fingerprint(payload)
+    return _Submitted(
+        key=(event.tenant_id, event.event_id),
+        payload_hash=payload_hash,
+        event_row={
+            "id": uuid.uuid4(),
+            "tenant_id": event.tenant_id,
+            "event_id": event.event_id,
+            "occurred_at": event.occurred_at,
+            "payload": payload,
+            "payload_hash": payload_hash,
+            "received_at": now,
+        },
+        message=new_message_values(
+            tenant_id=event.tenant_id,
+            event_id=event.event_id,
+            kind=KIND_PURCHASE_ORDER,
+            recipient=event.supplier.phone,
+            template_name=PO_NOTIFICATION,
+            template_values=event.template_values(),
+            requested_language=event.supplier.language,
+            now=now,
+        ),
+    )
+
+
+def _conflict(event_id: uuid.UUID) -> Conflict:
+    return Conflict(
+        f"event {event_id} was already received for this tenant with a different body", code="event_conflict"
+    )
+
+
+async def _stored(session: AsyncSession, key: tuple[uuid.UUID, uuid.UUID]) -> tuple[str, Accepted] | None:
+    """The stored event's fingerprint and the answer for a replay of it (None: not stored)."""
+    tenant_id, event_id = key
+    stored = await events_repo.get_event(session, tenant_id, event_id)
     if stored is None:
         return None
-    if stored["payload_hash"] != event.payload_hash():
-        raise Conflict(
-            f"event {event.event_id} was already received for this tenant with a different body",
-            code="event_conflict",
+    message = await messages_repo.get_for_event(session, tenant_id, event_id)
+    if message is None:
+        return None
+    return stored["payload_hash"], Accepted(notification_id=message.id, status=message.status.value, created=False)
+
+
+class PurchaseOrderIntake:
+    """Accepts purchase-order events: idempotent per ``(tenant_id, event_id)``, event + message in one transaction.
+
+    Concurrent requests share that transaction (:class:`~bakery_shared.group_commit.GroupCommit`): one multi-row
+    ``INSERT … ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING`` for the events, one multi-row INSERT for
+    the messages of the events it inserted, one ``pg_notify``, one commit per batch. Each caller gets the answer it
+    would have got alone: a new event is created; an event already stored (or a copy of one earlier in the same
+    batch) with the same fingerprint is a replay answered with the existing message; a different body under the
+    same id is a 409 ``event_conflict``. A batch the database refuses is written again item by item, so a bad
+    event fails only its own request, and an event never exists without its message.
+    """
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, notify_other_processes: bool = True, max_batch: int = 200
+    ) -> None:
+        self._sessions = sessions
+        self._notify = notify_other_processes
+        self._group: GroupCommit[_Submitted, Accepted] = GroupCommit(
+            self._write, max_batch=max_batch, name="purchase-order intake"
         )
-    message = await messages_repo.get_for_event(session, event.tenant_id, event.event_id)
-    assert message is not None, "an accepted event always has its message"
-    return Accepted(notification_id=message.id, status=message.status.value, created=False)
 
+    @property
+    def batches(self) -> int:
+        """Transactions committed so far (tests)."""
+        return self._group.batches
 
-async def accept_purchase_order(
-    sessions: async_sessionmaker[AsyncSession], event: PurchaseOrderEvent, *, notify_other_processes: bool = True
-) -> Accepted:
-    # No look-up first: a new event (the common case) costs one transaction; a replay or a conflict hits the
-    # unique index and is answered below (docs/benchmarks.md: ~1/3 of the ingestion's database work).
-    now = utcnow()
-    message = new_message_values(
-        tenant_id=event.tenant_id,
-        event_id=event.event_id,
-        kind=KIND_PURCHASE_ORDER,
-        recipient=event.supplier.phone,
-        template_name=PO_NOTIFICATION,
-        template_values=event.template_values(),
-        requested_language=event.supplier.language,
-        now=now,
-    )
-    try:
-        async with transaction(sessions) as session:
-            await events_repo.insert_event(
-                session,
-                {
-                    "id": uuid.uuid4(),
-                    "tenant_id": event.tenant_id,
-                    "event_id": event.event_id,
-                    "occurred_at": event.occurred_at,
-                    "payload": event.canonical_payload(),
-                    "payload_hash": event.payload_hash(),
-                    "received_at": now,
-                },
-            )
-            await messages_repo.insert_message(session, message)
-            if notify_other_processes:
+    async def accept(self, event: PurchaseOrderEvent) -> Accepted:
+        submitted = _submitted(event, utcnow())
+        accepted = await self._group.submit(submitted)
+        if accepted.created:
+            _log_queued(submitted.message)
+        return accepted
+
+    async def aclose(self) -> None:
+        await self._group.aclose()
+
+    async def _write(self, items: Sequence[_Submitted]) -> list[Accepted | BaseException]:
+        first: dict[tuple[uuid.UUID, uuid.UUID], _Submitted] = {}
+        for item in items:
+            first.setdefault(item.key, item)  # a second copy in the batch is answered from the first one
+        leaders = list(first.values())
+        found: dict[tuple[uuid.UUID, uuid.UUID], tuple[str, Accepted] | None] = {}
+        async with transaction(self._sessions) as session:
+            inserted_ids = await events_repo.insert_new_events(session, [item.event_row for item in leaders])
+            inserted = {item.key for item in leaders if str(item.event_row["id"]) in inserted_ids}
+            await messages_repo.insert_messages(session, [item.message for item in leaders if item.key in inserted])
+            if inserted and self._notify:
                 await notify_in_transaction(session)
-    except IntegrityError:
-        # A concurrent request stored the same (tenant_id, event_id) first: answer like a replay.
-        async with sessions() as session:
-            found = await _existing(session, event)
-        if found is None:
-            raise
-        return found
-    _log_queued(message, "ingested")
-    return Accepted(notification_id=message["id"], status=MessageStatus.QUEUED.value, created=True)
+            for item in leaders:
+                if item.key not in inserted:  # stored before (a replay or a conflict): rare, one look-up each
+                    found[item.key] = await _stored(session, item.key)
+        metrics.count_transition(MessageStatus.QUEUED.value, "ingested", n=len(inserted))
+        results: list[Accepted | BaseException] = []
+        for item in items:
+            leader = first[item.key]
+            if item.key in inserted:
+                if item is leader:
+                    results.append(Accepted(leader.message["id"], MessageStatus.QUEUED.value, created=True))
+                elif item.payload_hash == leader.payload_hash:
+                    results.append(Accepted(leader.message["id"], MessageStatus.QUEUED.value, created=False))
+                else:
+                    results.append(_conflict(item.key[1]))
+                continue
+            stored = found.get(item.key)
+            if stored is None:  # skipped by the INSERT yet not readable: refuse this one, never half-answer
+                results.append(RuntimeError(f"event {item.key[1]} was neither inserted nor found"))
+            elif stored[0] != item.payload_hash:
+                results.append(_conflict(item.key[1]))
+            else:
+                results.append(stored[1])
+        return results
 
 
 async def queue_test_message(
@@ -177,5 +251,6 @@ async def queue_test_message(
         await messages_repo.insert_message(session, message)
         if notify_other_processes:
             await notify_in_transaction(session)
-    _log_queued(message, "test_message")
+    metrics.count_transition(MessageStatus.QUEUED.value, "test_message")
+    _log_queued(message)
     return Accepted(notification_id=message["id"], status=MessageStatus.QUEUED.value, created=True)
