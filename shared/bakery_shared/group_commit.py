@@ -18,6 +18,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -85,10 +87,15 @@ class GroupCommit(Generic[T, R]):
                     future.set_exception(RuntimeError(f"{self.name} stopped before the write finished"))
             raise
         except Exception as exc:  # noqa: BLE001 - isolate: each item alone, so a bad one fails only its caller
-            if len(batch) == 1:
-                self._settle(batch[0][1], exc)
+            if len(batch) == 1 or database_unavailable(exc):
+                # unavailable: every item would wait and fail the same way, one after the other
+                for _, future in batch:
+                    self._settle(future, exc)
                 return
-            log.warning("%s: a batch of %d failed (%s); writing its items one by one", self.name, len(batch), exc)
+            # the type only: a driver's message quotes the rows' values (personal data)
+            log.warning(
+                "%s: a batch of %d failed (%s); writing its items one by one", self.name, len(batch), type(exc).__name__
+            )
             for one in batch:
                 await self._write_batch([one])
             return
@@ -113,6 +120,13 @@ class GroupCommit(Generic[T, R]):
         self._closing = True
         self._wake.set()
         await task
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached or is locked (not something one item of the batch did)."""
+    if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError):
+        return True
+    return bool(getattr(exc, "connection_invalidated", False))
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

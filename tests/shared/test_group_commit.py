@@ -105,3 +105,31 @@ async def test_the_writer_does_not_run_in_the_first_callers_context() -> None:
     assert await asyncio.gather(caller(1), caller(2)) == [1, 2]
     assert seen == ["none"]
     await group.aclose()
+
+
+async def test_an_unreachable_database_fails_the_batch_at_once_not_item_by_item() -> None:
+    calls: list[list[int]] = []
+
+    async def write(items: Sequence[int]) -> list[int | BaseException]:
+        calls.append(list(items))
+        await asyncio.sleep(0.01)
+        raise ConnectionRefusedError("connection refused")
+
+    group: GroupCommit[int, int] = GroupCommit(write)
+    results = await asyncio.gather(*(group.submit(i) for i in range(5)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionRefusedError) for r in results)
+    assert calls == [[0, 1, 2, 3, 4]]  # failed together, never retried one by one
+    await group.aclose()
+
+
+async def test_a_failed_batch_logs_the_error_type_not_the_rows(caplog: pytest.LogCaptureFixture) -> None:
+    async def write(items: Sequence[int]) -> list[int | BaseException]:
+        await asyncio.sleep(0.01)
+        if len(items) > 1:
+            raise ValueError("duplicate key value (tenant, phone)=(1, +34600000001)")
+        return [i for i in items]
+
+    group: GroupCommit[int, int] = GroupCommit(write)
+    assert await asyncio.gather(*(group.submit(i) for i in range(4))) == [0, 1, 2, 3]
+    assert "+34600000001" not in caplog.text and "ValueError" in caplog.text
+    await group.aclose()
