@@ -121,6 +121,13 @@ def _count_statements(engine: AsyncEngine) -> None:
         atexit.register(_report_statements)
 
 
+def report_statement_counts() -> None:
+    """Write this process's statement count now (a server's shutdown; uvicorn re-raises SIGTERM after its
+    lifespan ends, so ``atexit`` never runs there). No-op unless ``SQL_STATEMENT_COUNTER`` is on."""
+    if SQL_STATEMENT_COUNTS.get("_registered"):
+        _report_statements()
+
+
 def _report_statements() -> None:
     totals = {k: v for k, v in SQL_STATEMENT_COUNTS.items() if not k.startswith("_")}
     logging.getLogger("bakery.sql").warning("SQL statements sent by pid %s: %s", os.getpid(), totals)

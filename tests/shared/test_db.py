@@ -71,3 +71,22 @@ async def test_write_transactions_of_one_process_queue_in_order_not_in_sqlites_b
     finally:
         await engine.dispose()
     assert events == [(kind, n) for n in range(20) for kind in ("in", "out")]
+
+
+async def test_statement_counts_are_written_on_request_not_only_at_exit(tmp_path, monkeypatch):
+    """A uvicorn server never reaches ``atexit`` (it re-raises SIGTERM): the notification API writes its count
+    when its runtime closes, through ``report_statement_counts`` (make bench's SQL per 1,000 messages)."""
+    import json
+    import os
+
+    from bakery_shared.db import report_statement_counts
+
+    monkeypatch.setenv("SQL_STATEMENT_COUNTER", "1")
+    monkeypatch.setenv("SQL_STATEMENT_COUNTER_DIR", str(tmp_path / "counts"))
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/count.db")
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    await engine.dispose()
+    report_statement_counts()
+    written = json.loads((tmp_path / "counts" / f"{os.getpid()}.json").read_text())
+    assert written["statements"] >= 1

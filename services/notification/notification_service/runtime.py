@@ -13,7 +13,7 @@ import httpx
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bakery_shared.db import create_engine, create_session_factory, is_sqlite
+from bakery_shared.db import create_engine, create_session_factory, is_sqlite, report_statement_counts
 from bakery_shared.graph import GraphClient
 from notification_service.config import NotificationSettings
 from notification_service.dispatch.worker import Dispatcher
@@ -103,6 +103,7 @@ class Runtime:
         await self.graph.aclose()
         await self.tenants.aclose()
         await self.engine.dispose()
+        report_statement_counts()
 
     @property
     def notify_other_processes(self) -> bool:
