@@ -20,6 +20,7 @@ from notification_service.dispatch.worker import Dispatcher
 from notification_service.domain.pricing import RateCard
 from notification_service.domain.webhook_security import TokenBucket
 from notification_service.services.sync import WhatsAppSync
+from notification_service.services.webhook_applier import WebhookApplier
 from notification_service.services.webhook_receiver import WebhookReceiver
 from notification_service.services.webhooks import WebhookProcessor
 from notification_service.tenant_client import TenantSettingsClient
@@ -37,6 +38,7 @@ class Runtime:
     rate_card: RateCard
     webhooks: WebhookProcessor
     webhook_receiver: WebhookReceiver
+    webhook_applier: WebhookApplier
     sync: WhatsAppSync
     dispatcher: Dispatcher | None  # None: DISPATCHER_ENABLED=false
 
@@ -64,6 +66,13 @@ class Runtime:
         )
         webhooks = WebhookProcessor(sessions, rate_card, serialise=is_sqlite(settings.notification_database_url))
         sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
+        applier = WebhookApplier(
+            webhooks,
+            batch_size=settings.whatsapp_webhook_apply_batch,
+            sweep_interval_seconds=settings.whatsapp_webhook_sweep_interval_seconds,
+            sync=sync,
+            on_change=wakeup.notify,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -78,21 +87,25 @@ class Runtime:
                 app_secret=settings.whatsapp_app_secret.get_secret_value(),
                 verify_token=settings.whatsapp_webhook_verify_token.get_secret_value(),
                 bucket=TokenBucket(settings.whatsapp_webhook_rate_per_second, settings.whatsapp_webhook_burst),
-                sync=sync,
-                on_change=wakeup.notify,
+                on_stored=applier.notify,
             ),
+            webhook_applier=applier,
             sync=sync,
             dispatcher=dispatcher,
         )
 
     def start(self) -> None:
-        """Start the background work: the in-process dispatcher and (when enabled) the periodic sync."""
+        """Start the background work: the webhook applier, the in-process dispatcher and (when enabled) the
+        periodic sync."""
+        self.webhook_applier.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
         if self.settings.whatsapp_sync_enabled:
             self.sync.start()
 
     async def aclose(self) -> None:
+        await self.webhooks.aclose()  # bodies still being stored are written
+        await self.webhook_applier.stop()
         await self.sync.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()

@@ -1,11 +1,11 @@
 """Meta's webhook endpoint: the verification handshake (GET) and signed events (POST). Public routes; the rules
-(signature, rate limit, storing, processing, the answer) are the receiver's (``services/webhook_receiver.py``)."""
+(signature, rate limit, storing, the answer) are the receiver's (``services/webhook_receiver.py``)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from notification_service.domain.webhook_security import SIGNATURE_HEADER
@@ -33,9 +33,8 @@ async def verify(request: Request, receiver: Receiver) -> PlainTextResponse:
 
 
 @router.post(WEBHOOK_PATH, responses={401: {}, 429: {}, 503: {}})
-async def receive(request: Request, background: BackgroundTasks, receiver: Receiver) -> JSONResponse:
-    """Signed events: 200 once stored (``status`` = ``received``, or ``invalid`` for a body that cannot be used)."""
+async def receive(request: Request, receiver: Receiver) -> JSONResponse:
+    """Signed events: 200 once stored (``status`` = ``received``, or ``invalid`` for a body that cannot be used);
+    applied afterwards, in batches, by the applier."""
     receipt = await receiver.receive(await request.body(), request.headers.get(SIGNATURE_HEADER))
-    if receipt.follow_up is not None:
-        background.add_task(receipt.follow_up)
     return JSONResponse(receipt.body())
