@@ -118,7 +118,8 @@ class Runtime:
         return self.settings.dispatch_listen_notify
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop on every request."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 

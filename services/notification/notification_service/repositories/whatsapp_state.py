@@ -178,12 +178,14 @@ async def store_events(session: AsyncSession, events: list[NewEvent], now: datet
             }
             for e in pending
         ]
-        insert = insert_ignore(session, E, ["body_sha256"]).values(rows).returning(E.c.id, E.c.body_sha256)
-        for row in (await session.execute(insert)).all():
+        # executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues") from one cached
+        # compiled statement (a .values(rows) statement is compiled again for every batch size)
+        insert = insert_ignore(session, E, ["body_sha256"]).returning(E.c.id, E.c.body_sha256)
+        by_sha = {e.sha256: e for e in pending}
+        for row in (await session.execute(insert, rows)).all():
             sha = str(row[1])
             new[sha] = True
-            previous = next(e for e in pending if e.sha256 == sha)
-            answers[sha] = StoredEvent(int(row[0]), previous.invalid is not None, previous.invalid)
+            answers[sha] = StoredEvent(int(row[0]), by_sha[sha].invalid is not None, by_sha[sha].invalid)
         conflicts = [e.sha256 for e in pending if e.sha256 not in answers]
         if conflicts:
             query = sa.select(E.c.id, E.c.body_sha256, E.c.processed_at, E.c.last_error).where(
