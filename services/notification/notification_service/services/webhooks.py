@@ -132,6 +132,14 @@ class _Counts:
             metrics.WEBHOOKS_REJECTED.labels(reason="status_phone_number_mismatch").inc(self.mismatches)
 
 
+def _column_values(message: Message, columns: list[str]) -> dict[str, Any]:
+    """``columns`` of ``message`` as ``whatsapp_messages`` stores them (every column is a field of the message)."""
+    values = {column: getattr(message, column) for column in columns}
+    if "status" in values:
+        values["status"] = message.status.value
+    return values
+
+
 def _count_invalid(result: ProcessResult) -> None:
     if result.invalid_body is not None:
         metrics.WEBHOOKS_INVALID.labels(part="body").inc()
@@ -402,8 +410,15 @@ class WebhookProcessor:
             record["outcome"] = outcome
             result.count(outcome)
         if net:
+            # one set of columns for the whole batch (one executemany): the union of what changed, each message's
+            # values taken from its merged state in memory (its row is locked, so unchanged columns stay as read)
+            changed_columns = sorted({column for columns in net.values() for column in columns})
             await messages_repo.write_status_updates(
-                session, [(message_id, original[message_id], columns) for message_id, columns in net.items()]
+                session,
+                [
+                    (message_id, original[message_id], _column_values(current[message_id], changed_columns))
+                    for message_id in net
+                ],
             )
         for message_id, wamid in settle:
             # e.g. the dispatcher was killed during the HTTP call: close its open attempt
@@ -643,5 +658,8 @@ class WebhookProcessor:
             pricing_category=category,
             pricing_type=str(pricing.get("type") or "")[:48] or None,
             billable=billable,
-            cost_eur=self.rate_card.cost(message.recipient_phone, category, billable),
+            # priced once: a message that has its pricing keeps it (``transitions.reported``), so no need to price it
+            cost_eur=self.rate_card.cost(message.recipient_phone, category, billable)
+            if message.pricing_category is None
+            else None,
         )
