@@ -86,11 +86,12 @@ def create_app(
         default_bytes=settings.max_body_bytes,
         paths={webhooks.WEBHOOK_PATH: settings.whatsapp_webhook_max_body_bytes},
     )
+    # the webhook route first: Meta calls it about three times per message, and routes are matched in order
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(messages.router)
     app.include_router(tenants.router)
-    app.include_router(webhooks.router)
     app.include_router(admin_whatsapp.router)
     app.include_router(admin_whatsapp.tenant_router)
     app.include_router(internal.router)
