@@ -98,7 +98,9 @@ class WebhookReceiver:
         fields = change_fields(parsed)
         for name in fields:
             metrics.WEBHOOKS_RECEIVED.labels(field=metric_field(name)).inc()
-        stored, duplicate = await self.processor.store_received(raw, fields, invalid=parsed.problem)
+        stored, duplicate = await self.processor.store_received(
+            raw, fields, invalid=parsed.problem, payload=parsed.payload if parsed.problem is None else None
+        )
         if duplicate:
             previous = stored.last_error or ""
             invalid = previous.removeprefix(INVALID_BODY) if previous.startswith(INVALID_BODY) else None

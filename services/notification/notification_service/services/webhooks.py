@@ -57,6 +57,9 @@ from notification_service.services import whatsapp_state as state_service
 
 log = logging.getLogger("notification.whatsapp.webhooks")
 
+#: Parsed payloads kept for this process's applier at most (a cache: the stored text is the truth).
+_PARSED_KEPT = 20_000
+
 #: ``webhook_events.last_error`` of a processed event whose whole body was unusable.
 INVALID_BODY = "invalid body: "
 #: ``webhook_events.last_error`` of a processed event of which some parts were skipped.
@@ -173,6 +176,7 @@ class WebhookProcessor:
         self.clock = clock
         self._lock = asyncio.Lock() if serialise else None
         self._store = GroupCommit(self._store_batch, name="webhook store")
+        self._parsed: dict[int, Any] = {}  # event id → the payload the request parsed, until applied
 
     # ------------------------------------------------------------------ storing
 
@@ -182,11 +186,13 @@ class WebhookProcessor:
         return stored
 
     async def store_received(
-        self, raw: bytes, fields: list[str], *, invalid: str | None = None
+        self, raw: bytes, fields: list[str], *, invalid: str | None = None, payload: Any = None
     ) -> tuple[state_repo.StoredEvent, bool]:
         """Store a signature-valid body (the request path): concurrent callers share one transaction. Returns the
         stored row and whether it is a duplicate (the same bytes were stored before: Meta's retry). ``invalid``: the
-        body is unusable; it is stored already processed, with ``last_error`` = ``invalid body: <why>``."""
+        body is unusable; it is stored already processed, with ``last_error`` = ``invalid body: <why>``.
+        ``payload``: the body as the request parsed it (a usable one), handed to this process's applier so that it
+        is not parsed twice (another process's applier parses the stored text)."""
         event = state_repo.NewEvent(
             sha256=hashlib.sha256(raw).hexdigest(),
             body=raw.decode("utf-8", errors="replace"),
@@ -194,7 +200,12 @@ class WebhookProcessor:
             fields=",".join(sorted(set(fields))),
             invalid=INVALID_BODY + invalid if invalid is not None else None,
         )
-        return await self._store.submit(event)
+        stored, duplicate = await self._store.submit(event)
+        if payload is not None and not duplicate and not stored.processed:
+            if len(self._parsed) >= _PARSED_KEPT:  # events applied elsewhere are never taken back: start again
+                self._parsed.clear()
+            self._parsed[stored.id] = payload
+        return stored, duplicate
 
     async def _store_batch(
         self, events: Sequence[state_repo.NewEvent]
@@ -272,7 +283,8 @@ class WebhookProcessor:
         changed = False
         for event_id, body in events:
             result = results[event_id] = ProcessResult()
-            parsed = parse_body(body.encode("utf-8"))
+            payload = self._parsed.pop(event_id, None)
+            parsed = ParsedBody(payload) if payload is not None else parse_body(body.encode("utf-8"))
             if parsed.problem is not None:
                 result.invalid_body = parsed.problem
                 log.warning("webhook event %s stored but not usable: %s", event_id, parsed.problem)
