@@ -21,7 +21,7 @@ from notification_service.app import create_app
 
 from .conftest import Env
 from .helpers import make_settings, po_event, token
-from .webhook_helpers import UTILITY, envelope, post_signed, status_item, statuses_body
+from .webhook_helpers import UTILITY, envelope, post_applied, status_item, statuses_body
 
 NUMBER = "200000000000001"
 HOLD_ONLY_NUMBER = "200000000000007"  # held by a failed send, never synced: only the hold knows it
@@ -66,7 +66,7 @@ async def test_admin_reports_answer_their_declared_shape(any_env: Env) -> None:
     sync = await call(env, "POST", "/api/v1/admin/whatsapp/sync")
     exact(SyncOut, sync, exclude_unset=True)
     assert sync["held_numbers"] == [NUMBER] and "reason" not in sync
-    await post_signed(env.client, envelope("account_update", {"event": "ACCOUNT_RESTRICTION"}))
+    await post_applied(env, envelope("account_update", {"event": "ACCOUNT_RESTRICTION"}))
 
     quality = await call(env, "GET", "/api/v1/admin/whatsapp/quality")
     exact(QualityOut, quality)
@@ -93,8 +93,8 @@ async def test_admin_reports_answer_their_declared_shape(any_env: Env) -> None:
     assert released["requeued"] == 1 and released["admin_override"] is True
     await dispatcher.drain()
     sent = await env.message(message)
-    await post_signed(
-        env.client,
+    await post_applied(
+        env,
         statuses_body(NUMBER, [status_item(sent["wamid"], "delivered", int(time.time()), pricing=UTILITY)]),
     )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from .conftest import Env
 from .helpers import po_event, token
-from .webhook_helpers import UTILITY, envelope, post_signed, status_item, statuses_body
+from .webhook_helpers import UTILITY, envelope, post_applied, status_item, statuses_body
 
 NUMBER = "200000000000001"
 DISPLAY = "+34 612 345 678"
@@ -87,7 +87,7 @@ async def test_quality_drop_hold_recovery_resume(env: Env) -> None:
     tenant = env.tenants.add(phone_number_id=NUMBER)
     # Meta lowers the quality; the webhook does not carry the colour, the service reads the number right after
     env.graph.numbers[NUMBER]["quality_rating"] = "RED"
-    assert (await post_signed(env.client, quality_webhook("DOWNGRADE"))).status_code == 200
+    assert (await post_applied(env, quality_webhook("DOWNGRADE"))).status_code == 200
     message_id = await queue_message(env, tenant)
     dispatcher = env.dispatcher()
     await dispatcher.drain()
@@ -103,7 +103,7 @@ async def test_quality_drop_hold_recovery_resume(env: Env) -> None:
     assert number["held"] and number["last_event"] == "DOWNGRADE" and number["quality_rating"] == "RED"
     # recovery: the messages go out
     env.graph.numbers[NUMBER]["quality_rating"] = "GREEN"
-    await post_signed(env.client, quality_webhook("UPGRADE"))
+    await post_applied(env, quality_webhook("UPGRADE"))
     await dispatcher.drain()
     sent = await env.message(message_id)
     assert sent["status"] == "sent", sent
@@ -157,8 +157,8 @@ async def test_admin_release(env: Env) -> None:
 
 async def test_account_update_pauses_and_resumes(env: Env) -> None:
     tenant = env.tenants.add(phone_number_id=NUMBER)
-    await post_signed(
-        env.client,
+    await post_applied(
+        env,
         envelope(
             "account_update",
             {
@@ -172,7 +172,7 @@ async def test_account_update_pauses_and_resumes(env: Env) -> None:
     await dispatcher.drain()
     assert (await env.message(message_id))["status"] == "held"
     assert (await env.ready()).status_code == 503
-    await post_signed(env.client, envelope("account_update", {"event": "ACCOUNT_RECONNECTED"}))
+    await post_applied(env, envelope("account_update", {"event": "ACCOUNT_RECONNECTED"}))
     await dispatcher.drain()
     assert (await env.message(message_id))["status"] == "sent"
 
@@ -180,18 +180,18 @@ async def test_account_update_pauses_and_resumes(env: Env) -> None:
 async def test_template_paused_hold_approved_resume_disabled_fail(env: Env) -> None:
     tenant = env.tenants.add(phone_number_id=NUMBER)
     dispatcher = env.dispatcher()
-    await post_signed(env.client, template_webhook("PAUSED", language="es"))
+    await post_applied(env, template_webhook("PAUSED", language="es"))
     first = await queue_message(env, tenant)
     await dispatcher.drain()
     held = await env.message(first)
     assert held["status"] == "held"
     assert held["status_reason"].startswith("template_not_approved") and "PAUSED" in held["status_reason"]
     assert held["attempts"] == 0 and env.graph.sends == []
-    await post_signed(env.client, template_webhook("APPROVED", language="es"))
+    await post_applied(env, template_webhook("APPROVED", language="es"))
     await dispatcher.drain()
     assert (await env.message(first))["status"] == "sent"
     # disabled: fails at once with a clear reason, no attempt burnt
-    await post_signed(env.client, template_webhook("DISABLED", language="es"))
+    await post_applied(env, template_webhook("DISABLED", language="es"))
     second = await queue_message(env, tenant)
     await dispatcher.drain()
     failed = await env.message(second)
@@ -201,11 +201,11 @@ async def test_template_paused_hold_approved_resume_disabled_fail(env: Env) -> N
     assert failed["attempts"] == 0
     assert len(env.graph.sends) == 1
     # held while PENDING, then REJECTED → the held message fails
-    await post_signed(env.client, template_webhook("PENDING", language="es"))
+    await post_applied(env, template_webhook("PENDING", language="es"))
     third = await queue_message(env, tenant)
     await dispatcher.drain()
     assert (await env.message(third))["status"] == "held"
-    await post_signed(env.client, template_webhook("REJECTED", language="es", reason="INVALID_FORMAT"))
+    await post_applied(env, template_webhook("REJECTED", language="es", reason="INVALID_FORMAT"))
     await dispatcher.drain()
     rejected = await env.message(third)
     assert rejected["status"] == "failed" and "INVALID_FORMAT" in rejected["status_reason"]
@@ -228,8 +228,8 @@ async def test_costs_and_usage_with_owner_isolation(env: Env) -> None:
     for tenant, pnid in ((a, NUMBER), (b, "200000000000002")):
         for message_id in ids[tenant]:
             m = await env.message(message_id)
-            await post_signed(
-                env.client,
+            await post_applied(
+                env,
                 statuses_body(pnid, [status_item(m["wamid"], "delivered", int(time.time()), pricing=UTILITY)]),
             )
     month = datetime.now(UTC).strftime("%Y-%m")
@@ -290,13 +290,13 @@ async def test_webhooks_sync_and_holds_on_both_databases(any_env: Env) -> None:
     dispatcher = env.dispatcher()
     await dispatcher.drain()
     assert (await env.message(message_id))["status"] == "held"
-    await post_signed(env.client, template_webhook("APPROVED"))
+    await post_applied(env, template_webhook("APPROVED"))
     await dispatcher.drain()
     m = await env.message(message_id)
     assert m["status"] == "sent"
     for status in ("read", "sent", "delivered", "read"):
         item = status_item(m["wamid"], status, int(time.time()), pricing=UTILITY if status == "sent" else None)
-        assert (await post_signed(env.client, statuses_body(NUMBER, [item]))).status_code == 200
+        assert (await post_applied(env, statuses_body(NUMBER, [item]))).status_code == 200
     assert (await env.message(message_id))["status"] == "read"
     report = await admin(env, "GET", "/api/v1/admin/whatsapp/costs")
     assert report["total"]["cost_eur"] == "0.015000"

@@ -16,7 +16,17 @@ from hypothesis import strategies as st
 from notification_service.models import message_templates, phone_numbers, webhook_statuses, whatsapp_messages
 
 from .conftest import Env, EnvFactory
-from .webhook_helpers import UTILITY, envelope, post_signed, raw_json, rows, sent_messages, status_item, statuses_body
+from .webhook_helpers import (
+    UTILITY,
+    envelope,
+    post_applied,
+    post_signed,
+    raw_json,
+    rows,
+    sent_messages,
+    status_item,
+    statuses_body,
+)
 
 NUMBER = "200000000000001"
 T0 = 1_780_000_000
@@ -109,7 +119,7 @@ async def test_wrong_types_inside_one_change_leave_the_others_applied(any_env: E
             },
         ],
     }
-    r = await post_signed(any_env.client, body)
+    r = await post_applied(any_env, body)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "received"
     assert (await any_env.message(first["id"]))["status"] == "delivered"
@@ -132,7 +142,7 @@ async def test_one_failing_status_does_not_fail_the_event(make_env: EnvFactory, 
         status_item(b["wamid"], "delivered", T0, pricing=marketing),
         status_item(c["wamid"], "read", T0, pricing=UTILITY),
     ]
-    r = await post_signed(env.client, statuses_body(NUMBER, items))
+    r = await post_applied(env, statuses_body(NUMBER, items))
     assert r.status_code == 200, r.text
     assert (await env.message(a["id"]))["status"] == "delivered"
     assert (await env.message(b["id"]))["status"] == "sent"  # its item failed alone, nothing of it written
@@ -166,10 +176,10 @@ async def test_over_long_status_values_fit_their_columns(any_env: Env) -> None:
             status_item("wamid.nul\x00\ud800", "sent", T0),
         ],
     )
-    r = await post_signed(any_env.client, body)
+    r = await post_applied(any_env, body)
     assert r.status_code == 200, r.text
     long_number = statuses_body("9" * 100, [status_item("wamid.other", "sent", T0)])
-    assert (await post_signed(any_env.client, long_number)).status_code == 200
+    assert (await post_applied(any_env, long_number)).status_code == 200
     m1, m2 = await any_env.message(first["id"]), await any_env.message(second["id"])
     assert m1["status"] == "delivered"
     assert m2["status"] == "failed"
@@ -203,7 +213,7 @@ async def test_over_long_template_values_fit_their_columns(any_env: Env) -> None
             "message_template_category": "UTILITY" + "c" * 60,
         },
     )
-    r = await post_signed(any_env.client, body)
+    r = await post_applied(any_env, body)
     assert r.status_code == 200, r.text
     (template,) = await rows(any_env, "message_templates")
     for column in ("status", "category", "reason", "template_id", "language"):
@@ -226,7 +236,7 @@ async def test_over_long_quality_values_fit_their_columns(any_env: Env) -> None:
             "status": "CONNECTED" + "s" * 50,
         },
     )
-    r = await post_signed(any_env.client, body)
+    r = await post_applied(any_env, body)
     assert r.status_code == 200, r.text
     (number,) = await rows(any_env, "phone_numbers")
     # the Graph read right after the webhook (the sync's follow-up) may overwrite the rating, tier and status
@@ -401,7 +411,7 @@ async def test_a_paused_template_with_a_long_name_is_held(any_env: Env) -> None:
             "reason": "NONE",
         },
     )
-    r = await post_signed(any_env.client, body)
+    r = await post_applied(any_env, body)
     assert r.status_code == 200, r.text
     event = (await rows(any_env, "webhook_events"))[0]
     assert event["last_error"] is None

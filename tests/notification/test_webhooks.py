@@ -23,7 +23,17 @@ from notification_service.services.webhooks import WebhookProcessor
 
 from .conftest import Env, EnvFactory
 from .helpers import APP_SECRET, VERIFY_TOKEN, Clock, message_row, po_event, token
-from .webhook_helpers import UTILITY, WEBHOOK, post_signed, raw_json, sign, status_item, statuses_body
+from .webhook_helpers import (
+    UTILITY,
+    WEBHOOK,
+    post_applied,
+    post_signed,
+    raw_json,
+    sign,
+    status_item,
+    statuses_body,
+    wait_applied,
+)
 
 NUMBER = "200000000000001"
 T0 = 1_780_000_000
@@ -106,6 +116,7 @@ async def test_signatures(env: Env) -> None:
     again = await post_signed(env.client, raw)
     assert again.status_code == 200
     assert again.json() == {**good.json(), "duplicate": True}
+    await wait_applied(env, good.json()["event_id"])
     events = await table_rows(env, "webhook_events")
     assert len(events) == 1 and events[0]["processed_at"] is not None
 
@@ -171,7 +182,7 @@ async def test_status_lifecycle_pricing_and_cost(env: Env) -> None:
         status_item(wamid, "read", T0 + 60),
     ]
     for item in items:
-        assert (await post_signed(env.client, statuses_body(NUMBER, [item]))).status_code == 200
+        assert (await post_applied(env, statuses_body(NUMBER, [item]))).status_code == 200
     after = await env.message(message["id"])
     assert after["status"] == "read"
     assert datetime.fromisoformat(after["delivered_at"].replace("Z", "+00:00")) == datetime.fromtimestamp(T0 + 5, UTC)
@@ -185,7 +196,7 @@ async def test_status_lifecycle_pricing_and_cost(env: Env) -> None:
 async def test_failed_records_meta_error_and_delivered_wins(env: Env) -> None:
     message = await sent_message(env)
     wamid = message["wamid"]
-    await post_signed(env.client, statuses_body(NUMBER, [status_item(wamid, "failed", T0, error_code=131026)]))
+    await post_applied(env, statuses_body(NUMBER, [status_item(wamid, "failed", T0, error_code=131026)]))
     failed = await env.message(message["id"])
     assert failed["status"] == "failed"
     assert failed["error_code"] == "131026"
@@ -193,16 +204,16 @@ async def test_failed_records_meta_error_and_delivered_wins(env: Env) -> None:
     assert failed["error_details"] == "Message Undeliverable."
     assert failed["status_reason"].startswith("delivery_failed: (131026)")
     # a late "sent" never resurrects it; a "delivered" (multi-device) does win
-    await post_signed(env.client, statuses_body(NUMBER, [status_item(wamid, "sent", T0 - 1)]))
+    await post_applied(env, statuses_body(NUMBER, [status_item(wamid, "sent", T0 - 1)]))
     assert (await env.message(message["id"]))["status"] == "failed"
-    await post_signed(env.client, statuses_body(NUMBER, [status_item(wamid, "delivered", T0 + 1)]))
+    await post_applied(env, statuses_body(NUMBER, [status_item(wamid, "delivered", T0 + 1)]))
     delivered = await env.message(message["id"])
     assert delivered["status"] == "delivered"
     assert delivered["status_reason"] is None
 
 
 async def test_unknown_wamid_is_stored_not_an_error(env: Env) -> None:
-    r = await post_signed(env.client, statuses_body(NUMBER, [status_item("wamid.NOPE", "delivered", T0)]))
+    r = await post_applied(env, statuses_body(NUMBER, [status_item("wamid.NOPE", "delivered", T0)]))
     assert r.status_code == 200
     rows = await table_rows(env, "webhook_statuses")
     assert [(x["wamid"], x["outcome"]) for x in rows] == [("wamid.NOPE", "unknown_message")]
@@ -211,12 +222,12 @@ async def test_unknown_wamid_is_stored_not_an_error(env: Env) -> None:
 async def test_cross_tenant_phone_number_rejected(env: Env) -> None:
     mine = await sent_message(env)
     other_number = "200000000000002"
-    r = await post_signed(env.client, statuses_body(other_number, [status_item(mine["wamid"], "read", T0)]))
+    r = await post_applied(env, statuses_body(other_number, [status_item(mine["wamid"], "read", T0)]))
     assert r.status_code == 200  # acknowledged (Meta must not retry) but not applied
     assert (await env.message(mine["id"]))["status"] == "sent"
     # also through the callback data of another tenant's message
-    r = await post_signed(
-        env.client,
+    r = await post_applied(
+        env,
         statuses_body(other_number, [status_item("wamid.FORGED", "failed", T0, callback=f"notification:{mine['id']}")]),
     )
     assert (await env.message(mine["id"]))["status"] == "sent"
@@ -238,7 +249,7 @@ async def test_status_before_send_response_resolves_ambiguous(env: Env) -> None:
     assert waiting["status_reason"].startswith("ambiguous_timeout")
     assert waiting["wamid"] is None
     item = status_item("wamid.FROM_META", "sent", T0, callback=f"notification:{notification_id}", pricing=UTILITY)
-    assert (await post_signed(env.client, statuses_body(NUMBER, [item]))).status_code == 200
+    assert (await post_applied(env, statuses_body(NUMBER, [item]))).status_code == 200
     settled = await env.message(notification_id)
     assert settled["status"] == "sent"
     assert settled["wamid"] == "wamid.FROM_META"
@@ -246,7 +257,7 @@ async def test_status_before_send_response_resolves_ambiguous(env: Env) -> None:
     clock.advance(120)
     await dispatcher.drain()
     assert len(env.graph.sends) == 1  # never re-sent
-    await post_signed(env.client, statuses_body(NUMBER, [status_item("wamid.FROM_META", "delivered", T0 + 3)]))
+    await post_applied(env, statuses_body(NUMBER, [status_item("wamid.FROM_META", "delivered", T0 + 3)]))
     assert (await env.message(notification_id))["status"] == "delivered"
 
 
@@ -264,7 +275,7 @@ async def test_any_order_and_duplicates_same_final_state_in_db(env: Env) -> None
             "read": status_item(wamid, "read", T0 + 9),
         }
         for name in [*order, order[0]]:
-            await post_signed(env.client, statuses_body(NUMBER, [items[name]]))
+            await post_applied(env, statuses_body(NUMBER, [items[name]]))
         m = await env.message(message["id"])
         finals.append((m["status"], m["delivered_at"], m["read_at"], m["error_code"]))
     assert len(set(finals)) == 1
@@ -349,7 +360,7 @@ def test_rate_card(card: Any, phone: str, category: str, billable: bool, expecte
 async def test_rate_card_override_from_settings(make_env: EnvFactory, sqlite_url: str) -> None:
     env = await make_env(sqlite_url, whatsapp_rate_card='{"ES": {"utility": "0.0200"}}')
     message = await sent_message(env)
-    await post_signed(env.client, statuses_body(NUMBER, [status_item(message["wamid"], "sent", T0, pricing=UTILITY)]))
+    await post_applied(env, statuses_body(NUMBER, [status_item(message["wamid"], "sent", T0, pricing=UTILITY)]))
     row = next(r for r in await table_rows(env, "whatsapp_messages") if r["id"] == message["id"])
     assert Decimal(str(row["cost_eur"])) == Decimal("0.02")
 

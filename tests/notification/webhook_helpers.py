@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from fastapi import FastAPI
 
 from bakery_shared.db import create_engine
 
@@ -82,6 +85,33 @@ async def post_signed(
     return await client.post(
         WEBHOOK, content=raw, headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw, secret)}
     )
+
+
+async def wait_applied(env: Env | FastAPI, *event_ids: int, timeout: float = 15.0) -> None:
+    """Wait until the applier of ``env``'s app has processed every given event (``processed_at`` set), polling the
+    database; fails after ``timeout`` seconds. The POST only stores a body: tests that look at its effects wait
+    here."""
+    app = env.app if isinstance(env, Env) else env
+    sessions = app.state.runtime.sessions
+    query = sa.text("SELECT count(*) FROM webhook_events WHERE processed_at IS NULL AND id IN :ids").bindparams(
+        sa.bindparam("ids", expanding=True)
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        async with sessions() as session:
+            left = int((await session.execute(query, {"ids": list(event_ids)})).scalar_one())
+        if left == 0:
+            return
+        assert time.monotonic() < deadline, f"webhook events {event_ids}: {left} not applied after {timeout} s"
+        await asyncio.sleep(0.01)
+
+
+async def post_applied(env: Env, body: dict[str, Any] | bytes, secret: str = APP_SECRET) -> httpx.Response:
+    """:func:`post_signed`, then wait until the applier has applied the stored body (when one was stored)."""
+    response = await post_signed(env.client, body, secret)
+    if response.status_code == 200:
+        await wait_applied(env, response.json()["event_id"])
+    return response
 
 
 async def rows(env: Env, table: str) -> list[dict[str, Any]]:

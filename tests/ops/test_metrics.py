@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from bakery_shared.launcher import ServiceProcess, free_port
@@ -40,7 +41,7 @@ from tests.notification.helpers import (
     po_event,
     token,
 )
-from tests.notification.webhook_helpers import UTILITY, post_signed, status_item, statuses_body
+from tests.notification.webhook_helpers import UTILITY, post_signed, status_item, statuses_body, wait_applied
 
 #: loggers of the notification service whose lines are not about sending, statuses, holds or webhooks
 QUIET_LOGGERS = {"notification.tenant_client", "notification.wakeup"}
@@ -59,6 +60,7 @@ class Flow:
     dispatcher: Dispatcher
     clock: Clock
     tenant_request_ids: list[str | None]
+    app: FastAPI
     responses: list[httpx.Response] = field(default_factory=list)
 
     async def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -133,7 +135,7 @@ async def flow(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
             settings, graph_transport=graph.transport(), tenant_transport=tenant_transport, clock=clock
         )
         try:
-            yield Flow(settings, graph, tenants, client, dispatcher, clock, seen)
+            yield Flow(settings, graph, tenants, client, dispatcher, clock, seen, app)
         finally:
             await dispatcher.aclose()
             await client.aclose()
@@ -161,6 +163,7 @@ async def test_po_flow_metrics_logs_and_no_secrets(flow: Flow, json_logs: io.Str
     response = await post_signed(flow.client, body)
     flow.responses.append(response)
     assert response.status_code == 200, response.text
+    await wait_applied(flow.app, response.json()["event_id"])
     assert (await flow.message(first))["status"] == "delivered"
 
     # 2. a timeout that may have reached Meta: no webhook in the grace period → re-sent, a possible duplicate

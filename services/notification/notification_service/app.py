@@ -86,11 +86,12 @@ def create_app(
         default_bytes=settings.max_body_bytes,
         paths={webhooks.WEBHOOK_PATH: settings.whatsapp_webhook_max_body_bytes},
     )
+    # the webhook route first: Meta calls it about three times per message, and routes are matched in order
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(messages.router)
     app.include_router(tenants.router)
-    app.include_router(webhooks.router)
     app.include_router(admin_whatsapp.router)
     app.include_router(admin_whatsapp.tenant_router)
     app.include_router(internal.router)
@@ -111,15 +112,10 @@ class RouteBodyLimit:
 
 
 async def _sweep_webhooks(runtime: Runtime, retention: WebhookRetention, stopping: asyncio.Event) -> None:
-    """Process stored webhook events that were never processed (crash between storing and processing), and remove
-    old ones (``WHATSAPP_WEBHOOK_RETENTION_DAYS``, every ``WHATSAPP_WEBHOOK_RETENTION_INTERVAL_SECONDS``)."""
+    """Remove old webhook events (``WHATSAPP_WEBHOOK_RETENTION_DAYS``, every
+    ``WHATSAPP_WEBHOOK_RETENTION_INTERVAL_SECONDS``); applying them is the applier's (``runtime.webhook_applier``)."""
     interval = runtime.settings.whatsapp_webhook_sweep_interval_seconds
     while not stopping.is_set():
-        try:
-            if await runtime.webhooks.sweep():
-                runtime.wakeup.notify()
-        except Exception:  # noqa: BLE001 - retried next round
-            log.exception("webhook sweep failed")
         try:
             await retention.run_if_due()
         except Exception:  # noqa: BLE001 - retried next round

@@ -82,8 +82,11 @@ class NotificationSettings(WhatsAppSettings):
     #: Per-process token bucket for signature-valid webhook POSTs (429 beyond it; Meta retries).
     whatsapp_webhook_rate_per_second: float = Field(default=200.0, gt=0)
     whatsapp_webhook_burst: int = Field(default=1000, ge=1)
-    #: Stored events whose processing failed (or the process died) are retried after this many seconds.
+    #: The webhook applier's periodic round: events stored by another process, or whose processing failed, are
+    #: applied (retried) after at most this many seconds.
     whatsapp_webhook_sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    #: Stored webhook events applied per transaction by the applier.
+    whatsapp_webhook_apply_batch: int = Field(default=200, ge=1, le=5000)
     #: Raw webhook bodies and their status rows are removed after this many days (0: kept forever), except what
     #: a message still needs (unprocessed events, statuses of messages still in flight): docs/notification.md.
     whatsapp_webhook_retention_days: float = Field(default=30.0, ge=0)

@@ -21,6 +21,7 @@ from notification_service.domain.pricing import RateCard
 from notification_service.domain.webhook_security import TokenBucket
 from notification_service.services.ingestion import PurchaseOrderIntake
 from notification_service.services.sync import WhatsAppSync
+from notification_service.services.webhook_applier import WebhookApplier
 from notification_service.services.webhook_receiver import WebhookReceiver
 from notification_service.services.webhooks import WebhookProcessor
 from notification_service.tenant_client import TenantSettingsClient
@@ -39,6 +40,7 @@ class Runtime:
     intake: PurchaseOrderIntake
     webhooks: WebhookProcessor
     webhook_receiver: WebhookReceiver
+    webhook_applier: WebhookApplier
     sync: WhatsAppSync
     dispatcher: Dispatcher | None  # None: DISPATCHER_ENABLED=false
 
@@ -66,6 +68,13 @@ class Runtime:
         )
         webhooks = WebhookProcessor(sessions, rate_card, serialise=is_sqlite(settings.notification_database_url))
         sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
+        applier = WebhookApplier(
+            webhooks,
+            batch_size=settings.whatsapp_webhook_apply_batch,
+            sweep_interval_seconds=settings.whatsapp_webhook_sweep_interval_seconds,
+            sync=sync,
+            on_change=wakeup.notify,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -81,21 +90,25 @@ class Runtime:
                 app_secret=settings.whatsapp_app_secret.get_secret_value(),
                 verify_token=settings.whatsapp_webhook_verify_token.get_secret_value(),
                 bucket=TokenBucket(settings.whatsapp_webhook_rate_per_second, settings.whatsapp_webhook_burst),
-                sync=sync,
-                on_change=wakeup.notify,
+                on_stored=applier.notify,
             ),
+            webhook_applier=applier,
             sync=sync,
             dispatcher=dispatcher,
         )
 
     def start(self) -> None:
-        """Start the background work: the in-process dispatcher and (when enabled) the periodic sync."""
+        """Start the background work: the webhook applier, the in-process dispatcher and (when enabled) the
+        periodic sync."""
+        self.webhook_applier.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
         if self.settings.whatsapp_sync_enabled:
             self.sync.start()
 
     async def aclose(self) -> None:
+        await self.webhooks.aclose()  # bodies still being stored are written
+        await self.webhook_applier.stop()
         await self.sync.stop()
         await self.intake.aclose()
         if self.dispatcher is not None:
@@ -111,7 +124,7 @@ class Runtime:
 
 
 async def get_runtime(request: Request) -> Runtime:
-    # async: FastAPI runs a plain ``def`` dependency in its thread pool (a thread hop on every request)
+    """async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop on every request."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 

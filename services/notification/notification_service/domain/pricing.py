@@ -10,6 +10,7 @@ A country missing from the card uses the ``"*"`` entry when there is one; otherw
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,9 +75,14 @@ class RateCard:
         """EUR for one message: 0 when Meta says it is not billable, None when the card has no rate."""
         if billable is False:
             return Decimal("0").quantize(COST_QUANTUM)
-        try:
-            country = region_of(recipient_e164)
-        except Exception:  # noqa: BLE001 - a malformed stored number is just "unknown country"
-            country = None
-        rate = self.rate(country, category)
+        rate = self.rate(_country(recipient_e164), category)
         return rate.quantize(COST_QUANTUM) if rate is not None else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _country(recipient_e164: str) -> str | None:
+    """The recipient's country (parsing a number costs more than pricing it; recipients repeat)."""
+    try:
+        return region_of(recipient_e164)
+    except Exception:  # noqa: BLE001 - a malformed stored number is just "unknown country"
+        return None

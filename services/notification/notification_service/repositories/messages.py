@@ -258,6 +258,47 @@ async def find_for_status(
     return None
 
 
+async def lock_for_statuses(session: AsyncSession, *, wamids: Iterable[str], ids: Iterable[uuid.UUID]) -> list[Message]:
+    """Every message a batch of status webhooks names (by wamid, or by our notification id), in ONE query per
+    1,000 keys; PostgreSQL: locked ``FOR UPDATE`` in id order (the dispatcher also locks message rows: one order
+    avoids deadlocks), so concurrent appliers and the dispatcher apply one by one."""
+    wamid_list, id_list = sorted(set(wamids)), sorted(set(ids), key=str)
+    postgres = dialect_name(session) == "postgresql"
+    found: dict[uuid.UUID, Message] = {}
+    step = 1000
+    for start in range(0, max(len(wamid_list), len(id_list)), step):
+        w, i = wamid_list[start : start + step], id_list[start : start + step]
+        condition = sa.or_(*([M.c.wamid.in_(w)] if w else []), *([M.c.id.in_(i)] if i else []))
+        query = sa.select(M).where(condition).order_by(M.c.id)
+        if postgres:
+            query = query.with_for_update()
+        for row in (await session.execute(query)).mappings():
+            found[row["id"]] = Message.from_row(row)
+    return list(found.values())
+
+
+async def write_status_updates(
+    session: AsyncSession, updates: Sequence[tuple[uuid.UUID, MessageStatus, dict[str, Any]]]
+) -> None:
+    """Write the net result of a webhook batch's updates of each message — (id, the status the updates were
+    computed from, the union of their :meth:`MessageUpdate.columns`, later ones winning) — one executemany per set
+    of columns, each row guarded by that status. The rows are locked by :func:`lock_for_statuses` (SQLite: the
+    write lock is held), so the guard holds."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for message_id, guard, columns in updates:
+        groups.setdefault(tuple(sorted(columns)), []).append(
+            {"b_id": message_id, "b_guard": guard.value, **{f"v_{k}": v for k, v in columns.items()}}
+        )
+    conn = await session.connection()
+    for keys, params in groups.items():
+        stmt = (
+            sa.update(M)
+            .where(M.c.id == sa.bindparam("b_id"), M.c.status == sa.bindparam("b_guard"))
+            .values({k: sa.bindparam(f"v_{k}") for k in keys})
+        )
+        await conn.execute(stmt.execution_options(synchronize_session=False), params)
+
+
 # ------------------------------------------------------------------ held messages
 
 

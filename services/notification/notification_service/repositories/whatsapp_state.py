@@ -144,22 +144,107 @@ class StoredEvent(NamedTuple):
     last_error: str | None
 
 
-async def store_event(
-    session: AsyncSession, *, sha256: str, body: str, size: int, fields: str, now: datetime
-) -> StoredEvent:
-    """Insert the raw event unless the same body is stored already; returns the stored row's id and state."""
-    values = fit_to_columns(E, {"body": body, "fields": fields})
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """One signature-valid body to store (``processed_at``/``last_error`` set at once for an unusable body)."""
+
+    sha256: str
+    body: str
+    size: int
+    fields: str
+    invalid: str | None = None  # ``last_error`` of a body stored as processed and invalid
+
+
+async def store_events(session: AsyncSession, events: list[NewEvent], now: datetime) -> list[tuple[StoredEvent, bool]]:
+    """Store many bodies in one multi-row ``INSERT … ON CONFLICT (body_sha256) DO NOTHING RETURNING``; a body
+    already stored (Meta's retry, or twice in this batch) is read back with its state. One answer per event, in
+    order: the stored row and whether it is a duplicate (the same body was stored before, or earlier in the
+    batch); for a duplicate the row's state is the earlier copy's (``processed``, ``last_error``)."""
+    answers: dict[str, StoredEvent] = {}
+    new: dict[str, bool] = {}  # sha256 → inserted by this call
+    pending = list({e.sha256: e for e in events}.values())  # one row per distinct body
     for _ in range(3):  # the retention job may delete an old copy between the insert and the read
-        await session.execute(
-            insert_ignore(session, E, ["body_sha256"]).values(
-                body_sha256=sha256, size=size, received_at=now, process_attempts=0, **values
+        if not pending:
+            break
+        rows = [
+            {
+                "body_sha256": e.sha256,
+                "size": e.size,
+                "received_at": now,
+                "process_attempts": 0,
+                "processed_at": now if e.invalid is not None else None,
+                "last_error": clean_text(e.invalid, 2000) if e.invalid is not None else None,
+                **fit_to_columns(E, {"body": e.body, "fields": e.fields}),
+            }
+            for e in pending
+        ]
+        # executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues") from one cached
+        # compiled statement (a .values(rows) statement is compiled again for every batch size)
+        insert = insert_ignore(session, E, ["body_sha256"]).returning(E.c.id, E.c.body_sha256)
+        by_sha = {e.sha256: e for e in pending}
+        for row in (await session.execute(insert, rows)).all():
+            sha = str(row[1])
+            new[sha] = True
+            answers[sha] = StoredEvent(int(row[0]), by_sha[sha].invalid is not None, by_sha[sha].invalid)
+        conflicts = [e.sha256 for e in pending if e.sha256 not in answers]
+        if conflicts:
+            query = sa.select(E.c.id, E.c.body_sha256, E.c.processed_at, E.c.last_error).where(
+                E.c.body_sha256.in_(conflicts)
             )
+            for row in (await session.execute(query)).all():
+                answers[str(row[1])] = StoredEvent(int(row[0]), row[2] is not None, row[3])
+                new[str(row[1])] = False
+        pending = [e for e in pending if e.sha256 not in answers]
+    if pending:
+        raise RuntimeError(f"{len(pending)} webhook event(s) vanished three times while being stored")
+    seen: set[str] = set()
+    out: list[tuple[StoredEvent, bool]] = []
+    for e in events:
+        duplicate = not new[e.sha256] or e.sha256 in seen
+        seen.add(e.sha256)
+        out.append((answers[e.sha256], duplicate))
+    return out
+
+
+async def claim_events(session: AsyncSession, limit: int, *, retries: bool) -> list[tuple[int, str]]:
+    """Up to ``limit`` unprocessed events, oldest first, as (id, body). ``retries``: also those that failed
+    before (fewer than 20 attempts); otherwise only never-tried ones. PostgreSQL: locked ``FOR UPDATE SKIP
+    LOCKED``, so several API processes share the work and never take the same event. SQLite: call it in
+    ``bakery_shared.db.transaction`` (the write lock is held from the start)."""
+    query = sa.select(E.c.id, E.c.body).where(E.c.processed_at.is_(None))
+    query = query.where(E.c.process_attempts < 20 if retries else E.c.process_attempts == 0)
+    query = query.order_by(E.c.received_at, E.c.id).limit(limit)
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [(int(r[0]), str(r[1])) for r in (await session.execute(query)).all()]
+
+
+async def mark_many_processed(session: AsyncSession, notes: dict[int, str | None], now: datetime) -> None:
+    """Mark processed the events of ``notes`` (event id → ``last_error``, None when everything was usable): one
+    statement for the clean ones, one executemany for those with a note."""
+    clean = [event_id for event_id, note in notes.items() if not note]
+    if clean:
+        await session.execute(
+            sa.update(E)
+            .where(E.c.id.in_(clean))
+            .values(processed_at=now, process_attempts=E.c.process_attempts + 1, last_error=None)
         )
-        query = sa.select(E.c.id, E.c.processed_at, E.c.last_error).where(E.c.body_sha256 == sha256)
-        row = (await session.execute(query)).first()
-        if row is not None:
-            return StoredEvent(int(row[0]), row[1] is not None, row[2])
-    raise RuntimeError(f"webhook event {sha256} vanished three times while being stored")
+    noted = [{"b_id": event_id, "b_note": clean_text(note, 2000)} for event_id, note in notes.items() if note]
+    if noted:
+        stmt = (
+            sa.update(E)
+            .where(E.c.id == sa.bindparam("b_id"))
+            .values(processed_at=now, process_attempts=E.c.process_attempts + 1, last_error=sa.bindparam("b_note"))
+        )
+        conn = await session.connection()
+        await conn.execute(stmt.execution_options(synchronize_session=False), noted)
+
+
+async def record_statuses(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Many ``webhook_statuses`` rows in one executemany (every row has the same keys, values already fitted)."""
+    if rows:
+        conn = await session.connection()
+        await conn.execute(sa.insert(S), rows)
 
 
 async def claim_event(session: AsyncSession, event_id: int) -> dict[str, Any] | None:

@@ -1,25 +1,22 @@
 """The webhook route's rules: the handshake, the signature over the raw bytes, the rate limit, and what Meta is
-answered. A signature-valid body is always stored before anything is applied; one that cannot be used (not JSON,
-nested too deep, not Meta's envelope) is kept, marked invalid and acknowledged with a 200, because Meta retries
-anything else for days with the same bytes, which can never succeed."""
+answered. A signature-valid body is stored (concurrent requests share one transaction) and answered; nothing is
+applied on the request path: the applier (``services/webhook_applier.py``) does that in batches. A body that
+cannot be used (not JSON, nested too deep, not Meta's envelope) is kept, marked invalid and acknowledged with a 200,
+because Meta retries anything else for days with the same bytes, which can never succeed."""
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bakery_shared.errors import AppError, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
 from notification_service import metrics
 from notification_service.domain.webhook_payload import change_fields, metric_field, parse_body
 from notification_service.domain.webhook_security import TokenBucket, signature_problem
 from notification_service.services.webhooks import INVALID_BODY, WebhookProcessor
-
-if TYPE_CHECKING:
-    from notification_service.services.sync import WhatsAppSync
 
 log = logging.getLogger("notification.whatsapp.webhooks")
 
@@ -33,12 +30,11 @@ class SignatureRefused(Unauthorized):
 
 @dataclass(frozen=True)
 class Receipt:
-    """What the webhook POST answers, and what to run after the answer (a Graph read of changed numbers)."""
+    """What the webhook POST answers."""
 
     event_id: int
     duplicate: bool
     invalid: str | None = None
-    follow_up: Callable[[], Awaitable[None]] | None = None
 
     def body(self) -> dict[str, Any]:
         answer: dict[str, Any] = {
@@ -61,15 +57,13 @@ class WebhookReceiver:
         app_secret: str,
         verify_token: str,
         bucket: TokenBucket | None = None,
-        sync: WhatsAppSync | None = None,
-        on_change: Callable[[], None] | None = None,
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
         self.processor = processor
         self.app_secret = app_secret
         self.verify_token = verify_token
         self.bucket = bucket
-        self.sync = sync
-        self.on_change = on_change
+        self.on_stored = on_stored  # wakes the applier
 
     def verify(self, mode: str | None, token: str | None, challenge: str | None) -> str:
         """Meta's subscription handshake: ``hub.mode=subscribe`` and the right ``hub.verify_token`` → the challenge."""
@@ -85,7 +79,7 @@ class WebhookReceiver:
         raise Forbidden("verification failed", code="bad_verify_token")
 
     async def receive(self, raw: bytes, signature: str | None) -> Receipt:
-        """A webhook POST: check the signature over the raw bytes, store them, process them (one item at a time)."""
+        """A webhook POST: check the signature over the raw bytes and the bucket, store the bytes, answer."""
         if not self.app_secret:
             metrics.WEBHOOKS_REJECTED.labels(reason="not_configured").inc()
             raise ServiceUnavailable(
@@ -104,17 +98,17 @@ class WebhookReceiver:
         fields = change_fields(parsed)
         for name in fields:
             metrics.WEBHOOKS_RECEIVED.labels(field=metric_field(name)).inc()
-        stored = await self.processor.store(raw, fields)
-        if stored.processed:
+        stored, duplicate = await self.processor.store_received(
+            raw, fields, invalid=parsed.problem, payload=parsed.payload if parsed.problem is None else None
+        )
+        if duplicate:
             previous = stored.last_error or ""
             invalid = previous.removeprefix(INVALID_BODY) if previous.startswith(INVALID_BODY) else None
-            return Receipt(stored.id, duplicate=True, invalid=invalid)
-        result = await self.processor.process(stored.id, parsed)
-        if result is None:  # failed (the sweeper retries it) or being processed by another process
-            return Receipt(stored.id, duplicate=False)
-        follow_up = None
-        if self.sync is not None and (result.numbers_to_refresh or result.refresh_all_numbers):
-            follow_up = partial(self.sync.follow_up, set(result.numbers_to_refresh), result.refresh_all_numbers)
-        if self.on_change is not None:
-            self.on_change()  # holds may have been lifted
-        return Receipt(stored.id, duplicate=False, invalid=result.invalid_body, follow_up=follow_up)
+            return Receipt(stored.id, duplicate=True, invalid=invalid or parsed.problem)
+        if parsed.problem is not None:
+            metrics.WEBHOOKS_INVALID.labels(part="body").inc()
+            log.warning("webhook event %s stored but not usable: %s", stored.id, parsed.problem)
+            return Receipt(stored.id, duplicate=False, invalid=parsed.problem)
+        if self.on_stored is not None:
+            self.on_stored()
+        return Receipt(stored.id, duplicate=False)

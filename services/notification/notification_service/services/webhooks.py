@@ -1,10 +1,15 @@
 """Signed webhooks from Meta, once received (``services/webhook_receiver.py``): stored raw (deduplicated by
-sha256), then processed idempotently, one item at a time (docs/notification.md, "Webhooks").
+sha256; concurrent requests' bodies share one transaction), then applied idempotently off the request path, in
+batches (:meth:`WebhookProcessor.apply_batch`, run by ``services/webhook_applier.py``): one transaction per batch,
+every message the batch names loaded in one query, statuses merged in memory in event order, one executemany per
+table. A batch that fails as a whole is applied again event by event, item by item (:meth:`WebhookProcessor.process`),
+so one poison event never blocks the others (docs/notification.md, "Webhooks").
 
-Processing rules:
+Processing rules (the same on both paths):
 
-* every change, and every ``statuses[]`` item, is applied in its own SAVEPOINT: a malformed or failing item is
-  recorded as ``invalid`` (and counted) and the others still apply; every value is fitted to its column;
+* a malformed item is recorded as ``invalid`` (and counted) and the others still apply; on the event-by-event
+  path every change and ``statuses[]`` item runs in its own SAVEPOINT, so one that fails does not fail the others;
+  every value is fitted to its column;
 * statuses are found by ``wamid``, else by our ``biz_opaque_callback_data`` (``notification:<id>``), and are
   only applied when ``metadata.phone_number_id`` is the number the message was sent from;
 * statuses are merged by the domain transition ``domain/message.reported`` (statuses by :func:`join_status`,
@@ -18,14 +23,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bakery_shared.db import transaction, utcnow
+from bakery_shared.group_commit import GroupCommit
 from bakery_shared.observability import bind
 from notification_service import metrics
 from notification_service.domain import transitions
@@ -49,6 +56,9 @@ from notification_service.services import webhook_fields
 from notification_service.services import whatsapp_state as state_service
 
 log = logging.getLogger("notification.whatsapp.webhooks")
+
+#: Parsed payloads kept for this process's applier at most (a cache: the stored text is the truth).
+_PARSED_KEPT = 20_000
 
 #: ``webhook_events.last_error`` of a processed event whose whole body was unusable.
 INVALID_BODY = "invalid body: "
@@ -85,6 +95,71 @@ class ProcessResult:
         return None
 
 
+@dataclass
+class BatchResult:
+    """What one :meth:`WebhookProcessor.apply_batch` did."""
+
+    events: int = 0  # events claimed (and processed, or marked failed)
+    statuses: int = 0  # statuses[] items applied as a change of a message
+    changed: bool = False  # something may lift a hold or requeue a message: wake the dispatcher
+    numbers_to_refresh: set[str] = field(default_factory=set)
+    refresh_all_numbers: bool = False
+
+    def add(self, result: ProcessResult) -> None:
+        self.statuses += result.statuses.get("applied", 0) + result.statuses.get("updated", 0)
+        self.numbers_to_refresh |= result.numbers_to_refresh
+        self.refresh_all_numbers = self.refresh_all_numbers or result.refresh_all_numbers
+
+
+class _BatchFailed(Exception):
+    def __init__(self, event_ids: list[int]) -> None:
+        super().__init__(f"a batch of {len(event_ids)} webhook events failed")
+        self.event_ids = event_ids
+
+
+@dataclass
+class _Counts:
+    """A batch's metrics, counted once per batch after its commit."""
+
+    transitions: Counter[tuple[str, str]]  # (status, status_reason or "webhook") → messages
+    costs: dict[str, float]  # tenant id → EUR
+    mismatches: int
+
+    def publish(self) -> None:
+        for (status, reason), n in self.transitions.items():
+            metrics.MESSAGE_STATUS.labels(status=status).inc(n)
+            metrics.count_transition(status, reason, n)
+        for tenant_id, eur in self.costs.items():
+            metrics.COST_EUR.labels(tenant_id=tenant_id).inc(eur)
+        if self.mismatches:
+            metrics.WEBHOOKS_REJECTED.labels(reason="status_phone_number_mismatch").inc(self.mismatches)
+
+
+def _column_values(message: Message, columns: list[str]) -> dict[str, Any]:
+    """``columns`` of ``message`` as ``whatsapp_messages`` stores them (every column is a field of the message)."""
+    values = {column: getattr(message, column) for column in columns}
+    if "status" in values:
+        values["status"] = message.status.value
+    return values
+
+
+def _count_invalid(result: ProcessResult) -> None:
+    if result.invalid_body is not None:
+        metrics.WEBHOOKS_INVALID.labels(part="body").inc()
+    invalid_statuses = result.statuses.get("invalid", 0)
+    if invalid_statuses:
+        metrics.WEBHOOKS_INVALID.labels(part="status").inc(invalid_statuses)
+    if len(result.invalid) > invalid_statuses:
+        metrics.WEBHOOKS_INVALID.labels(part="change").inc(len(result.invalid) - invalid_statuses)
+
+
+@dataclass
+class _StatusItem:
+    event_id: int
+    phone_number_id: str | None
+    item: dict[str, Any]  # fitted
+
+
 class WebhookProcessor:
     """Stores and processes webhook events. One per app; the SQLite path is serialised by an asyncio lock."""
 
@@ -100,16 +175,270 @@ class WebhookProcessor:
         self.rate_card = rate_card
         self.clock = clock
         self._lock = asyncio.Lock() if serialise else None
+        self._store = GroupCommit(self._store_batch, name="webhook store")
+        self._parsed: dict[int, Any] = {}  # event id → the payload the request parsed, until applied
 
-    # ------------------------------------------------------------------ storing and processing
+    # ------------------------------------------------------------------ storing
 
     async def store(self, raw: bytes, fields: list[str]) -> state_repo.StoredEvent:
-        sha = hashlib.sha256(raw).hexdigest()
-        text = raw.decode("utf-8", errors="replace")
+        """Store a body, to be applied later (the stored row: its id and state)."""
+        stored, _ = await self.store_received(raw, fields)
+        return stored
+
+    async def store_received(
+        self, raw: bytes, fields: list[str], *, invalid: str | None = None, payload: Any = None
+    ) -> tuple[state_repo.StoredEvent, bool]:
+        """Store a signature-valid body (the request path): concurrent callers share one transaction. Returns the
+        stored row and whether it is a duplicate (the same bytes were stored before: Meta's retry). ``invalid``: the
+        body is unusable; it is stored already processed, with ``last_error`` = ``invalid body: <why>``.
+        ``payload``: the body as the request parsed it (a usable one), handed to this process's applier so that it
+        is not parsed twice (another process's applier parses the stored text)."""
+        event = state_repo.NewEvent(
+            sha256=hashlib.sha256(raw).hexdigest(),
+            body=raw.decode("utf-8", errors="replace"),
+            size=len(raw),
+            fields=",".join(sorted(set(fields))),
+            invalid=INVALID_BODY + invalid if invalid is not None else None,
+        )
+        stored, duplicate = await self._store.submit(event)
+        if payload is not None and not duplicate and not stored.processed:
+            if len(self._parsed) >= _PARSED_KEPT:  # events applied elsewhere are never taken back: start again
+                self._parsed.clear()
+            self._parsed[stored.id] = payload
+        return stored, duplicate
+
+    async def _store_batch(
+        self, events: Sequence[state_repo.NewEvent]
+    ) -> Sequence[tuple[state_repo.StoredEvent, bool] | BaseException]:
         async with transaction(self.sessions) as session:
-            return await state_repo.store_event(
-                session, sha256=sha, body=text, size=len(raw), fields=",".join(sorted(set(fields))), now=self.clock()
+            return await state_repo.store_events(session, list(events), self.clock())
+
+    async def aclose(self) -> None:
+        await self._store.aclose()
+
+    # ------------------------------------------------------------------ applying, in batches
+
+    async def apply_batch(self, limit: int = 200, *, retries: bool = False) -> BatchResult:
+        """Claim up to ``limit`` unprocessed events and apply them in one transaction (``retries``: also events
+        that failed before). If the batch fails as a whole, each of its events is processed on its own
+        (:meth:`process`: item by item, a poison item recorded invalid, a failing event marked failed)."""
+        try:
+            if self._lock is not None:
+                async with self._lock:
+                    return await self._apply_batch(limit, retries)
+            return await self._apply_batch(limit, retries)
+        except _BatchFailed as failed:
+            log.warning(
+                "whatsapp webhook batch of %d events failed (%s: %s); processing them one by one",
+                len(failed.event_ids),
+                type(failed.__cause__).__name__,
+                failed.__cause__,
             )
+            batch = BatchResult(events=len(failed.event_ids), changed=True)
+            for event_id in failed.event_ids:
+                result = await self.process(event_id)
+                if result is not None:
+                    batch.add(result)
+            return batch
+
+    async def _apply_batch(self, limit: int, retries: bool) -> BatchResult:
+        now = self.clock()
+        claimed: list[int] = []
+        try:
+            async with transaction(self.sessions) as session:
+                events = await state_repo.claim_events(session, limit, retries=retries)
+                claimed = [event_id for event_id, _ in events]
+                if not events:
+                    return BatchResult()
+                results, items, changed = await self._read_events(session, events, now)
+                counts = await self._apply_statuses(session, items, results, now)
+                await state_repo.mark_many_processed(
+                    session, {event_id: result.note() for event_id, result in results.items()}, now
+                )
+                await state_service.refresh_held_numbers_gauge(session)
+        except Exception as exc:
+            if not claimed:
+                raise
+            raise _BatchFailed(claimed) from exc
+        counts.publish()  # once the batch is committed (a failed batch is applied again, event by event)
+        batch = BatchResult(events=len(claimed), changed=changed)
+        for result in results.values():
+            batch.add(result)
+            _count_invalid(result)
+        batch.changed = batch.changed or batch.statuses > 0
+        return batch
+
+    async def _read_events(
+        self, session: AsyncSession, events: list[tuple[int, str]], now: datetime
+    ) -> tuple[dict[int, ProcessResult], list[_StatusItem], bool]:
+        """Parse every event; apply its non-status changes (quality, account, templates) at once, in event order;
+        collect its ``statuses[]`` items (an item that is not an object is recorded invalid here)."""
+        handlers: dict[str, Callable[[AsyncSession, dict[str, Any], ProcessResult, datetime], Awaitable[None]]] = {
+            "phone_number_quality_update": webhook_fields.quality,
+            "account_update": webhook_fields.account,
+            "message_template_status_update": webhook_fields.template,
+        }
+        results: dict[int, ProcessResult] = {}
+        items: list[_StatusItem] = []
+        changed = False
+        for event_id, body in events:
+            result = results[event_id] = ProcessResult()
+            payload = self._parsed.pop(event_id, None)
+            parsed = ParsedBody(payload) if payload is not None else parse_body(body.encode("utf-8"))
+            if parsed.problem is not None:
+                result.invalid_body = parsed.problem
+                log.warning("webhook event %s stored but not usable: %s", event_id, parsed.problem)
+                continue
+            for change in changes(parsed.payload, result.invalid):
+                if change.field != "messages":
+                    handler = handlers.get(change.field)
+                    if handler is None:
+                        log.info("webhook field %s stored, not processed", change.field)
+                    else:
+                        await handler(session, change.value, result, now)
+                        changed = True
+                    continue
+                value = change.value
+                metadata = value.get("metadata")
+                phone_number_id = (
+                    scalar_text(metadata.get("phone_number_id"), PHONE_NUMBER_ID_LENGTH)
+                    if isinstance(metadata, dict)
+                    else None
+                )
+                statuses = value.get("statuses")
+                if statuses is not None and not isinstance(statuses, list):
+                    result.invalid.append(f"{change.path}.value.statuses: expected a list")
+                for i, item in enumerate(as_list(statuses)):
+                    if isinstance(item, dict):
+                        items.append(_StatusItem(event_id, phone_number_id, fit_status_item(item)))
+                        continue
+                    path = f"{change.path}.value.statuses[{i}]"
+                    log.warning("webhook event %s: %s skipped: TypeError: expected an object", event_id, path)
+                    result.invalid.append(f"{path}: TypeError: expected an object")
+                    items.append(_StatusItem(event_id, phone_number_id, {"invalid": True}))
+                for error in as_list(value.get("errors")):
+                    log.warning("system-level webhook error for number %s: %s", phone_number_id, clean_text(error, 500))
+                inbound = as_list(value.get("messages"))
+                if inbound:
+                    log.info(
+                        "%d inbound message(s) for number %s stored (not processed)", len(inbound), phone_number_id
+                    )
+        return results, items, changed
+
+    async def _apply_statuses(
+        self, session: AsyncSession, items: list[_StatusItem], results: dict[int, ProcessResult], now: datetime
+    ) -> _Counts:
+        """Every status item of the batch, in event order, merged in memory through the domain transition exactly
+        as if applied one by one; then one query to load (and lock) the messages and one executemany per table."""
+        wamids: set[str] = set()
+        ids: set[Any] = set()
+        for status_item in items:
+            wamid = status_item.item.get("id")
+            if wamid:
+                wamids.add(wamid)
+            notification_id = notification_id_from_callback(status_item.item.get("biz_opaque_callback_data"))
+            if notification_id is not None:
+                ids.add(notification_id)
+        current: dict[Any, Message] = {}
+        if wamids or ids:
+            current = {m.id: m for m in await messages_repo.lock_for_statuses(session, wamids=wamids, ids=ids)}
+        by_wamid = {m.wamid: m.id for m in current.values() if m.wamid}
+        original: dict[Any, MessageStatus] = {}  # message id → status before this batch
+        net: dict[Any, dict[str, Any]] = {}  # message id → the columns this batch changes
+        settle: list[tuple[Any, str | None]] = []  # messages still `sending` that Meta reports: close the attempt
+        records: list[dict[str, Any]] = []
+        transitions_done: Counter[tuple[str, str]] = Counter()
+        costs: dict[str, float] = {}
+        mismatches = 0
+        for status_item in items:
+            item, event_id, phone_number_id = status_item.item, status_item.event_id, status_item.phone_number_id
+            result = results[status_item.event_id]
+            wamid = str(item.get("id") or "") or None
+            raw_status = str(item.get("status") or "").lower()
+            at = parse_timestamp(item.get("timestamp"), now)
+            record: dict[str, Any] = {
+                "event_id": event_id,
+                "wamid": wamid,
+                "status": raw_status[:16] or "unknown",
+                "status_at": at,
+                "phone_number_id": phone_number_id,
+                "message_id": None,
+                "outcome": "invalid",
+                "created_at": now,
+            }
+            records.append(record)
+            if item.get("invalid"):
+                result.count("invalid")
+                continue
+            message_id = by_wamid.get(wamid) if wamid else None
+            if message_id is None:
+                notification_id = notification_id_from_callback(item.get("biz_opaque_callback_data"))
+                message_id = notification_id if notification_id in current else None
+            if message_id is None:
+                log.info("status %s for unknown message wamid=%s (stored)", raw_status, wamid)
+                record["outcome"] = "unknown_message"
+                result.count("unknown_message")
+                continue
+            message = current[message_id]
+            record["message_id"] = message.id
+            outcome = "duplicate"
+            if not phone_number_id or message.phone_number_id != phone_number_id:
+                with bind(tenant_id=message.tenant_id, notification_id=message.id):
+                    log.warning(
+                        "status %s for message %s rejected: webhook phone_number_id %s is not the message's number %s",
+                        raw_status,
+                        message.id,
+                        phone_number_id,
+                        message.phone_number_id,
+                    )
+                mismatches += 1
+                outcome = "rejected_phone_number_mismatch"
+            elif (report := self._report(message, raw_status, at, wamid, item)) is None:
+                outcome = "ignored_status"
+            elif (update := transitions.reported(message, report, now)) is not None:
+                columns = update.columns()
+                original.setdefault(message.id, message.status)
+                net.setdefault(message.id, {}).update(columns)
+                current[message.id] = Message.from_row({**message.as_dict(), **columns})
+                if columns.get("wamid"):
+                    by_wamid.setdefault(columns["wamid"], message.id)
+                outcome = "updated"
+                if update.changes_status:
+                    outcome = "applied"
+                    if message.status is MessageStatus.SENDING:
+                        settle.append((message.id, wamid))
+                    transitions_done[(update.status.value, columns.get("status_reason") or "webhook")] += 1
+                    with bind(tenant_id=message.tenant_id, notification_id=message.id):
+                        log.info(
+                            "whatsapp message %s: %s → %s (webhook)",
+                            message.id,
+                            message.status.value,
+                            update.status.value,
+                            extra={"status": update.status.value, "wamid": wamid},
+                        )
+                if update.cost_eur not in (None, KEEP):
+                    tenant = str(message.tenant_id)
+                    costs[tenant] = costs.get(tenant, 0.0) + float(update.cost_eur)  # type: ignore[arg-type]
+            record["outcome"] = outcome
+            result.count(outcome)
+        if net:
+            # one set of columns for the whole batch (one executemany): the union of what changed, each message's
+            # values taken from its merged state in memory (its row is locked, so unchanged columns stay as read)
+            changed_columns = sorted({column for columns in net.values() for column in columns})
+            await messages_repo.write_status_updates(
+                session,
+                [
+                    (message_id, original[message_id], _column_values(current[message_id], changed_columns))
+                    for message_id in net
+                ],
+            )
+        for message_id, wamid in settle:
+            # e.g. the dispatcher was killed during the HTTP call: close its open attempt
+            await messages_repo.settle_open_attempts(session, message_id, wamid, now)
+        await state_repo.record_statuses(session, records)
+        return _Counts(transitions_done, costs, mismatches)
+
+    # ------------------------------------------------------------------ one event, item by item (the fallback)
 
     async def process(self, event_id: int, parsed: ParsedBody | None = None) -> ProcessResult | None:
         """Process one stored event (idempotent). None when someone else processed it (or is doing so), or when
@@ -146,25 +475,18 @@ class WebhookProcessor:
             async with transaction(self.sessions) as session:
                 await state_repo.mark_failed(session, event_id, f"{type(exc).__name__}: {exc}")
             return None
-        if result.invalid_body is not None:
-            metrics.WEBHOOKS_INVALID.labels(part="body").inc()
-        invalid_statuses = result.statuses.get("invalid", 0)
-        if invalid_statuses:
-            metrics.WEBHOOKS_INVALID.labels(part="status").inc(invalid_statuses)
-        if len(result.invalid) > invalid_statuses:
-            metrics.WEBHOOKS_INVALID.labels(part="change").inc(len(result.invalid) - invalid_statuses)
+        _count_invalid(result)
         return result
 
-    async def sweep(self, older_than_seconds: float = 5.0, limit: int = 100) -> int:
-        """Process stored events that were never processed (a crash, a bug, a database hiccup)."""
-        cutoff = self.clock() - timedelta(seconds=older_than_seconds)
-        async with self.sessions() as session:
-            ids = await state_repo.unprocessed_events(session, cutoff, limit)
+    async def sweep(self, limit: int = 200) -> int:
+        """Apply every stored event not processed yet, including those that failed before (a crash, a database
+        error, another replica that stopped): the applier's periodic round. Returns the events processed."""
         done = 0
-        for event_id in ids:
-            if await self.process(event_id) is not None:
-                done += 1
-        return done
+        while True:
+            batch = await self.apply_batch(limit, retries=True)
+            done += batch.events
+            if batch.events < limit:
+                return done
 
     # ------------------------------------------------------------------ dispatch by field, one item at a time
 
@@ -348,5 +670,8 @@ class WebhookProcessor:
             pricing_category=category,
             pricing_type=str(pricing.get("type") or "")[:48] or None,
             billable=billable,
-            cost_eur=self.rate_card.cost(message.recipient_phone, category, billable),
+            # priced once: a message that has its pricing keeps it (``transitions.reported``), so no need to price it
+            cost_eur=self.rate_card.cost(message.recipient_phone, category, billable)
+            if message.pricing_category is None
+            else None,
         )
