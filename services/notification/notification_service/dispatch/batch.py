@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bakery_shared.contracts import InternalNotificationSettings
 from bakery_shared.db import transaction
@@ -96,11 +97,14 @@ class Batch:
                 return 0
             unfinished = await messages_repo.unfinished_attempts(session, [m.id for m in claimed])
             await messages_repo.abandon_attempts(session, unfinished, now)
+            # read in the claim's transaction: no session, pool check-out and BEGIN/ROLLBACK of their own
+            holds = await holds_repo.holds(session)
+            states = await state_repo.template_states(session, _BLOCKED_TEMPLATE_STATES)
         self._tenant_of = {m.id: m.tenant_id for m in claimed}
         lease = Lease([m.id for m in claimed])
         heartbeat = asyncio.create_task(self._heartbeat(lease), name=f"lease-heartbeat-{ctx.owner}")
         try:
-            await self._process(claimed, unfinished, lease)
+            await self._process(claimed, unfinished, lease, holds, states)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -128,11 +132,15 @@ class Batch:
 
     # ------------------------------------------------------------------ decide, settle, gate
 
-    async def _process(self, claimed: list[Message], unfinished: dict[uuid.UUID, datetime], lease: Lease) -> None:
+    async def _process(
+        self,
+        claimed: list[Message],
+        unfinished: dict[uuid.UUID, datetime],
+        lease: Lease,
+        holds: list[holds_repo.Hold],
+        states: dict[tuple[str, str], dict[str, Any]],
+    ) -> None:
         ctx = self.ctx
-        async with ctx.sessions() as session:
-            holds = await holds_repo.holds(session)
-            states = await state_repo.template_states(session, _BLOCKED_TEMPLATE_STATES)
         self._probes = {h.probe_message_id: h for h in holds if h.probe_message_id is not None}
         by_key: dict[str, list[holds_repo.Hold]] = {}
         for hold in holds:  # oldest first

@@ -14,6 +14,15 @@ from notification_service.domain.message import MessageUpdate
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import rate_limits as rate_repo
 
+#: bound on the remembered keys (pair keys grow with the recipients): beyond it the set starts again
+_KNOWN_KEYS_MAX = 200_000
+
+
+class _RowsMissing(Exception):
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"{len(keys)} rate-limit row(s) missing")
+        self.keys = keys
+
 
 @dataclass
 class Admitted:
@@ -31,11 +40,24 @@ class Gate:
             daily_cap=s.tenant_daily_new_recipient_cap,
             horizon=s.rate_wait_horizon_seconds,
         )
+        #: rate-limit keys whose row this process created or locked (so it need not create them again)
+        self._known_keys: set[str] = set()
+
+    async def _ensure(self, keys: list[str], now: datetime) -> None:
+        """Create the rate-limit rows of ``keys`` this process has not created or locked before, in a transaction
+        of their own (sorted, so concurrent dispatchers never deadlock on them)."""
+        missing = [k for k in keys if k not in self._known_keys]
+        if not missing:
+            return
+        async with transaction(self.ctx.sessions) as session:
+            await rate_repo.ensure_keys(session, missing, now)
+        if len(self._known_keys) + len(missing) > _KNOWN_KEYS_MAX:
+            self._known_keys.clear()
+        self._known_keys.update(missing)
 
     async def admit(self, sends: list[Send]) -> list[Admitted]:
         """Which sends may go now (each with the instant of its slot); the others are re-queued for their slot."""
         now = self.ctx.clock()  # the current time, not the batch's: tenant look-ups may have taken a while
-        owner = self.ctx.owner
         requests = [
             rate_gate.GateRequest(
                 message_id=s.message.id,
@@ -46,11 +68,23 @@ class Gate:
             for s in sends
         ]
         keys = rate_gate.keys_for(requests, self.config, now.date())
-        async with transaction(self.ctx.sessions) as session:
-            await rate_repo.ensure_keys(session, keys, now)
+        for _ in range(3):
+            await self._ensure(keys, now)
+            try:
+                return await self._admit(sends, requests, keys, now)
+            except _RowsMissing as missing:  # removed by the clean-up since: create them again
+                self._known_keys.difference_update(missing.keys)
+        raise RuntimeError("rate-limit rows keep disappearing; the batch is retried later")
+
+    async def _admit(
+        self, sends: list[Send], requests: list[rate_gate.GateRequest], keys: list[str], now: datetime
+    ) -> list[Admitted]:
+        owner = self.ctx.owner
         deferred: list[MessageUpdate] = []
         async with transaction(self.ctx.sessions) as session:
             counters = await rate_repo.lock_keys(session, keys)
+            if len(counters) < len(keys):
+                raise _RowsMissing([k for k in keys if k not in counters])  # rolls back: no lock is kept
             known: set[tuple[uuid.UUID, str]] = set()
             if self.config.daily_cap > 0:
                 known = await rate_repo.known_recipients(
