@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bakery_shared.contracts import InternalNotificationSettings
 from bakery_shared.db import transaction
 from bakery_shared.graph import SendResult
@@ -181,9 +183,16 @@ class Batch:
         sends = [s for s in sends if s.message.id in lease.held]
         if not sends:
             return
-        admitted = await self.gate.admit(sends)
+        tried: list[Admitted] = []
+        started: list[_Out] = []
+
+        async def start(session: AsyncSession, admitted: list[Admitted]) -> None:
+            tried[:] = [a for a in admitted if a.send.message.id in lease.held]
+            started[:] = await self._start_attempts(session, tried)
+
+        admitted = await self.gate.admit(sends, then=start)
         lease.release({s.message.id for s in sends} - {a.send.message.id for a in admitted})
-        outgoing = await self._start_attempts([a for a in admitted if a.send.message.id in lease.held], lease)
+        outgoing = self._kept(started, tried, lease)
         if outgoing:
             await self._send_all(outgoing, lease)
 
@@ -198,13 +207,13 @@ class Batch:
 
     # ------------------------------------------------------------------ attempts and sends
 
-    async def _start_attempts(self, admitted: list[Admitted], lease: Lease) -> list[_Out]:
-        """One attempt row per message, committed before any HTTP call (a crash leaves the attempt open).
-        A message whose ownership write matched nothing (lease lost) is dropped: never sent."""
+    async def _start_attempts(self, session: AsyncSession, admitted: list[Admitted]) -> list[_Out]:
+        """One attempt row per message, in the gate's transaction: committed before any HTTP call (a crash leaves
+        the attempt open). A message whose ownership write matched nothing (lease lost) gets no attempt."""
         ctx = self.ctx
         now = ctx.clock()
-        updates = {
-            a.send.message.id: transitions.attempt_started(
+        updates = [
+            transitions.attempt_started(
                 a.send.message,
                 ctx.owner,
                 now,
@@ -214,27 +223,29 @@ class Batch:
                 possible_duplicate=a.send.possible_duplicate,
             )
             for a in admitted
-        }
-        async with transaction(ctx.sessions) as session:
-            applied = await messages_repo.apply_leased(session, ctx.owner, list(updates.values()))
-            kept = [a for a in admitted if a.send.message.id in applied]
-            starts = [
-                AttemptStart(a.send.message.id, a.send.message.attempts + 1, ctx.owner, a.send.phone_number_id, now)
-                for a in kept
-            ]
-            attempt_ids = await messages_repo.start_attempts(session, starts)
-        lost = {a.send.message.id for a in admitted} - applied
+        ]
+        applied = await messages_repo.apply_leased(session, ctx.owner, updates)
+        kept = [a for a in admitted if a.send.message.id in applied]
+        starts = [
+            AttemptStart(a.send.message.id, a.send.message.attempts + 1, ctx.owner, a.send.phone_number_id, now)
+            for a in kept
+        ]
+        attempt_ids = await messages_repo.start_attempts(session, starts)
+        return [_Out(a.send, a.send_at, attempt_ids[a.send.message.id]) for a in kept]
+
+    def _kept(self, started: list[_Out], tried: list[Admitted], lease: Lease) -> list[_Out]:
+        """After the commit: the messages tried without an attempt lost their lease (never sent)."""
+        ctx = self.ctx
+        lost = {a.send.message.id for a in tried} - {o.message.id for o in started}
         if lost:
             log.warning("dispatcher %s: %d message(s) lost their lease before sending; not sent", ctx.owner, len(lost))
             lease.release(lost)
-        outgoing = []
-        for a in kept:
-            if a.send.possible_duplicate:
+        for out in started:
+            if out.send.possible_duplicate:
                 metrics.POSSIBLE_DUPLICATES.inc()
-                with bind(tenant_id=a.send.message.tenant_id, notification_id=a.send.message.id):
+                with bind(tenant_id=out.message.tenant_id, notification_id=out.message.id):
                     log.warning("whatsapp message re-sent after an ambiguous attempt: possible duplicate")
-            outgoing.append(_Out(a.send, a.send_at, attempt_ids[a.send.message.id]))
-        return outgoing
+        return started
 
     async def _send_all(self, outgoing: list[_Out], lease: Lease) -> None:
         semaphore = asyncio.Semaphore(self.ctx.settings.dispatch_concurrency)

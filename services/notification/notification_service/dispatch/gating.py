@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bakery_shared.db import transaction
 from notification_service.dispatch.context import DispatchContext, count_applied
@@ -16,6 +19,10 @@ from notification_service.repositories import rate_limits as rate_repo
 
 #: bound on the remembered keys (pair keys grow with the recipients): beyond it the set starts again
 _KNOWN_KEYS_MAX = 200_000
+
+
+#: work done in the gate's transaction with the admitted sends
+Then = Callable[[AsyncSession, list["Admitted"]], Awaitable[None]]
 
 
 class _RowsMissing(Exception):
@@ -55,8 +62,11 @@ class Gate:
             self._known_keys.clear()
         self._known_keys.update(missing)
 
-    async def admit(self, sends: list[Send]) -> list[Admitted]:
-        """Which sends may go now (each with the instant of its slot); the others are re-queued for their slot."""
+    async def admit(self, sends: list[Send], then: Then | None = None) -> list[Admitted]:
+        """Which sends may go now (each with the instant of its slot); the others are re-queued for their slot.
+
+        ``then`` runs in the same transaction with the admitted sends (the batch starts their attempts there: one
+        commit for the slots taken and the attempts that use them, one round of BEGIN/COMMIT less per batch)."""
         now = self.ctx.clock()  # the current time, not the batch's: tenant look-ups may have taken a while
         requests = [
             rate_gate.GateRequest(
@@ -71,13 +81,18 @@ class Gate:
         for _ in range(3):
             await self._ensure(keys, now)
             try:
-                return await self._admit(sends, requests, keys, now)
+                return await self._admit(sends, requests, keys, now, then)
             except _RowsMissing as missing:  # removed by the clean-up since: create them again
                 self._known_keys.difference_update(missing.keys)
         raise RuntimeError("rate-limit rows keep disappearing; the batch is retried later")
 
     async def _admit(
-        self, sends: list[Send], requests: list[rate_gate.GateRequest], keys: list[str], now: datetime
+        self,
+        sends: list[Send],
+        requests: list[rate_gate.GateRequest],
+        keys: list[str],
+        now: datetime,
+        then: Then | None,
     ) -> list[Admitted]:
         owner = self.ctx.owner
         deferred: list[MessageUpdate] = []
@@ -105,5 +120,7 @@ class Gate:
                         transitions.requeued(send.message, owner, now, due=result.defer_until, reason=result.reason)
                     )
             applied = await messages_repo.apply_leased(session, owner, deferred)
+            if then is not None and admitted:
+                await then(session, admitted)
         count_applied(deferred, applied, {s.message.id: s.message.tenant_id for s in sends})
         return admitted
