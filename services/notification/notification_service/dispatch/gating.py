@@ -50,18 +50,6 @@ class Gate:
         #: rate-limit keys whose row this process created or locked (so it need not create them again)
         self._known_keys: set[str] = set()
 
-    async def _ensure(self, keys: list[str], now: datetime) -> None:
-        """Create the rate-limit rows of ``keys`` this process has not created or locked before, in a transaction
-        of their own (sorted, so concurrent dispatchers never deadlock on them)."""
-        missing = [k for k in keys if k not in self._known_keys]
-        if not missing:
-            return
-        async with transaction(self.ctx.sessions) as session:
-            await rate_repo.ensure_keys(session, missing, now)
-        if len(self._known_keys) + len(missing) > _KNOWN_KEYS_MAX:
-            self._known_keys.clear()
-        self._known_keys.update(missing)
-
     async def admit(self, sends: list[Send], then: Then | None = None) -> list[Admitted]:
         """Which sends may go now (each with the instant of its slot); the others are re-queued for their slot.
 
@@ -79,11 +67,10 @@ class Gate:
         ]
         keys = rate_gate.keys_for(requests, self.config, now.date())
         for _ in range(3):
-            await self._ensure(keys, now)
             try:
                 return await self._admit(sends, requests, keys, now, then)
-            except _RowsMissing as missing:  # removed by the clean-up since: create them again
-                self._known_keys.difference_update(missing.keys)
+            except _RowsMissing as missing:  # removed by the clean-up, or created by another dispatcher not yet
+                self._known_keys.difference_update(missing.keys)  # committed: create (or wait for) them again
         raise RuntimeError("rate-limit rows keep disappearing; the batch is retried later")
 
     async def _admit(
@@ -96,7 +83,12 @@ class Gate:
     ) -> list[Admitted]:
         owner = self.ctx.owner
         deferred: list[MessageUpdate] = []
+        new_keys = [k for k in keys if k not in self._known_keys]
         async with transaction(self.ctx.sessions) as session:
+            # Rows first, locks second, both in key order: an INSERT waits only for another INSERT of the same
+            # key, a lock only for another lock, so concurrent dispatchers cannot deadlock. A row another
+            # dispatcher inserted but has not committed is not seen by the lock: then the transaction starts again.
+            await rate_repo.ensure_keys(session, new_keys, now)
             counters = await rate_repo.lock_keys(session, keys)
             if len(counters) < len(keys):
                 raise _RowsMissing([k for k in keys if k not in counters])  # rolls back: no lock is kept
@@ -122,5 +114,8 @@ class Gate:
             applied = await messages_repo.apply_leased(session, owner, deferred)
             if then is not None and admitted:
                 await then(session, admitted)
+        if len(self._known_keys) + len(new_keys) > _KNOWN_KEYS_MAX:
+            self._known_keys.clear()
+        self._known_keys.update(new_keys)
         count_applied(deferred, applied, {s.message.id: s.message.tenant_id for s in sends})
         return admitted
