@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -89,6 +90,16 @@ class Batch:
 
     async def run(self) -> int:
         """Claim one batch and process it completely. Returns how many messages were claimed."""
+        claimed, tail = await self.start()
+        if tail is not None:
+            await tail
+        return claimed
+
+    async def start(self) -> tuple[int, Coroutine[Any, Any, None] | None]:
+        """Claim one batch and send it; returns how many messages were claimed and the *tail* that must be
+        awaited: recording the last accepted sends and ending the lease heartbeat. The dispatcher's loop runs the
+        tail while it claims the next batch (the next batch's messages never wait for this one's bookkeeping);
+        until the tail ends, its messages stay ``sending`` under this dispatcher's lease."""
         ctx = self.ctx
         now = ctx.clock()
         async with transaction(ctx.sessions) as session:
@@ -96,7 +107,7 @@ class Batch:
                 session, owner=ctx.owner, now=now, lease_until=ctx.lease_until(), limit=ctx.settings.dispatch_batch_size
             )
             if not claimed:
-                return 0
+                return 0, None
             unfinished = await messages_repo.unfinished_attempts(session, [m.id for m in claimed])
             await messages_repo.abandon_attempts(session, unfinished, now)
             # read in the claim's transaction: no session, pool check-out and BEGIN/ROLLBACK of their own
@@ -107,11 +118,18 @@ class Batch:
         heartbeat = asyncio.create_task(self._heartbeat(lease), name=f"lease-heartbeat-{ctx.owner}")
         try:
             await self._process(claimed, unfinished, lease, holds, states)
+        except BaseException:
+            await self._tail(lease, heartbeat)
+            raise
+        return len(claimed), self._tail(lease, heartbeat)
+
+    async def _tail(self, lease: Lease, heartbeat: asyncio.Task[None]) -> None:
+        try:
+            await self._flush_accepted(lease)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        return len(claimed)
 
     async def _heartbeat(self, lease: Lease) -> None:
         """Keep the batch's leases from expiring while it is processed; forget the ones lost all the same."""
@@ -249,10 +267,7 @@ class Batch:
 
     async def _send_all(self, outgoing: list[_Out], lease: Lease) -> None:
         semaphore = asyncio.Semaphore(self.ctx.settings.dispatch_concurrency)
-        try:
-            await asyncio.gather(*(self._send_one(item, semaphore, lease) for item in outgoing))
-        finally:
-            await self._flush_accepted(lease)
+        await asyncio.gather(*(self._send_one(item, semaphore, lease) for item in outgoing))  # the tail records
 
     async def _send_one(self, item: _Out, semaphore: asyncio.Semaphore, lease: Lease) -> None:
         message = item.message
