@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import json as jsonlib
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -187,9 +188,18 @@ class GraphClient:
         self._timeout = timeout
         # httpx's pool slows down sharply with many requests in flight: cap them.
         self._gate = asyncio.Semaphore(max_in_flight)
+        self._max_in_flight = max_in_flight
         limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
+        #: ``http_transport="aiohttp"`` (and no test transport): requests go straight to an aiohttp session, with
+        #: the same error mapping as the httpx path; httpx's request and response objects around aiohttp cost
+        #: more CPU than the request itself (docs/benchmarks.md, issue 14)
+        self._aiohttp = transport is None and http_transport == "aiohttp"
+        self._session: aiohttp.ClientSession | None = None
+        self._aiohttp_timeout = aiohttp.ClientTimeout(
+            sock_connect=min(timeout, 5.0), sock_read=timeout, connect=timeout
+        )
         if transport is None and http_transport == "aiohttp":
-            # httpx's API on aiohttp's connection handling: 5-9x less CPU per request (docs/benchmarks.md)
+            # httpx's API on aiohttp's connection handling, for anything that still uses ``self._http``
             transport = AiohttpGraphTransport(limits=limits)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), limits=limits, transport=transport
@@ -210,6 +220,9 @@ class GraphClient:
         )
 
     async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         await self._http.aclose()
 
     def _url(self, path: str) -> str:
@@ -223,6 +236,10 @@ class GraphClient:
             raise GraphNotConfigured("No WhatsApp access token is configured")
         url = path_or_url if path_or_url.startswith(("http://", "https://")) else self._url(path_or_url)
         headers = {"Authorization": f"Bearer {token}"}
+        if self._aiohttp:
+            async with self._gate:
+                status, content = await self._aiohttp_request(method, url, json, params, headers)
+            return _parse_body(status, content, token)
         async with self._gate:
             try:
                 response = await self._http.request(method, url, json=json, params=params, headers=headers)
@@ -235,6 +252,32 @@ class GraphClient:
                     f"The connection to the Graph API broke: {type(exc).__name__}", maybe_delivered=True
                 ) from exc
         return _parse(response, token)
+
+    async def _aiohttp_request(
+        self, method: str, url: str, json: Any, params: dict[str, Any] | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        """One request on the aiohttp session: (status, body), or the Graph exception the httpx path raises for
+        the same failure (connect problems are "never sent"; anything after connecting may have reached Meta)."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_in_flight)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._aiohttp_timeout)
+        data: bytes | None = None
+        if json is not None:
+            data = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self._session.request(
+                method, url, data=data, params=params, headers=headers, allow_redirects=False
+            ) as response:
+                return response.status, await response.read()
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise GraphTransportError("Could not connect to the Graph API: ConnectTimeout") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise GraphTransportError("Could not connect to the Graph API: ConnectError") from exc
+        except aiohttp.SocketTimeoutError as exc:
+            raise GraphTimeout(f"The Graph API did not answer in {self._timeout:g}s", maybe_delivered=True) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise GraphTimeout("The connection to the Graph API broke: ReadError", maybe_delivered=True) from exc
 
     async def send_template(
         self,
@@ -306,27 +349,32 @@ class GraphClient:
 def _parse(response: httpx.Response, token: str = "") -> dict[str, Any]:
     """A success's body, or the :class:`GraphError` built from Meta's error body with every secret redacted
     (``token`` is the access token the request carried, also one rotated in a moment ago)."""
+    return _parse_body(response.status_code, response.content, token)
+
+
+def _parse_body(status_code: int, content: bytes, token: str = "") -> dict[str, Any]:
+    """:func:`_parse` of a status and a raw body (the aiohttp path has no :class:`httpx.Response`)."""
     try:
-        data = response.json()
+        data = jsonlib.loads(content)
     except ValueError:
         data = None
-    if response.is_success and isinstance(data, dict):
+    if 200 <= status_code < 300 and isinstance(data, dict):
         return data
     if isinstance(data, dict):
         data = redact_data(data, (token,))
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
         raise GraphError(
-            http_status=response.status_code,
+            http_status=status_code,
             code=None,
-            message=f"The Graph API answered HTTP {response.status_code} without an error body",
+            message=f"The Graph API answered HTTP {status_code} without an error body",
             raw=data if isinstance(data, dict) else {},
         )
     error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
     code = error.get("code")
     subcode = error.get("error_subcode")
     return_error = GraphError(
-        http_status=response.status_code,
+        http_status=status_code,
         code=int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
         message=str(error.get("message") or "Unknown Graph API error"),
         error_subcode=int(subcode) if isinstance(subcode, int) else None,

@@ -92,3 +92,35 @@ async def test_daily_cap_on_new_recipients_per_tenant(make_env: EnvFactory, sqli
     assert (await env.message(other))["status"] == "sent"  # another tenant has its own cap
     # due again after the next UTC midnight
     assert capped["due_at"].startswith((clock().date() + timedelta(days=1)).isoformat())
+
+
+async def test_rate_rows_removed_after_the_dispatcher_saw_them_are_created_again(
+    make_env: EnvFactory, database_url: str
+) -> None:
+    """The dispatcher creates a rate-limit row only for keys it has not seen (issue 14); when the clean-up removed
+    one since, the batch creates it again and the pacing still holds (no batch lost to a missing row)."""
+    import sqlalchemy as sa
+
+    from bakery_shared.db import create_engine, create_session_factory, transaction
+    from notification_service.models import rate_limit_state
+
+    env = await make_env(database_url, recipient_min_interval_seconds=6, rate_wait_horizon_seconds=1)
+    tenant = env.tenants.add()
+    clock = Clock()
+    d = env.dispatcher(clock=clock)
+    first = (await env.post_event(po_event(tenant))).json()["notification_id"]
+    await d.drain()
+    assert (await env.message(first))["status"] == "sent"
+    engine = create_engine(env.settings.notification_database_url)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            await session.execute(sa.delete(rate_limit_state))  # e.g. the hourly clean-up of old rows
+    finally:
+        await engine.dispose()
+    clock.advance(7)
+    second = (await env.post_event(po_event(tenant))).json()["notification_id"]  # same recipient, same number
+    third = (await env.post_event(po_event(tenant))).json()["notification_id"]
+    await d.drain()
+    assert (await env.message(second))["status"] == "sent"
+    waiting = await env.message(third)
+    assert waiting["status"] == "queued" and waiting["status_reason"].startswith("rate_limited: pacing")

@@ -76,11 +76,14 @@ async def test_write_transactions_of_one_process_queue_in_order_not_in_sqlites_b
 async def test_statement_counts_are_written_on_request_not_only_at_exit(tmp_path, monkeypatch):
     """A uvicorn server never reaches ``atexit`` (it re-raises SIGTERM): the notification API writes its count
     when its runtime closes, through ``report_statement_counts`` (make bench's SQL per 1,000 messages)."""
+    import atexit
     import json
     import os
 
-    from bakery_shared.db import report_statement_counts
+    from bakery_shared.db import SQL_STATEMENT_COUNTS, report_statement_counts
 
+    monkeypatch.setattr(atexit, "register", lambda *_: None)  # not at this test process's exit: on request only
+    monkeypatch.setitem(SQL_STATEMENT_COUNTS, "_registered", 0)
     monkeypatch.setenv("SQL_STATEMENT_COUNTER", "1")
     monkeypatch.setenv("SQL_STATEMENT_COUNTER_DIR", str(tmp_path / "counts"))
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/count.db")

@@ -167,3 +167,103 @@ def test_str_of_every_graph_exception_is_redacted():
         assert "registered-static-token-1234" not in str(exc)
         assert "EAAGm0PX4ZC" not in str(exc)
         assert "[REDACTED]" in str(exc)
+
+
+# ------------------------------------------------------------------ the aiohttp path (WHATSAPP_HTTP_TRANSPORT=aiohttp)
+
+
+async def _local_graph(handler):  # a real HTTP server on a free loopback port
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def aiohttp_client(base: str, timeout: float = 2) -> GraphClient:
+    return GraphClient(
+        base_url=base, api_version="v23.0", tokens=AccessTokenProvider("tok"), timeout=timeout, http_transport="aiohttp"
+    )
+
+
+async def test_aiohttp_path_sends_the_same_request_and_parses_the_same_answers():
+    import asyncio
+    import json
+
+    from aiohttp import web
+
+    seen: list[tuple[str, str, str | None, dict]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        seen.append((request.method, request.path_qs, request.headers.get("Authorization"), body))
+        if request.path.startswith("/v23.0/err"):
+            return web.json_response(
+                {"error": {"message": "(#130429) Rate limit hit", "code": 130429, "fbtrace_id": "Az8", "type": "X"}},
+                status=400,
+            )
+        if request.path.startswith("/v23.0/html"):
+            return web.Response(status=502, text="<html>bad gateway</html>")
+        if request.path.startswith("/v23.0/slow"):
+            await asyncio.sleep(1.0)
+        if request.method == "GET":
+            return web.json_response({"id": "555", "status": "CONNECTED"})
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": body["to"], "wa_id": "346"}],
+                "messages": [{"id": "wamid.A", "message_status": "accepted"}],
+            }
+        )
+
+    runner, base = await _local_graph(handler)
+    c = aiohttp_client(base, timeout=0.3)
+    try:
+        result = await c.send_template(
+            "555",
+            to="+346",
+            template_name="po",
+            language="es",
+            body_parameters=["Ana", "1.250,00 €"],
+            biz_opaque_callback_data="n-1",
+        )
+        assert (result.wamid, result.wa_id, result.message_status) == ("wamid.A", "346", "accepted")
+        method, path, auth, body = seen[-1]
+        assert (method, path, auth) == ("POST", "/v23.0/555/messages", "Bearer tok")
+        assert body == json.loads(json.dumps(body)) and body["biz_opaque_callback_data"] == "n-1"
+        assert [p["text"] for p in body["template"]["components"][0]["parameters"]] == ["Ana", "1.250,00 €"]
+        assert await c.get_phone_number("555", fields="id,status") == {"id": "555", "status": "CONNECTED"}
+        assert seen[-1][:2] == ("GET", "/v23.0/555?fields=id,status")
+        with pytest.raises(GraphError) as err:
+            await c.send_template("err", to="+1", template_name="t", language="es", body_parameters=[])
+        assert (err.value.code, err.value.http_status, err.value.fbtrace_id) == (130429, 400, "Az8")
+        assert err.value.title == "Rate limit hit"
+        with pytest.raises(GraphError) as bad:
+            await c.send_template("html", to="+1", template_name="t", language="es", body_parameters=[])
+        assert bad.value.code is None and bad.value.http_status == 502
+        with pytest.raises(GraphTimeout) as slow:  # the request reached the server: maybe delivered
+            await c.send_template("slow", to="+1", template_name="t", language="es", body_parameters=[])
+        assert slow.value.maybe_delivered is True and "did not answer" in str(slow.value)
+    finally:
+        await c.aclose()
+        await runner.cleanup()
+
+
+async def test_aiohttp_path_connection_refused_is_never_sent():
+    async def never(request):  # pragma: no cover - the server is gone before any request
+        raise AssertionError
+
+    runner, base = await _local_graph(never)
+    await runner.cleanup()  # the port is closed now: nothing listens there
+    c = aiohttp_client(base)
+    try:
+        with pytest.raises(GraphTransportError) as info:
+            await c.send_template("555", to="+1", template_name="t", language="es", body_parameters=[])
+        assert "Could not connect" in str(info.value)
+    finally:
+        await c.aclose()

@@ -19,8 +19,12 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bakery_shared.contracts import InternalNotificationSettings
 from bakery_shared.db import transaction
@@ -86,6 +90,16 @@ class Batch:
 
     async def run(self) -> int:
         """Claim one batch and process it completely. Returns how many messages were claimed."""
+        claimed, tail = await self.start()
+        if tail is not None:
+            await tail
+        return claimed
+
+    async def start(self) -> tuple[int, Coroutine[Any, Any, None] | None]:
+        """Claim one batch and send it; returns how many messages were claimed and the *tail* that must be
+        awaited: recording the last accepted sends and ending the lease heartbeat. The dispatcher's loop runs the
+        tail while it claims the next batch (the next batch's messages never wait for this one's bookkeeping);
+        until the tail ends, its messages stay ``sending`` under this dispatcher's lease."""
         ctx = self.ctx
         now = ctx.clock()
         async with transaction(ctx.sessions) as session:
@@ -93,19 +107,29 @@ class Batch:
                 session, owner=ctx.owner, now=now, lease_until=ctx.lease_until(), limit=ctx.settings.dispatch_batch_size
             )
             if not claimed:
-                return 0
+                return 0, None
             unfinished = await messages_repo.unfinished_attempts(session, [m.id for m in claimed])
             await messages_repo.abandon_attempts(session, unfinished, now)
+            # read in the claim's transaction: no session, pool check-out and BEGIN/ROLLBACK of their own
+            holds = await holds_repo.holds(session)
+            states = await state_repo.template_states(session, _BLOCKED_TEMPLATE_STATES)
         self._tenant_of = {m.id: m.tenant_id for m in claimed}
         lease = Lease([m.id for m in claimed])
         heartbeat = asyncio.create_task(self._heartbeat(lease), name=f"lease-heartbeat-{ctx.owner}")
         try:
-            await self._process(claimed, unfinished, lease)
+            await self._process(claimed, unfinished, lease, holds, states)
+        except BaseException:
+            await self._tail(lease, heartbeat)
+            raise
+        return len(claimed), self._tail(lease, heartbeat)
+
+    async def _tail(self, lease: Lease, heartbeat: asyncio.Task[None]) -> None:
+        try:
+            await self._flush_accepted(lease)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        return len(claimed)
 
     async def _heartbeat(self, lease: Lease) -> None:
         """Keep the batch's leases from expiring while it is processed; forget the ones lost all the same."""
@@ -128,11 +152,15 @@ class Batch:
 
     # ------------------------------------------------------------------ decide, settle, gate
 
-    async def _process(self, claimed: list[Message], unfinished: dict[uuid.UUID, datetime], lease: Lease) -> None:
+    async def _process(
+        self,
+        claimed: list[Message],
+        unfinished: dict[uuid.UUID, datetime],
+        lease: Lease,
+        holds: list[holds_repo.Hold],
+        states: dict[tuple[str, str], dict[str, Any]],
+    ) -> None:
         ctx = self.ctx
-        async with ctx.sessions() as session:
-            holds = await holds_repo.holds(session)
-            states = await state_repo.template_states(session, _BLOCKED_TEMPLATE_STATES)
         self._probes = {h.probe_message_id: h for h in holds if h.probe_message_id is not None}
         by_key: dict[str, list[holds_repo.Hold]] = {}
         for hold in holds:  # oldest first
@@ -173,9 +201,16 @@ class Batch:
         sends = [s for s in sends if s.message.id in lease.held]
         if not sends:
             return
-        admitted = await self.gate.admit(sends)
+        tried: list[Admitted] = []
+        started: list[_Out] = []
+
+        async def start(session: AsyncSession, admitted: list[Admitted]) -> None:
+            tried[:] = [a for a in admitted if a.send.message.id in lease.held]
+            started[:] = await self._start_attempts(session, tried)
+
+        admitted = await self.gate.admit(sends, then=start)
         lease.release({s.message.id for s in sends} - {a.send.message.id for a in admitted})
-        outgoing = await self._start_attempts([a for a in admitted if a.send.message.id in lease.held], lease)
+        outgoing = self._kept(started, tried, lease)
         if outgoing:
             await self._send_all(outgoing, lease)
 
@@ -190,13 +225,13 @@ class Batch:
 
     # ------------------------------------------------------------------ attempts and sends
 
-    async def _start_attempts(self, admitted: list[Admitted], lease: Lease) -> list[_Out]:
-        """One attempt row per message, committed before any HTTP call (a crash leaves the attempt open).
-        A message whose ownership write matched nothing (lease lost) is dropped: never sent."""
+    async def _start_attempts(self, session: AsyncSession, admitted: list[Admitted]) -> list[_Out]:
+        """One attempt row per message, in the gate's transaction: committed before any HTTP call (a crash leaves
+        the attempt open). A message whose ownership write matched nothing (lease lost) gets no attempt."""
         ctx = self.ctx
         now = ctx.clock()
-        updates = {
-            a.send.message.id: transitions.attempt_started(
+        updates = [
+            transitions.attempt_started(
                 a.send.message,
                 ctx.owner,
                 now,
@@ -206,34 +241,33 @@ class Batch:
                 possible_duplicate=a.send.possible_duplicate,
             )
             for a in admitted
-        }
-        async with transaction(ctx.sessions) as session:
-            applied = await messages_repo.apply_leased(session, ctx.owner, list(updates.values()))
-            kept = [a for a in admitted if a.send.message.id in applied]
-            starts = [
-                AttemptStart(a.send.message.id, a.send.message.attempts + 1, ctx.owner, a.send.phone_number_id, now)
-                for a in kept
-            ]
-            attempt_ids = await messages_repo.start_attempts(session, starts)
-        lost = {a.send.message.id for a in admitted} - applied
+        ]
+        applied = await messages_repo.apply_leased(session, ctx.owner, updates)
+        kept = [a for a in admitted if a.send.message.id in applied]
+        starts = [
+            AttemptStart(a.send.message.id, a.send.message.attempts + 1, ctx.owner, a.send.phone_number_id, now)
+            for a in kept
+        ]
+        attempt_ids = await messages_repo.start_attempts(session, starts)
+        return [_Out(a.send, a.send_at, attempt_ids[a.send.message.id]) for a in kept]
+
+    def _kept(self, started: list[_Out], tried: list[Admitted], lease: Lease) -> list[_Out]:
+        """After the commit: the messages tried without an attempt lost their lease (never sent)."""
+        ctx = self.ctx
+        lost = {a.send.message.id for a in tried} - {o.message.id for o in started}
         if lost:
             log.warning("dispatcher %s: %d message(s) lost their lease before sending; not sent", ctx.owner, len(lost))
             lease.release(lost)
-        outgoing = []
-        for a in kept:
-            if a.send.possible_duplicate:
+        for out in started:
+            if out.send.possible_duplicate:
                 metrics.POSSIBLE_DUPLICATES.inc()
-                with bind(tenant_id=a.send.message.tenant_id, notification_id=a.send.message.id):
+                with bind(tenant_id=out.message.tenant_id, notification_id=out.message.id):
                     log.warning("whatsapp message re-sent after an ambiguous attempt: possible duplicate")
-            outgoing.append(_Out(a.send, a.send_at, attempt_ids[a.send.message.id]))
-        return outgoing
+        return started
 
     async def _send_all(self, outgoing: list[_Out], lease: Lease) -> None:
         semaphore = asyncio.Semaphore(self.ctx.settings.dispatch_concurrency)
-        try:
-            await asyncio.gather(*(self._send_one(item, semaphore, lease) for item in outgoing))
-        finally:
-            await self._flush_accepted(lease)
+        await asyncio.gather(*(self._send_one(item, semaphore, lease) for item in outgoing))  # the tail records
 
     async def _send_one(self, item: _Out, semaphore: asyncio.Semaphore, lease: Lease) -> None:
         message = item.message

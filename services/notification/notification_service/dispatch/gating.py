@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bakery_shared.db import transaction
 from notification_service.dispatch.context import DispatchContext, count_applied
@@ -13,6 +16,19 @@ from notification_service.domain.decisions import Send
 from notification_service.domain.message import MessageUpdate
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import rate_limits as rate_repo
+
+#: bound on the remembered keys (pair keys grow with the recipients): beyond it the set starts again
+_KNOWN_KEYS_MAX = 200_000
+
+
+#: work done in the gate's transaction with the admitted sends
+Then = Callable[[AsyncSession, list["Admitted"]], Awaitable[None]]
+
+
+class _RowsMissing(Exception):
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"{len(keys)} rate-limit row(s) missing")
+        self.keys = keys
 
 
 @dataclass
@@ -31,11 +47,15 @@ class Gate:
             daily_cap=s.tenant_daily_new_recipient_cap,
             horizon=s.rate_wait_horizon_seconds,
         )
+        #: rate-limit keys whose row this process created or locked (so it need not create them again)
+        self._known_keys: set[str] = set()
 
-    async def admit(self, sends: list[Send]) -> list[Admitted]:
-        """Which sends may go now (each with the instant of its slot); the others are re-queued for their slot."""
+    async def admit(self, sends: list[Send], then: Then | None = None) -> list[Admitted]:
+        """Which sends may go now (each with the instant of its slot); the others are re-queued for their slot.
+
+        ``then`` runs in the same transaction with the admitted sends (the batch starts their attempts there: one
+        commit for the slots taken and the attempts that use them, one round of BEGIN/COMMIT less per batch)."""
         now = self.ctx.clock()  # the current time, not the batch's: tenant look-ups may have taken a while
-        owner = self.ctx.owner
         requests = [
             rate_gate.GateRequest(
                 message_id=s.message.id,
@@ -46,11 +66,32 @@ class Gate:
             for s in sends
         ]
         keys = rate_gate.keys_for(requests, self.config, now.date())
-        async with transaction(self.ctx.sessions) as session:
-            await rate_repo.ensure_keys(session, keys, now)
+        for _ in range(3):
+            try:
+                return await self._admit(sends, requests, keys, now, then)
+            except _RowsMissing as missing:  # removed by the clean-up, or created by another dispatcher not yet
+                self._known_keys.difference_update(missing.keys)  # committed: create (or wait for) them again
+        raise RuntimeError("rate-limit rows keep disappearing; the batch is retried later")
+
+    async def _admit(
+        self,
+        sends: list[Send],
+        requests: list[rate_gate.GateRequest],
+        keys: list[str],
+        now: datetime,
+        then: Then | None,
+    ) -> list[Admitted]:
+        owner = self.ctx.owner
         deferred: list[MessageUpdate] = []
+        new_keys = [k for k in keys if k not in self._known_keys]
         async with transaction(self.ctx.sessions) as session:
+            # Rows first, locks second, both in key order: an INSERT waits only for another INSERT of the same
+            # key, a lock only for another lock, so concurrent dispatchers cannot deadlock. A row another
+            # dispatcher inserted but has not committed is not seen by the lock: then the transaction starts again.
+            await rate_repo.ensure_keys(session, new_keys, now)
             counters = await rate_repo.lock_keys(session, keys)
+            if len(counters) < len(keys):
+                raise _RowsMissing([k for k in keys if k not in counters])  # rolls back: no lock is kept
             known: set[tuple[uuid.UUID, str]] = set()
             if self.config.daily_cap > 0:
                 known = await rate_repo.known_recipients(
@@ -71,5 +112,10 @@ class Gate:
                         transitions.requeued(send.message, owner, now, due=result.defer_until, reason=result.reason)
                     )
             applied = await messages_repo.apply_leased(session, owner, deferred)
+            if then is not None and admitted:
+                await then(session, admitted)
+        if len(self._known_keys) + len(new_keys) > _KNOWN_KEYS_MAX:
+            self._known_keys.clear()
+        self._known_keys.update(new_keys)
         count_applied(deferred, applied, {s.message.id: s.message.tenant_id for s in sends})
         return admitted

@@ -87,6 +87,7 @@ class Dispatcher:
         self.prober = HoldProber(self.ctx)
         self.gate = Gate(self.ctx)
         self._task: asyncio.Task[None] | None = None
+        self._tail: asyncio.Task[None] | None = None
         self._listener: PostgresListener | None = None
         self._last_probe = 0.0
         self._last_cleanup = 0.0
@@ -118,6 +119,11 @@ class Dispatcher:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
+                if self._tail is not None:
+                    self._tail.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await self._tail
+                    self._tail = None
             except Exception:  # noqa: BLE001
                 log.exception("dispatcher loop ended with an error")
             self._task = None
@@ -143,18 +149,39 @@ class Dispatcher:
 
     async def _loop(self) -> None:
         log.info("dispatcher %s started", self.id)
-        while not self.ctx.stopping.is_set():
-            claimed = 0
-            try:
-                await self._maintenance()
-                claimed = await self.run_once()
-            except Exception:  # noqa: BLE001 - the loop must survive a database or bug hiccup
-                log.exception("dispatcher %s: batch failed; retrying after the poll interval", self.id)
-            if self.ctx.stopping.is_set():
-                break
-            if claimed < self.settings.dispatch_batch_size:
-                await self.wakeup.wait(self.settings.dispatch_poll_interval_seconds)
+        try:
+            while not self.ctx.stopping.is_set():
+                claimed = 0
+                try:
+                    await self._maintenance()
+                    claimed = await self._run_pipelined()
+                except Exception:  # noqa: BLE001 - the loop must survive a database or bug hiccup
+                    log.exception("dispatcher %s: batch failed; retrying after the poll interval", self.id)
+                if self.ctx.stopping.is_set():
+                    break
+                if claimed < self.settings.dispatch_batch_size:
+                    await self.wakeup.wait(self.settings.dispatch_poll_interval_seconds)
+        finally:
+            await self._await_tail()
         log.info("dispatcher %s stopped", self.id)
+
+    async def _run_pipelined(self) -> int:
+        """:meth:`run_once` for the loop: the batch's tail (recording its last accepted sends) runs while the next
+        batch is claimed and sent; at most one tail is pending (the next batch waits for it before its own)."""
+        with bind(request_id=f"dispatch-{uuid.uuid4().hex[:16]}"):
+            claimed, tail = await Batch(self.ctx, self.gate, self.prober).start()
+            await self._await_tail()
+            if tail is not None:
+                self._tail = asyncio.create_task(tail, name=f"dispatcher-tail-{self.id}")
+        return claimed
+
+    async def _await_tail(self) -> None:
+        tail, self._tail = self._tail, None
+        if tail is not None:
+            try:
+                await tail
+            except Exception:  # noqa: BLE001 - it logs its own failures; the leases expire
+                log.exception("dispatcher %s: recording a batch's outcomes failed", self.id)
 
     # ------------------------------------------------------------------ batches
 

@@ -7,14 +7,17 @@ This module emits no metrics: callers count the transitions that applied.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notification_service.domain.message import Guard, Message, MessageUpdate
@@ -211,6 +214,8 @@ async def apply_leased(session: AsyncSession, owner: str, updates: Sequence[Mess
         if update.guard != Guard.leased_by(owner) or update.message_id is None:
             raise ValueError("apply_leased writes updates of messages leased by this owner only")
     ids = [u.message_id for u in updates if u.message_id is not None]
+    if dialect_name(session) == "postgresql" and len(set(ids)) == len(ids):
+        return await _apply_leased_pg(session, owner, updates)
     leased = sa.select(M.c.id).where(
         M.c.id.in_(ids), M.c.lease_owner == owner, M.c.status == MessageStatus.SENDING.value
     )
@@ -230,6 +235,53 @@ async def apply_leased(session: AsyncSession, owner: str, updates: Sequence[Mess
         stmt = sa.update(M).where(M.c.id == sa.bindparam("b_id")).values({k: sa.bindparam(f"v_{k}") for k in keys})
         await conn.execute(stmt.execution_options(synchronize_session=False), params)
     return owned
+
+
+async def _apply_leased_pg(session: AsyncSession, owner: str, updates: Sequence[MessageUpdate]) -> set[uuid.UUID]:
+    """:func:`apply_leased` on PostgreSQL: one ``UPDATE … FROM unnest(arrays) … WHERE <still leased> RETURNING id``
+    per set of columns. The lease check and the write are one statement (the row is locked by the UPDATE and
+    re-checked under it), and the rows travel as one array per column instead of one parameter set per row."""
+    groups: dict[tuple[str, ...], list[tuple[uuid.UUID, dict[str, Any]]]] = {}
+    for update in updates:
+        assert update.message_id is not None
+        columns = update.columns()
+        groups.setdefault(tuple(columns), []).append((update.message_id, columns))
+    conn = await session.connection()
+    applied: set[uuid.UUID] = set()
+    for keys, rows in groups.items():
+        params: dict[str, Any] = {"owner": owner, "a_id": [message_id for message_id, _ in rows]}
+        for k in keys:
+            values = [columns[k] for _, columns in rows]
+            # JSON values go as JSON text (a list inside the array would make it two-dimensional)
+            params[f"a_{k}"] = [json.dumps(v) for v in values] if k in _JSON_COLUMNS else values
+        result = await conn.execute(_unnest_update(keys), params)
+        applied.update(result.scalars())
+    return applied
+
+
+_JSON_COLUMNS = frozenset(c.name for c in M.c if isinstance(c.type, sa.JSON))
+
+
+def _array_type(name: str) -> Any:
+    return sa.Text() if name in _JSON_COLUMNS else M.c[name].type
+
+
+@lru_cache(maxsize=64)
+def _unnest_update(keys: tuple[str, ...]) -> sa.Update:
+    names = ("id", *keys)
+    arrays = [sa.bindparam(f"a_{name}", type_=postgresql.ARRAY(_array_type(name))) for name in names]
+    rows = (
+        sa.func.unnest(*arrays)
+        .table_valued(*(sa.column(name, _array_type(name)) for name in names))
+        .render_derived(name="v")
+    )
+    values = {k: sa.cast(rows.c[k], postgresql.JSONB) if k in _JSON_COLUMNS else rows.c[k] for k in keys}
+    return (
+        sa.update(M)
+        .where(M.c.id == rows.c.id, M.c.lease_owner == sa.bindparam("owner"), M.c.status == MessageStatus.SENDING.value)
+        .values(values)
+        .returning(M.c.id)
+    )
 
 
 async def record_wamid_if_missing(session: AsyncSession, message_id: uuid.UUID, wamid: str, now: datetime) -> None:
