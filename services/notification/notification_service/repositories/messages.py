@@ -247,6 +247,12 @@ async def _apply_leased_pg(session: AsyncSession, owner: str, updates: Sequence[
         columns = update.columns()
         groups.setdefault(tuple(columns), []).append((update.message_id, columns))
     conn = await session.connection()
+    # Lock the rows first, in id order: the webhook applier locks message rows in id order too
+    # (lock_for_statuses), and an UPDATE ... FROM unnest locks in whatever order its plan visits them: two
+    # transactions taking the same rows in different orders deadlock, and PostgreSQL would abort one of them.
+    await conn.execute(
+        _LOCK_LEASED_IN_ID_ORDER, {"ids": [message_id for message_id, _ in _all(groups)], "owner": owner}
+    )
     applied: set[uuid.UUID] = set()
     for keys, rows in groups.items():
         params: dict[str, Any] = {"owner": owner, "a_id": [message_id for message_id, _ in rows]}
@@ -258,6 +264,21 @@ async def _apply_leased_pg(session: AsyncSession, owner: str, updates: Sequence[
         applied.update(result.scalars())
     return applied
 
+
+def _all(groups: dict[tuple[str, ...], list[tuple[uuid.UUID, dict[str, Any]]]]) -> list[tuple[uuid.UUID, Any]]:
+    return [row for rows in groups.values() for row in rows]
+
+
+_LOCK_LEASED_IN_ID_ORDER = (
+    sa.select(M.c.id)
+    .where(
+        M.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(M.c.id.type))),
+        M.c.lease_owner == sa.bindparam("owner"),
+        M.c.status == MessageStatus.SENDING.value,
+    )
+    .order_by(M.c.id)
+    .with_for_update()
+)
 
 _JSON_COLUMNS = frozenset(c.name for c in M.c if isinstance(c.type, sa.JSON))
 
