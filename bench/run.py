@@ -1335,12 +1335,19 @@ class Bench:
         began = time.monotonic()
         while gen.poll() is None:
             time.sleep(5)
-            samples.append(
-                {
-                    "t": round(time.monotonic() - began),
-                    **{k: proc_status(p).get("VmRSS", 0) // 1024 for k, p in procs.items()},
-                }
-            )
+            sample: dict[str, Any] = {
+                "t": round(time.monotonic() - began),
+                **{k: proc_status(p).get("VmRSS", 0) // 1024 for k, p in procs.items()},
+            }
+            # what is still in flight: the sandbox's webhook deliveries not yet made (tasks in its memory) and the
+            # webhook events stored and not yet applied by the API; a growing one explains a growing RSS
+            with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+                state = httpx.get(f"{stack.sandbox_url}/_sandbox/state", timeout=10).json()
+                sample["sandbox_pending_tasks"] = state["pending_tasks"]
+            hooks_now = self.webhook_progress(stack.notification_db)
+            sample["webhook_events"] = hooks_now["events"]
+            sample["webhook_backlog"] = hooks_now["events"] - hooks_now["processed"]
+            samples.append(sample)
             # the sandbox keeps every send and webhook in memory by design: forget them as we go
             with contextlib.suppress(httpx.HTTPError):
                 httpx.delete(f"{stack.sandbox_url}/_sandbox/messages", timeout=10)
@@ -1353,6 +1360,12 @@ class Bench:
         growth = self.soak_growth(samples, list(procs), seconds)
         self.stop(dispatcher)
         self.stop(notification)
+        pending = [x.get("sandbox_pending_tasks") for x in samples if x.get("sandbox_pending_tasks") is not None]
+        backlog = [x["webhook_backlog"] for x in samples]
+        log(
+            f"  soak: sandbox pending deliveries max {max(pending, default=None)}, end "
+            f"{pending[-1] if pending else None}; API webhook backlog max {max(backlog, default=None)}"
+        )
         log(
             f"  soak: {result['accepted']} accepted, messages {progress.get('statuses')}, webhook events "
             f"{hooks.get('processed')}/{hooks.get('events')} applied; CPU s {cpu}; growth "
@@ -1366,6 +1379,9 @@ class Bench:
             "statuses": progress.get("statuses"),
             "webhook_events": hooks.get("events"),
             "webhook_events_applied": hooks.get("processed"),
+            "sandbox_pending_tasks_max": max(pending, default=None),
+            "sandbox_pending_tasks_end": pending[-1] if pending else None,
+            "webhook_backlog_max": max(backlog, default=None),
             "cpu_seconds": cpu,
             "growth": growth,
             "samples": samples,
@@ -1627,6 +1643,13 @@ def table(results: dict[str, Any]) -> str:
         )
     soak = pg.get("soak")
     if soak:
+        rows.append(
+            (
+                f"soak {soak['seconds']:.0f}s: webhook events applied (of 3 × accepted) / sandbox deliveries pending",
+                f"{soak.get('webhook_events_applied') or 0:,} of {3 * soak['accepted']:,}",
+                f"max {soak.get('sandbox_pending_tasks_max')}, end {soak.get('sandbox_pending_tasks_end')}",
+            )
+        )
         if not soak["growth"]:
             rows.append((f"soak {soak['seconds']:.0f}s: RSS growth", "n/a (fewer than 6 samples of 5 s)", ""))
         for k, g in soak["growth"].items():
@@ -1634,7 +1657,13 @@ def table(results: dict[str, Any]) -> str:
                 (
                     f"soak {soak['seconds']:.0f}s: {k} RSS after {g.get('warmup_seconds', 0)} s warm-up → end",
                     f"{g['rss_mb_at_third']:.0f} → {g['rss_mb_end']:.0f} MB",
-                    f"{g['growth_pct']:+.1f} % (goal ≤ 5 %: " + ("met)" if g["growth_pct"] <= 5 else "NOT met)"),
+                    f"{g['growth_pct']:+.1f} % (goal ≤ 5 %: "
+                    + ("met)" if g["growth_pct"] <= 5 else "NOT met)")
+                    + (
+                        " (the test double, not in the goal: it holds its undelivered webhooks)"
+                        if k == "sandbox"
+                        else ""
+                    ),
                 )
             )
     mem = []
@@ -1737,8 +1766,11 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             False,
         ),
         (
-            "soak memory growth after warm-up, worst process" + (f" ({soak['seconds']:.0f} s)" if soak else ""),
-            [max(g["growth_pct"] for g in soak["growth"].values())] if soak and soak.get("growth") else None,
+            "soak memory growth after warm-up, worst service process (API, dispatcher, tenant)"
+            + (f" ({soak['seconds']:.0f} s)" if soak else ""),
+            [max(g["growth_pct"] for k, g in soak["growth"].items() if k != "sandbox")]
+            if soak and soak.get("growth")
+            else None,
             " %",
             5.0,
             False,
