@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -392,3 +393,53 @@ async def test_settings_webhook_url_is_used(receiver: Receiver) -> None:
         await statuses_settled(client, 3, wamid)
         assert receiver.statuses(wamid) == ["sent", "delivered", "read"]
     await app.state.dispatcher.aclose()
+
+
+async def test_webhook_posts_go_out_concurrently_up_to_the_setting() -> None:
+    """``SANDBOX_WEBHOOK_CONCURRENCY`` POSTs in flight at once (Meta delivers concurrently), never more."""
+    import re
+
+    from wa_sandbox.state import SandboxState
+    from wa_sandbox.webhooks import WebhookDispatcher
+
+    in_flight = peak = 0
+    enough = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal in_flight, peak
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            found = re.search(rb"content-length: *(\d+)", head, re.I)
+            await reader.readexactly(int(found.group(1)) if found else 0)
+            in_flight += 1
+            peak = max(peak, in_flight)
+            if in_flight >= 3:
+                enough.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(enough.wait(), timeout=5)
+            in_flight -= 1
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    state = SandboxState(
+        make_settings(sandbox_webhook_url=f"http://127.0.0.1:{port}/hook", sandbox_webhook_concurrency=3)
+    )
+    dispatcher = WebhookDispatcher(state)
+    try:
+        deliveries = [dispatcher.send("messages", {"n": i}) for i in range(7)]
+        for _ in range(500):
+            if all(d is not None and d.delivered for d in deliveries):
+                break
+            await asyncio.sleep(0.01)
+        assert all(d is not None and d.delivered for d in deliveries)
+        assert peak == 3
+    finally:
+        await dispatcher.aclose()
+        server.close()
+        await server.wait_closed()

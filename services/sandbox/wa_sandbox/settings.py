@@ -69,6 +69,9 @@ class SandboxSettings(WhatsAppSettings):
     sandbox_webhook_max_attempts: int = Field(default=8, ge=1)
     sandbox_webhook_retry_base_seconds: float = Field(default=1.0, ge=0)
     sandbox_webhook_retry_max_seconds: float = Field(default=60.0, ge=0)
+    # Webhook POSTs in flight at once (Meta delivers concurrently; 8 capped a drain's status deliveries at
+    # 36-170/s, below three per message sent).
+    sandbox_webhook_concurrency: int = Field(default=32, ge=1, le=256)
     # Oldest accepted Graph API major version (older versions are rejected as deprecated).
     sandbox_min_api_version: int = Field(default=18, ge=1)
     # Seconds after which a newly created template is approved (with a webhook); negative = stays PENDING.

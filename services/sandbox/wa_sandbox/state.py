@@ -276,6 +276,7 @@ class WebhookConfig:
     retry_base_seconds: float
     retry_max_seconds: float
     timeout_seconds: float
+    concurrency: int = 32
 
 
 class SandboxState:
@@ -324,6 +325,7 @@ class SandboxState:
             retry_base_seconds=settings.sandbox_webhook_retry_base_seconds,
             retry_max_seconds=settings.sandbox_webhook_retry_max_seconds,
             timeout_seconds=settings.sandbox_webhook_timeout_seconds,
+            concurrency=settings.sandbox_webhook_concurrency,
         )
 
     # ---------------------------------------------------------------- ids

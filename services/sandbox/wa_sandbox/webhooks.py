@@ -33,10 +33,6 @@ logger = logging.getLogger("wa_sandbox.webhooks")
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 
-#: Webhook POSTs in flight at once.
-WEBHOOK_CONCURRENCY = 8
-
-
 def sign(raw_body: bytes, app_secret: str) -> str:
     """``sha256=`` + lowercase hex HMAC-SHA256 of the exact bytes sent, keyed with the app secret."""
     return "sha256=" + hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
@@ -74,19 +70,19 @@ class WebhookDispatcher:
         self.state = state
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        # httpx's pool slows down badly with hundreds of requests in flight, and the sends share this event
-        # loop: a few concurrent webhook POSTs at a time keep the Graph endpoints fast.
+        # at most SANDBOX_WEBHOOK_CONCURRENCY POSTs in flight: httpx's pool slows down badly with hundreds of
+        # requests in flight, and the sends share this event loop
         self._gate: asyncio.Semaphore | None = None
 
     # ---------------------------------------------------------------- plumbing
     def _client_for_loop(self) -> httpx.AsyncClient:
         if self._client is None or self._client.is_closed:
-            self._client = httpx.AsyncClient(limits=httpx.Limits(max_connections=WEBHOOK_CONCURRENCY))
+            self._client = httpx.AsyncClient(limits=httpx.Limits(max_connections=self.state.webhook.concurrency))
         return self._client
 
     def _gate_for_loop(self) -> asyncio.Semaphore:
         if self._gate is None:
-            self._gate = asyncio.Semaphore(WEBHOOK_CONCURRENCY)
+            self._gate = asyncio.Semaphore(self.state.webhook.concurrency)
         return self._gate
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
