@@ -13,11 +13,11 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -77,23 +77,35 @@ def json_formatter(service: str) -> logging.Formatter:
 
 
 class RequestContextMiddleware:
-    """Request id in, request id out, one access-log line and the HTTP metrics per request."""
+    """Request id in, request id out, one access-log line and the HTTP metrics per request.
+
+    Per request it only wraps ``send`` (to add the id and see the status): the metric children are kept per
+    (method, route, status) instead of being looked up by label every time, and the access-log line is only built
+    when INFO is enabled for it.
+    """
+
+    #: Distinct (method, route, status) children kept at most; routes are templates, so this is a guard only.
+    MAX_CHILDREN = 4096
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
         self.log = logging.getLogger(f"{service}.access")
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = ""
-        for name, value in scope.get("headers", []):
+        request_id = ""
+        for name, value in scope["headers"]:
             if name == b"x-request-id":
-                incoming = value.decode("latin-1")
+                request_id = value.decode("latin-1")
                 break
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        if not request_id or not _VALID_REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        id_header = (b"x-request-id", request_id.encode())
         status = 500
         started = time.perf_counter()
 
@@ -101,9 +113,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": [*message.get("headers", ()), id_header]}
             await send(message)
 
         token = _context.set({"request_id": request_id})
@@ -114,9 +124,8 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "GET")
-            HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, template).observe(elapsed)
-            if template not in ("/health/live", "/metrics"):
+            self._record(method, template, status, elapsed)
+            if template not in ("/health/live", "/metrics") and self.log.isEnabledFor(logging.INFO):
                 self.log.info(
                     "%s %s %s %.1fms",
                     method,
@@ -132,17 +141,39 @@ class RequestContextMiddleware:
                 )
             _context.reset(token)
 
+    def _record(self, method: str, template: str, status: int, elapsed: float) -> None:
+        counter = self._counters.get((method, template, status))
+        if counter is None:
+            if len(self._counters) >= self.MAX_CHILDREN:
+                self._counters.clear()
+            counter = self._counters[(method, template, status)] = HTTP_REQUESTS.labels(
+                self.service, method, template, str(status)
+            )
+        counter.inc()
+        histogram = self._histograms.get((method, template))
+        if histogram is None:
+            if len(self._histograms) >= self.MAX_CHILDREN:
+                self._histograms.clear()
+            histogram = self._histograms[(method, template)] = HTTP_LATENCY.labels(self.service, method, template)
+        histogram.observe(elapsed)
 
-def metrics_router() -> APIRouter:
+
+def metrics_router(before_scrape: Callable[[FastAPI], Awaitable[None]] | None = None) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/metrics", response_class=Response, dependencies=[Depends(require_roles(Role.ADMIN, Role.SERVICE))])
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if before_scrape is not None:
+            await before_scrape(request.app)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
 
 
-def install_observability(app: FastAPI, service: str) -> None:
+def install_observability(
+    app: FastAPI, service: str, *, before_scrape: Callable[[FastAPI], Awaitable[None]] | None = None
+) -> None:
+    """Request ids, access logs, HTTP metrics, and ``/metrics`` (``before_scrape(app)`` runs before each scrape,
+    only for an authorised caller)."""
     app.add_middleware(RequestContextMiddleware, service=service)
-    app.include_router(metrics_router())
+    app.include_router(metrics_router(before_scrape))

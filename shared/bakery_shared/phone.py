@@ -46,6 +46,7 @@ def display_international(e164: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+@lru_cache(maxsize=8192)  # pure; the webhook applier prices every delivered message by its recipient's region
 def region_of(e164: str) -> str | None:
     parsed = phonenumbers.parse(e164, None)
     return phonenumbers.region_code_for_number(parsed)

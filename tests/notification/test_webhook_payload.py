@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from notification_service.domain.webhook_payload import MAX_DEPTH, parse_body
 from notification_service.models import message_templates, phone_numbers, webhook_statuses, whatsapp_messages
 
 from .conftest import Env, EnvFactory
@@ -417,3 +418,19 @@ async def test_a_paused_template_with_a_long_name_is_held(any_env: Env) -> None:
     assert event["last_error"] is None
     holds = await rows(any_env, "sending_holds")
     assert [h["scope_key"] for h in holds] == [f"{name}:es"]
+
+
+def test_depth_limit_at_its_edge_and_brackets_inside_strings() -> None:
+    """``parse_body`` walks the document only when it has more opening brackets than the depth limit: the limit
+    still holds at its edge, and brackets inside strings (which only raise the count) do not make a shallow
+    document too deep."""
+
+    def nested(depth: int) -> bytes:
+        return b'{"entry":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+    assert parse_body(nested(MAX_DEPTH)).problem is None
+    assert parse_body(nested(MAX_DEPTH + 1)).problem == f"the body is nested deeper than {MAX_DEPTH} levels"
+    shallow = b'{"entry": [], "note": "' + b"{[" * 200 + b'"}'
+    assert parse_body(shallow).problem is None
+    utf16 = nested(MAX_DEPTH + 1).decode().encode("utf-16")  # json.loads reads UTF-16 bytes too
+    assert parse_body(utf16).problem == f"the body is nested deeper than {MAX_DEPTH} levels"

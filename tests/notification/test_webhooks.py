@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -168,6 +169,78 @@ async def test_rate_limit_and_body_limit(make_env: EnvFactory, sqlite_url: str) 
         "/api/v1/events/purchase-orders", content=b"x" * 4096, headers=token(env.settings, "service")
     )
     assert too_big.status_code == 413
+
+
+async def test_the_lean_post_route_keeps_request_ids_access_logs_metrics_and_limits(
+    make_env: EnvFactory, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``POST /api/v1/whatsapp/webhook`` is served by a plain ASGI function (``api/webhooks.receive_asgi``), not
+    by FastAPI's request/response machinery: everything the shared middleware and handlers give the other routes
+    must still be there, and the answer must be the bytes ``JSONResponse`` sent before."""
+    env = await make_env(sqlite_url, whatsapp_webhook_max_body_bytes=4096)
+    raw = raw_json(statuses_body(NUMBER, [status_item("wamid.LEAN", "sent", T0)]))
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw), "X-Request-ID": "meta-req-1"}
+    metric = (
+        'http_requests_total{method="POST",route="/api/v1/whatsapp/webhook",service="notification-service",'
+        'status="200"}'
+    )
+
+    def counted(text: str) -> float:
+        line = next((line for line in text.splitlines() if line.startswith(metric)), None)
+        return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+    before = counted((await env.client.get("/metrics", headers=token(env.settings, "admin"))).text)
+    with caplog.at_level(logging.INFO, logger="notification-service.access"):
+        r = await env.client.post(WEBHOOK, content=raw, headers=headers)
+        again = await env.client.post(WEBHOOK, content=raw, headers={**headers, "X-Request-ID": "bad id\n"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "meta-req-1"
+    assert r.headers["content-type"] == "application/json"
+    event_id = r.json()["event_id"]
+    assert r.content == f'{{"status":"received","event_id":{event_id},"duplicate":false}}'.encode()
+    assert again.content == f'{{"status":"received","event_id":{event_id},"duplicate":true}}'.encode()
+    assert len(again.headers["x-request-id"]) == 32  # an invalid id is replaced, as on every route
+    access = [rec for rec in caplog.records if rec.name == "notification-service.access"]
+    assert [(rec.route, rec.status, rec.http_method) for rec in access] == [  # type: ignore[attr-defined]
+        ("/api/v1/whatsapp/webhook", 200, "POST")
+    ] * 2
+    after = counted((await env.client.get("/metrics", headers=token(env.settings, "admin"))).text)
+    assert after == before + 2
+
+    # refusals: the shared error shape, with the request id
+    wrong = await env.client.post(
+        WEBHOOK, content=raw, headers={**headers, "X-Hub-Signature-256": sign(raw, "other"), "X-Request-ID": "r-2"}
+    )
+    assert wrong.status_code == 401 and wrong.headers["x-request-id"] == "r-2"
+    assert wrong.json() == {"detail": "Invalid X-Hub-Signature-256", "code": "bad_signature"}
+    # the route's own body limit, declared or streamed (no Content-Length)
+    big = b"x" * 5000
+    declared = await env.client.post(WEBHOOK, content=big, headers={"X-Hub-Signature-256": sign(big)})
+    assert declared.status_code == 413 and declared.json()["code"] == "payload_too_large"
+
+    async def chunks() -> Any:
+        for _ in range(5):
+            yield b"x" * 1000
+
+    streamed = await env.client.post(WEBHOOK, content=chunks(), headers={"X-Hub-Signature-256": sign(big)})
+    assert streamed.status_code == 413 and streamed.json()["code"] == "payload_too_large"
+    # an unusable body is acknowledged with the detail (JSON-encoded like before)
+    invalid = await post_signed(env.client, b'{"object": "whatsapp_business_account"}')
+    assert invalid.status_code == 200
+    assert invalid.json() == {
+        "status": "invalid",
+        "event_id": invalid.json()["event_id"],
+        "duplicate": False,
+        "detail": "stored, not processed: entry: expected a list of entries",
+    }
+    assert len(await table_rows(env, "webhook_events")) == 2
+
+
+async def test_the_post_route_is_documented(make_env: EnvFactory, sqlite_url: str) -> None:
+    env = await make_env(sqlite_url)
+    schema = (await env.client.get("/openapi.json")).json()
+    post = schema["paths"][WEBHOOK]["post"]
+    assert post["tags"] == ["webhooks"] and {"200", "401", "429", "503"} <= set(post["responses"])
+    assert "get" in schema["paths"][WEBHOOK]
 
 
 # ---------------------------------------------------------------- statuses

@@ -11,9 +11,8 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bakery_shared.http import BodySizeLimitMiddleware, create_service_app
+from bakery_shared.http import create_service_app
 from notification_service import metrics
 from notification_service.api import admin_whatsapp, events, health, internal, messages, tenants, webhooks
 from notification_service.config import NotificationSettings
@@ -63,11 +62,13 @@ def create_app(
 
     app = create_service_app(
         title="Notification service",
-        # the shared limit is the larger one; RouteBodyLimit below applies MAX_BODY_BYTES to every other route
-        max_body_bytes=max(settings.max_body_bytes, settings.whatsapp_webhook_max_body_bytes),
+        max_body_bytes=settings.max_body_bytes,
+        # Meta's webhook payloads can be up to 3 MB; every other route keeps MAX_BODY_BYTES (one middleware)
+        body_limits={webhooks.WEBHOOK_PATH: settings.whatsapp_webhook_max_body_bytes},
         lifespan=lifespan,
         description="Purchase-order events in, WhatsApp template messages out (shared master account).",
         service_name="notification-service",
+        before_scrape=metrics.refresh_queue_gauges_before_scrape,  # queue depth/age and holds, read at scrape time
     )
     app.state.settings = settings  # read by bakery_shared.auth
     if settings.notification_cors_origins:
@@ -80,35 +81,16 @@ def create_app(
             allow_credentials=False,
             max_age=600,
         )
-    app.add_middleware(metrics.RefreshQueueGaugesOnScrape)  # queue depth/age and holds, read at scrape time
-    app.add_middleware(
-        RouteBodyLimit,
-        default_bytes=settings.max_body_bytes,
-        paths={webhooks.WEBHOOK_PATH: settings.whatsapp_webhook_max_body_bytes},
-    )
-    # the webhook route first: Meta calls it about three times per message, and routes are matched in order
-    app.include_router(webhooks.router)
+    # the webhook routes first: Meta calls them about three times per message, and routes are matched in order
+    webhooks.install(app)
+    events.install(app)  # the other hot route
     app.include_router(health.router)
-    app.include_router(events.router)
     app.include_router(messages.router)
     app.include_router(tenants.router)
     app.include_router(admin_whatsapp.router)
     app.include_router(admin_whatsapp.tenant_router)
     app.include_router(internal.router)
     return app
-
-
-class RouteBodyLimit:
-    """Body-size limit per path: the webhook route accepts Meta's 3 MB payloads, every other route keeps
-    ``MAX_BODY_BYTES`` (the shared middleware is configured with the larger of the two)."""
-
-    def __init__(self, app: ASGIApp, default_bytes: int, paths: dict[str, int]) -> None:
-        self.default = BodySizeLimitMiddleware(app, max_bytes=default_bytes)
-        self.by_path = {path: BodySizeLimitMiddleware(app, max_bytes=limit) for path, limit in paths.items()}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self.by_path.get(scope.get("path", "")) if scope["type"] == "http" else None
-        await (handler or self.default)(scope, receive, send)
 
 
 async def _sweep_webhooks(runtime: Runtime, retention: WebhookRetention, stopping: asyncio.Event) -> None:

@@ -7,9 +7,9 @@ process, and by the stand-alone dispatcher on ``DISPATCHER_METRICS_PORT`` when t
 them with example alert rules.
 
 Queue depth, oldest age and holds are read from the database: at scrape time in the API process
-(:class:`RefreshQueueGaugesOnScrape`, cached for a few seconds, two small grouped queries), and periodically in the
-stand-alone dispatcher (:func:`refresh_queue_gauges_forever`). They describe the shared database, so every process
-reports the same values: aggregate them with ``max``, never ``sum``.
+(:func:`refresh_queue_gauges_before_scrape`, cached for a few seconds, two small grouped queries), and periodically
+in the stand-alone dispatcher (:func:`refresh_queue_gauges_forever`). They describe the shared database, so every
+process reports the same values: aggregate them with ``max``, never ``sum``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bakery_shared.db import utcnow
 from notification_service.dispatch.outcomes import classify
@@ -216,19 +215,11 @@ class QueueGauges:
 QUEUE_GAUGES = QueueGauges()
 
 
-class RefreshQueueGaugesOnScrape:
-    """ASGI middleware: ``GET /metrics`` reads the queue gauges first (cached, see :class:`QueueGauges`)."""
-
-    def __init__(self, app: ASGIApp, path: str = "/metrics") -> None:
-        self.app = app
-        self.path = path
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path") == self.path:
-            runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
-            if runtime is not None:
-                await QUEUE_GAUGES.refresh(runtime.sessions)
-        await self.app(scope, receive, send)
+async def refresh_queue_gauges_before_scrape(app: Any) -> None:
+    """``GET /metrics`` (an authorised scrape) reads the queue gauges first (cached, see :class:`QueueGauges`)."""
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    if runtime is not None:
+        await QUEUE_GAUGES.refresh(runtime.sessions)
 
 
 async def refresh_queue_gauges_forever(sessions: async_sessionmaker[AsyncSession], interval: float = 15.0) -> None:

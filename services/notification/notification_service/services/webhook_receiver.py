@@ -7,6 +7,7 @@ because Meta retries anything else for days with the same bytes, which can never
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,13 @@ class Receipt:
             answer["detail"] = f"stored, not processed: {self.invalid}"
         return answer
 
+    def encoded(self) -> bytes:
+        """:meth:`body` as JSON bytes (what ``JSONResponse`` would send); the common answers without encoding."""
+        if self.invalid:
+            return json.dumps(self.body(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        duplicate = b"true" if self.duplicate else b"false"
+        return b'{"status":"received","event_id":%d,"duplicate":%s}' % (self.event_id, duplicate)
+
 
 class WebhookReceiver:
     """What ``POST``/``GET /api/v1/whatsapp/webhook`` do; raises the shared domain errors."""
@@ -64,6 +72,7 @@ class WebhookReceiver:
         self.verify_token = verify_token
         self.bucket = bucket
         self.on_stored = on_stored  # wakes the applier
+        self._received: dict[str, Any] = {}  # field → its received-counter child (a label lookup less per POST)
 
     def verify(self, mode: str | None, token: str | None, challenge: str | None) -> str:
         """Meta's subscription handshake: ``hub.mode=subscribe`` and the right ``hub.verify_token`` → the challenge."""
@@ -97,7 +106,12 @@ class WebhookReceiver:
         parsed = parse_body(raw)
         fields = change_fields(parsed)
         for name in fields:
-            metrics.WEBHOOKS_RECEIVED.labels(field=metric_field(name)).inc()
+            counter = self._received.get(name)
+            if counter is None:
+                if len(self._received) >= 64:  # field names come from the body: keep a bounded cache
+                    self._received.clear()
+                counter = self._received[name] = metrics.WEBHOOKS_RECEIVED.labels(field=metric_field(name))
+            counter.inc()
         stored, duplicate = await self.processor.store_received(
             raw, fields, invalid=parsed.problem, payload=parsed.payload if parsed.problem is None else None
         )

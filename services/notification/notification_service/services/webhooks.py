@@ -408,14 +408,15 @@ class WebhookProcessor:
                     if message.status is MessageStatus.SENDING:
                         settle.append((message.id, wamid))
                     transitions_done[(update.status.value, columns.get("status_reason") or "webhook")] += 1
-                    with bind(tenant_id=message.tenant_id, notification_id=message.id):
-                        log.info(
-                            "whatsapp message %s: %s → %s (webhook)",
-                            message.id,
-                            message.status.value,
-                            update.status.value,
-                            extra={"status": update.status.value, "wamid": wamid},
-                        )
+                    if log.isEnabledFor(logging.INFO):  # no bound context built for a line nobody takes
+                        with bind(tenant_id=message.tenant_id, notification_id=message.id):
+                            log.info(
+                                "whatsapp message %s: %s → %s (webhook)",
+                                message.id,
+                                message.status.value,
+                                update.status.value,
+                                extra={"status": update.status.value, "wamid": wamid},
+                            )
                 if update.cost_eur not in (None, KEEP):
                     tenant = str(message.tenant_id)
                     costs[tenant] = costs.get(tenant, 0.0) + float(update.cost_eur)  # type: ignore[arg-type]
