@@ -292,3 +292,20 @@ async def test_a_status_for_a_message_the_dispatcher_holds_locked_waits_then_app
         await engine.dispose()
     await wait_applied(env, r.json()["event_id"])
     assert (await env.message(message["id"]))["status"] == "delivered"
+
+
+async def test_a_trickle_of_bodies_shares_one_batch_thanks_to_the_linger(any_env: Env) -> None:
+    """Meta delivers status webhooks one by one: each wakes the applier, which waits
+    ``WHATSAPP_WEBHOOK_APPLY_LINGER_SECONDS`` so that the next ones share its transaction (a batch of one costs a
+    whole transaction per status)."""
+    messages = await sent_messages(any_env, 4)
+    applier = any_env.app.state.runtime.webhook_applier
+    applier.linger = 1.0  # generous: the four POSTs below must all land within it, even on a loaded machine
+    before = applier.batches
+    ids = []
+    for m in messages:  # one after the other, each answered before the next
+        r = await post_signed(any_env.client, statuses_body(NUMBER, [status_item(m["wamid"], "delivered", T0)]))
+        ids.append(r.json()["event_id"])
+    await wait_applied(any_env, *ids)
+    assert applier.batches - before == 1
+    assert {(await any_env.message(m["id"]))["status"] for m in messages} == {"delivered"}

@@ -87,6 +87,9 @@ class NotificationSettings(WhatsAppSettings):
     whatsapp_webhook_sweep_interval_seconds: float = Field(default=30.0, gt=0)
     #: Stored webhook events applied per transaction by the applier.
     whatsapp_webhook_apply_batch: int = Field(default=200, ge=1, le=5000)
+    #: Seconds the applier waits after a wake-up before it claims, so bodies arriving one by one (Meta's usual
+    #: trickle) share a transaction instead of paying one each (0: claim at once).
+    whatsapp_webhook_apply_linger_seconds: float = Field(default=0.05, ge=0, le=5)
     #: Raw webhook bodies and their status rows are removed after this many days (0: kept forever), except what
     #: a message still needs (unprocessed events, statuses of messages still in flight): docs/notification.md.
     whatsapp_webhook_retention_days: float = Field(default=30.0, ge=0)

@@ -71,6 +71,7 @@ class Runtime:
         applier = WebhookApplier(
             webhooks,
             batch_size=settings.whatsapp_webhook_apply_batch,
+            linger_seconds=settings.whatsapp_webhook_apply_linger_seconds,
             sweep_interval_seconds=settings.whatsapp_webhook_sweep_interval_seconds,
             sync=sync,
             on_change=wakeup.notify,

@@ -29,12 +29,15 @@ class WebhookApplier:
         processor: WebhookProcessor,
         *,
         batch_size: int = 200,
+        linger_seconds: float = 0.0,
         sweep_interval_seconds: float = 30.0,
         sync: WhatsAppSync | None = None,
         on_change: Callable[[], None] | None = None,
     ) -> None:
         self.processor = processor
         self.batch_size = batch_size
+        self.linger = linger_seconds
+        self.batches = 0  # non-empty batches applied (tests, diagnostics)
         self.sweep_interval = sweep_interval_seconds
         self.sync = sync
         self.on_change = on_change
@@ -86,6 +89,10 @@ class WebhookApplier:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_interval)
             except TimeoutError:
                 retries = True  # the periodic sweep
+                continue
+            if self.linger > 0:  # let the next bodies of a trickle join this batch
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self.linger)
 
     async def run(self, *, retries: bool = False) -> int:
         """Apply batches until fewer than a full batch is left; returns the events processed."""
@@ -93,6 +100,7 @@ class WebhookApplier:
         while True:
             batch = await self.processor.apply_batch(self.batch_size, retries=retries)
             done += batch.events
+            self.batches += 1 if batch.events else 0
             self._after(batch)
             if batch.events < self.batch_size or self._stopping.is_set():
                 return done
