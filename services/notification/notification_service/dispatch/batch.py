@@ -48,7 +48,7 @@ from notification_service.tenant_client import TenantNotFound, TenantServiceUnav
 
 log = logging.getLogger("notification.whatsapp.dispatcher")
 
-_RECORD_CHUNK = 25  # accepted sends recorded per transaction
+_RECORD_CHUNK = 50  # accepted sends recorded per transaction (the rest of a batch in its tail)
 #: templates that must not be sent now (PAUSED, PENDING, REJECTED, …)
 _BLOCKED_TEMPLATE_STATES = [s for s, a in TEMPLATE_ACTIONS.items() if a is not TemplateAction.SEND]
 

@@ -473,11 +473,34 @@ async def finish_attempts(session: AsyncSession, ends: Sequence[AttemptEnd]) -> 
     """Complete attempt rows (one executemany)."""
     if not ends:
         return
-    keys = ("outcome", "finished_at", "duration_ms", "http_status", "error_code", "error_message", "wamid")
+    conn = await session.connection()
+    if dialect_name(session) == "postgresql":
+        # one statement, the rows as arrays (an executemany is one execution per row on the server)
+        arrays: dict[str, Any] = {"a_id": [e.attempt_id for e in ends]}
+        for k in _ATTEMPT_END_KEYS:
+            arrays[f"a_{k}"] = [getattr(e, k) for e in ends]
+        await conn.execute(_FINISH_ATTEMPTS_PG, arrays)
+        return
+    keys = _ATTEMPT_END_KEYS
     stmt = sa.update(A).where(A.c.id == sa.bindparam("b_id")).values({k: sa.bindparam(f"b_{k}") for k in keys})
     params = [{"b_id": e.attempt_id, **{f"b_{k}": getattr(e, k) for k in keys}} for e in ends]
-    conn = await session.connection()
     await conn.execute(stmt.execution_options(synchronize_session=False), params)
+
+
+_ATTEMPT_END_KEYS = ("outcome", "finished_at", "duration_ms", "http_status", "error_code", "error_message", "wamid")
+
+
+def _finish_attempts_pg() -> sa.Update:
+    names = ("id", *_ATTEMPT_END_KEYS)
+    rows = (
+        sa.func.unnest(*(sa.bindparam(f"a_{n}", type_=postgresql.ARRAY(A.c[n].type)) for n in names))
+        .table_valued(*(sa.column(n, A.c[n].type) for n in names))
+        .render_derived(name="v")
+    )
+    return sa.update(A).where(A.c.id == rows.c.id).values({k: rows.c[k] for k in _ATTEMPT_END_KEYS})
+
+
+_FINISH_ATTEMPTS_PG = _finish_attempts_pg()
 
 
 async def settle_open_attempts(session: AsyncSession, message_id: uuid.UUID, wamid: str | None, now: datetime) -> int:

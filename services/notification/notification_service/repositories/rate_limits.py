@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notification_service.domain.rate_gate import Counter
@@ -47,13 +48,43 @@ async def write_back(session: AsyncSession, counters: Iterable[Counter], now: da
     changed = [c for c in counters if c.changed]
     if not changed:
         return
+    conn = await session.connection()
+    if dialect_name(session) == "postgresql":
+        # one statement, the rows as arrays (an executemany is one execution per row on the server)
+        params = {
+            "keys": [c.key for c in changed],
+            "tats": [c.tat for c in changed],
+            "counters": [c.counter for c in changed],
+            "now": now,
+        }
+        await conn.execute(_WRITE_BACK_PG, params)
+        return
     stmt = (
         sa.update(R)
         .where(R.c.key == sa.bindparam("b_key"))
         .values(tat=sa.bindparam("b_tat"), counter=sa.bindparam("b_counter"), updated_at=now)
     )
-    conn = await session.connection()
     await conn.execute(stmt, [{"b_key": c.key, "b_tat": c.tat, "b_counter": c.counter} for c in changed])
+
+
+def _write_back_pg() -> sa.Update:
+    rows = (
+        sa.func.unnest(
+            sa.bindparam("keys", type_=postgresql.ARRAY(R.c.key.type)),
+            sa.bindparam("tats", type_=postgresql.ARRAY(R.c.tat.type)),
+            sa.bindparam("counters", type_=postgresql.ARRAY(R.c.counter.type)),
+        )
+        .table_valued(sa.column("key", R.c.key.type), sa.column("tat", R.c.tat.type), sa.column("counter"))
+        .render_derived(name="v")
+    )
+    return (
+        sa.update(R)
+        .where(R.c.key == rows.c.key)
+        .values(tat=rows.c.tat, counter=rows.c.counter, updated_at=sa.bindparam("now", type_=R.c.updated_at.type))
+    )
+
+
+_WRITE_BACK_PG = _write_back_pg()
 
 
 async def push_tat(session: AsyncSession, key: str, not_before: datetime, now: datetime) -> None:
