@@ -103,12 +103,11 @@ class Batch:
         ctx = self.ctx
         now = ctx.clock()
         async with transaction(ctx.sessions) as session:
-            claimed = await messages_repo.claim_batch(
+            claimed, unfinished = await messages_repo.claim_batch_with_unfinished(
                 session, owner=ctx.owner, now=now, lease_until=ctx.lease_until(), limit=ctx.settings.dispatch_batch_size
             )
             if not claimed:
                 return 0, None
-            unfinished = await messages_repo.unfinished_attempts(session, [m.id for m in claimed])
             await messages_repo.abandon_attempts(session, unfinished, now)
             # read in the claim's transaction: no session, pool check-out and BEGIN/ROLLBACK of their own
             holds = await holds_repo.holds(session)

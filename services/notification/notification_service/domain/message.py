@@ -69,13 +69,16 @@ class Message:
 
     @classmethod
     def from_row(cls, row: Any) -> Message:
-        values = {f.name: row[f.name] for f in fields(cls)}
+        values = {name: row[name] for name in _MESSAGE_FIELDS}
         values["status"] = MessageStatus(values["status"])
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
         """The columns as a plain dict (API responses)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_MESSAGE_FIELDS: Final = tuple(f.name for f in fields(Message))
 
 
 class Keep(Enum):

@@ -144,6 +144,39 @@ async def claim_batch(
     return [Message.from_row(r) for r in (await session.execute(stmt)).mappings().all()]
 
 
+async def claim_batch_with_unfinished(
+    session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime, limit: int
+) -> tuple[list[Message], dict[uuid.UUID, datetime]]:
+    """:func:`claim_batch` and :func:`unfinished_attempts` of the claimed messages. On PostgreSQL the claim's
+    ``UPDATE … RETURNING`` also returns the start of each message's unfinished attempt (a correlated sub-query):
+    one statement less per batch."""
+    if dialect_name(session) != "postgresql":
+        claimed = await claim_batch(session, owner=owner, now=now, lease_until=lease_until, limit=limit)
+        return claimed, await unfinished_attempts(session, [m.id for m in claimed])
+    oldest = sa.select(M.c.id, M.c.tenant_id).where(_due(now)).order_by(M.c.due_at).limit(limit)
+    rows = (await session.execute(oldest.with_for_update(skip_locked=True))).all()
+    ids = [row.id for row in rows]
+    per_tenant = Counter(row.tenant_id for row in rows)
+    if len(rows) == limit and max(per_tenant.values()) > max(1, limit // 10):
+        ids = list((await session.execute(_round_robin(now, limit, True))).scalars())
+    if not ids:
+        return [], {}
+    stmt = (
+        sa.update(M)
+        .where(M.c.id.in_(ids), _due(now))
+        .values(status=MessageStatus.SENDING.value, lease_owner=owner, lease_expires_at=lease_until, updated_at=now)
+        .returning(*M.c, _UNFINISHED_SINCE)
+    )
+    claimed: list[Message] = []
+    unfinished: dict[uuid.UUID, datetime] = {}
+    for row in (await session.execute(stmt)).mappings().all():
+        message = Message.from_row(row)
+        claimed.append(message)
+        if row["unfinished_since"] is not None:
+            unfinished[message.id] = row["unfinished_since"]
+    return claimed, unfinished
+
+
 def _round_robin(now: datetime, limit: int, postgres: bool) -> sa.Select[tuple[uuid.UUID]]:
     """Due messages in round-robin order over tenants (rank within the tenant, then due time)."""
     ranked_from = M.alias("ranked_from")
@@ -162,6 +195,15 @@ def _round_robin(now: datetime, limit: int, postgres: bool) -> sa.Select[tuple[u
         .limit(limit)
     )
     return query.with_for_update(skip_locked=True, of=picked) if postgres else query
+
+
+#: the start of a message's attempt that was started and never finished (the newest such, normally the only one)
+_UNFINISHED_SINCE = (
+    sa.select(sa.func.max(A.c.started_at))
+    .where(A.c.message_id == M.c.id, A.c.outcome.is_(None))
+    .scalar_subquery()
+    .label("unfinished_since")
+)
 
 
 async def extend_leases(session: AsyncSession, owner: str, ids: Sequence[uuid.UUID], until: datetime) -> set[uuid.UUID]:
