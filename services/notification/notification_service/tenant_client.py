@@ -122,6 +122,13 @@ class TenantSettingsClient:
             self._token_expires = now + _TOKEN_TTL.total_seconds()
         return self._token
 
+    def fresh(self, tenant_id: uuid.UUID) -> InternalNotificationSettings | None:
+        """The cached settings while they are within the TTL (what :meth:`get` answers without any I/O), else None."""
+        entry = self._cache.get(tenant_id)
+        if entry is not None and self._clock() - entry.validated_at < self._settings.tenant_settings_ttl_seconds:
+            return entry.value
+        return None
+
     async def get(self, tenant_id: uuid.UUID) -> InternalNotificationSettings:
         entry = self._cache.get(tenant_id)
         if entry is not None and self._clock() - entry.validated_at < self._settings.tenant_settings_ttl_seconds:

@@ -170,9 +170,19 @@ class Batch:
             probes = [h.probe_message_id for h in group if h.probe_message_id is not None]
             probe = probes[0] if probes and all(h.kind in PROBED_KINDS for h in group) else None
             active[key] = (group[0].reason, probe)
-        tenant_ids = {m.tenant_id for m in claimed}
-        looked_up = await asyncio.gather(*(self._tenant(t) for t in tenant_ids))
-        tenants = dict(zip(tenant_ids, looked_up, strict=True))
+        tenants: dict[uuid.UUID, InternalNotificationSettings | decisions.TenantProblem] = {}
+        missing: list[uuid.UUID] = []
+        for tenant_id in {m.tenant_id for m in claimed}:
+            # the common case answered from the cache without a task per tenant
+            self._versions[tenant_id] = ctx.tenants.version(tenant_id)
+            cached = ctx.tenants.fresh(tenant_id)
+            if cached is not None:
+                tenants[tenant_id] = cached
+            else:
+                missing.append(tenant_id)
+        if missing:
+            looked_up = await asyncio.gather(*(self._tenant(t) for t in missing))
+            tenants.update(zip(missing, looked_up, strict=True))
         decide_ctx = decisions.Context(
             owner=ctx.owner,
             now=ctx.clock(),

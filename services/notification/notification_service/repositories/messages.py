@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notification_service.domain.message import Guard, Message, MessageUpdate
 from notification_service.domain.statuses import MessageStatus
 from notification_service.models import sending_holds, whatsapp_message_attempts, whatsapp_messages
-from notification_service.repositories.common import dialect_name
+from notification_service.repositories.common import dialect_name, in_values
 
 M = whatsapp_messages
 A = whatsapp_message_attempts
@@ -137,7 +137,7 @@ async def claim_batch(
         return []
     stmt = (
         sa.update(M)
-        .where(M.c.id.in_(ids), _due(now))
+        .where(in_values(session, M.c.id, ids), _due(now))
         .values(status=MessageStatus.SENDING.value, lease_owner=owner, lease_expires_at=lease_until, updated_at=now)
         .returning(*M.c)
     )
@@ -163,7 +163,7 @@ async def claim_batch_with_unfinished(
         return [], {}
     stmt = (
         sa.update(M)
-        .where(M.c.id.in_(ids), _due(now))
+        .where(in_values(session, M.c.id, ids), _due(now))
         .values(status=MessageStatus.SENDING.value, lease_owner=owner, lease_expires_at=lease_until, updated_at=now)
         .returning(*M.c, _UNFINISHED_SINCE)
     )
@@ -212,7 +212,7 @@ async def extend_leases(session: AsyncSession, owner: str, ids: Sequence[uuid.UU
         return set()
     result = await session.execute(
         sa.update(M)
-        .where(M.c.id.in_(list(ids)), M.c.lease_owner == owner, M.c.status == MessageStatus.SENDING.value)
+        .where(in_values(session, M.c.id, ids), M.c.lease_owner == owner, M.c.status == MessageStatus.SENDING.value)
         .values(lease_expires_at=until)
         .returning(M.c.id)
     )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notification_service.domain.rate_gate import Counter
 from notification_service.models import rate_limit_state, tenant_daily_recipients
-from notification_service.repositories.common import dialect_name, insert_ignore
+from notification_service.repositories.common import dialect_name, in_values, insert_ignore
 
 R = rate_limit_state
 D = tenant_daily_recipients
@@ -37,7 +37,7 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> dict[str, Cou
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    query = sa.select(R.c.key, R.c.tat, R.c.counter).where(R.c.key.in_(wanted)).order_by(R.c.key)
+    query = sa.select(R.c.key, R.c.tat, R.c.counter).where(in_values(session, R.c.key, wanted)).order_by(R.c.key)
     if dialect_name(session) == "postgresql":
         query = query.with_for_update()
     rows = (await session.execute(query)).all()
@@ -107,7 +107,9 @@ async def known_recipients(
     phones = {p for _, p in pairs}
     rows = await session.execute(
         sa.select(D.c.tenant_id, D.c.recipient_phone).where(
-            D.c.day == day, D.c.tenant_id.in_(list(tenants)), D.c.recipient_phone.in_(list(phones))
+            D.c.day == day,
+            in_values(session, D.c.tenant_id, tenants),
+            in_values(session, D.c.recipient_phone, phones),
         )
     )
     return {(row.tenant_id, row.recipient_phone) for row in rows}
