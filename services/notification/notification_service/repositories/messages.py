@@ -102,7 +102,7 @@ async def oldest_created(session: AsyncSession, *, tenant_id: uuid.UUID, kind: s
 # ------------------------------------------------------------------ claiming and leases
 
 
-def _due(now: datetime, table: sa.FromClause = M) -> sa.ColumnElement[bool]:
+def _due(now: datetime | sa.BindParameter[datetime], table: sa.FromClause = M) -> sa.ColumnElement[bool]:
     return sa.or_(
         sa.and_(table.c.status == MessageStatus.QUEUED.value, table.c.due_at <= now),
         sa.and_(table.c.status == MessageStatus.SENDING.value, table.c.lease_expires_at < now),
@@ -153,23 +153,17 @@ async def claim_batch_with_unfinished(
     if dialect_name(session) != "postgresql":
         claimed = await claim_batch(session, owner=owner, now=now, lease_until=lease_until, limit=limit)
         return claimed, await unfinished_attempts(session, [m.id for m in claimed])
-    oldest = sa.select(M.c.id, M.c.tenant_id).where(_due(now)).order_by(M.c.due_at).limit(limit)
-    rows = (await session.execute(oldest.with_for_update(skip_locked=True))).all()
+    rows = (await session.execute(_CLAIM_OLDEST_PG, {"now": now, "limit": limit})).all()
     ids = [row.id for row in rows]
     per_tenant = Counter(row.tenant_id for row in rows)
     if len(rows) == limit and max(per_tenant.values()) > max(1, limit // 10):
         ids = list((await session.execute(_round_robin(now, limit, True))).scalars())
     if not ids:
         return [], {}
-    stmt = (
-        sa.update(M)
-        .where(in_values(session, M.c.id, ids), _due(now))
-        .values(status=MessageStatus.SENDING.value, lease_owner=owner, lease_expires_at=lease_until, updated_at=now)
-        .returning(*M.c, _UNFINISHED_SINCE)
-    )
+    params = {"ids": ids, "now": now, "owner": owner, "lease_until": lease_until}
     claimed: list[Message] = []
     unfinished: dict[uuid.UUID, datetime] = {}
-    for row in (await session.execute(stmt)).mappings().all():
+    for row in (await session.execute(_CLAIM_PG, params)).mappings().all():
         message = Message.from_row(row)
         claimed.append(message)
         if row["unfinished_since"] is not None:
@@ -203,6 +197,29 @@ _UNFINISHED_SINCE = (
     .where(A.c.message_id == M.c.id, A.c.outcome.is_(None))
     .scalar_subquery()
     .label("unfinished_since")
+)
+
+
+# The claim's statements on PostgreSQL, built once: SQLAlchemy memoizes a statement object's cache key, so a
+# constant statement costs no construction and no cache-key walk per batch (a fresh one cost both every time).
+_NOW: sa.BindParameter[datetime] = sa.bindparam("now", type_=M.c.due_at.type)
+_CLAIM_OLDEST_PG = (
+    sa.select(M.c.id, M.c.tenant_id)
+    .where(_due(_NOW))
+    .order_by(M.c.due_at)
+    .limit(sa.bindparam("limit", type_=sa.Integer()))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM_PG = (
+    sa.update(M)
+    .where(M.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(M.c.id.type))), _due(_NOW))
+    .values(
+        status=MessageStatus.SENDING.value,
+        lease_owner=sa.bindparam("owner", type_=M.c.lease_owner.type),
+        lease_expires_at=sa.bindparam("lease_until", type_=M.c.lease_expires_at.type),
+        updated_at=_NOW,
+    )
+    .returning(*M.c, _UNFINISHED_SINCE)
 )
 
 

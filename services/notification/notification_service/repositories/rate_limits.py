@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notification_service.domain.rate_gate import Counter
 from notification_service.models import rate_limit_state, tenant_daily_recipients
-from notification_service.repositories.common import dialect_name, in_values, insert_ignore
+from notification_service.repositories.common import dialect_name, insert_ignore
 
 R = rate_limit_state
 D = tenant_daily_recipients
@@ -37,10 +37,11 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> dict[str, Cou
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    query = sa.select(R.c.key, R.c.tat, R.c.counter).where(in_values(session, R.c.key, wanted)).order_by(R.c.key)
     if dialect_name(session) == "postgresql":
-        query = query.with_for_update()
-    rows = (await session.execute(query)).all()
+        rows = (await session.execute(_LOCK_KEYS_PG, {"keys": wanted})).all()
+    else:
+        query = sa.select(R.c.key, R.c.tat, R.c.counter).where(R.c.key.in_(wanted)).order_by(R.c.key)
+        rows = (await session.execute(query)).all()
     return {row.key: Counter(key=row.key, tat=row.tat, counter=row.counter) for row in rows}
 
 
@@ -87,6 +88,21 @@ def _write_back_pg() -> sa.Update:
 _WRITE_BACK_PG = _write_back_pg()
 
 
+# PostgreSQL statements built once (SQLAlchemy memoizes a statement's cache key: no construction per batch); the
+# lists go as one array parameter each, so the SQL text never changes and asyncpg reuses its prepared statement
+_LOCK_KEYS_PG = (
+    sa.select(R.c.key, R.c.tat, R.c.counter)
+    .where(R.c.key == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(R.c.key.type))))
+    .order_by(R.c.key)
+    .with_for_update()
+)
+_KNOWN_RECIPIENTS_PG = sa.select(D.c.tenant_id, D.c.recipient_phone).where(
+    D.c.day == sa.bindparam("day", type_=D.c.day.type),
+    D.c.tenant_id == sa.any_(sa.bindparam("tenants", type_=postgresql.ARRAY(D.c.tenant_id.type))),
+    D.c.recipient_phone == sa.any_(sa.bindparam("phones", type_=postgresql.ARRAY(D.c.recipient_phone.type))),
+)
+
+
 async def push_tat(session: AsyncSession, key: str, not_before: datetime, now: datetime) -> None:
     """Meta throttled us: nothing else goes out on this key before ``not_before``."""
     await ensure_keys(session, [key], now)
@@ -105,11 +121,12 @@ async def known_recipients(
         return set()
     tenants = {t for t, _ in pairs}
     phones = {p for _, p in pairs}
+    if dialect_name(session) == "postgresql":
+        params = {"day": day, "tenants": list(tenants), "phones": list(phones)}
+        return {(row.tenant_id, row.recipient_phone) for row in await session.execute(_KNOWN_RECIPIENTS_PG, params)}
     rows = await session.execute(
         sa.select(D.c.tenant_id, D.c.recipient_phone).where(
-            D.c.day == day,
-            in_values(session, D.c.tenant_id, tenants),
-            in_values(session, D.c.recipient_phone, phones),
+            D.c.day == day, D.c.tenant_id.in_(list(tenants)), D.c.recipient_phone.in_(list(phones))
         )
     )
     return {(row.tenant_id, row.recipient_phone) for row in rows}
