@@ -194,8 +194,8 @@ class TenantSettingsClient:
         """One GET: (status, body, ETag). Transport failures raise ``httpx.HTTPError`` / ``aiohttp.ClientError`` /
         ``TimeoutError``."""
         if not self._aiohttp:
-            response = await self._http.get(path, headers=headers)
-            return response.status_code, response.content, response.headers.get("ETag")
+            answer = await self._http.get(path, headers=headers)
+            return answer.status_code, answer.content, answer.headers.get("ETag")
         if self._session is None or self._session.closed:
             timeout = self._settings.tenant_service_timeout_seconds
             self._session = aiohttp.ClientSession(

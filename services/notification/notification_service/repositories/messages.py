@@ -151,8 +151,8 @@ async def claim_batch_with_unfinished(
     ``UPDATE … RETURNING`` also returns the start of each message's unfinished attempt (a correlated sub-query):
     one statement less per batch."""
     if dialect_name(session) != "postgresql":
-        claimed = await claim_batch(session, owner=owner, now=now, lease_until=lease_until, limit=limit)
-        return claimed, await unfinished_attempts(session, [m.id for m in claimed])
+        messages = await claim_batch(session, owner=owner, now=now, lease_until=lease_until, limit=limit)
+        return messages, await unfinished_attempts(session, [m.id for m in messages])
     rows = (await session.execute(_CLAIM_OLDEST_PG, {"now": now, "limit": limit})).all()
     ids = [row.id for row in rows]
     per_tenant = Counter(row.tenant_id for row in rows)
