@@ -48,6 +48,8 @@ from notification_service.tenant_client import TenantNotFound, TenantServiceUnav
 
 log = logging.getLogger("notification.whatsapp.dispatcher")
 
+#: a wait for a rate slot up to this long is a plain sleep (a shutdown waits at most this for it)
+_PLAIN_SLEEP_SECONDS = 0.5
 _RECORD_CHUNK = 50  # accepted sends recorded per transaction (the rest of a batch in its tail)
 #: templates that must not be sent now (PAUSED, PENDING, REJECTED, …)
 _BLOCKED_TEMPLATE_STATES = [s for s, a in TEMPLATE_ACTIONS.items() if a is not TemplateAction.SEND]
@@ -283,7 +285,11 @@ class Batch:
         with bind(tenant_id=message.tenant_id, notification_id=message.id):
             if item.send_at is not None:
                 delay = (item.send_at - self.ctx.clock()).total_seconds()
-                if delay > 0:
+                if 0 < delay <= _PLAIN_SLEEP_SECONDS:
+                    # a pacing slot moments away (most sends of a full batch): a plain sleep; shutting down is
+                    # checked right after it, under the semaphore (wait_for would cost a task and a timer each)
+                    await asyncio.sleep(delay)
+                elif delay > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.ctx.stopping.wait(), timeout=delay)
             async with semaphore:
