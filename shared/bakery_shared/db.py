@@ -7,6 +7,7 @@ import atexit
 import json
 import logging
 import os
+import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -137,14 +139,45 @@ def _report_statements() -> None:
         (Path(directory) / f"{os.getpid()}.json").write_text(json.dumps({"pid": os.getpid(), **totals}))
 
 
-def create_engine(url: str, *, echo: bool = False, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
-    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout."""
-    engine = _create_engine(url, echo=echo, pool_size=pool_size, **kwargs)
+def create_engine(
+    url: str, *, echo: bool = False, pool_size: int = 10, ping_after_idle: float | None = None, **kwargs: Any
+) -> AsyncEngine:
+    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    PostgreSQL connections are pinged before every check-out (``pool_pre_ping``: one round trip per transaction),
+    unless ``ping_after_idle`` is given: then only a connection that sat unused in the pool for that many seconds
+    is pinged (a busy loop that checks connections out many times a second pays nothing; a connection left idle,
+    e.g. across a database restart, is still tested and replaced before use). A connection that breaks in between
+    fails its statement; SQLAlchemy then drops the pool's older connections (the caller's retry gets new ones).
+    """
+    engine = _create_engine(url, echo=echo, pool_size=pool_size, ping_after_idle=ping_after_idle, **kwargs)
     _count_statements(engine)
     return engine
 
 
-def _create_engine(url: str, *, echo: bool = False, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+def _ping_after_idle(engine: AsyncEngine, seconds: float) -> None:
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["bakery_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("bakery_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < seconds:
+            return  # brand new, or back in the pool moments ago
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # noqa: BLE001 - any failure: the pool discards it and connects again
+            raise DisconnectionError(f"stale pooled connection: {type(exc).__name__}") from exc
+        if not alive:
+            raise DisconnectionError("stale pooled connection")
+
+
+def _create_engine(
+    url: str, *, echo: bool = False, pool_size: int = 10, ping_after_idle: float | None = None, **kwargs: Any
+) -> AsyncEngine:
     ensure_sqlite_directory(url)
     if is_sqlite(url):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **kwargs)
@@ -168,9 +201,12 @@ def _create_engine(url: str, *, echo: bool = False, pool_size: int = 10, **kwarg
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kwargs
+    engine = create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=ping_after_idle is None, **kwargs
     )
+    if ping_after_idle is not None:
+        _ping_after_idle(engine, ping_after_idle)
+    return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 import pytest
@@ -156,5 +157,63 @@ async def test_no_stale_copy_after_an_invalidation_while_the_tenant_service_is_d
         now[0] = 100  # past the TTL, within stale-if-error
         with pytest.raises(TenantServiceUnavailable):
             await client.get(tenant)
+    finally:
+        await client.aclose()
+
+
+async def test_the_aiohttp_path_over_real_http_caches_revalidates_and_maps_failures(sqlite_url: str) -> None:
+    """Without a test transport the client talks aiohttp to a real server: the same cache, ETag revalidation
+    (304), 404 → not found, an error status or a refused connection → unavailable (stale copy served)."""
+    from aiohttp import web
+
+    from notification_service.tenant_client import TenantNotFound
+
+    fake = FakeTenantService()
+    tenant = fake.add()
+    seen: list[dict[str, str]] = []
+
+    async def serve(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        if request.match_info["tenant"] == "00000000-0000-0000-0000-00000000beef":
+            return web.json_response({"detail": "down for maintenance"}, status=503)
+        answer = fake.handler(httpx.Request("GET", str(request.url), headers=dict(request.headers)))
+        return web.Response(status=answer.status_code, body=answer.content, headers=dict(answer.headers))
+
+    app = web.Application()
+    app.router.add_get("/internal/v1/tenants/{tenant}/notification-settings", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    now = [0.0]
+    settings = make_settings(
+        sqlite_url,
+        tenant_service_url=f"http://127.0.0.1:{port}",
+        tenant_settings_ttl_seconds=60,
+        tenant_settings_stale_if_error_seconds=300,
+    )
+    client = TenantSettingsClient(settings, clock=lambda: now[0])
+    try:
+        first = await client.get(tenant)
+        assert first.whatsapp_phone_number_id == "200000000000001"
+        assert seen[0]["Authorization"].startswith("Bearer ")
+        now[0] = 61
+        again = await client.get(tenant)
+        assert again == first and fake.requests == 2 and fake.not_modified == 1
+        assert seen[1]["If-None-Match"]
+        with pytest.raises(TenantNotFound):
+            await client.get(uuid.uuid4())
+        with pytest.raises(TenantServiceUnavailable, match="HTTP 503"):
+            await client.get(uuid.UUID("00000000-0000-0000-0000-00000000beef"))
+    finally:
+        await runner.cleanup()
+    try:
+        now[0] = 200  # past the TTL and the failure back-off, the server is gone: the stale copy is served
+        assert (await client.get(tenant)) == first
+        assert client.stats.stale_served == 1
+        now[0] = 202
+        with pytest.raises(TenantServiceUnavailable, match="unreachable"):
+            await client.get(uuid.uuid4())  # nothing cached for this one
     finally:
         await client.aclose()

@@ -93,3 +93,42 @@ async def test_statement_counts_are_written_on_request_not_only_at_exit(tmp_path
     report_statement_counts()
     written = json.loads((tmp_path / "counts" / f"{os.getpid()}.json").read_text())
     assert written["statements"] >= 1
+
+
+async def test_ping_after_idle_replaces_a_dead_idle_connection_and_skips_the_ping_when_busy(postgres_url):
+    """``ping_after_idle``: a pooled connection idle longer than that is pinged at check-out (a dead one is replaced
+    before use); one checked out again at once is not (no round trip), so a break in between fails one statement
+    and SQLAlchemy drops the connection: the next transaction works."""
+    from sqlalchemy.exc import DBAPIError
+
+    engine = create_engine(postgres_url, ping_after_idle=0.2, pool_size=1)
+    admin = create_engine(postgres_url)
+    sessions = create_session_factory(engine)
+
+    async def backend_pid() -> int:
+        async with transaction(sessions) as session:
+            return int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+    async def kill(pid: int) -> None:
+        async with admin.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await conn.commit()
+        await asyncio.sleep(0.05)
+
+    try:
+        first = await backend_pid()
+        await kill(first)
+        await asyncio.sleep(0.3)  # idle past the threshold: pinged, found dead, replaced
+        second = await backend_pid()
+        assert second != first
+        await kill(second)  # checked out again at once: not pinged, the statement meets the dead connection
+        try:
+            await backend_pid()
+            raise AssertionError("a dead connection checked out without a ping must fail its statement")
+        except DBAPIError as exc:
+            assert exc.connection_invalidated
+        third = await backend_pid()
+        assert third not in (first, second)
+    finally:
+        await engine.dispose()
+        await admin.dispose()

@@ -151,8 +151,18 @@ def record_send(tenant_id: Any, result: object, seconds: float) -> None:
         code, retry_class = failure_labels(result)
         GRAPH_ERRORS.labels(code=code, retry_class=retry_class).inc()
     else:
-        SEND_DURATION.labels(outcome="accepted").observe(seconds)
-        SENDS.labels(tenant_id=str(tenant_id)).inc()
+        _ACCEPTED_DURATION.observe(seconds)
+        child = _SENDS_OF.get(tenant_id)
+        if child is None:
+            if len(_SENDS_OF) >= 10_000:  # bounded: the registry keeps the children all the same
+                _SENDS_OF.clear()
+            child = _SENDS_OF[tenant_id] = SENDS.labels(tenant_id=str(tenant_id))
+        child.inc()
+
+
+#: ``.labels()`` children of the per-send metrics, looked up once (a labels() call hashes and locks each time)
+_ACCEPTED_DURATION = SEND_DURATION.labels(outcome="accepted")
+_SENDS_OF: dict[Any, Any] = {}
 
 
 # ---------------------------------------------------------------- queue gauges

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import aiohttp
 import httpx
 from pydantic import ValidationError
 
@@ -65,6 +66,12 @@ class TenantSettingsClient:
     ) -> None:
         self._settings = settings
         self._clock = clock
+        #: no test transport: requests go straight to an aiohttp session (an httpx request costs several times the
+        #: CPU of an aiohttp one: with 200 tenants, a dispatcher's cold cache cost ~0.3 ms per message of a
+        #: 2,000-message drain; docs/benchmarks.md, issue 14). Tests pass an httpx transport (respx, mocks).
+        self._aiohttp = transport is None
+        self._session: aiohttp.ClientSession | None = None
+        self._base_url = settings.tenant_service_url.rstrip("/")
         self._http = httpx.AsyncClient(
             base_url=settings.tenant_service_url.rstrip("/"),
             timeout=httpx.Timeout(settings.tenant_service_timeout_seconds),
@@ -83,6 +90,9 @@ class TenantSettingsClient:
         self.stats = TenantClientStats()
 
     async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         await self._http.aclose()
 
     def invalidate(self, tenant_id: uuid.UUID | None = None) -> None:
@@ -111,6 +121,13 @@ class TenantSettingsClient:
             self._token = issue_token(self._settings, role=Role.SERVICE, sub="notification-service", ttl=_TOKEN_TTL)
             self._token_expires = now + _TOKEN_TTL.total_seconds()
         return self._token
+
+    def fresh(self, tenant_id: uuid.UUID) -> InternalNotificationSettings | None:
+        """The cached settings while they are within the TTL (what :meth:`get` answers without any I/O), else None."""
+        entry = self._cache.get(tenant_id)
+        if entry is not None and self._clock() - entry.validated_at < self._settings.tenant_settings_ttl_seconds:
+            return entry.value
+        return None
 
     async def get(self, tenant_id: uuid.UUID) -> InternalNotificationSettings:
         entry = self._cache.get(tenant_id)
@@ -150,25 +167,40 @@ class TenantSettingsClient:
         try:
             async with self._gate:
                 self.stats.requests += 1
-                response = await self._http.get(path, headers=headers)
-        except httpx.HTTPError as exc:
+                status, content, etag = await self._get(path, headers)
+        except (httpx.HTTPError, aiohttp.ClientError, TimeoutError) as exc:
             self._down_until = self._clock() + _DOWN_BACKOFF
             raise TenantServiceUnavailable(f"tenant service unreachable: {type(exc).__name__}") from exc
-        if response.status_code == 304 and entry is not None:
+        if status == 304 and entry is not None:
             self.stats.not_modified += 1
             if invalidations == self._invalidations:
                 entry.validated_at = self._clock()
             return entry.value
-        if response.status_code == 404:
+        if status == 404:
             self._cache.pop(tenant_id, None)
             raise TenantNotFound(str(tenant_id))
-        if response.status_code != 200:
+        if status != 200:
             self._down_until = self._clock() + _DOWN_BACKOFF
-            raise TenantServiceUnavailable(f"tenant service answered HTTP {response.status_code}")
+            raise TenantServiceUnavailable(f"tenant service answered HTTP {status}")
         try:
-            value = InternalNotificationSettings.model_validate_json(response.content)
+            value = InternalNotificationSettings.model_validate_json(content)
         except ValidationError as exc:
             raise TenantServiceUnavailable("tenant service answered a body that does not match the contract") from exc
         if invalidations == self._invalidations:
-            self._cache[tenant_id] = _Entry(value=value, etag=response.headers.get("ETag"), validated_at=self._clock())
+            self._cache[tenant_id] = _Entry(value=value, etag=etag, validated_at=self._clock())
         return value
+
+    async def _get(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+        """One GET: (status, body, ETag). Transport failures raise ``httpx.HTTPError`` / ``aiohttp.ClientError`` /
+        ``TimeoutError``."""
+        if not self._aiohttp:
+            answer = await self._http.get(path, headers=headers)
+            return answer.status_code, answer.content, answer.headers.get("ETag")
+        if self._session is None or self._session.closed:
+            timeout = self._settings.tenant_service_timeout_seconds
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._settings.tenant_service_max_in_flight),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            )
+        async with self._session.get(self._base_url + path, headers=headers, allow_redirects=False) as response:
+            return response.status, await response.read(), response.headers.get("ETag")

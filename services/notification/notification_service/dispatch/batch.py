@@ -48,7 +48,9 @@ from notification_service.tenant_client import TenantNotFound, TenantServiceUnav
 
 log = logging.getLogger("notification.whatsapp.dispatcher")
 
-_RECORD_CHUNK = 25  # accepted sends recorded per transaction
+#: a wait for a rate slot up to this long is a plain sleep (a shutdown waits at most this for it)
+_PLAIN_SLEEP_SECONDS = 0.5
+_RECORD_CHUNK = 50  # accepted sends recorded per transaction (the rest of a batch in its tail)
 #: templates that must not be sent now (PAUSED, PENDING, REJECTED, …)
 _BLOCKED_TEMPLATE_STATES = [s for s, a in TEMPLATE_ACTIONS.items() if a is not TemplateAction.SEND]
 
@@ -103,12 +105,11 @@ class Batch:
         ctx = self.ctx
         now = ctx.clock()
         async with transaction(ctx.sessions) as session:
-            claimed = await messages_repo.claim_batch(
+            claimed, unfinished = await messages_repo.claim_batch_with_unfinished(
                 session, owner=ctx.owner, now=now, lease_until=ctx.lease_until(), limit=ctx.settings.dispatch_batch_size
             )
             if not claimed:
                 return 0, None
-            unfinished = await messages_repo.unfinished_attempts(session, [m.id for m in claimed])
             await messages_repo.abandon_attempts(session, unfinished, now)
             # read in the claim's transaction: no session, pool check-out and BEGIN/ROLLBACK of their own
             holds = await holds_repo.holds(session)
@@ -171,9 +172,19 @@ class Batch:
             probes = [h.probe_message_id for h in group if h.probe_message_id is not None]
             probe = probes[0] if probes and all(h.kind in PROBED_KINDS for h in group) else None
             active[key] = (group[0].reason, probe)
-        tenant_ids = {m.tenant_id for m in claimed}
-        looked_up = await asyncio.gather(*(self._tenant(t) for t in tenant_ids))
-        tenants = dict(zip(tenant_ids, looked_up, strict=True))
+        tenants: dict[uuid.UUID, InternalNotificationSettings | decisions.TenantProblem] = {}
+        missing: list[uuid.UUID] = []
+        for tenant_id in {m.tenant_id for m in claimed}:
+            # the common case answered from the cache without a task per tenant
+            self._versions[tenant_id] = ctx.tenants.version(tenant_id)
+            cached = ctx.tenants.fresh(tenant_id)
+            if cached is not None:
+                tenants[tenant_id] = cached
+            else:
+                missing.append(tenant_id)
+        if missing:
+            looked_up = await asyncio.gather(*(self._tenant(t) for t in missing))
+            tenants.update(zip(missing, looked_up, strict=True))
         decide_ctx = decisions.Context(
             owner=ctx.owner,
             now=ctx.clock(),
@@ -274,7 +285,11 @@ class Batch:
         with bind(tenant_id=message.tenant_id, notification_id=message.id):
             if item.send_at is not None:
                 delay = (item.send_at - self.ctx.clock()).total_seconds()
-                if delay > 0:
+                if 0 < delay <= _PLAIN_SLEEP_SECONDS:
+                    # a pacing slot moments away (most sends of a full batch): a plain sleep; shutting down is
+                    # checked right after it, under the semaphore (wait_for would cost a task and a timer each)
+                    await asyncio.sleep(delay)
+                elif delay > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.ctx.stopping.wait(), timeout=delay)
             async with semaphore:

@@ -42,6 +42,11 @@ from notification_service.wakeup import PostgresListener, Wakeup
 
 log = logging.getLogger("notification.whatsapp.dispatcher")
 
+#: the stand-alone dispatcher's engine pings a pooled connection only after it sat idle this long: a busy loop
+#: checks connections out several times per batch, and a ping each time was one round trip per transaction (a
+#: connection broken in between fails its statement: the batch is retried after the poll interval; see db.py)
+_PING_AFTER_IDLE_SECONDS = 5.0
+
 
 class Dispatcher:
     """One dispatcher. Tests drive it with :meth:`run_once` / :meth:`drain`; services with :meth:`start`."""
@@ -65,7 +70,7 @@ class Dispatcher:
         self._owns_engine = engine is None and session_factory is None
         self.engine: AsyncEngine | None = engine
         if session_factory is None:
-            self.engine = engine or create_engine(settings.database_url)
+            self.engine = engine or create_engine(settings.database_url, ping_after_idle=_PING_AFTER_IDLE_SECONDS)
             session_factory = create_session_factory(self.engine)
         self.sessions = session_factory
         self._owns_graph = graph is None

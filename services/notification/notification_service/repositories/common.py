@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,3 +46,12 @@ def fit_to_columns(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
             value = clean_text(value, length if isinstance(length, int) else None)
         fitted[key] = value
     return fitted
+
+
+def in_values(session: AsyncSession, column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnElement[bool]:
+    """``column IN (values)``. PostgreSQL: ``column = ANY(:array)``, one parameter whatever the number of values,
+    so the SQL text stays the same from call to call and asyncpg reuses its prepared statement (an IN list renders
+    one placeholder per value: every new length was a new statement to prepare, one more round trip)."""
+    if dialect_name(session) == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(list(values))

@@ -56,8 +56,11 @@ class Hold:
 
 async def holds(session: AsyncSession) -> list[Hold]:
     """Every active hold, oldest first."""
-    rows = await session.execute(sa.select(H).order_by(H.c.created_at))
+    rows = await session.execute(_ALL_HOLDS)
     return [Hold.from_row(r) for r in rows.mappings()]
+
+
+_ALL_HOLDS = sa.select(H).order_by(H.c.created_at)  # built once: read by every batch
 
 
 async def hold_kinds(session: AsyncSession, scope: str, scope_key: str) -> list[str]:

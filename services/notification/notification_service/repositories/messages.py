@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notification_service.domain.message import Guard, Message, MessageUpdate
 from notification_service.domain.statuses import MessageStatus
 from notification_service.models import sending_holds, whatsapp_message_attempts, whatsapp_messages
-from notification_service.repositories.common import dialect_name
+from notification_service.repositories.common import dialect_name, in_values
 
 M = whatsapp_messages
 A = whatsapp_message_attempts
@@ -102,7 +102,7 @@ async def oldest_created(session: AsyncSession, *, tenant_id: uuid.UUID, kind: s
 # ------------------------------------------------------------------ claiming and leases
 
 
-def _due(now: datetime, table: sa.FromClause = M) -> sa.ColumnElement[bool]:
+def _due(now: datetime | sa.BindParameter[datetime], table: sa.FromClause = M) -> sa.ColumnElement[bool]:
     return sa.or_(
         sa.and_(table.c.status == MessageStatus.QUEUED.value, table.c.due_at <= now),
         sa.and_(table.c.status == MessageStatus.SENDING.value, table.c.lease_expires_at < now),
@@ -137,11 +137,38 @@ async def claim_batch(
         return []
     stmt = (
         sa.update(M)
-        .where(M.c.id.in_(ids), _due(now))
+        .where(in_values(session, M.c.id, ids), _due(now))
         .values(status=MessageStatus.SENDING.value, lease_owner=owner, lease_expires_at=lease_until, updated_at=now)
         .returning(*M.c)
     )
     return [Message.from_row(r) for r in (await session.execute(stmt)).mappings().all()]
+
+
+async def claim_batch_with_unfinished(
+    session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime, limit: int
+) -> tuple[list[Message], dict[uuid.UUID, datetime]]:
+    """:func:`claim_batch` and :func:`unfinished_attempts` of the claimed messages. On PostgreSQL the claim's
+    ``UPDATE … RETURNING`` also returns the start of each message's unfinished attempt (a correlated sub-query):
+    one statement less per batch."""
+    if dialect_name(session) != "postgresql":
+        messages = await claim_batch(session, owner=owner, now=now, lease_until=lease_until, limit=limit)
+        return messages, await unfinished_attempts(session, [m.id for m in messages])
+    rows = (await session.execute(_CLAIM_OLDEST_PG, {"now": now, "limit": limit})).all()
+    ids = [row.id for row in rows]
+    per_tenant = Counter(row.tenant_id for row in rows)
+    if len(rows) == limit and max(per_tenant.values()) > max(1, limit // 10):
+        ids = list((await session.execute(_round_robin(now, limit, True))).scalars())
+    if not ids:
+        return [], {}
+    params = {"ids": ids, "now": now, "owner": owner, "lease_until": lease_until}
+    claimed: list[Message] = []
+    unfinished: dict[uuid.UUID, datetime] = {}
+    for row in (await session.execute(_CLAIM_PG, params)).mappings().all():
+        message = Message.from_row(row)
+        claimed.append(message)
+        if row["unfinished_since"] is not None:
+            unfinished[message.id] = row["unfinished_since"]
+    return claimed, unfinished
 
 
 def _round_robin(now: datetime, limit: int, postgres: bool) -> sa.Select[tuple[uuid.UUID]]:
@@ -164,13 +191,45 @@ def _round_robin(now: datetime, limit: int, postgres: bool) -> sa.Select[tuple[u
     return query.with_for_update(skip_locked=True, of=picked) if postgres else query
 
 
+#: the start of a message's attempt that was started and never finished (the newest such, normally the only one)
+_UNFINISHED_SINCE = (
+    sa.select(sa.func.max(A.c.started_at))
+    .where(A.c.message_id == M.c.id, A.c.outcome.is_(None))
+    .scalar_subquery()
+    .label("unfinished_since")
+)
+
+
+# The claim's statements on PostgreSQL, built once: SQLAlchemy memoizes a statement object's cache key, so a
+# constant statement costs no construction and no cache-key walk per batch (a fresh one cost both every time).
+_NOW: sa.BindParameter[datetime] = sa.bindparam("now", type_=M.c.due_at.type)
+_CLAIM_OLDEST_PG = (
+    sa.select(M.c.id, M.c.tenant_id)
+    .where(_due(_NOW))
+    .order_by(M.c.due_at)
+    .limit(sa.bindparam("limit", type_=sa.Integer()))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM_PG = (
+    sa.update(M)
+    .where(M.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(M.c.id.type))), _due(_NOW))
+    .values(
+        status=MessageStatus.SENDING.value,
+        lease_owner=sa.bindparam("owner", type_=M.c.lease_owner.type),
+        lease_expires_at=sa.bindparam("lease_until", type_=M.c.lease_expires_at.type),
+        updated_at=_NOW,
+    )
+    .returning(*M.c, _UNFINISHED_SINCE)
+)
+
+
 async def extend_leases(session: AsyncSession, owner: str, ids: Sequence[uuid.UUID], until: datetime) -> set[uuid.UUID]:
     """Push the leases of ``ids`` this dispatcher still holds to ``until``; returns the ids still held."""
     if not ids:
         return set()
     result = await session.execute(
         sa.update(M)
-        .where(M.c.id.in_(list(ids)), M.c.lease_owner == owner, M.c.status == MessageStatus.SENDING.value)
+        .where(in_values(session, M.c.id, ids), M.c.lease_owner == owner, M.c.status == MessageStatus.SENDING.value)
         .values(lease_expires_at=until)
         .returning(M.c.id)
     )
@@ -473,11 +532,34 @@ async def finish_attempts(session: AsyncSession, ends: Sequence[AttemptEnd]) -> 
     """Complete attempt rows (one executemany)."""
     if not ends:
         return
-    keys = ("outcome", "finished_at", "duration_ms", "http_status", "error_code", "error_message", "wamid")
+    conn = await session.connection()
+    if dialect_name(session) == "postgresql":
+        # one statement, the rows as arrays (an executemany is one execution per row on the server)
+        arrays: dict[str, Any] = {"a_id": [e.attempt_id for e in ends]}
+        for k in _ATTEMPT_END_KEYS:
+            arrays[f"a_{k}"] = [getattr(e, k) for e in ends]
+        await conn.execute(_FINISH_ATTEMPTS_PG, arrays)
+        return
+    keys = _ATTEMPT_END_KEYS
     stmt = sa.update(A).where(A.c.id == sa.bindparam("b_id")).values({k: sa.bindparam(f"b_{k}") for k in keys})
     params = [{"b_id": e.attempt_id, **{f"b_{k}": getattr(e, k) for k in keys}} for e in ends]
-    conn = await session.connection()
     await conn.execute(stmt.execution_options(synchronize_session=False), params)
+
+
+_ATTEMPT_END_KEYS = ("outcome", "finished_at", "duration_ms", "http_status", "error_code", "error_message", "wamid")
+
+
+def _finish_attempts_pg() -> sa.Update:
+    names = ("id", *_ATTEMPT_END_KEYS)
+    rows = (
+        sa.func.unnest(*(sa.bindparam(f"a_{n}", type_=postgresql.ARRAY(A.c[n].type)) for n in names))
+        .table_valued(*(sa.column(n, A.c[n].type) for n in names))
+        .render_derived(name="v")
+    )
+    return sa.update(A).where(A.c.id == rows.c.id).values({k: rows.c[k] for k in _ATTEMPT_END_KEYS})
+
+
+_FINISH_ATTEMPTS_PG = _finish_attempts_pg()
 
 
 async def settle_open_attempts(session: AsyncSession, message_id: uuid.UUID, wamid: str | None, now: datetime) -> int:

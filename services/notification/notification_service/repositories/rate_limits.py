@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notification_service.domain.rate_gate import Counter
@@ -36,10 +37,11 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> dict[str, Cou
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    query = sa.select(R.c.key, R.c.tat, R.c.counter).where(R.c.key.in_(wanted)).order_by(R.c.key)
     if dialect_name(session) == "postgresql":
-        query = query.with_for_update()
-    rows = (await session.execute(query)).all()
+        rows = (await session.execute(_LOCK_KEYS_PG, {"keys": wanted})).all()
+    else:
+        query = sa.select(R.c.key, R.c.tat, R.c.counter).where(R.c.key.in_(wanted)).order_by(R.c.key)
+        rows = (await session.execute(query)).all()
     return {row.key: Counter(key=row.key, tat=row.tat, counter=row.counter) for row in rows}
 
 
@@ -47,13 +49,58 @@ async def write_back(session: AsyncSession, counters: Iterable[Counter], now: da
     changed = [c for c in counters if c.changed]
     if not changed:
         return
+    conn = await session.connection()
+    if dialect_name(session) == "postgresql":
+        # one statement, the rows as arrays (an executemany is one execution per row on the server)
+        params = {
+            "keys": [c.key for c in changed],
+            "tats": [c.tat for c in changed],
+            "counters": [c.counter for c in changed],
+            "now": now,
+        }
+        await conn.execute(_WRITE_BACK_PG, params)
+        return
     stmt = (
         sa.update(R)
         .where(R.c.key == sa.bindparam("b_key"))
         .values(tat=sa.bindparam("b_tat"), counter=sa.bindparam("b_counter"), updated_at=now)
     )
-    conn = await session.connection()
     await conn.execute(stmt, [{"b_key": c.key, "b_tat": c.tat, "b_counter": c.counter} for c in changed])
+
+
+def _write_back_pg() -> sa.Update:
+    rows = (
+        sa.func.unnest(
+            sa.bindparam("keys", type_=postgresql.ARRAY(R.c.key.type)),
+            sa.bindparam("tats", type_=postgresql.ARRAY(R.c.tat.type)),
+            sa.bindparam("counters", type_=postgresql.ARRAY(R.c.counter.type)),
+        )
+        .table_valued(sa.column("key", R.c.key.type), sa.column("tat", R.c.tat.type), sa.column("counter"))
+        .render_derived(name="v")
+    )
+    return (
+        sa.update(R)
+        .where(R.c.key == rows.c.key)
+        .values(tat=rows.c.tat, counter=rows.c.counter, updated_at=sa.bindparam("now", type_=R.c.updated_at.type))
+    )
+
+
+_WRITE_BACK_PG = _write_back_pg()
+
+
+# PostgreSQL statements built once (SQLAlchemy memoizes a statement's cache key: no construction per batch); the
+# lists go as one array parameter each, so the SQL text never changes and asyncpg reuses its prepared statement
+_LOCK_KEYS_PG = (
+    sa.select(R.c.key, R.c.tat, R.c.counter)
+    .where(R.c.key == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(R.c.key.type))))
+    .order_by(R.c.key)
+    .with_for_update()
+)
+_KNOWN_RECIPIENTS_PG = sa.select(D.c.tenant_id, D.c.recipient_phone).where(
+    D.c.day == sa.bindparam("day", type_=D.c.day.type),
+    D.c.tenant_id == sa.any_(sa.bindparam("tenants", type_=postgresql.ARRAY(D.c.tenant_id.type))),
+    D.c.recipient_phone == sa.any_(sa.bindparam("phones", type_=postgresql.ARRAY(D.c.recipient_phone.type))),
+)
 
 
 async def push_tat(session: AsyncSession, key: str, not_before: datetime, now: datetime) -> None:
@@ -74,6 +121,9 @@ async def known_recipients(
         return set()
     tenants = {t for t, _ in pairs}
     phones = {p for _, p in pairs}
+    if dialect_name(session) == "postgresql":
+        params = {"day": day, "tenants": list(tenants), "phones": list(phones)}
+        return {(row.tenant_id, row.recipient_phone) for row in await session.execute(_KNOWN_RECIPIENTS_PG, params)}
     rows = await session.execute(
         sa.select(D.c.tenant_id, D.c.recipient_phone).where(
             D.c.day == day, D.c.tenant_id.in_(list(tenants)), D.c.recipient_phone.in_(list(phones))
