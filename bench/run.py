@@ -1211,7 +1211,9 @@ class Bench:
                     "tenants": tenants,
                     "url": f"{stack.notification_url}/api/v1/events/purchase-orders",
                     "headers": tokens.service(),
-                    "offset": 5_000_000 + rep * 100_000 + (0 if in_process else 50_000),
+                    # each run its own recipients: the loadgen's recipient is (k // tenants) % 200, so an offset of
+                    # a multiple of 4,000 reused the last run's pairs inside the 6 s pair interval
+                    "offset": 5_000_000 + (rep + (0 if in_process else reps)) * int(rate * self.duration),
                     "out": str(out),
                 },
                 env,

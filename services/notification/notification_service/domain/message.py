@@ -83,9 +83,6 @@ class Message:
 _MESSAGE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Message))
 
 
-_MESSAGE_FIELDS: Final = tuple(f.name for f in fields(Message))
-
-
 class Keep(Enum):
     KEEP = "keep"
 
