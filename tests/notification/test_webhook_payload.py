@@ -27,6 +27,7 @@ from .webhook_helpers import (
     sent_messages,
     status_item,
     statuses_body,
+    wait_applied,
 )
 
 NUMBER = "200000000000001"
@@ -55,6 +56,7 @@ async def test_entry_of_wrong_type_is_stored_and_acknowledged(any_env: Env) -> N
     for body in ({"entry": 5}, {"entry": {"changes": 1}}, {"entry": [5, "x", None]}, [1, 2], "text", 7):
         r = await post_signed(any_env.client, raw_json(body) if not isinstance(body, dict) else body)
         assert r.status_code == 200, r.text
+        await wait_applied(any_env, r.json()["event_id"])  # marked at once, or by the applier (items of an entry)
     events = await rows(any_env, "webhook_events")
     assert len(events) == 6
     assert all(e["processed_at"] is not None for e in events)  # never retried by the sweeper
