@@ -1659,13 +1659,7 @@ def table(results: dict[str, Any]) -> str:
                 (
                     f"soak {soak['seconds']:.0f}s: {k} RSS after {g.get('warmup_seconds', 0)} s warm-up → end",
                     f"{g['rss_mb_at_third']:.0f} → {g['rss_mb_end']:.0f} MB",
-                    f"{g['growth_pct']:+.1f} % (goal ≤ 5 %: "
-                    + ("met)" if g["growth_pct"] <= 5 else "NOT met)")
-                    + (
-                        " (the test double, not in the goal: it holds its undelivered webhooks)"
-                        if k == "sandbox"
-                        else ""
-                    ),
+                    f"{g['growth_pct']:+.1f} % (goal ≤ 5 %: " + ("met)" if g["growth_pct"] <= 5 else "NOT met)"),
                 )
             )
     mem = []
