@@ -411,12 +411,10 @@ class Bench:
         transaction with a NOTIFY; returns the wall-clock commit time."""
         import sqlalchemy as sa
 
-        from notification_service.domain.decisions import KIND_PURCHASE_ORDER
         from notification_service.domain.events import PurchaseOrderEvent
-        from notification_service.domain.templates import PO_NOTIFICATION
         from notification_service.models import purchase_order_events, whatsapp_messages
         from notification_service.repositories.signals import notify_in_transaction
-        from notification_service.services.ingestion import new_message_values
+        from notification_service.services.ingestion import rows_for
 
         now = datetime.now(UTC)
         events, messages = [], []
@@ -440,29 +438,9 @@ class Bench:
                     "supplier": {"name": "Harinas Ana", "phone": f"+34{600000000 + t * 1000 + r}"},
                 }
             )
-            events.append(
-                {
-                    "id": uuid.uuid4(),
-                    "tenant_id": event.tenant_id,
-                    "event_id": event.event_id,
-                    "occurred_at": event.occurred_at,
-                    "payload": event.canonical_payload(),
-                    "payload_hash": event.payload_hash(),
-                    "received_at": now,
-                }
-            )
-            messages.append(
-                new_message_values(
-                    tenant_id=event.tenant_id,
-                    event_id=event.event_id,
-                    kind=KIND_PURCHASE_ORDER,
-                    recipient=event.supplier.phone,
-                    template_name=PO_NOTIFICATION,
-                    template_values=event.template_values(),
-                    requested_language=event.supplier.language,
-                    now=now,
-                )
-            )
+            event_row, message = rows_for(event, now)
+            events.append(event_row)
+            messages.append(message)
 
         async def go(engine: Any, sessions: Any) -> float:
             async with sessions() as session, session.begin():

@@ -92,6 +92,12 @@ class _Submitted:
     message: dict[str, Any]
 
 
+def rows_for(event: PurchaseOrderEvent, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The event row and the message row ingestion writes for ``event`` (the bench fills its queue with them)."""
+    submitted = _submitted(event, now)
+    return submitted.event_row, submitted.message
+
+
 def _submitted(event: PurchaseOrderEvent, now: datetime) -> _Submitted:
     payload = event.canonical_payload()
     payload_hash = fingerprint(payload)

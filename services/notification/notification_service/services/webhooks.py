@@ -74,6 +74,24 @@ def parse_timestamp(value: Any, default: datetime) -> datetime:
         return default
 
 
+def status_record(
+    event_id: int, phone_number_id: str | None, item: dict[str, Any], now: datetime
+) -> tuple[str | None, str, datetime, dict[str, Any]]:
+    """One ``statuses[]`` item's wamid, status (lower case), time, and its ``webhook_statuses`` row so far."""
+    wamid = str(item.get("id") or "") or None
+    raw_status = str(item.get("status") or "").lower()
+    at = parse_timestamp(item.get("timestamp"), now)
+    record: dict[str, Any] = {
+        "event_id": event_id,
+        "wamid": wamid,
+        "status": raw_status[:16] or "unknown",
+        "status_at": at,
+        "phone_number_id": phone_number_id,
+        "created_at": now,
+    }
+    return wamid, raw_status, at, record
+
+
 @dataclass
 class ProcessResult:
     statuses: dict[str, int] = field(default_factory=dict)  # outcome → count
@@ -353,19 +371,8 @@ class WebhookProcessor:
         for status_item in items:
             item, event_id, phone_number_id = status_item.item, status_item.event_id, status_item.phone_number_id
             result = results[status_item.event_id]
-            wamid = str(item.get("id") or "") or None
-            raw_status = str(item.get("status") or "").lower()
-            at = parse_timestamp(item.get("timestamp"), now)
-            record: dict[str, Any] = {
-                "event_id": event_id,
-                "wamid": wamid,
-                "status": raw_status[:16] or "unknown",
-                "status_at": at,
-                "phone_number_id": phone_number_id,
-                "message_id": None,
-                "outcome": "invalid",
-                "created_at": now,
-            }
+            wamid, raw_status, at, record = status_record(event_id, phone_number_id, item, now)
+            record.update(message_id=None, outcome="invalid")
             records.append(record)
             if item.get("invalid"):
                 result.count("invalid")
@@ -581,18 +588,8 @@ class WebhookProcessor:
         self, session: AsyncSession, event_id: int, phone_number_id: str | None, item: dict[str, Any]
     ) -> str:
         now = self.clock()
-        wamid = str(item.get("id") or "") or None
-        raw_status = str(item.get("status") or "").lower()
-        at = parse_timestamp(item.get("timestamp"), now)
+        wamid, raw_status, at, record = status_record(event_id, phone_number_id, item, now)
         notification_id = notification_id_from_callback(item.get("biz_opaque_callback_data"))
-        record: dict[str, Any] = {
-            "event_id": event_id,
-            "wamid": wamid,
-            "status": raw_status[:16] or "unknown",
-            "status_at": at,
-            "phone_number_id": phone_number_id,
-            "created_at": now,
-        }
         message = await messages_repo.find_for_status(session, wamid=wamid, notification_id=notification_id)
         if message is None:
             log.info("status %s for unknown message wamid=%s (stored)", raw_status, wamid)
