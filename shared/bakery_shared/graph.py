@@ -122,20 +122,31 @@ class SendResult:
     wa_id: str | None
     message_status: str | None
     raw: dict[str, Any]
+    user_id: str | None = None  # ``contacts[0].user_id``: only when the send addressed a business-scoped user ID
 
 
 def template_payload(
     *,
-    to: str,
+    to: str | None,
     template_name: str,
     language: str,
     body_parameters: Sequence[str],
     biz_opaque_callback_data: str | None = None,
+    recipient: str | None = None,
 ) -> dict[str, Any]:
+    """A template send to the phone number ``to`` or to the business-scoped user ID ``recipient`` (Meta page
+    "Business-scoped user IDs", 2026: when both are given, Meta sends to ``to``)."""
+    if not to and not recipient:
+        raise ValueError("a send needs a phone number (to) or a business-scoped user ID (recipient)")
+    address: dict[str, str] = {}
+    if to:
+        address["to"] = to
+    if recipient:
+        address["recipient"] = recipient
     payload: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": to,
+        **address,
         "type": "template",
         "template": {
             "name": template_name,
@@ -283,11 +294,12 @@ class GraphClient:
         self,
         phone_number_id: str,
         *,
-        to: str,
+        to: str | None,
         template_name: str,
         language: str,
         body_parameters: Sequence[str],
         biz_opaque_callback_data: str | None = None,
+        recipient: str | None = None,
     ) -> SendResult:
         body = template_payload(
             to=to,
@@ -295,6 +307,7 @@ class GraphClient:
             language=language,
             body_parameters=body_parameters,
             biz_opaque_callback_data=biz_opaque_callback_data,
+            recipient=recipient,
         )
         data = await self._request("POST", f"{phone_number_id}/messages", json=body)
         try:
@@ -312,6 +325,7 @@ class GraphClient:
             wa_id=contacts[0].get("wa_id"),
             message_status=message.get("message_status"),
             raw=data,
+            user_id=contacts[0].get("user_id"),
         )
 
     async def paginate(self, path: str, params: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:

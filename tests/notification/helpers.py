@@ -320,5 +320,6 @@ def message_row(status: str = "sending", at: datetime | None = None, **overrides
         "pricing_type": None,
         "billable": None,
         "cost_eur": None,
+        "recipient_user_id": None,
     }
     return {**row, **overrides}

@@ -31,6 +31,9 @@ whatsapp_messages = sa.Table(
     sa.Column("event_id", UUIDStr(), nullable=True),  # NULL for test messages
     sa.Column("kind", sa.String(32), nullable=False),  # purchase_order | test
     sa.Column("recipient_phone", sa.String(32), nullable=False),  # E.164
+    # migration 0004: the recipient's business-scoped user ID (BSUID), from status webhooks; portfolio-wide, so
+    # never shown to a bakery's owner (docs/notification.md, "Business-scoped user IDs")
+    sa.Column("recipient_user_id", sa.String(160), nullable=True),
     sa.Column("template_name", sa.String(128), nullable=False),
     sa.Column("requested_language", sa.String(16), nullable=True),  # supplier's language, if any
     sa.Column("language", sa.String(16), nullable=True),  # decided at dispatch

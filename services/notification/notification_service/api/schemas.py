@@ -52,6 +52,8 @@ class MessageOut(BaseModel):
     delivered_at: datetime | None
     read_at: datetime | None
     failed_at: datetime | None
+    #: the recipient's business-scoped user ID: admins only (always null for an owner; docs/notification.md)
+    recipient_user_id: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:

@@ -66,6 +66,9 @@ class Message:
     pricing_type: str | None
     billable: bool | None
     cost_eur: Decimal | None
+    #: the recipient's business-scoped user ID (Meta's ``recipient_user_id``), once a status webhook carried it;
+    #: sends go to ``recipient_phone``: this is what a send by user ID (Graph ``recipient``) would use instead
+    recipient_user_id: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Message:
@@ -152,6 +155,7 @@ class MessageUpdate:
     pricing_type: Change[str | None] = KEEP
     billable: Change[bool | None] = KEEP
     cost_eur: Change[Decimal | None] = KEEP
+    recipient_user_id: Change[str] = KEEP
     #: the status the message had when the update was computed (for metrics and logs); None for bulk updates
     previous: MessageStatus | None = None
 
@@ -182,6 +186,7 @@ class MessageUpdate:
             "pricing_type",
             "billable",
             "cost_eur",
+            "recipient_user_id",
         ):
             value = getattr(self, name)
             if value is not KEEP:
@@ -217,3 +222,4 @@ class StatusReport:
     pricing_type: str | None = None
     billable: bool | None = None
     cost_eur: Decimal | None = None
+    recipient_user_id: str | None = None  # the status item's ``recipient_user_id`` (absent: failed after a send to a phone)

@@ -282,6 +282,8 @@ def reported(message: Message, report: StatusReport, now: datetime) -> MessageUp
         error = report.error or ErrorInfo("unknown", "delivery failed")
     if report.wamid and message.wamid is None:
         changes["wamid"] = report.wamid
+    if report.recipient_user_id and message.recipient_user_id is None:
+        changes["recipient_user_id"] = report.recipient_user_id  # the first one Meta gives is kept
     reason: str | None | Keep = KEEP
     clears_error = message.status in PENDING and message.failed_at is None and report.status is not MessageStatus.FAILED
     if new_status is not message.status and clears_error:

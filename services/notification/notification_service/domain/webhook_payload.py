@@ -36,6 +36,9 @@ PHONE_NUMBER_ID_LENGTH = 64
 PRICING_LENGTH = 48
 ERROR_CODE_LENGTH = 32
 ERROR_TEXT_LENGTH = 2000
+#: A business-scoped user ID: ISO country code, ``.``, up to 128 alphanumerics; a parent BSUID adds ``ENT.``
+#: (Meta page "Business-scoped user IDs"). Longer values are cut, like every other value.
+USER_ID_LENGTH = 160
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,10 @@ def fit_status_item(item: dict[str, Any]) -> dict[str, Any]:
     callback = item.get("biz_opaque_callback_data")
     if isinstance(callback, str):
         fitted["biz_opaque_callback_data"] = callback
+    # business-scoped user ID (2026): absent from a ``failed`` status of a send to a phone number
+    user_id = scalar_text(item.get("recipient_user_id"), USER_ID_LENGTH)
+    if user_id is not None:
+        fitted["recipient_user_id"] = user_id
     pricing = item.get("pricing")
     if isinstance(pricing, dict):
         billable = pricing.get("billable")
@@ -178,3 +185,10 @@ def fit_status_item(item: dict[str, Any]) -> dict[str, Any]:
             fitted_error["error_data"] = {"details": clean_text(details, ERROR_TEXT_LENGTH)}
         fitted["errors"] = [fitted_error]
     return fitted
+
+
+def inbound_sender(message: Any) -> tuple[str | None, str | None]:
+    """An inbound ``messages[]`` item's sender: (phone number ``from``, business-scoped user ID ``from_user_id``).
+    Either may be missing: a user who set a username can write without Meta sharing the phone number."""
+    item = as_dict(message)
+    return scalar_text(item.get("from"), 32), scalar_text(item.get("from_user_id"), USER_ID_LENGTH)

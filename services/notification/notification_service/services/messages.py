@@ -35,6 +35,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput("is not a cursor returned by this API", field="cursor") from exc
 
 
+#: Columns only an admin is shown. The business-scoped user ID is the same for one supplier across every bakery of
+#: the portfolio (Meta page "Business-scoped user IDs"), so a bakery owner who saw it could recognise that its
+#: supplier also supplies other bakeries: owners never get it, not even on their own messages.
+ADMIN_ONLY_COLUMNS = ("recipient_user_id",)
+
+
+def shown_to(principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` without the columns ``principal`` may not see."""
+    if principal.role is Role.ADMIN:
+        return row
+    return {key: value for key, value in row.items() if key not in ADMIN_ONLY_COLUMNS}
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -68,7 +81,7 @@ async def list_messages(
             after=after,
             limit=limit + 1,
         )
-    page = [m.as_dict() for m in rows[:limit]]
+    page = [shown_to(principal, m.as_dict()) for m in rows[:limit]]
     next_cursor = encode_cursor(page[limit - 1]) if len(rows) > limit else None
     return page, next_cursor
 
@@ -82,7 +95,7 @@ async def get_message(
         if message is None or (principal.role is not Role.ADMIN and message.tenant_id != principal.tenant_id):
             raise NotFound("No such message")
         attempts = await messages_repo.list_attempts(session, message_id)
-    return message.as_dict(), attempts
+    return shown_to(principal, message.as_dict()), attempts
 
 
 async def retry_message(

@@ -47,6 +47,7 @@ from notification_service.domain.webhook_payload import (
     changes,
     clean_text,
     fit_status_item,
+    inbound_sender,
     parse_body,
     scalar_text,
 )
@@ -169,6 +170,20 @@ def _count_invalid(result: ProcessResult) -> None:
         metrics.WEBHOOKS_INVALID.labels(part="status").inc(invalid_statuses)
     if len(result.invalid) > invalid_statuses:
         metrics.WEBHOOKS_INVALID.labels(part="change").inc(len(result.invalid) - invalid_statuses)
+
+
+def _log_inbound(value: dict[str, Any], phone_number_id: str | None) -> None:
+    """Inbound messages stay in ``webhook_events`` (not processed). A sender may come with a user ID and no phone
+    number (a user with a username): such a message is kept like any other, never rejected for it."""
+    inbound = as_list(value.get("messages"))
+    if inbound:
+        without_phone = sum(1 for message in inbound if inbound_sender(message)[0] is None)
+        log.info(
+            "%d inbound message(s) for number %s stored (not processed; %d without a phone number)",
+            len(inbound),
+            phone_number_id,
+            without_phone,
+        )
 
 
 @dataclass
@@ -336,11 +351,7 @@ class WebhookProcessor:
                     items.append(_StatusItem(event_id, phone_number_id, {"invalid": True}))
                 for error in as_list(value.get("errors")):
                     log.warning("system-level webhook error for number %s: %s", phone_number_id, clean_text(error, 500))
-                inbound = as_list(value.get("messages"))
-                if inbound:
-                    log.info(
-                        "%d inbound message(s) for number %s stored (not processed)", len(inbound), phone_number_id
-                    )
+                _log_inbound(value, phone_number_id)
         return results, items, changed
 
     async def _apply_statuses(
@@ -557,9 +568,7 @@ class WebhookProcessor:
             result.count(outcome)
         for error in as_list(value.get("errors")):
             log.warning("system-level webhook error for number %s: %s", phone_number_id, clean_text(error, 500))
-        inbound = as_list(value.get("messages"))
-        if inbound:
-            log.info("%d inbound message(s) for number %s stored (not processed)", len(inbound), phone_number_id)
+        _log_inbound(value, phone_number_id)
 
     async def _invalid_status(
         self, session: AsyncSession, event_id: int, phone_number_id: str | None, item: dict[str, Any]
@@ -654,9 +663,10 @@ class WebhookProcessor:
             error_data = first.get("error_data")
             details = error_data.get("details") if isinstance(error_data, dict) else None
             error = ErrorInfo(str(code) if code is not None else "unknown", title, str(details) if details else None)
+        user_id = item.get("recipient_user_id")  # fitted; None when the status has none
         pricing = item.get("pricing")
         if not isinstance(pricing, dict):
-            return StatusReport(status=status, at=at, wamid=wamid, error=error)
+            return StatusReport(status=status, at=at, wamid=wamid, error=error, recipient_user_id=user_id)
         category = normalize_category(pricing.get("category"))
         billable = pricing.get("billable")
         billable = bool(billable) if isinstance(billable, bool) else (pricing.get("type") == "regular")
@@ -665,6 +675,7 @@ class WebhookProcessor:
             at=at,
             wamid=wamid,
             error=error,
+            recipient_user_id=user_id,
             pricing_category=category,
             pricing_type=str(pricing.get("type") or "")[:48] or None,
             billable=billable,
