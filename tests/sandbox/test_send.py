@@ -294,3 +294,64 @@ async def test_line_breaks_tabs_and_five_spaces_in_a_parameter_are_132018(client
     assert (await client.get("/_sandbox/messages")).json() == []
     four = await client.post(URL, json=template_body(params=["Harinas    del Sur", "OC-1", "1 €"]), headers=AUTH)
     assert four.status_code == 200, four.text
+
+
+# ------------------------------------------------------------------ business-scoped user IDs (Meta, 2026)
+async def _user_id(client: httpx.AsyncClient, phone: str = CUSTOMER) -> str:
+    user = (await client.post("/_sandbox/users", json={"phone": phone})).json()
+    user_id: str = user["user_id"]
+    return user_id
+
+
+async def test_send_by_recipient_user_id(client: httpx.AsyncClient) -> None:
+    user_id = await _user_id(client)
+    assert user_id.startswith("ES.") and user_id[3:].isdigit()
+    body = template_body()
+    del body["to"]
+    body["recipient"] = user_id
+    response = await client.post(URL, json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.json()["contacts"] == [{"input": user_id, "user_id": user_id}]  # no wa_id for a BSUID send
+    record = (await client.get("/_sandbox/messages")).json()[-1]
+    assert record["to"] is None and record["recipient_user_id"] == user_id and record["wa_id"] == CUSTOMER_WA_ID
+
+
+async def test_to_wins_over_recipient(client: httpx.AsyncClient) -> None:
+    user_id = await _user_id(client, "+34600999888")
+    body = {**template_body(), "recipient": user_id}
+    response = await client.post(URL, json=body, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json()["contacts"] == [{"input": CUSTOMER, "wa_id": CUSTOMER_WA_ID}]
+    record = (await client.get("/_sandbox/messages")).json()[-1]
+    assert record["wa_id"] == CUSTOMER_WA_ID and record["recipient_user_id"] is None
+
+
+async def test_recipient_errors(client: httpx.AsyncClient) -> None:
+    body = template_body()
+    del body["to"]
+    unknown = await client.post(URL, json={**body, "recipient": "ES.123"}, headers=AUTH)
+    assert_graph_error(unknown, 400, 131009)
+    empty = await client.post(URL, json={**body, "recipient": ""}, headers=AUTH)
+    assert_graph_error(empty, 400, 100)
+    neither = await client.post(URL, json=body, headers=AUTH)
+    assert_graph_error(neither, 400, 100)
+
+
+async def test_authentication_template_to_user_id_is_131062(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/_sandbox/templates",
+        json={
+            "name": "login_code",
+            "language": "es",
+            "category": "AUTHENTICATION",
+            "components": [{"type": "BODY", "text": "Tu código es {{1}}."}],
+        },
+    )
+    assert created.status_code == 200
+    user_id = await _user_id(client)
+    body = template_body(name="login_code", params=["123456"])
+    by_phone = await client.post(URL, json=body, headers=AUTH)
+    assert by_phone.status_code == 200  # a phone number is fine
+    del body["to"]
+    error = assert_graph_error(await client.post(URL, json={**body, "recipient": user_id}, headers=AUTH), 400, 131062)
+    assert "not supported" in error["message"]

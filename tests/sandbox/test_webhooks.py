@@ -17,6 +17,7 @@ from wa_sandbox.webhooks import serialize, sign
 from .conftest import (
     APP_SECRET,
     AUTH,
+    CUSTOMER,
     CUSTOMER_WA_ID,
     PNID,
     PNID2,
@@ -443,3 +444,94 @@ async def test_webhook_posts_go_out_concurrently_up_to_the_setting() -> None:
         await dispatcher.aclose()
         server.close()
         await server.wait_closed()
+
+
+# ------------------------------------------------------------------ business-scoped user IDs (Meta, 2026)
+def _value(delivery: dict[str, Any]) -> dict[str, Any]:
+    value: dict[str, Any] = delivery["body"]["entry"][0]["changes"][0]["value"]
+    return value
+
+
+async def test_statuses_carry_user_ids_and_failed_omits_contacts(hooked: Hooked) -> None:
+    client, receiver = hooked
+    user = (await client.post("/_sandbox/users", json={"phone": CUSTOMER, "username": "lucia.harinas"})).json()
+    wamid = await send(client)
+    items = await statuses_settled(client, 3, wamid)
+    sent, delivered, read = (_value(d) for d in items)
+    for value in (sent, delivered, read):
+        status = value["statuses"][0]
+        assert status["recipient_id"] == CUSTOMER_WA_ID and status["recipient_user_id"] == user["user_id"]
+        contact = value["contacts"][0]
+        assert contact["wa_id"] == CUSTOMER_WA_ID and contact["user_id"] == user["user_id"]
+        assert "parent_user_id" not in contact
+    assert "profile" not in sent["contacts"][0]  # the username only on delivered and read
+    assert delivered["contacts"][0]["profile"] == {"username": "lucia.harinas"}
+
+    # failed after a send to a phone number: no contacts and no recipient_user_id, the phone stays
+    await client.post("/_sandbox/knobs", json={"next": 1, "knobs": {"fail_code": 131026}})
+    failed_wamid = await send(client)
+    failed = _value((await statuses_settled(client, 1, failed_wamid))[0])
+    assert "contacts" not in failed
+    status = failed["statuses"][0]
+    assert status["status"] == "failed" and status["recipient_id"] == CUSTOMER_WA_ID
+    assert "recipient_user_id" not in status
+
+
+async def test_user_with_username_and_no_phone(hooked: Hooked) -> None:
+    client, receiver = hooked
+    user = (
+        await client.post(
+            "/_sandbox/users",
+            json={"phone": CUSTOMER, "username": "molinos_ana", "hide_phone": True, "parent_user_id": True},
+        )
+    ).json()
+    assert user["parent_user_id"].startswith("ES.ENT.")
+    assert (await client.get("/_sandbox/users")).json() == [user]
+
+    # inbound: from_user_id and no `from`; the contact has no wa_id
+    response = await client.post("/_sandbox/inbound", json={"from": CUSTOMER, "phone_number_id": PNID, "text": "hola"})
+    message = response.json()["message"]
+    assert "from" not in message and message["from_user_id"] == user["user_id"]
+    assert message["from_parent_user_id"] == user["parent_user_id"]
+
+    async def arrived() -> bool:
+        return len((await client.get("/_sandbox/webhooks", params={"delivered": "true"})).json()) >= 1
+
+    await wait_until(arrived)
+    inbound = receiver.received[0].json["entry"][0]["changes"][0]["value"]
+    assert inbound["contacts"] == [
+        {
+            "profile": {"name": "Cliente Sandbox", "username": "molinos_ana"},
+            "user_id": user["user_id"],
+            "parent_user_id": user["parent_user_id"],
+        }
+    ]
+    assert inbound["messages"][0] == message
+
+    # a send by user ID: its statuses carry no phone number; a failed one keeps recipient_user_id (no contacts)
+    body = template_body()
+    del body["to"]
+    body["recipient"] = user["user_id"]
+    await client.post("/_sandbox/knobs", json={"to": CUSTOMER, "knobs": {"fail_code": 131026, "fail_after_sent": True}})
+    wamid = (await client.post(URL, json=body, headers=AUTH)).json()["messages"][0]["id"]
+    sent, failed = (_value(d) for d in await statuses_settled(client, 2, wamid))
+    assert "recipient_id" not in sent["statuses"][0] and sent["statuses"][0]["recipient_user_id"] == user["user_id"]
+    assert sent["statuses"][0]["recipient_parent_user_id"] == user["parent_user_id"]
+    assert sent["contacts"] == [{"user_id": user["user_id"], "parent_user_id": user["parent_user_id"]}]
+    assert "contacts" not in failed
+    assert "recipient_id" not in failed["statuses"][0]
+    assert failed["statuses"][0]["recipient_user_id"] == user["user_id"]
+
+    # a send to the phone number shows it again (Meta's contact book), and reset forgets the user
+    await client.delete("/_sandbox/knobs")
+    by_phone = await send(client)
+    value = _value((await statuses_settled(client, 3, by_phone))[0])
+    assert value["statuses"][0]["recipient_id"] == CUSTOMER_WA_ID and value["contacts"][0]["wa_id"] == CUSTOMER_WA_ID
+    assert (await client.delete("/_sandbox/users")).json() == {"deleted": 1}
+    assert (await client.get("/_sandbox/users")).json() == []
+
+
+async def test_user_request_is_checked(hooked: Hooked) -> None:
+    client, _ = hooked
+    assert (await client.post("/_sandbox/users", json={"phone": "12"})).status_code == 422
+    assert (await client.post("/_sandbox/users", json={"phone": CUSTOMER, "username": ""})).status_code == 422

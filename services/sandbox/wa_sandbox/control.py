@@ -125,6 +125,16 @@ class InboundRequest(BaseModel):
     context_message_id: str | None = None
 
 
+class UserRequest(BaseModel):
+    """A simulated WhatsApp user: its phone number (the sandbox's key for it), a username, and whether Meta withholds
+    the phone number from webhooks wherever it may (Meta page "Business-scoped user IDs", 2026)."""
+
+    phone: str
+    username: str | None = Field(default=None, min_length=1, max_length=64)
+    hide_phone: bool = False
+    parent_user_id: bool = False  # parent BSUIDs enabled for this user's portfolio
+
+
 class WebhookConfigUpdate(BaseModel):
     url: str | None = None
     app_secret: str | None = None
@@ -429,6 +439,32 @@ async def expire_token(request: Request, body: ExpireRequest | None = None) -> d
     return {"expired": token is not None}
 
 
+# ------------------------------------------------------------------------------------------ users (BSUIDs)
+@router.post("/users")
+async def set_user(body: UserRequest, request: Request) -> dict[str, Any]:
+    """Give a user a username and/or withhold its phone number: its webhooks then follow Meta's 2026 rules."""
+    wa_id = digits_only(body.phone)
+    if not 8 <= len(wa_id) <= 15:
+        raise HTTPException(422, "'phone' must be a phone number in international format")
+    user = _state(request).set_user(
+        wa_id, username=body.username, hide_phone=body.hide_phone, parent=body.parent_user_id
+    )
+    return user.as_dict()
+
+
+@router.get("/users")
+async def list_users(request: Request) -> list[dict[str, Any]]:
+    return [user.as_dict() for user in _state(request).users.values()]
+
+
+@router.delete("/users")
+async def clear_users(request: Request) -> dict[str, Any]:
+    state = _state(request)
+    count = len(state.users)
+    state.users.clear()
+    return {"deleted": count}
+
+
 # ------------------------------------------------------------------------------------------ inbound
 @router.post("/inbound")
 async def simulate_inbound(body: InboundRequest, request: Request) -> dict[str, Any]:
@@ -440,12 +476,13 @@ async def simulate_inbound(body: InboundRequest, request: Request) -> dict[str, 
     wa_id = digits_only(body.from_)
     if not wa_id:
         raise HTTPException(422, "'from' must be a phone number")
-    message: dict[str, Any] = {
-        "from": wa_id,
-        "from_user_id": state.bsuid(wa_id),
-        "id": state.new_wamid(wa_id),
-        "timestamp": str(int(time.time())),
-    }
+    user = state.user(wa_id)
+    message: dict[str, Any] = {}
+    if not user.hide_phone:  # a user with a username whose number Meta withholds writes without ``from``
+        message["from"] = wa_id
+    message.update(from_user_id=user.user_id, id=state.new_wamid(wa_id), timestamp=str(int(time.time())))
+    if user.parent_user_id is not None:
+        message["from_parent_user_id"] = user.parent_user_id
     if body.button is not None:
         message["type"] = "button"
         message["button"] = {"payload": body.button.payload, "text": body.button.text}

@@ -69,6 +69,12 @@ KNOWN_CODES: dict[int, CodeInfo] = {
         "phone number in a short period of time.",
         400,
     ),
+    # 2026, Meta page "Business-scoped user IDs": e.g. an authentication template sent to a BSUID
+    131062: CodeInfo(
+        "Business-scoped User ID recipients are not supported for this message",
+        "This message cannot be sent to a business-scoped user ID; send it to the phone number.",
+        400,
+    ),
     131057: CodeInfo("Account in maintenance mode", "The business account is in maintenance mode.", 500),
     132000: CodeInfo(
         "Number of parameters does not match the expected number of params",

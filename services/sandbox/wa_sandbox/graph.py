@@ -229,6 +229,18 @@ def normalize_recipient(to: str, number: PhoneNumber) -> str:
     return digits
 
 
+def recipient_wa_id(state: SandboxState, user_id: Any) -> str:
+    """The user behind a ``recipient`` (a BSUID or parent BSUID this sandbox handed out in a webhook)."""
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise GraphError(code=100, message="(#100) Invalid parameter", details="recipient must be a non-empty string")
+    wa_id = state.user_ids.get(user_id.strip())
+    if wa_id is None:
+        raise GraphError(
+            code=131009, details=f"Recipient {user_id!r} is not a business-scoped user ID of this business"
+        )
+    return wa_id
+
+
 def check_number_can_send(number: PhoneNumber) -> None:
     if number.status == "CONNECTED" or number.status == "FLAGGED":
         return
@@ -269,9 +281,14 @@ async def send_message(version: str, node_id: str, request: Request) -> JSONResp
     if recipient_type not in ("individual", "group"):
         raise GraphError(code=100, message="(#100) Invalid parameter", details=f"recipient_type {recipient_type!r}")
     to = body.get("to")
-    if not isinstance(to, str) or not to.strip():
+    # Meta page "Business-scoped user IDs" (2026): ``recipient`` addresses a (parent) BSUID; ``to`` wins if both
+    user_id = None if to is not None else body.get("recipient")
+    if user_id is not None:
+        wa_id = recipient_wa_id(state, user_id)
+    elif not isinstance(to, str) or not to.strip():
         raise GraphError(code=100, message="(#100) The parameter to is required.")
-    wa_id = normalize_recipient(to, number)
+    else:
+        wa_id = normalize_recipient(to, number)
     if wa_id == number.digits:
         raise GraphError(code=131021, details="The recipient is the sending business number.")
 
@@ -286,6 +303,11 @@ async def send_message(version: str, node_id: str, request: Request) -> JSONResp
         template_language = checked.template.language
         rendered = checked.rendered_body
         category = checked.template.category.lower()
+        if user_id is not None and category == "authentication":
+            # one-tap, zero-tap and copy-code authentication templates still need a phone number
+            raise GraphError(
+                code=131062, details="Business-scoped user ID recipients are not supported for this message."
+            )
     elif message_type == "text":
         text = body.get("text")
         text_body = text.get("body") if isinstance(text, dict) else None
@@ -325,19 +347,16 @@ async def send_message(version: str, node_id: str, request: Request) -> JSONResp
         category=category,
         biz_opaque_callback_data=callback_data,
         rendered_body=rendered,
+        recipient_user_id=user_id,
     )
     state.messages.append(record)
     knobs = state.effective_knobs(number.id, wa_id)
     if message_type == "text" and knobs.fail_code is None and not state.window_open(number.id, wa_id):
         knobs.fail_code = 131047
     await dispatcher(request).start_statuses(record, knobs)
-    return JSONResponse(
-        {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": wa_id}],
-            "messages": [{"id": record.wamid}],
-        }
-    )
+    # a send by user ID answers with ``user_id`` and no ``wa_id`` (Meta's page)
+    contact = {"input": to, "wa_id": wa_id} if user_id is None else {"input": user_id, "user_id": user_id}
+    return JSONResponse({"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": record.wamid}]})
 
 
 # ------------------------------------------------------------------------------------------ phone numbers

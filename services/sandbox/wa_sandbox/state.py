@@ -56,6 +56,28 @@ def business_scoped_user_id(waba_id: str, wa_id: str) -> str:
     return f"{region_of(wa_id)}.{int(digest[:16], 16)}"
 
 
+def parent_user_id(waba_id: str, wa_id: str) -> str:
+    """A stable parent BSUID (``CC.ENT.<digits>``), for a user of a portfolio with parent BSUIDs enabled."""
+    digest = hashlib.sha256(f"parent:{waba_id}:{wa_id}".encode()).hexdigest()
+    return f"{region_of(wa_id)}.ENT.{int(digest[:16], 16)}"
+
+
+@dataclass
+class SandboxUser:
+    """A WhatsApp user modelled beyond its phone number (Meta page "Business-scoped user IDs", 2026): a username,
+    whether Meta withholds the phone number from webhooks wherever it may (a user with a username whom the
+    business has not messaged by phone: not in Meta's contact book), and whether parent BSUIDs are enabled."""
+
+    wa_id: str
+    user_id: str
+    username: str | None = None
+    hide_phone: bool = False
+    parent_user_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class PhoneNumber:
     id: str
@@ -139,7 +161,7 @@ class SentRecord:
 
     wamid: str
     phone_number_id: str
-    to: str
+    to: str | None  # None for a send addressed by business-scoped user ID only
     wa_id: str
     type: str
     request: dict[str, Any]
@@ -150,6 +172,8 @@ class SentRecord:
     template_language: str | None = None
     category: str = "utility"
     biz_opaque_callback_data: str | None = None
+    #: the business-scoped user ID the send was addressed to (``recipient`` without ``to``); None: sent to ``to``
+    recipient_user_id: str | None = None
     rendered_body: str | None = None
     statuses: list[str] = dc_field(default_factory=list)
 
@@ -312,6 +336,8 @@ class SandboxState:
         self.recipient_knobs: dict[str, Knobs] = {}
         self.next_knobs: list[OneShotKnobs] = []
         self.windows: dict[tuple[str, str], float] = {}
+        self.users: dict[str, SandboxUser] = {}  # wa_id → the user's username / hidden phone (POST /_sandbox/users)
+        self.user_ids: dict[str, str] = {}  # every (parent) BSUID the sandbox handed out → wa_id
         self.throughput.default_rate = settings.sandbox_throughput_per_second
         self.throughput.reset(clear_overrides=True)
         self.pairs.configure(settings.sandbox_pair_limit, settings.sandbox_pair_refill_seconds)
@@ -350,7 +376,27 @@ class SandboxState:
         return "wamid." + base64.b64encode(raw).decode()
 
     def bsuid(self, wa_id: str) -> str:
-        return business_scoped_user_id(self.waba_id, wa_id)
+        user_id = business_scoped_user_id(self.waba_id, wa_id)
+        self.user_ids[user_id] = wa_id  # so that a send may address it (``recipient``)
+        return user_id
+
+    def user(self, wa_id: str) -> SandboxUser:
+        """The user behind a phone number: as set through the control API, else one without a username."""
+        known = self.users.get(wa_id)
+        return known if known is not None else SandboxUser(wa_id=wa_id, user_id=self.bsuid(wa_id))
+
+    def set_user(self, wa_id: str, *, username: str | None, hide_phone: bool, parent: bool) -> SandboxUser:
+        user = SandboxUser(
+            wa_id=wa_id,
+            user_id=self.bsuid(wa_id),
+            username=username,
+            hide_phone=hide_phone,
+            parent_user_id=parent_user_id(self.waba_id, wa_id) if parent else None,
+        )
+        if user.parent_user_id is not None:
+            self.user_ids[user.parent_user_id] = wa_id
+        self.users[wa_id] = user
+        return user
 
     # ---------------------------------------------------------------- lookups
     def find_template(self, name: str, language: str) -> Template | None:

@@ -22,6 +22,7 @@ from .state import (
     EffectiveKnobs,
     PhoneNumber,
     SandboxState,
+    SandboxUser,
     SentRecord,
     Template,
     WebhookAttempt,
@@ -62,6 +63,20 @@ def management_envelope(waba_id: str, field: str, value: dict[str, Any]) -> dict
 
 def number_metadata(number: PhoneNumber) -> dict[str, str]:
     return {"display_phone_number": number.digits, "phone_number_id": number.id}
+
+
+def user_contact(user: SandboxUser, phone_shown: bool, *, with_username: bool) -> dict[str, Any]:
+    """A ``contacts[]`` item: ``wa_id`` only when the phone number is shown, ``user_id`` always, ``parent_user_id``
+    when parent BSUIDs are enabled, ``profile.username`` when the user has one (and the webhook carries it)."""
+    contact: dict[str, Any] = {}
+    if with_username and user.username:
+        contact["profile"] = {"username": user.username}
+    if phone_shown:
+        contact["wa_id"] = user.wa_id
+    contact["user_id"] = user.user_id
+    if user.parent_user_id is not None:
+        contact["parent_user_id"] = user.parent_user_id
+    return contact
 
 
 class WebhookDispatcher:
@@ -218,13 +233,18 @@ class WebhookDispatcher:
     def status_body(self, record: SentRecord, status: str, knobs: EffectiveKnobs) -> dict[str, Any]:
         state = self.state
         number = state.numbers[record.phone_number_id]
-        item: dict[str, Any] = {
-            "id": record.wamid,
-            "status": status,
-            "timestamp": str(int(time.time())),
-            "recipient_id": record.wa_id,
-            "recipient_user_id": state.bsuid(record.wa_id),
-        }
+        user = state.user(record.wa_id)
+        # Meta page "Business-scoped user IDs" (2026): the phone number is in a status unless the send was addressed
+        # by user ID to a user whose number Meta withholds; a failed status has no ``contacts``, and no
+        # ``recipient_user_id`` either when the send went to a phone number
+        phone_shown = record.recipient_user_id is None or not user.hide_phone
+        item: dict[str, Any] = {"id": record.wamid, "status": status, "timestamp": str(int(time.time()))}
+        if phone_shown:
+            item["recipient_id"] = record.wa_id
+        if status != "failed" or record.recipient_user_id is not None:
+            item["recipient_user_id"] = user.user_id
+            if user.parent_user_id is not None:
+                item["recipient_parent_user_id"] = user.parent_user_id
         if record.biz_opaque_callback_data is not None:
             item["biz_opaque_callback_data"] = record.biz_opaque_callback_data
         if status in ("sent", "delivered"):
@@ -246,12 +266,11 @@ class WebhookDispatcher:
             }
         if status == "failed":
             item["errors"] = [async_error(knobs.fail_code or 131000, knobs.fail_details)]
-        value = {
-            "messaging_product": "whatsapp",
-            "metadata": number_metadata(number),
-            "contacts": [{"wa_id": record.wa_id, "user_id": state.bsuid(record.wa_id)}],
-            "statuses": [item],
-        }
+        value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": number_metadata(number)}
+        if status != "failed":
+            # the username only on delivered and read (Meta's page)
+            value["contacts"] = [user_contact(user, phone_shown, with_username=status in ("delivered", "read"))]
+        value["statuses"] = [item]
         return messages_envelope(state.waba_id, value)
 
     async def emit_status(self, record: SentRecord, status: str, knobs: EffectiveKnobs, *, inline: bool) -> None:
@@ -287,10 +306,14 @@ class WebhookDispatcher:
         message: dict[str, Any],
         profile_name: str,
     ) -> WebhookDelivery | None:
+        """An inbound message; ``message`` carries ``from`` only when the user's phone number is shown."""
+        user = self.state.user(wa_id)
+        contact = user_contact(user, not user.hide_phone, with_username=True)
+        contact["profile"] = {"name": profile_name, **contact.get("profile", {})}
         value = {
             "messaging_product": "whatsapp",
             "metadata": number_metadata(number),
-            "contacts": [{"profile": {"name": profile_name}, "wa_id": wa_id, "user_id": self.state.bsuid(wa_id)}],
+            "contacts": [contact],
             "messages": [message],
         }
         return self.send(

@@ -222,4 +222,6 @@ class StatusReport:
     pricing_type: str | None = None
     billable: bool | None = None
     cost_eur: Decimal | None = None
-    recipient_user_id: str | None = None  # the status item's ``recipient_user_id`` (absent: failed after a send to a phone)
+    recipient_user_id: str | None = (
+        None  # the status item's ``recipient_user_id`` (absent: failed after a send to a phone)
+    )
