@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from .conftest import Env, EnvFactory
 from .helpers import po_event, token
+from .webhook_helpers import post_applied, status_item, statuses_body
 
 
 async def _two_tenants(env: Env) -> tuple[uuid.UUID, uuid.UUID, list[str], list[str]]:
@@ -203,3 +205,50 @@ async def test_list_parameters_and_path_ids_are_bounded(any_env) -> None:
     assert r.status_code == 422 and r.json()["fields"] == ["path.phone_number_id"], r.text
     r = await env.client.post("/api/v1/admin/whatsapp/holds/account/release", headers=admin)
     assert r.status_code == 404 and r.json()["code"] == "no_hold"
+
+
+# ---------------------------------------------------------------- business-scoped user IDs (Meta, 2026)
+USER_ID = "ES.13491208655302741918"
+
+
+async def _sent_to(env: Env, tenant: uuid.UUID) -> dict[str, Any]:
+    accepted = await env.post_event(po_event(tenant, supplier={"phone": "+34 611 222 333"}))
+    assert accepted.status_code == 202, accepted.text
+    await env.dispatcher().drain()
+    message = await env.message(accepted.json()["notification_id"])
+    assert message["status"] == "sent", message
+    return message
+
+
+NUMBER = "200000000000001"
+T0 = 1_780_000_000
+
+
+async def test_an_owner_never_sees_the_portfolio_wide_user_id(any_env: Env) -> None:
+    """One supplier has one BSUID across every bakery of the portfolio: two bakeries' messages to it carry the
+    same ID, the admin sees it, and neither owner can find it (so not the other bakery's messages through it)."""
+    a = any_env.tenants.add(phone_number_id=NUMBER, name="Panadería A")
+    b = any_env.tenants.add(phone_number_id="200000000000002", name="Panadería B")
+    for tenant, number in ((a, NUMBER), (b, "200000000000002")):
+        m = await _sent_to(any_env, tenant)
+        await post_applied(any_env, statuses_body(number, [status_item(m["wamid"], "delivered", T0, user_id=USER_ID)]))
+        assert (await any_env.message(m["id"]))["recipient_user_id"] == USER_ID  # admin
+
+    admin = await any_env.client.get("/api/v1/messages", headers=token(any_env.settings, "admin"))
+    assert {m["recipient_user_id"] for m in admin.json()["items"]} == {USER_ID}
+    for tenant in (a, b):
+        owner = token(any_env.settings, "owner", tenant)
+        listed = await any_env.client.get("/api/v1/messages", headers=owner)
+        assert listed.status_code == 200 and len(listed.json()["items"]) == 1
+        assert USER_ID not in listed.text
+        assert all(item["recipient_user_id"] is None for item in listed.json()["items"])
+        detail = await any_env.client.get(f"/api/v1/messages/{listed.json()['items'][0]['id']}", headers=owner)
+        assert detail.status_code == 200 and USER_ID not in detail.text
+    # and the ID is no way into the other bakery's messages: the list takes no such filter, only the owner's tenant
+    owner_b = token(any_env.settings, "owner", b)
+    probing = await any_env.client.get(
+        "/api/v1/messages", params={"recipient_user_id": USER_ID, "tenant_id": str(a)}, headers=owner_b
+    )
+    assert probing.status_code == 403 and USER_ID not in probing.text
+    probing = await any_env.client.get("/api/v1/messages", params={"recipient_user_id": USER_ID}, headers=owner_b)
+    assert {m["tenant_id"] for m in probing.json()["items"]} == {str(b)} and USER_ID not in probing.text

@@ -190,3 +190,47 @@ async def test_sandbox_quality_and_template_holds(e2e: E2E) -> None:
     await eventually(lambda: template_status("APPROVED"))
     await e2e.dispatcher.drain()
     await eventually(lambda: delivered(paused_id))
+
+
+async def test_sandbox_user_ids_with_and_without_phone_numbers(e2e: E2E) -> None:
+    """Meta page "Business-scoped user IDs" (2026), as the sandbox models it: a supplier with a username whose
+    number Meta withholds. The PO still goes to the phone number; the statuses' user ID is kept (admin view); a
+    failed status (no contacts, no user ID) applies by wamid; the supplier's reply, without ``from``, is kept."""
+    tenant = e2e.tenants.add(phone_number_id=NUMBER)
+    user = (
+        await e2e.sandbox.post(
+            "/_sandbox/users", json={"phone": "+34600000111", "username": "harinas_ana", "hide_phone": True}
+        )
+    ).json()
+    message_id = await e2e.send_po(tenant, phone="+34600000111")
+
+    async def read() -> bool:
+        return (await e2e.message(message_id))["status"] == "read"
+
+    await eventually(read)
+    m = await e2e.message(message_id)
+    assert m["recipient_user_id"] == user["user_id"] and m["recipient_phone"] == "+34600000111"
+    sent = (await e2e.sandbox.get("/_sandbox/messages", params={"wamid": m["wamid"]})).json()[0]
+    assert sent["to"] == "+34600000111" and sent["recipient_user_id"] is None  # sent to the phone, not the ID
+
+    await e2e.sandbox.post("/_sandbox/knobs", json={"next": 1, "knobs": {"fail_code": 131026}})
+    failed_id = await e2e.send_po(tenant, phone="+34600000222")
+
+    async def failed() -> bool:
+        return (await e2e.message(failed_id))["status"] == "failed"
+
+    await eventually(failed)
+    assert (await e2e.message(failed_id))["recipient_user_id"] is None
+
+    reply = await e2e.sandbox.post(
+        "/_sandbox/inbound", json={"from": "+34600000111", "phone_number_id": NUMBER, "text": "ok"}
+    )
+    assert "from" not in reply.json()["message"]
+
+    async def reply_delivered() -> bool:
+        deliveries = (
+            await e2e.sandbox.get("/_sandbox/webhooks", params={"wamid": reply.json()["message"]["id"]})
+        ).json()
+        return bool(deliveries) and deliveries[0]["delivered"]
+
+    await eventually(reply_delivered)  # HTTP 200: stored (the applier processes it like any other body)

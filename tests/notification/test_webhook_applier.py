@@ -309,3 +309,27 @@ async def test_a_trickle_of_bodies_shares_one_batch_thanks_to_the_linger(any_env
     await wait_applied(any_env, *ids)
     assert applier.batches - before == 1
     assert {(await any_env.message(m["id"]))["status"] for m in messages} == {"delivered"}
+
+
+async def test_both_paths_keep_the_recipient_user_id_of_a_status(any_env: Env) -> None:
+    """Meta page "Business-scoped user IDs" (2026): the batch and the event-by-event path keep the first
+    ``recipient_user_id`` of a message alike, also when the status carrying it comes after one without it."""
+    batched, one_by_one = await sent_messages(any_env, 2)
+    processor = await paused(any_env)
+
+    def bodies(wamid: str) -> list[dict[str, Any]]:
+        return [
+            statuses_body(NUMBER, [status_item(wamid, "failed", T0 + 9, error_code=131026)]),  # no user ID
+            statuses_body(NUMBER, [status_item(wamid, "sent", T0, recipient=None, user_id="ES.777")]),
+            statuses_body(NUMBER, [status_item(wamid, "delivered", T0 + 1, user_id="ES.888")]),
+        ]
+
+    for body in bodies(batched["wamid"]):
+        await post_signed(any_env.client, body)
+    assert (await processor.apply_batch(200)).events == 3
+    for body in bodies(one_by_one["wamid"]):
+        stored = (await post_signed(any_env.client, body)).json()
+        assert await processor.process(stored["event_id"]) is not None
+    a, b = await any_env.message(batched["id"]), await any_env.message(one_by_one["id"])
+    assert a["recipient_user_id"] == b["recipient_user_id"] == "ES.777"
+    assert lifecycle(a) == lifecycle(b) and a["status"] == "delivered"  # delivered wins over failed

@@ -13,7 +13,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notification_service.domain.webhook_payload import MAX_DEPTH, parse_body
+from notification_service.domain.webhook_payload import (
+    MAX_DEPTH,
+    USER_ID_LENGTH,
+    fit_status_item,
+    inbound_sender,
+    parse_body,
+)
 from notification_service.models import message_templates, phone_numbers, webhook_statuses, whatsapp_messages
 
 from .conftest import Env, EnvFactory
@@ -436,3 +442,18 @@ def test_depth_limit_at_its_edge_and_brackets_inside_strings() -> None:
     assert parse_body(shallow).problem is None
     utf16 = nested(MAX_DEPTH + 1).decode().encode("utf-16")  # json.loads reads UTF-16 bytes too
     assert parse_body(utf16).problem == f"the body is nested deeper than {MAX_DEPTH} levels"
+
+
+def test_user_ids_are_read_when_present_and_never_required() -> None:
+    """Meta page "Business-scoped user IDs" (2026): a status's ``recipient_user_id`` and an inbound message's
+    ``from``/``from_user_id`` are each optional; values of the wrong type are dropped, long ones cut."""
+    assert (
+        fit_status_item({"id": "wamid.A", "status": "sent", "recipient_user_id": "ES.1"})["recipient_user_id"] == "ES.1"
+    )
+    assert "recipient_user_id" not in fit_status_item({"id": "wamid.A", "status": "failed"})
+    assert "recipient_user_id" not in fit_status_item({"id": "wamid.A", "status": "sent", "recipient_user_id": ["x"]})
+    long = fit_status_item({"id": "wamid.A", "status": "sent", "recipient_user_id": "US." + "9" * 500})
+    assert len(long["recipient_user_id"]) == USER_ID_LENGTH
+    assert inbound_sender({"from": "34611222333", "from_user_id": "ES.1"}) == ("34611222333", "ES.1")
+    assert inbound_sender({"from_user_id": "ES.1", "id": "wamid.B"}) == (None, "ES.1")
+    assert inbound_sender("not an object") == (None, None)

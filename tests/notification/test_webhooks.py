@@ -23,7 +23,7 @@ from notification_service.domain.webhook_security import signature_problem
 from notification_service.services.webhooks import WebhookProcessor
 
 from .conftest import Env, EnvFactory
-from .helpers import APP_SECRET, VERIFY_TOKEN, Clock, message_row, po_event, token
+from .helpers import APP_SECRET, VERIFY_TOKEN, WABA_ID, Clock, message_row, po_event, token
 from .webhook_helpers import (
     UTILITY,
     WEBHOOK,
@@ -466,3 +466,95 @@ async def test_metrics_exposed(env: Env) -> None:
         "whatsapp_cost_eur_total",
     ):
         assert name in text
+
+
+# ---------------------------------------------------------------- business-scoped user IDs (Meta, 2026)
+# Meta page "Business-scoped user IDs": statuses carry recipient_user_id, inbound messages from_user_id; a phone
+# number may be missing from either. Meta's documented shapes, with and without phone numbers.
+
+USER_ID = "ES.13491208655302741918"
+SUPPLIER = "+34 611 222 333"
+
+
+async def sent_to(env: Env, tenant: uuid.UUID, phone: str = SUPPLIER) -> dict[str, Any]:
+    accepted = await env.post_event(po_event(tenant, supplier={"phone": phone}))
+    assert accepted.status_code == 202, accepted.text
+    await env.dispatcher().drain()
+    message = await env.message(accepted.json()["notification_id"])
+    assert message["status"] == "sent", message
+    return message
+
+
+async def test_status_user_id_is_kept_beside_the_phone_and_the_first_one_wins(any_env: Env) -> None:
+    tenant = any_env.tenants.add(phone_number_id=NUMBER)
+    m = await sent_to(any_env, tenant)
+    assert m["recipient_user_id"] is None  # not known before Meta reports it
+    body = statuses_body(NUMBER, [status_item(m["wamid"], "sent", T0, pricing=UTILITY, user_id=USER_ID)])
+    body["entry"][0]["changes"][0]["value"]["contacts"] = [{"wa_id": "34611222333", "user_id": USER_ID}]
+    await post_applied(any_env, body)
+    after = await any_env.message(m["id"])
+    assert after["recipient_user_id"] == USER_ID and after["recipient_phone"] == m["recipient_phone"]
+    # a later status with another ID (Meta regenerates it when the user changes number) does not overwrite it
+    await post_applied(any_env, statuses_body(NUMBER, [status_item(m["wamid"], "read", T0 + 5, user_id="ES.1")]))
+    after = await any_env.message(m["id"])
+    assert after["status"] == "read" and after["recipient_user_id"] == USER_ID
+
+
+async def test_statuses_without_a_phone_number_apply_by_wamid(any_env: Env) -> None:
+    """A delivered status of a user whose number Meta withholds has no ``recipient_id``; a failed status after a
+    send to a phone number has no ``contacts`` and no ``recipient_user_id``. Both are matched by wamid."""
+    tenant = any_env.tenants.add(phone_number_id=NUMBER)
+    delivered, failed = await sent_to(any_env, tenant), await sent_to(any_env, tenant, "+34 611 222 444")
+    await post_applied(
+        any_env,
+        statuses_body(
+            NUMBER,
+            [
+                status_item(delivered["wamid"], "delivered", T0, recipient=None, user_id=USER_ID, pricing=UTILITY),
+                status_item(failed["wamid"], "failed", T0, error_code=131026),
+            ],
+        ),
+    )
+    d, f = await any_env.message(delivered["id"]), await any_env.message(failed["id"])
+    assert d["status"] == "delivered" and d["recipient_user_id"] == USER_ID
+    assert f["status"] == "failed" and f["error_code"] == "131026" and f["recipient_user_id"] is None
+    events = await table_rows(any_env, "webhook_events")
+    assert events[-1]["last_error"] is None  # nothing was skipped
+    outcomes = {s["wamid"]: s["outcome"] for s in await table_rows(any_env, "webhook_statuses")}
+    assert outcomes == {delivered["wamid"]: "applied", failed["wamid"]: "applied"}
+
+
+async def test_inbound_message_without_a_phone_number_is_kept(any_env: Env) -> None:
+    """A user with a username writes: ``from_user_id`` and no ``from``, a contact without ``wa_id``."""
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": WABA_ID,
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "34612345678", "phone_number_id": NUMBER},
+                            "contacts": [{"profile": {"name": "Ana", "username": "molinos_ana"}, "user_id": USER_ID}],
+                            "messages": [
+                                {
+                                    "from_user_id": USER_ID,
+                                    "id": "wamid.INBOUND1",
+                                    "timestamp": str(T0),
+                                    "type": "text",
+                                    "text": {"body": "¿Llega mañana?"},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    response = await post_applied(any_env, body)
+    assert response.status_code == 200, response.text
+    stored = next(e for e in await table_rows(any_env, "webhook_events") if e["id"] == response.json()["event_id"])
+    assert stored["processed_at"] is not None and stored["last_error"] is None
+    assert "from_user_id" in stored["body"] and '"from"' not in stored["body"]

@@ -45,9 +45,16 @@ def status_item(
     callback: str | None = None,
     pricing: dict[str, Any] | None = None,
     error_code: int | None = None,
-    recipient: str = "34612345678",
+    recipient: str | None = "34612345678",
+    user_id: str | None = None,
 ) -> dict[str, Any]:
-    item: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(ts), "recipient_id": recipient}
+    """One ``statuses[]`` item; ``recipient`` None: no phone number (``recipient_id``), ``user_id``: the
+    ``recipient_user_id`` (business-scoped user ID)."""
+    item: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(ts)}
+    if recipient is not None:
+        item["recipient_id"] = recipient
+    if user_id is not None:
+        item["recipient_user_id"] = user_id
     if callback:
         item["biz_opaque_callback_data"] = callback
     if pricing:

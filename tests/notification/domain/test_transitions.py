@@ -86,3 +86,15 @@ def test_a_webhook_for_a_message_still_sending_settles_it() -> None:
     assert columns["wamid"] == "wamid.9" and columns["lease_owner"] is None
     assert update.error is None and update.reason is None  # the earlier attempt's error no longer describes it
     assert update.pricing_category is KEEP
+
+
+def test_reported_keeps_the_first_recipient_user_id() -> None:
+    at = NOW
+    unknown = message(S.SENT, wamid="wamid.A")
+    update = transitions.reported(unknown, StatusReport(S.DELIVERED, at, "wamid.A", recipient_user_id="ES.1"), NOW)
+    assert update is not None and update.columns()["recipient_user_id"] == "ES.1"
+    known = message(S.DELIVERED, wamid="wamid.A", recipient_user_id="ES.1", delivered_at=at, sent_at=at)
+    assert transitions.reported(known, StatusReport(S.DELIVERED, at, "wamid.A", recipient_user_id="ES.2"), NOW) is None
+    # a failed status after a send to a phone number carries none: nothing is cleared
+    failed = transitions.reported(message(S.SENT, wamid="wamid.A"), StatusReport(S.FAILED, at, "wamid.A"), NOW)
+    assert failed is not None and failed.status is S.FAILED and "recipient_user_id" not in failed.columns()
