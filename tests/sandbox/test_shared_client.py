@@ -43,3 +43,31 @@ async def test_shared_graph_client_round_trip() -> None:
     finally:
         await client.aclose()
         await app.state.dispatcher.aclose()
+
+
+async def test_shared_graph_client_sends_by_user_id() -> None:
+    """A send by business-scoped user ID (``recipient``, Meta 2026) through the project's client: possible
+    today although the product sends to phone numbers; without a phone number or an ID there is no send."""
+    app = create_app(make_settings())
+    client = GraphClient(
+        base_url="http://sandbox",
+        api_version="v23.0",
+        tokens=AccessTokenProvider(TOKEN),
+        transport=httpx.ASGITransport(app=app),
+    )
+    try:
+        user_id = app.state.sandbox.set_user("34600111222", username=None, hide_phone=True, parent=False).user_id
+        result = await client.send_template(
+            PNID, to=None, recipient=user_id, template_name="po_notification", language="es",
+            body_parameters=["Ana", "OC-1", "12,50 €"],
+        )  # fmt: skip
+        assert result.user_id == user_id and result.wa_id is None
+        record = app.state.sandbox.message(result.wamid)
+        assert record is not None and record.wa_id == "34600111222" and record.recipient_user_id == user_id
+        with pytest.raises(ValueError, match="phone number"):
+            await client.send_template(
+                PNID, to=None, template_name="po_notification", language="es", body_parameters=["a"]
+            )
+    finally:
+        await client.aclose()
+        await app.state.dispatcher.aclose()

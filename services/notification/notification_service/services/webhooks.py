@@ -15,6 +15,8 @@ Processing rules (the same on both paths):
 * statuses are merged by the domain transition ``domain/message.reported`` (statuses by :func:`join_status`,
   timestamps with ``min``), so any order and any duplication of a message's webhooks give the same final state;
 * ``pricing`` gives ``pricing_category``, ``pricing_type``, ``billable`` and ``cost_eur`` (rate card);
+* ``recipient_user_id`` (Meta's business-scoped user ID, 2026) is kept once on the message; no webhook needs a
+  phone number (a status has none when failed or sent by user ID, an inbound message none for some usernames);
 * quality, account and template updates change ``phone_numbers`` / ``message_templates`` and the holds.
 """
 

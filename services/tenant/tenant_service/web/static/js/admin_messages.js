@@ -118,6 +118,8 @@ function detailRow(message) {
         h("dd", {}, d.phone_number_id || "—"),
         h("dt", {}, "wamid"),
         h("dd", {}, d.wamid || "—"),
+        h("dt", {}, "BSUID"),
+        h("dd", {}, d.recipient_user_id || "—"),
         h("dt", {}, t("adminMsg.sentAt")),
         h("dd", {}, formatDateTime(d.sent_at)),
         h("dt", {}, t("adminMsg.deliveredAt")),
