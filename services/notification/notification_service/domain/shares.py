@@ -62,9 +62,13 @@ class ShareTable:
     tier: str | None
     state: LimitState
     limit: int | None
-    active_tenants: int
+    active: frozenset[uuid.UUID]
     configured: Mapping[uuid.UUID, int] = field(default_factory=dict)
     derived: Share = Share(None, FALLBACK)
+
+    @property
+    def active_tenants(self) -> int:
+        return len(self.active)
 
     def share(self, tenant_id: uuid.UUID) -> Share:
         configured = self.configured.get(tenant_id)
@@ -96,7 +100,7 @@ def share_table(
         tier=tier,
         state=state,
         limit=limit,
-        active_tenants=len(active_set),
+        active=frozenset(active_set),
         configured=dict(configured),
         derived=derived,
     )

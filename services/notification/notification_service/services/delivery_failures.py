@@ -27,6 +27,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bakery_shared.errors import InvalidInput, NotFound
+from bakery_shared.phone import InvalidPhoneNumber, normalize_e164
+from notification_service.api.schemas_admin import UnreachableClearedOut, UnreachableListOut, UnreachableOut
 from notification_service.config import NotificationSettings
 from notification_service.dispatch import outcomes
 from notification_service.dispatch.outcomes import ErrorClass, Failure, FailurePlan, Policy
@@ -171,3 +174,45 @@ class AsyncFailures:
             spec = TEMPLATES[message.template_name]
             language = spec.languages.get(message.language, message.language)
             await _template(session, spec.name, language, outcomes.TEMPLATE_STATUS_CODES[code], str(code), now)
+
+
+# ---------------------------------------------------------------- the owner's and admin's view
+
+
+async def list_unreachable(
+    session: AsyncSession, settings: NotificationSettings, tenant_id: uuid.UUID, now: datetime
+) -> UnreachableListOut:
+    """The suppliers this bakery's messages do not go to now (marks older than the retry period are not shown)."""
+    days = settings.unreachable_recipient_days
+    rows = await recipients_repo.list_unreachable(session, tenant_id, since=unreachable_since(settings, now))
+    return UnreachableListOut(
+        tenant_id=tenant_id,
+        suppliers=[
+            UnreachableOut(
+                recipient_phone=r.recipient_phone,
+                error_code=r.error_code,
+                error_message=r.error_message,
+                failures=r.failures,
+                first_marked_at=r.first_marked_at.isoformat(),
+                marked_at=r.marked_at.isoformat(),
+                retried_after=(r.marked_at + timedelta(days=days)).isoformat() if days else None,
+            )
+            for r in rows
+        ],
+    )
+
+
+async def clear_unreachable(
+    session: AsyncSession, tenant_id: uuid.UUID, raw_phone: str, *, actor: str
+) -> UnreachableClearedOut:
+    """The owner (or an admin) says the supplier's number works again: the next message to it is sent.
+
+    Raises :class:`InvalidInput` for a value that is not a phone number, :class:`NotFound` when it is not marked."""
+    try:
+        phone = normalize_e164(raw_phone)
+    except InvalidPhoneNumber as exc:
+        raise InvalidInput(f"{raw_phone!r} is not a phone number", field="path.recipient_phone") from exc
+    if not await recipients_repo.clear_unreachable(session, tenant_id, phone):
+        raise NotFound(f"{phone} is not marked unreachable for this bakery")
+    log.warning("supplier %s cleared for tenant %s by %s", _masked(phone), tenant_id, actor)
+    return UnreachableClearedOut(tenant_id=tenant_id, recipient_phone=phone, cleared=True)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notification_service.api.schemas_admin import ShareOut
 from notification_service.config import NotificationSettings
 from notification_service.domain.shares import ShareTable, portfolio_tier, share_table
 from notification_service.repositories import recipients as recipients_repo
@@ -28,9 +29,19 @@ async def load(session: AsyncSession, settings: NotificationSettings, now: datet
 
 
 async def set_share(
-    session: AsyncSession, tenant_id: uuid.UUID, daily_new_recipients: int | None, *, actor: str, now: datetime
-) -> None:
+    session: AsyncSession,
+    settings: NotificationSettings,
+    tenant_id: uuid.UUID,
+    daily_new_recipients: int | None,
+    *,
+    actor: str,
+    now: datetime,
+) -> ShareOut:
+    """Configure a bakery's share (None: derived again); the answer is the share now in force. Dispatchers see it
+    within ``RECIPIENT_SHARE_REFRESH_SECONDS``."""
     await recipients_repo.set_share(session, tenant_id, daily_new_recipients, actor=actor, now=now)
+    share = (await load(session, settings, now)).share(tenant_id)
+    return ShareOut(tenant_id=tenant_id, daily_new_recipients=share.daily, source=share.source, set_by=actor)
 
 
 class ShareCache:
