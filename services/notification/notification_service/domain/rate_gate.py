@@ -74,8 +74,8 @@ def keys_for(requests: Sequence[GateRequest], config: GateConfig, day: date, cap
     keys: set[str] = set()
     for r in requests:
         keys.add(number_key(r.phone_number_id))
-        if config.pair_interval > 0:
-            keys.add(pair_key(r.phone_number_id, r.recipient))
+        # always: even without pacing of our own, Meta's pair throttles (131056, 131049) push the pair's row
+        keys.add(pair_key(r.phone_number_id, r.recipient))
         if caps and caps.get(r.tenant_id) is not None:
             keys.add(cap_key(r.tenant_id, day))
     return sorted(keys)
@@ -113,7 +113,7 @@ def plan(
                 )
                 continue
             new_recipient = True
-        pair_counter = counters.get(pair_key(r.phone_number_id, r.recipient)) if config.pair_interval > 0 else None
+        pair_counter = counters.get(pair_key(r.phone_number_id, r.recipient))
         pair_slot = now
         if pair_counter is not None and pair_counter.tat is not None and pair_counter.tat > now:
             pair_slot = pair_counter.tat
@@ -128,7 +128,7 @@ def plan(
         send_at = max(pair_slot, num_slot)
         num_counter.tat = num_slot + number_step
         num_counter.changed = True
-        if pair_counter is not None:
+        if pair_counter is not None and config.pair_interval > 0:
             pair_counter.tat = send_at + pair_step
             pair_counter.changed = True
         if new_recipient and cap_counter is not None:
