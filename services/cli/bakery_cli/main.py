@@ -271,7 +271,7 @@ def usage(ctx: typer.Context) -> None:
 def share(
     ctx: typer.Context,
     tenant_id: str,
-    daily: Annotated[int | None, typer.Option(help="New recipients per UTC day; leave out for the derived share")] = None,
+    daily: Annotated[int | None, typer.Option(help="New recipients per UTC day; none: derived")] = None,
 ) -> None:
     """Set a bakery's daily share of the portfolio's new recipients (without --daily: derived again)."""
     c = _state(ctx)
