@@ -344,14 +344,15 @@ class GraphClient:
     async def list_phone_numbers(self, waba_id: str) -> list[dict[str, Any]]:
         fields = (
             "id,display_phone_number,verified_name,quality_rating,status,name_status,"
-            "code_verification_status,throughput,whatsapp_business_manager_messaging_limit,messaging_limit_tier"
+            # the portfolio's messaging limit; ``messaging_limit_tier`` is deprecated (Meta, "Messaging limits")
+            "code_verification_status,throughput,whatsapp_business_manager_messaging_limit"
         )
         return [item async for item in self.paginate(f"{waba_id}/phone_numbers", {"fields": fields, "limit": 100})]
 
     async def get_phone_number(self, phone_number_id: str, fields: str | None = None) -> dict[str, Any]:
         fields = fields or (
             "id,display_phone_number,verified_name,quality_rating,status,throughput,"
-            "whatsapp_business_manager_messaging_limit,messaging_limit_tier,name_status"
+            "whatsapp_business_manager_messaging_limit,name_status"
         )
         return await self._request("GET", phone_number_id, params={"fields": fields})
 

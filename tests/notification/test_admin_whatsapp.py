@@ -108,7 +108,8 @@ async def test_admin_reports_answer_their_declared_shape(any_env: Env) -> None:
     assert usage["portfolio"]["new_recipients_today"] == 1 and usage["portfolio"]["messaging_limit_tier"] == "TIER_2K"
     own = await call(env, "GET", f"/api/v1/tenants/{tenant}/whatsapp/usage", tenant)
     exact(TenantUsageDayOut, own)
-    assert own["new_recipients_today"] == 1 and own["cap"] is None
+    # the portfolio is TIER_2K and this is its only active bakery: its derived share is the whole limit
+    assert own["new_recipients_today"] == 1 and own["cap"] == 2000 and own["share_source"] == "derived"
 
 
 async def test_quality_lists_a_number_only_a_hold_knows(env: Env) -> None:

@@ -270,7 +270,12 @@ async def test_costs_and_usage_with_owner_isolation(env: Env) -> None:
         "messaging_limit": 250,
         "remaining": 247,
         "utilization": 0.012,
+        # the portfolio's 250 shared by its two active bakeries
+        "active_bakeries": 2,
+        "derived_share": 125,
+        "configured_shares_total": 0,
     }
+    assert per[str(a)]["cap"] == 125 and per[str(a)]["share_source"] == "derived"
     own_usage = await env.client.get(f"/api/v1/tenants/{a}/whatsapp/usage", headers=token(env.settings, "owner", a))
     assert own_usage.status_code == 200
     assert own_usage.json()["new_recipients_today"] == 2 and own_usage.json()["tenant_id"] == str(a)

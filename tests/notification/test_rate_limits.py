@@ -14,7 +14,7 @@ from .helpers import Clock, po_event
 
 def test_gate_plan_per_number() -> None:
     now = datetime(2026, 3, 1, 12, tzinfo=UTC)
-    config = GateConfig(rate_per_second=10, pair_interval=0, daily_cap=0, horizon=0.25)
+    config = GateConfig(rate_per_second=10, pair_interval=0, horizon=0.25)
     tenant = uuid.uuid4()
     requests = [GateRequest(uuid.uuid4(), tenant, "1", f"+3461200000{i}") for i in range(5)]
     counters = {"num:1": Counter("num:1", None, 0)}

@@ -190,3 +190,29 @@ async def test_custom_seed_file(tmp_path: object) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client:
         body = (await client.get("/v23.0/100000000000001/phone_numbers", headers=AUTH)).json()
         assert len(body["data"]) == 2
+
+
+@pytest.mark.parametrize(("code", "http_status"), [(131062, 400), (130497, 403)])
+async def test_codes_added_in_2026_have_meta_shaped_errors(
+    client: httpx.AsyncClient, code: int, http_status: int
+) -> None:
+    await client.post("/_sandbox/faults", json={"code": code})
+    response = await client.post(URL, json=template_body(), headers=AUTH)
+    error = response.json()["error"]
+    assert response.status_code == http_status and error["code"] == code
+    assert error["message"].startswith(f"(#{code}) ") and "Unknown error" not in error["message"]
+    assert error["error_data"]["details"]
+
+
+async def test_the_messaging_limit_is_one_for_the_whole_portfolio(client: httpx.AsyncClient) -> None:
+    # setting it through one number sets it for every number (Meta: portfolio-level limits since 2025-10-07)
+    await client.post(f"/_sandbox/phone_numbers/{PNID}", json={"messaging_limit_tier": "TIER_10K", "notify": False})
+    fields = "whatsapp_business_manager_messaging_limit"
+    other = await client.get(f"/v23.0/{PNID2}?fields={fields}", headers=AUTH)
+    assert other.json()[fields] == "TIER_10K"
+    assert (await client.post(URL, json=template_body(), headers=AUTH)).status_code == 200
+    answer = await client.post("/_sandbox/portfolio", json={"messaging_limit": "TIER_UNLIMITED", "notify": False})
+    assert answer.json() == {"messaging_limit": "TIER_UNLIMITED", "unique_recipients_24h": 1, "webhook_id": None}
+    listed = await client.get(f"/v23.0/100000000000001/phone_numbers?fields={fields}&limit=100", headers=AUTH)
+    assert {n[fields] for n in listed.json()["data"]} == {"TIER_UNLIMITED"}
+    assert (await client.post("/_sandbox/portfolio", json={"messaging_limit": "TIER_3"})).status_code == 422

@@ -241,3 +241,46 @@ def costs(
             f"{float(row.get('cost_eur', 0)):.4f}",
         )
     _emit(c, data, table)
+
+
+@app.command()
+def usage(ctx: typer.Context) -> None:
+    """Each bakery's share of the portfolio's daily new recipients, and its use today."""
+    c = _state(ctx)
+    data = _call(c, "GET", f"{c.notification_url}/api/v1/admin/whatsapp/usage")
+    portfolio = data.get("portfolio", {})
+    table = Table("tenant_id", "share", "source", "used", "remaining", "accepted today")
+    for row in data.get("tenants", []):
+        table.add_row(
+            str(row.get("tenant_id")),
+            "no limit" if row.get("cap") is None else str(row.get("cap")),
+            str(row.get("share_source", "")),
+            str(row.get("share_used", "")),
+            "" if row.get("remaining") is None else str(row.get("remaining")),
+            str(row.get("new_recipients_today", "")),
+        )
+    table.caption = (
+        f"portfolio {portfolio.get('messaging_limit_tier') or 'limit unknown'}: "
+        f"{portfolio.get('new_recipients_today', 0)} new recipients today, "
+        f"{portfolio.get('active_bakeries', 0)} active bakeries, derived share {portfolio.get('derived_share')}"
+    )
+    _emit(c, data, table)
+
+
+@app.command()
+def share(
+    ctx: typer.Context,
+    tenant_id: str,
+    daily: Annotated[int | None, typer.Option(help="New recipients per UTC day; none: derived")] = None,
+) -> None:
+    """Set a bakery's daily share of the portfolio's new recipients (without --daily: derived again)."""
+    c = _state(ctx)
+    data = _call(
+        c,
+        "PUT",
+        f"{c.notification_url}/api/v1/admin/whatsapp/tenants/{tenant_id}/recipient-share",
+        json={"daily_new_recipients": daily},
+    )
+    table = Table("tenant_id", "share", "source")
+    table.add_row(str(data["tenant_id"]), str(data["daily_new_recipients"] or "no limit"), str(data["source"]))
+    _emit(c, data, table)

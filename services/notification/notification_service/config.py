@@ -68,7 +68,16 @@ class NotificationSettings(WhatsAppSettings):
     # --- rate limits (shared by every dispatcher through the database) ---
     rate_per_number_per_second: float = Field(default=20.0, gt=0, le=80)
     recipient_min_interval_seconds: float = Field(default=6.0, ge=0)
-    tenant_daily_new_recipient_cap: int = Field(default=250, ge=0)  # 0 = no cap
+    #: a bakery's daily new recipients while the portfolio's messaging limit is not known (0 = no cap); once it
+    #: is, each bakery gets its share of it (domain/shares.py)
+    tenant_daily_new_recipient_cap: int = Field(default=250, ge=0)
+    #: bakeries with a purchase-order message in this many days share the portfolio's limit (derived shares)
+    recipient_share_active_days: int = Field(default=7, ge=1, le=365)
+    #: how often a dispatcher re-reads the shares (portfolio limit, configured shares, active bakeries)
+    recipient_share_refresh_seconds: float = Field(default=60.0, ge=0)
+    #: a supplier marked unreachable (Meta error 131026) is tried again after this many days (0: only once the
+    #: owner or an admin clears it)
+    unreachable_recipient_days: int = Field(default=30, ge=0, le=3650)
 
     # --- holds (credential / restricted numbers); a cycle waits interval × 4^failures, capped ---
     hold_probe_interval_seconds: float = Field(default=30.0, gt=0)

@@ -206,3 +206,32 @@ message_templates = sa.Table(
     sa.Column("synced_at", UTCDateTime(), nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# ---------------------------------------------------------------- issue 15: unreachable suppliers, shares (0007)
+
+#: Suppliers Meta could not deliver to (error 131026), per bakery: later messages from that bakery to that number
+#: are skipped (``supplier_unreachable``) until the owner or an admin clears the row or it is older than
+#: ``UNREACHABLE_RECIPIENT_DAYS``. Another bakery messaging the same number is not affected.
+unreachable_recipients = sa.Table(
+    "unreachable_recipients",
+    metadata,
+    sa.Column("tenant_id", UUIDStr(), primary_key=True),
+    sa.Column("recipient_phone", sa.String(32), primary_key=True),
+    sa.Column("error_code", sa.String(32), nullable=False),
+    sa.Column("error_message", sa.String(500), nullable=True),
+    sa.Column("message_id", UUIDStr(), nullable=True),  # the message whose failure marked it last
+    sa.Column("failures", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("first_marked_at", UTCDateTime(), nullable=False),
+    sa.Column("marked_at", UTCDateTime(), nullable=False),
+)
+
+#: A bakery's share of the portfolio's daily new-recipient budget, set by an admin (no row: derived from the
+#: portfolio's messaging limit and the number of active bakeries, see ``domain/shares.py``).
+tenant_recipient_shares = sa.Table(
+    "tenant_recipient_shares",
+    metadata,
+    sa.Column("tenant_id", UUIDStr(), primary_key=True),
+    sa.Column("daily_new_recipients", sa.Integer(), nullable=False),
+    sa.Column("set_by", sa.String(200), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)

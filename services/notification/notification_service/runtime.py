@@ -19,6 +19,7 @@ from notification_service.config import NotificationSettings
 from notification_service.dispatch.worker import Dispatcher
 from notification_service.domain.pricing import RateCard
 from notification_service.domain.webhook_security import TokenBucket
+from notification_service.services.delivery_failures import AsyncFailures
 from notification_service.services.ingestion import PurchaseOrderIntake
 from notification_service.services.sync import WhatsAppSync
 from notification_service.services.webhook_applier import WebhookApplier
@@ -66,7 +67,12 @@ class Runtime:
             if settings.dispatcher_enabled
             else None
         )
-        webhooks = WebhookProcessor(sessions, rate_card, serialise=is_sqlite(settings.notification_database_url))
+        webhooks = WebhookProcessor(
+            sessions,
+            rate_card,
+            serialise=is_sqlite(settings.notification_database_url),
+            failures=AsyncFailures.from_settings(settings),
+        )
         sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
         applier = WebhookApplier(
             webhooks,

@@ -349,7 +349,7 @@ async def update_phone_number(phone_number_id: str, body: PhoneNumberUpdate, req
     if body.messaging_limit_tier is not None and body.messaging_limit_tier != number.messaging_limit_tier:
         up = TIER_RANK[body.messaging_limit_tier] > TIER_RANK.get(number.messaging_limit_tier, 0)
         event = event or ("UPGRADE" if up else "DOWNGRADE")
-        number.messaging_limit_tier = body.messaging_limit_tier
+        state.set_portfolio_messaging_limit(body.messaging_limit_tier)  # one limit for every number of the portfolio
     if body.throughput_level is not None and body.throughput_level != number.throughput_level:
         if body.throughput_level == "HIGH":
             event = event or "THROUGHPUT_UPGRADE"
@@ -372,6 +372,35 @@ async def update_phone_number(phone_number_id: str, body: PhoneNumberUpdate, req
         "phone_number": number.graph_fields(listing=True),
         "throughput_per_second": state.throughput.rate_for(number.id),
         "webhook_event": event,
+        "webhook_id": delivery.id if delivery else None,
+    }
+
+
+class PortfolioUpdate(BaseModel):
+    messaging_limit: str
+    #: the number whose ``phone_number_quality_update`` carries the change (default: the first)
+    phone_number_id: str | None = None
+    notify: bool = True
+
+
+@router.post("/portfolio")
+async def update_portfolio(body: PortfolioUpdate, request: Request) -> dict[str, Any]:
+    """Set the business portfolio's messaging limit, which every number shares (Meta, since 2025-10-07)."""
+    state = _state(request)
+    if body.messaging_limit not in TIER_RANK:
+        raise HTTPException(422, f"messaging_limit must be one of {tuple(TIER_RANK)}")
+    number = state.numbers.get(body.phone_number_id or next(iter(state.numbers)))
+    if number is None:
+        raise HTTPException(404, f"unknown phone_number_id {body.phone_number_id}")
+    old = state.portfolio_messaging_limit
+    state.set_portfolio_messaging_limit(body.messaging_limit)
+    delivery = None
+    if body.notify and old != body.messaging_limit:
+        up = TIER_RANK[body.messaging_limit] > TIER_RANK.get(old, 0)
+        delivery = _dispatcher(request).phone_quality(number, "UPGRADE" if up else "DOWNGRADE")
+    return {
+        "messaging_limit": state.portfolio_messaging_limit,
+        "unique_recipients_24h": state.portfolio_recipients_24h(),
         "webhook_id": delivery.id if delivery else None,
     }
 

@@ -35,6 +35,11 @@ KNOWN_CODES: dict[int, CodeInfo] = {
     80007: CodeInfo("Rate limit issues", "The WhatsApp Business Account reached its rate limit.", 400),
     130429: CodeInfo("Rate limit hit", "Cloud API message throughput has been reached.", 400, subcode=2494055),
     130472: CodeInfo("User's number is part of an experiment", "The message was not sent (experiment).", 400),
+    130497: CodeInfo(
+        "Business account is restricted from messaging users in this country",
+        "This business may not send messages to users in the recipient's country.",
+        403,
+    ),
     131000: CodeInfo("Something went wrong", "The message failed because of an unknown error.", 500),
     131005: CodeInfo("Access denied", "The permission is either not granted or has been removed.", 403),
     131008: CodeInfo("Required parameter is missing", "A required parameter is missing.", 400),
@@ -76,6 +81,11 @@ KNOWN_CODES: dict[int, CodeInfo] = {
         400,
     ),
     131057: CodeInfo("Account in maintenance mode", "The business account is in maintenance mode.", 500),
+    131062: CodeInfo(
+        "Business-scoped user ID recipients not supported",
+        "This message cannot be sent to a business-scoped user ID; send it to the user's phone number.",
+        400,
+    ),
     132000: CodeInfo(
         "Number of parameters does not match the expected number of params",
         "The number of parameters does not match the template.",

@@ -483,6 +483,30 @@ class SandboxState:
         opened = self.windows.get((phone_number_id, wa_id))
         return opened is not None and time.time() - opened < CUSTOMER_SERVICE_WINDOW_SECONDS
 
+    # ---------------------------------------------------------------- the portfolio's messaging limit
+    # Since 2025-10-07 Meta sets one messaging limit per business portfolio, shared by all its numbers and
+    # re-evaluated every 6 hours (Meta, "Messaging limits"); every number reports the same
+    # ``whatsapp_business_manager_messaging_limit``.
+    @property
+    def portfolio_messaging_limit(self) -> str:
+        return next(iter(self.numbers.values())).messaging_limit_tier if self.numbers else "TIER_NOT_SET"
+
+    def set_portfolio_messaging_limit(self, tier: str) -> None:
+        for number in self.numbers.values():
+            number.messaging_limit_tier = tier
+
+    def portfolio_recipients_24h(self) -> int:
+        """Unique users the portfolio's numbers sent to in the last 24 h, outside a customer-service window (what
+        the limit counts)."""
+        since = time.time() - 24 * 3600
+        return len(
+            {
+                r.wa_id
+                for r in self.messages
+                if r.timestamp >= since and not self.window_open(r.phone_number_id, r.wa_id)
+            }
+        )
+
     # ---------------------------------------------------------------- views
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -356,7 +356,7 @@ class WebhookDispatcher:
         value = {
             "display_phone_number": number.digits,
             "event": event,
-            "current_limit": number.messaging_limit_tier,
+            # the portfolio's messaging limit (``current_limit`` was removed in February 2026)
             "max_daily_conversations_per_business": number.messaging_limit_tier,
         }
         return self.send(

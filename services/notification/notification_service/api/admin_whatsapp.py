@@ -8,19 +8,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from bakery_shared.auth import AdminOrOwner, AdminPrincipal, ensure_tenant_access
-from bakery_shared.db import utcnow
+from bakery_shared.db import transaction, utcnow
 from bakery_shared.errors import AppError
 from notification_service.api.schemas_admin import (
     CostsOut,
     QualityOut,
     ReleaseOut,
+    ShareIn,
+    ShareOut,
     SyncOut,
     TemplatesOut,
     TenantUsageDayOut,
+    UnreachableClearedOut,
+    UnreachableListOut,
     UsageOut,
 )
 from notification_service.runtime import RuntimeDep
-from notification_service.services import reports, whatsapp_admin
+from notification_service.services import delivery_failures, reports, shares, whatsapp_admin
 from notification_service.services.sync import SyncBusy
 
 router = APIRouter(prefix="/api/v1/admin/whatsapp", tags=["admin whatsapp"])
@@ -62,6 +66,21 @@ async def usage(_: AdminPrincipal, runtime: RuntimeDep) -> UsageOut:
     """Today's new recipients per bakery, and the portfolio's against the numbers' messaging limit."""
     async with runtime.sessions() as session:
         return await reports.usage(session, runtime.settings, now=utcnow())
+
+
+@router.put("/tenants/{tenant_id}/recipient-share", response_model=ShareOut)
+async def set_recipient_share(
+    tenant_id: uuid.UUID, body: ShareIn, principal: AdminPrincipal, runtime: RuntimeDep
+) -> ShareOut:
+    """Set a bakery's daily share of the portfolio's new-recipient budget (null: derived from the portfolio's
+    messaging limit and the active bakeries again)."""
+    async with transaction(runtime.sessions) as session:
+        out = await shares.set_share(
+            session, runtime.settings, tenant_id, body.daily_new_recipients, actor=principal.sub, now=utcnow()
+        )
+    if runtime.dispatcher is not None:
+        runtime.dispatcher.shares_changed()
+    return out
 
 
 @router.post(
@@ -116,3 +135,28 @@ async def tenant_usage(tenant_id: uuid.UUID, principal: AdminOrOwner, runtime: R
     ensure_tenant_access(principal, tenant_id)
     async with runtime.sessions() as session:
         return await reports.tenant_usage(session, runtime.settings, tenant_id=tenant_id, now=utcnow())
+
+
+@tenant_router.get("/{tenant_id}/whatsapp/unreachable", response_model=UnreachableListOut)
+async def unreachable(tenant_id: uuid.UUID, principal: AdminOrOwner, runtime: RuntimeDep) -> UnreachableListOut:
+    """Suppliers Meta could not deliver to (error 131026): this bakery's messages to them are not sent for now."""
+    ensure_tenant_access(principal, tenant_id)
+    async with runtime.sessions() as session:
+        return await delivery_failures.list_unreachable(session, runtime.settings, tenant_id, utcnow())
+
+
+@tenant_router.delete(
+    "/{tenant_id}/whatsapp/unreachable/{recipient_phone}",
+    response_model=UnreachableClearedOut,
+    responses={404: {"description": "That number is not marked unreachable for this bakery"}},
+)
+async def clear_unreachable(
+    tenant_id: uuid.UUID,
+    recipient_phone: Annotated[str, Path(max_length=40, description="The supplier's number, e.g. +34612345678")],
+    principal: AdminOrOwner,
+    runtime: RuntimeDep,
+) -> UnreachableClearedOut:
+    """The supplier's number works again (e.g. they installed WhatsApp): the next message to it is sent."""
+    ensure_tenant_access(principal, tenant_id)
+    async with transaction(runtime.sessions) as session:
+        return await delivery_failures.clear_unreachable(session, tenant_id, recipient_phone, actor=principal.sub)

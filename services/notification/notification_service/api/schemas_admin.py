@@ -131,8 +131,13 @@ class CostsOut(BaseModel):
 
 class TenantUsageOut(BaseModel):
     tenant_id: uuid.UUID
-    new_recipients_today: int
-    cap: int | None = Field(description="TENANT_DAILY_NEW_RECIPIENT_CAP (null: no cap)")
+    new_recipients_today: int = Field(description="Distinct recipients of the messages Meta accepted today (UTC)")
+    cap: int | None = Field(description="This bakery's daily share of new recipients (null: no cap)")
+    share_source: str = Field(
+        description="configured (set by an admin), derived (portfolio limit ÷ active bakeries), unlimited "
+        "(the portfolio has no limit) or fallback (limit unknown: TENANT_DAILY_NEW_RECIPIENT_CAP)"
+    )
+    share_used: int = Field(description="New recipients counted against the share today (the rate gate's count)")
     remaining: int | None
 
 
@@ -142,10 +147,13 @@ class TenantUsageDayOut(TenantUsageOut):
 
 class PortfolioUsageOut(BaseModel):
     new_recipients_today: int
-    messaging_limit_tier: str | None
+    messaging_limit_tier: str | None = Field(description="whatsapp_business_manager_messaging_limit, e.g. TIER_2K")
     messaging_limit: int | None
     remaining: int | None
     utilization: float | None
+    active_bakeries: int = Field(description="Bakeries with a purchase order in RECIPIENT_SHARE_ACTIVE_DAYS")
+    derived_share: int | None = Field(description="The share of a bakery without a configured one (null: no cap)")
+    configured_shares_total: int
 
 
 class UsageOut(BaseModel):
@@ -175,3 +183,40 @@ class SyncOut(BaseModel):
     held_numbers: list[str] | None = None
     errors: list[str] | None = None
     reason: str | None = None
+
+
+# ---------------------------------------------------------------- issue 15: shares and unreachable suppliers
+
+
+class ShareIn(BaseModel):
+    daily_new_recipients: int | None = Field(
+        ge=1, le=10_000_000, description="New recipients per UTC day for this bakery; null: back to the derived share"
+    )
+
+
+class ShareOut(BaseModel):
+    tenant_id: uuid.UUID
+    daily_new_recipients: int | None = Field(description="The share in force (null: no cap)")
+    source: str
+    set_by: str
+
+
+class UnreachableOut(BaseModel):
+    recipient_phone: str
+    error_code: str
+    error_message: str | None
+    failures: int = Field(description="Failures that marked it (the latest refreshes the mark)")
+    first_marked_at: str
+    marked_at: str
+    retried_after: str | None = Field(description="When messages go to it again by themselves (null: once cleared)")
+
+
+class UnreachableListOut(BaseModel):
+    tenant_id: uuid.UUID
+    suppliers: list[UnreachableOut]
+
+
+class UnreachableClearedOut(BaseModel):
+    tenant_id: uuid.UUID
+    recipient_phone: str
+    cleared: bool

@@ -44,6 +44,7 @@ from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import rate_limits as rate_repo
 from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.repositories.messages import AttemptEnd, AttemptStart
+from notification_service.services import delivery_failures
 from notification_service.tenant_client import TenantNotFound, TenantServiceUnavailable
 
 log = logging.getLogger("notification.whatsapp.dispatcher")
@@ -114,11 +115,14 @@ class Batch:
             # read in the claim's transaction: no session, pool check-out and BEGIN/ROLLBACK of their own
             holds = await holds_repo.holds(session)
             states = await state_repo.template_states(session, _BLOCKED_TEMPLATE_STATES)
+            unreachable = await delivery_failures.unreachable_reasons(
+                session, ctx.settings, [(m.tenant_id, m.recipient_phone) for m in claimed], now
+            )
         self._tenant_of = {m.id: m.tenant_id for m in claimed}
         lease = Lease([m.id for m in claimed])
         heartbeat = asyncio.create_task(self._heartbeat(lease), name=f"lease-heartbeat-{ctx.owner}")
         try:
-            await self._process(claimed, unfinished, lease, holds, states)
+            await self._process(claimed, unfinished, lease, holds, states, unreachable)
         except BaseException:
             await self._tail(lease, heartbeat)
             raise
@@ -160,6 +164,7 @@ class Batch:
         lease: Lease,
         holds: list[holds_repo.Hold],
         states: dict[tuple[str, str], dict[str, Any]],
+        unreachable: dict[tuple[uuid.UUID, str], str],
     ) -> None:
         ctx = self.ctx
         self._probes = {h.probe_message_id: h for h in holds if h.probe_message_id is not None}
@@ -193,6 +198,7 @@ class Batch:
             tenant_retry=ctx.settings.tenant_unavailable_retry_seconds,
             holds=active,
             template_states={k: (str(v["status"]), v["reason"]) for k, v in states.items()},
+            unreachable=unreachable,
         )
         sends: list[decisions.Send] = []
         settles: list[MessageUpdate] = []
@@ -401,6 +407,7 @@ class Batch:
             now=now,
             policy=ctx.policy,
             rng=ctx.rng,
+            template=(item.send.rendered.name, item.send.rendered.meta_language),
         )
         end = AttemptEnd(
             item.attempt_id,
@@ -421,6 +428,7 @@ class Batch:
                 await self.prober.probe_passed(session, probe_of, now)  # the number sent; the recipient is the issue
             applied = await messages_repo.apply_leased(session, ctx.owner, [plan.update])
             await messages_repo.finish_attempts(session, [end])
+            await delivery_failures.apply_plan_effects(session, item.message, plan, failure, now)
         if not applied:
             log.warning("message %s: lease lost before its outcome was recorded", item.message.id)
         count_applied([plan.update], applied, self._tenant_of)

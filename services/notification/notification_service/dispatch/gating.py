@@ -16,6 +16,7 @@ from notification_service.domain.decisions import Send
 from notification_service.domain.message import MessageUpdate
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import rate_limits as rate_repo
+from notification_service.services.shares import ShareCache
 
 #: bound on the remembered keys (pair keys grow with the recipients): beyond it the set starts again
 _KNOWN_KEYS_MAX = 200_000
@@ -44,9 +45,10 @@ class Gate:
         self.config = rate_gate.GateConfig(
             rate_per_second=s.rate_per_number_per_second,
             pair_interval=s.recipient_min_interval_seconds,
-            daily_cap=s.tenant_daily_new_recipient_cap,
             horizon=s.rate_wait_horizon_seconds,
         )
+        #: each bakery's share of the portfolio's daily new-recipient budget (re-read every few seconds)
+        self.shares = ShareCache(s)
         #: rate-limit keys whose row this process created or locked (so it need not create them again)
         self._known_keys: set[str] = set()
 
@@ -65,10 +67,13 @@ class Gate:
             )
             for s in sends
         ]
-        keys = rate_gate.keys_for(requests, self.config, now.date())
+        async with self.ctx.sessions() as session:
+            table = await self.shares.get(session, now)
+        caps = {r.tenant_id: table.share(r.tenant_id).daily for r in requests}
+        keys = rate_gate.keys_for(requests, self.config, now.date(), caps)
         for _ in range(3):
             try:
-                return await self._admit(sends, requests, keys, now, then)
+                return await self._admit(sends, requests, keys, now, then, caps)
             except _RowsMissing as missing:  # removed by the clean-up, or created by another dispatcher not yet
                 self._known_keys.difference_update(missing.keys)  # committed: create (or wait for) them again
         raise RuntimeError("rate-limit rows keep disappearing; the batch is retried later")
@@ -80,6 +85,7 @@ class Gate:
         keys: list[str],
         now: datetime,
         then: Then | None,
+        caps: rate_gate.Caps,
     ) -> list[Admitted]:
         owner = self.ctx.owner
         deferred: list[MessageUpdate] = []
@@ -93,11 +99,10 @@ class Gate:
             if len(counters) < len(keys):
                 raise _RowsMissing([k for k in keys if k not in counters])  # rolls back: no lock is kept
             known: set[tuple[uuid.UUID, str]] = set()
-            if self.config.daily_cap > 0:
-                known = await rate_repo.known_recipients(
-                    session, now.date(), [(r.tenant_id, r.recipient) for r in requests]
-                )
-            results = rate_gate.plan(requests, counters, config=self.config, now=now, known_today=known)
+            capped = [(r.tenant_id, r.recipient) for r in requests if caps.get(r.tenant_id) is not None]
+            if capped:
+                known = await rate_repo.known_recipients(session, now.date(), capped)
+            results = rate_gate.plan(requests, counters, config=self.config, now=now, known_today=known, caps=caps)
             await rate_repo.write_back(session, counters.values(), now)
             new = [(r.tenant_id, r.recipient) for r in requests if results[r.message_id].new_recipient]
             await rate_repo.add_recipients(session, now.date(), new, now)

@@ -17,9 +17,17 @@ from enum import StrEnum
 from bakery_shared.graph import GraphClientError, GraphError, GraphNotConfigured, GraphTimeout
 from notification_service.domain import transitions
 from notification_service.domain.backoff import exponential_backoff, pair_backoff
-from notification_service.domain.decisions import ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY, PHONE_NUMBER_SCOPE, Reason
+from notification_service.domain.decisions import (
+    ACCOUNT_SCOPE,
+    MASTER_ACCOUNT_KEY,
+    PHONE_NUMBER_SCOPE,
+    UNREACHABLE_REASON_CODE,
+    Reason,
+    hold_key,
+)
 from notification_service.domain.message import ErrorInfo, Message, MessageUpdate
 from notification_service.domain.rate_gate import number_key, pair_key
+from notification_service.domain.whatsapp_state import TEMPLATE_SCOPE, template_hold_reason, template_scope_key
 
 
 class ErrorClass(StrEnum):
@@ -29,8 +37,12 @@ class ErrorClass(StrEnum):
     CREDENTIAL = "credential"  # token / permission problem: hold; a read (GET) tells when it is fixed
     RESTRICTED = "restricted"  # Meta refuses sends only (spam limit, locked account…): hold; only a send tells
     AMBIGUOUS = "ambiguous"  # no answer: the request may have reached Meta
+    TEMPLATE = "template"  # the template is paused: hold its messages until Meta reports it approved again
 
 
+# Sources: Meta's "Error codes" page of the Cloud API (developers.facebook.com/docs/whatsapp/cloud-api/support/
+# error-codes, updated 2026-06-18) and "Messaging limits" (…/whatsapp/messaging-limits); docs/notification.md,
+# "Errors and retries", has the table with what the product does for each code.
 TRANSIENT_CODES = frozenset({1, 2, 131000, 131016, 131057, 133004})
 MAINTENANCE_CODES = frozenset({131057})  # Meta's "business account in maintenance": wait longer
 PAIR_THROTTLE_CODES = frozenset({131056})  # too many messages to one recipient from one number
@@ -64,6 +76,33 @@ RESTRICTED_CODES = frozenset(
 )
 #: codes that hold the whole account (shared token, billing, WABA) rather than one number
 ACCOUNT_WIDE_CODES = frozenset({0, 3, 10, 190, 131005, 131042, 368})
+#: permanent for this message, named here so the table is complete (anything unknown is permanent as well)
+PERMANENT_CODES = frozenset(
+    {
+        100,  # invalid parameter
+        130472,  # the recipient is in one of Meta's marketing experiment groups: not sent, do not retry
+        131008,  # required parameter missing
+        131009,  # parameter value not valid
+        131021,  # recipient is the sender
+        131026,  # undeliverable (see UNREACHABLE_CODES)
+        131047,  # more than 24 h since the user last wrote (free-form outside the window; never for templates)
+        131050,  # the user stopped marketing messages from this business
+        131062,  # business-scoped user ID recipients are not supported for this message
+        132000,  # template parameter count mismatch
+        132001,  # template does not exist in that language
+        132005,  # hydrated text too long
+        132007,  # template content violates a policy
+        132012,  # parameter format mismatch
+        132016,  # template disabled for good (see TEMPLATE_STATUS_CODES)
+        132018,  # a template parameter Meta refuses (line break, tab, > 4 spaces…)
+    }
+)
+#: the recipient cannot be reached on WhatsApp: the supplier is marked unreachable for that bakery
+UNREACHABLE_CODES = frozenset({131026})
+#: template problems: the status to record for the template (its other messages follow the template rules)
+TEMPLATE_STATUS_CODES = {132015: "PAUSED", 132016: "DISABLED"}
+#: the template is paused: its messages are held (class TEMPLATE) until Meta reports it approved again
+TEMPLATE_HOLD_CODES = frozenset(code for code, status in TEMPLATE_STATUS_CODES.items() if status == "PAUSED")
 
 
 def classify_code(code: int | None, http_status: int | None = None) -> ErrorClass:
@@ -76,6 +115,8 @@ def classify_code(code: int | None, http_status: int | None = None) -> ErrorClas
         return ErrorClass.PERMANENT
     if code in TRANSIENT_CODES:
         return ErrorClass.TRANSIENT
+    if code in TEMPLATE_HOLD_CODES:
+        return ErrorClass.TEMPLATE
     if code in THROTTLE_CODES:
         return ErrorClass.THROTTLED
     if code in CREDENTIAL_CODES or 200 <= code <= 299:
@@ -149,6 +190,10 @@ class FailurePlan:
     attempt_outcome: str
     pace: tuple[str, datetime] | None = None  # rate-limit key → nothing before this instant
     hold: HoldRequest | None = None
+    #: the recipient cannot be reached: mark (tenant, recipient) unreachable (131026)
+    unreachable: bool = False
+    #: (template name, language, status) to record for the template the message used (132015, 132016)
+    template_status: tuple[str, str, str] | None = None
 
 
 def plan_failure(
@@ -160,8 +205,12 @@ def plan_failure(
     now: datetime,
     policy: Policy,
     rng: random.Random,
+    template: tuple[str, str] | None = None,
 ) -> FailurePlan:
-    """The message's next state after ``failure`` (pure: the caller writes the update, pace and hold)."""
+    """The message's next state after ``failure`` (pure: the caller writes the update, pace and hold).
+
+    ``template`` is the (name, Meta language code) the message was sent with: a template error records its status.
+    """
     transient = message.transient_failures + 1
     error = failure.error
     outcome = failure.error_class.value
@@ -207,7 +256,7 @@ def plan_failure(
         return FailurePlan(update, outcome)
     if failure.error_class is ErrorClass.THROTTLED:
         throttles = message.throttle_count + 1
-        delay, key = _throttle(failure.code, throttles, phone_number_id, message.recipient_phone, policy, rng)
+        delay, key = throttle_delay(failure.code, throttles, phone_number_id, message.recipient_phone, policy, rng)
         not_before = now + timedelta(seconds=delay)
         update = transitions.requeued(
             message,
@@ -219,32 +268,62 @@ def plan_failure(
             throttle_count=throttles,
         )
         return FailurePlan(update, outcome, pace=(key, not_before))
+    template_status = None
+    if template is not None and failure.code in TEMPLATE_STATUS_CODES:
+        template_status = (template[0], template[1], TEMPLATE_STATUS_CODES[failure.code])
+    if failure.error_class is ErrorClass.TEMPLATE:
+        if template_status is None:  # no template known: nothing to wait for; the message is refused
+            update = transitions.failed(message, owner, now, reason=f"rejected: {failure.label}", error=error)
+            return FailurePlan(update, ErrorClass.PERMANENT.value)
+        name, language, status = template_status
+        update = transitions.held(
+            message,
+            owner,
+            now,
+            reason=template_hold_reason(name, language, status),
+            hold_key=hold_key(TEMPLATE_SCOPE, template_scope_key(name, language)),
+            phone_number_id=phone_number_id,
+            error=error,
+        )
+        return FailurePlan(update, outcome, template_status=template_status)
     if failure.error_class is ErrorClass.PERMANENT:
-        update = transitions.failed(message, owner, now, reason=f"rejected: {failure.label}", error=error)
-        return FailurePlan(update, outcome)
+        unreachable = failure.code in UNREACHABLE_CODES
+        reason = f"rejected: {failure.label}"
+        if unreachable:
+            reason = f"{UNREACHABLE_REASON_CODE}: ({failure.label}) {error.message}"
+        update = transitions.failed(message, owner, now, reason=reason, error=error)
+        return FailurePlan(update, outcome, unreachable=unreachable, template_status=template_status)
     # credential or restricted: keep the message, pause the number (or the whole account)
-    if failure.code is None or failure.code in ACCOUNT_WIDE_CODES:
-        scope, scope_key = ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY
-    else:
-        scope, scope_key = PHONE_NUMBER_SCOPE, phone_number_id
-    reason = f"{failure.error_class.value}: ({failure.label}) {error.message}"
-    hold = HoldRequest(scope, scope_key, failure.error_class.value, reason[:500], failure.label, phone_number_id)
+    hold = hold_request(failure, phone_number_id)
+    reason = hold.reason
     update = transitions.held(
         message,
         owner,
         now,
         reason=reason,
-        hold_key=f"{scope}:{scope_key}",
+        hold_key=hold_key(hold.scope, hold.scope_key),
         phone_number_id=phone_number_id,
         error=error,
     )
     return FailurePlan(update, outcome, hold=hold)
 
 
-def _throttle(
+def hold_request(failure: Failure, phone_number_id: str) -> HoldRequest:
+    """The hold a credential or restricted failure places: the whole account for a shared problem (token,
+    billing, WABA), else the number that sent."""
+    if failure.code is None or failure.code in ACCOUNT_WIDE_CODES:
+        scope, scope_key = ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY
+    else:
+        scope, scope_key = PHONE_NUMBER_SCOPE, phone_number_id
+    reason = f"{failure.error_class.value}: ({failure.label}) {failure.error.message}"
+    return HoldRequest(scope, scope_key, failure.error_class.value, reason[:500], failure.label, phone_number_id)
+
+
+def throttle_delay(
     code: int | None, throttles: int, phone_number_id: str, recipient: str, policy: Policy, rng: random.Random
 ) -> tuple[float, str]:
-    """Seconds to wait after a throttle, and the rate-limit key the wait applies to."""
+    """Seconds to wait after a throttle, and the rate-limit key the wait applies to: 131056 and 131049 delay
+    only that (number, recipient) pair; 130429, 4 and 80007 the number."""
     if code in PAIR_THROTTLE_CODES:
         delay = max(pair_backoff(throttles, cap=policy.throttle_max), policy.pair_interval)
         return delay, pair_key(phone_number_id, recipient)

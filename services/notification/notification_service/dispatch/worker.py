@@ -145,6 +145,12 @@ class Dispatcher:
         if self._owns_engine and self.engine is not None:
             await self.engine.dispose()
 
+    def shares_changed(self) -> None:
+        """An admin changed a bakery's share: read the shares again at the next batch (other processes within
+        ``RECIPIENT_SHARE_REFRESH_SECONDS``)."""
+        self.gate.shares.invalidate()
+        self.wake()
+
     def wake(self) -> None:
         self.wakeup.notify()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -35,6 +35,18 @@ def hold_key(scope: str, key: str) -> str:
 
 
 ACCOUNT_HOLD_KEY = hold_key(ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY)
+
+#: ``status_reason`` code of a message not sent (or failed) because its supplier's number is unreachable (131026)
+UNREACHABLE_REASON_CODE = "supplier_unreachable"
+
+
+def unreachable_reason(error_code: str, until: datetime | None) -> str:
+    """Why a message to a supplier marked unreachable is skipped (``until`` None: until someone clears it)."""
+    when = f"until {until.date().isoformat()}" if until is not None else "until the owner or an admin clears it"
+    return (
+        f"{UNREACHABLE_REASON_CODE}: Meta could not deliver to this supplier's number (error {error_code}); "
+        f"messages to it from this bakery are not sent {when}"
+    )
 
 
 class Action(StrEnum):
@@ -125,6 +137,8 @@ class Context:
     holds: Mapping[str, tuple[str, uuid.UUID | None]]
     #: (template name, normalised language) → (status, reason) of templates that must not be sent now
     template_states: Mapping[tuple[str, str], tuple[str, str | None]]
+    #: (tenant, recipient phone) → ``status_reason`` of the suppliers marked unreachable for that bakery (131026)
+    unreachable: Mapping[tuple[uuid.UUID, str], str] = field(default_factory=dict)
 
 
 def prepare(
@@ -160,6 +174,11 @@ def prepare(
     decision = decide(kind=message.kind, globally_enabled=ctx.globally_enabled, tenant=tenant, active_holds=blocking)
     if decision.action is Action.SKIP:
         return transitions.skipped(message, owner, now, reason=decision.reason or "skipped")
+    unreachable = ctx.unreachable.get((message.tenant_id, message.recipient_phone))
+    if unreachable is not None and message.kind != KIND_TEST:
+        # Meta said it cannot deliver to this number (131026): not retried blindly (a test message still goes:
+        # it is how an owner checks the number again)
+        return transitions.skipped(message, owner, now, reason=unreachable)
     if decision.action is Action.HOLD:
         assert decision.hold_key is not None
         return transitions.held(

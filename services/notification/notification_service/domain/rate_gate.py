@@ -2,8 +2,9 @@
 
 * per phone number: GCRA at ``rate`` messages/s (Meta allows 80/s; default 20/s);
 * per (number, recipient) pair: at least ``pair_interval`` seconds apart (Meta's pair limit, error 131056);
-* per tenant and UTC day: at most ``daily_cap`` distinct new recipients (the portfolio's messaging limit is
-  shared by every bakery, so one bakery must not use it all).
+* per tenant and UTC day: at most the bakery's share of distinct new recipients (``caps``, from
+  ``domain/shares.py``: the portfolio's messaging limit is shared by every bakery, so one bakery must not use it
+  all). Over its share, a message waits for the next UTC day; it never fails for it.
 
 A message whose slot is within ``horizon`` is allowed and waits for its slot in the dispatcher; later slots
 make the message due later (it is not failed and no attempt is counted).
@@ -62,17 +63,20 @@ class GateResult:
 class GateConfig:
     rate_per_second: float
     pair_interval: float
-    daily_cap: int
     horizon: float
 
 
-def keys_for(requests: Sequence[GateRequest], config: GateConfig, day: date) -> list[str]:
+#: tenant → its daily new-recipient share (None or missing: no cap)
+Caps = Mapping[uuid.UUID, int | None]
+
+
+def keys_for(requests: Sequence[GateRequest], config: GateConfig, day: date, caps: Caps | None = None) -> list[str]:
     keys: set[str] = set()
     for r in requests:
         keys.add(number_key(r.phone_number_id))
-        if config.pair_interval > 0:
-            keys.add(pair_key(r.phone_number_id, r.recipient))
-        if config.daily_cap > 0:
+        # always: even without pacing of our own, Meta's pair throttles (131056, 131049) push the pair's row
+        keys.add(pair_key(r.phone_number_id, r.recipient))
+        if caps and caps.get(r.tenant_id) is not None:
             keys.add(cap_key(r.tenant_id, day))
     return sorted(keys)
 
@@ -88,8 +92,10 @@ def plan(
     config: GateConfig,
     now: datetime,
     known_today: set[tuple[uuid.UUID, str]],
+    caps: Caps | None = None,
 ) -> dict[uuid.UUID, GateResult]:
     """Decide every request in order, updating ``counters`` (marked ``changed``) for the allowed ones."""
+    caps = caps or {}
     day = now.date()
     horizon = now + timedelta(seconds=config.horizon)
     number_step = timedelta(seconds=1.0 / config.rate_per_second)
@@ -98,15 +104,16 @@ def plan(
     results: dict[uuid.UUID, GateResult] = {}
     for r in requests:
         new_recipient = False
-        cap_counter = counters.get(cap_key(r.tenant_id, day)) if config.daily_cap > 0 else None
-        if cap_counter is not None and (r.tenant_id, r.recipient) not in known:
-            if cap_counter.counter >= config.daily_cap:
+        cap = caps.get(r.tenant_id)
+        cap_counter = counters.get(cap_key(r.tenant_id, day)) if cap is not None else None
+        if cap is not None and cap_counter is not None and (r.tenant_id, r.recipient) not in known:
+            if cap_counter.counter >= cap:
                 results[r.message_id] = GateResult(
                     False, defer_until=next_utc_midnight(now), reason=Reason.RATE_DAILY_CAP
                 )
                 continue
             new_recipient = True
-        pair_counter = counters.get(pair_key(r.phone_number_id, r.recipient)) if config.pair_interval > 0 else None
+        pair_counter = counters.get(pair_key(r.phone_number_id, r.recipient))
         pair_slot = now
         if pair_counter is not None and pair_counter.tat is not None and pair_counter.tat > now:
             pair_slot = pair_counter.tat
@@ -121,7 +128,7 @@ def plan(
         send_at = max(pair_slot, num_slot)
         num_counter.tat = num_slot + number_step
         num_counter.changed = True
-        if pair_counter is not None:
+        if pair_counter is not None and config.pair_interval > 0:
             pair_counter.tat = send_at + pair_step
             pair_counter.changed = True
         if new_recipient and cap_counter is not None:

@@ -147,3 +147,11 @@ async def cleanup(session: AsyncSession, *, older_than: datetime, day_before: da
     await session.execute(sa.delete(R).where(R.c.key.like("pair:%"), R.c.tat < older_than))
     await session.execute(sa.delete(R).where(R.c.key.like("cap:%"), R.c.updated_at < older_than))
     await session.execute(sa.delete(D).where(D.c.day < day_before))
+
+
+async def recipients_counted(session: AsyncSession, day: date, tenant_id: uuid.UUID | None) -> dict[uuid.UUID, int]:
+    """New recipients the rate gate counted against each bakery's share on ``day``."""
+    query = sa.select(D.c.tenant_id, sa.func.count()).where(D.c.day == day).group_by(D.c.tenant_id)
+    if tenant_id is not None:
+        query = query.where(D.c.tenant_id == tenant_id)
+    return {tid: int(n) for tid, n in (await session.execute(query)).all()}

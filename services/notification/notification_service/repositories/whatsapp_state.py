@@ -93,6 +93,16 @@ async def messaging_limit_tiers(session: AsyncSession) -> list[str]:
     return [str(r[0]) for r in rows.all() if r[0]]
 
 
+async def set_portfolio_messaging_limit(session: AsyncSession, tier: str, now: datetime) -> None:
+    """The messaging limit belongs to the business portfolio (since 2025-10-07), so a report for one number is
+    the limit of every number: store it on all of them."""
+    await session.execute(
+        sa.update(P)
+        .where(sa.or_(P.c.messaging_limit_tier.is_(None), P.c.messaging_limit_tier != tier))
+        .values(messaging_limit_tier=clean_text(tier, 32), updated_at=now)
+    )
+
+
 # ---------------------------------------------------------------- templates
 
 

@@ -24,10 +24,11 @@ from notification_service.api.schemas_admin import (
 )
 from notification_service.config import NotificationSettings
 from notification_service.domain.pricing import COST_QUANTUM, CURRENCY
-from notification_service.domain.whatsapp_state import TIER_LIMITS, tier_limit
+from notification_service.domain.shares import Share
+from notification_service.repositories import rate_limits as rate_repo
 from notification_service.repositories import reports as reports_repo
-from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.repositories.reports import CostGroup
+from notification_service.services import shares as shares_service
 
 SEED_ESTIMATE = SeedEstimateOut(
     basis="5 POs per bakery per day × 10 bakeries × 30 days at €0.05 (the original estimate)",
@@ -131,12 +132,14 @@ def _estimate(total: _Totals, start: datetime, end: datetime, now: datetime) -> 
     )
 
 
-def _tenant_usage(tenant_id: uuid.UUID, count: int, cap: int) -> TenantUsageOut:
+def _tenant_usage(tenant_id: uuid.UUID, accepted: int, counted: int, share: Share) -> TenantUsageOut:
     return TenantUsageOut(
         tenant_id=tenant_id,
-        new_recipients_today=count,
-        cap=cap or None,
-        remaining=max(cap - count, 0) if cap else None,
+        new_recipients_today=accepted,
+        cap=share.daily,
+        share_source=share.source,
+        share_used=counted,
+        remaining=max(share.daily - counted, 0) if share.daily is not None else None,
     )
 
 
@@ -154,30 +157,37 @@ async def _recipients_today(
 async def tenant_usage(
     session: AsyncSession, settings: NotificationSettings, *, tenant_id: uuid.UUID, now: datetime
 ) -> TenantUsageDayOut:
-    """One tenant's new recipients today against ``TENANT_DAILY_NEW_RECIPIENT_CAP``."""
+    """One tenant's new recipients today against its share of the portfolio's messaging limit."""
     day, counts = await _recipients_today(session, now, tenant_id)
-    usage = _tenant_usage(tenant_id, counts.get(tenant_id, 0), settings.tenant_daily_new_recipient_cap)
+    counted = await rate_repo.recipients_counted(session, day, tenant_id)
+    table = await shares_service.load(session, settings, now)
+    usage = _tenant_usage(tenant_id, counts.get(tenant_id, 0), counted.get(tenant_id, 0), table.share(tenant_id))
     return TenantUsageDayOut(day=day.isoformat(), **usage.model_dump())
 
 
 async def usage(session: AsyncSession, settings: NotificationSettings, *, now: datetime) -> UsageOut:
-    """Every tenant's new recipients today, and the portfolio's against the highest messaging-limit tier."""
+    """Every bakery's share of the portfolio's daily new-recipient budget and its use today, and the portfolio's
+    use against its messaging limit (``whatsapp_business_manager_messaging_limit``, shared by every number)."""
     day, counts = await _recipients_today(session, now, None)
-    cap = settings.tenant_daily_new_recipient_cap
-    tiers = await state_repo.messaging_limit_tiers(session)
-    order = list(TIER_LIMITS)
-    tier = max(tiers, key=lambda t: order.index(t) if t in order else -1) if tiers else None
-    limit = tier_limit(tier)
+    counted = await rate_repo.recipients_counted(session, day, None)
+    table = await shares_service.load(session, settings, now)
+    tenants = set(counts) | set(counted) | set(table.configured) | set(table.active)
+    limit = table.limit
     total = sum(counts.values())
     return UsageOut(
         day=day.isoformat(),
-        tenant_daily_new_recipient_cap=cap or None,
-        tenants=[_tenant_usage(t, n, cap) for t, n in sorted(counts.items(), key=lambda item: str(item[0]))],
+        tenant_daily_new_recipient_cap=settings.tenant_daily_new_recipient_cap or None,
+        tenants=[
+            _tenant_usage(t, counts.get(t, 0), counted.get(t, 0), table.share(t)) for t in sorted(tenants, key=str)
+        ],
         portfolio=PortfolioUsageOut(
             new_recipients_today=total,
-            messaging_limit_tier=tier,
+            messaging_limit_tier=table.tier,
             messaging_limit=limit,
             remaining=max(limit - total, 0) if limit is not None else None,
             utilization=round(total / limit, 4) if limit else None,
+            active_bakeries=table.active_tenants,
+            derived_share=table.derived.daily,
+            configured_shares_total=sum(table.configured.values()),
         ),
     )

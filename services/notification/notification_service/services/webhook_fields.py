@@ -38,9 +38,10 @@ async def quality(session: AsyncSession, value: dict[str, Any], result: FieldRes
     values: dict[str, Any] = {"last_event": event, "last_event_at": now}
     if display:
         values["display_phone_number"] = display
-    tier = value.get("max_daily_conversations_per_business") or value.get("current_limit")
+    # the portfolio's messaging limit (``current_limit`` was removed in February 2026; read it from older payloads)
+    tier = scalar_text(value.get("max_daily_conversations_per_business") or value.get("current_limit"), 32)
     if tier:
-        values["messaging_limit_tier"] = str(tier).upper()
+        values["messaging_limit_tier"] = tier.upper()
     # The event does not carry the quality colour (reference §3.6); when a payload has it, use it,
     # and in any case read the number's current state from the Graph API right after.
     for key in ("quality_rating", "new_quality_rating"):
@@ -49,6 +50,8 @@ async def quality(session: AsyncSession, value: dict[str, Any], result: FieldRes
     if value.get("status"):
         values["status"] = str(value["status"]).upper()
     await state_service.apply_number(session, phone_number_id, values, now)
+    if tier and tier.upper() != "TIER_NOT_SET":
+        await state_repo.set_portfolio_messaging_limit(session, tier.upper(), now)
     result.numbers_to_refresh.add(phone_number_id)
 
 

@@ -57,6 +57,7 @@ from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.services import webhook_fields
 from notification_service.services import whatsapp_state as state_service
+from notification_service.services.delivery_failures import AsyncFailures
 
 log = logging.getLogger("notification.whatsapp.webhooks")
 
@@ -156,6 +157,15 @@ class _Counts:
             metrics.WEBHOOKS_REJECTED.labels(reason="status_phone_number_mismatch").inc(self.mismatches)
 
 
+def _newly_failed(update: Any, report: StatusReport) -> bool:
+    """A ``failed`` status that makes (or keeps) its message failed with Meta's error: its effects apply once."""
+    return (
+        report.status is MessageStatus.FAILED
+        and update.status is MessageStatus.FAILED
+        and isinstance(update.error, ErrorInfo)
+    )
+
+
 def _column_values(message: Message, columns: list[str]) -> dict[str, Any]:
     """``columns`` of ``message`` as ``whatsapp_messages`` stores them (every column is a field of the message)."""
     values = {column: getattr(message, column) for column in columns}
@@ -205,9 +215,12 @@ class WebhookProcessor:
         *,
         serialise: bool,
         clock: Callable[[], datetime] = utcnow,
+        failures: AsyncFailures | None = None,
     ) -> None:
         self.sessions = sessions
         self.rate_card = rate_card
+        #: what a ``failed`` status does beyond its message (unreachable supplier, pacing, holds): issue 15
+        self.failures = failures
         self.clock = clock
         self._lock = asyncio.Lock() if serialise else None
         self._store = GroupCommit(self._store_batch, name="webhook store")
@@ -381,6 +394,7 @@ class WebhookProcessor:
         transitions_done: Counter[tuple[str, str]] = Counter()
         costs: dict[str, float] = {}
         mismatches = 0
+        failed: list[tuple[Message, ErrorInfo]] = []  # failed statuses whose effects go beyond their message
         for status_item in items:
             item, event_id, phone_number_id = status_item.item, status_item.event_id, status_item.phone_number_id
             result = results[status_item.event_id]
@@ -416,6 +430,8 @@ class WebhookProcessor:
             elif (report := self._report(message, raw_status, at, wamid, item)) is None:
                 outcome = "ignored_status"
             elif (update := transitions.reported(message, report, now)) is not None:
+                if _newly_failed(update, report) and report.error is not None:
+                    failed.append((message, report.error))
                 columns = update.columns()
                 original.setdefault(message.id, message.status)
                 net.setdefault(message.id, {}).update(columns)
@@ -457,6 +473,8 @@ class WebhookProcessor:
             # e.g. the dispatcher was killed during the HTTP call: close its open attempt
             await messages_repo.settle_open_attempts(session, message_id, wamid, now)
         await state_repo.record_statuses(session, records)
+        if failed and self.failures is not None:
+            await self.failures.apply(session, failed, now)
         return _Counts(transitions_done, costs, mismatches)
 
     # ------------------------------------------------------------------ one event, item by item (the fallback)
@@ -625,6 +643,8 @@ class WebhookProcessor:
                 return "ignored_status"
             update = transitions.reported(message, report, now)
             applied = update is not None and await messages_repo.apply(session, update) == 1
+            if applied and update is not None and self.failures is not None and _newly_failed(update, report):
+                await self.failures.apply(session, [(message, report.error)], now)  # type: ignore[list-item]
             outcome = "duplicate"
             if update is not None and applied:
                 outcome = "applied" if update.changes_status else "updated"

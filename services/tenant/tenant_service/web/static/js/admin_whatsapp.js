@@ -4,6 +4,7 @@ import {
   h,
   has,
   initPage,
+  notificationApi,
   onLanguageChange,
   qualityBadge,
   qualityWord,
@@ -17,6 +18,7 @@ const state = {
   tenants: [],
   numbers: null, // null: not available (the banner says why)
   audit: null,
+  usage: null, // tenant_id → its share of the portfolio's daily new recipients and its use today (null: n/a)
   rowMessages: {}, // tenant_id → {text, kind}
 };
 
@@ -99,14 +101,25 @@ function tenantRow(tenant) {
       { "data-label": t("adminWa.colQuality") },
       tenant.phone_number_id ? (state.numbers === null ? t("common.notAvailable") : qualityBadge(number && number.quality_rating)) : "—",
     ),
+    h("td", { "data-label": t("adminWa.colShare") }, shareCell(id)),
     h("td", { "data-label": t("adminWa.colActions") }, actions, rowMessage(id)),
   );
+}
+
+/** "used of share today (source)": the bakery's part of the portfolio's messaging limit (issue 15). */
+function shareCell(tenantId) {
+  if (state.usage === null) return t("common.notAvailable");
+  const row = state.usage[tenantId];
+  if (!row) return "—";
+  const source = has(`adminWa.share.${row.share_source}`) ? t(`adminWa.share.${row.share_source}`) : row.share_source;
+  if (row.cap === null) return `${t("adminWa.shareUnlimited", { used: row.share_used })} (${source})`;
+  return `${t("adminWa.shareUse", { used: row.share_used, share: row.cap })} (${source})`;
 }
 
 function renderTenants() {
   const body = byId("tenants-body");
   body.replaceChildren(...state.tenants.map(tenantRow));
-  if (!state.tenants.length) body.append(h("tr", {}, h("td", { colspan: "5" }, t("adminWa.noTenants"))));
+  if (!state.tenants.length) body.append(h("tr", {}, h("td", { colspan: "6" }, t("adminWa.noTenants"))));
 }
 
 function auditChange(entry) {
@@ -144,11 +157,13 @@ function render() {
 
 async function load() {
   setResult(byId("load-status"), t("common.loading"));
-  const [tenants, numbers, audit] = await Promise.all([
+  const [tenants, numbers, audit, usage] = await Promise.all([
     tenantApi("/api/v1/admin/whatsapp/tenants?limit=1000"),
     tenantApi("/api/v1/admin/whatsapp/phone-numbers"),
     tenantApi("/api/v1/admin/whatsapp/audit?limit=50"),
+    notificationApi("/api/v1/admin/whatsapp/usage"),
   ]);
+  state.usage = usage.ok ? Object.fromEntries(usage.data.tenants.map((row) => [row.tenant_id, row])) : null;
   const problems = [];
   if (tenants.ok) state.tenants = tenants.data;
   else problems.push(t("adminWa.tenantsFailed", { detail: tenants.detail }));

@@ -141,6 +141,53 @@ async function loadMessages() {
   renderMessages();
 }
 
+// Suppliers WhatsApp could not deliver to (Meta error 131026): not messaged until the owner clears them.
+async function loadUnreachable() {
+  const status = byId("unreachable-status");
+  const list = byId("unreachable-list");
+  const response = await notificationApi(`/api/v1/tenants/${state.tenantId}/whatsapp/unreachable`);
+  if (!response.ok) {
+    list.replaceChildren();
+    setResult(status, t("owner.unreachableFailed", { detail: response.detail }), "error");
+    return;
+  }
+  const suppliers = response.data.suppliers;
+  setResult(status, suppliers.length ? "" : t("owner.unreachableNone"));
+  list.replaceChildren(
+    ...suppliers.map((s) => {
+      const button = h("button", { type: "button", class: "button button--quiet" }, t("owner.unreachableClear"));
+      button.addEventListener("click", () => clearUnreachable(s.recipient_phone, button));
+      return h(
+        "li",
+        { class: "message", "data-phone": s.recipient_phone },
+        h("div", { class: "message__head" }, h("span", { class: "message__to" }, s.recipient_phone), button),
+        h(
+          "p",
+          { class: "message__explain" },
+          t(s.retried_after ? "owner.unreachableSince" : "owner.unreachableSinceForever", {
+            since: formatDateTime(s.marked_at),
+            until: formatDateTime(s.retried_after),
+          }),
+        ),
+      );
+    }),
+  );
+}
+
+async function clearUnreachable(phone, button) {
+  button.disabled = true;
+  const response = await notificationApi(
+    `/api/v1/tenants/${state.tenantId}/whatsapp/unreachable/${encodeURIComponent(phone)}`,
+    { method: "DELETE" },
+  );
+  if (!response.ok) {
+    button.disabled = false;
+    setResult(byId("unreachable-status"), t("owner.unreachableFailed", { detail: response.detail }), "error");
+    return;
+  }
+  await loadUnreachable();
+}
+
 async function sendTest(event) {
   event.preventDefault();
   const result = byId("test-result");
@@ -188,7 +235,7 @@ initPage({
     });
     const tenant = await tenantApi(`/api/v1/tenants/${state.tenantId}`);
     if (tenant.ok) byId("bakery-name").textContent = tenant.data.name;
-    await Promise.all([loadSettings(), loadMessages()]);
+    await Promise.all([loadSettings(), loadMessages(), loadUnreachable()]);
     setInterval(() => {
       if (document.visibilityState === "visible") loadMessages();
     }, REFRESH_MS);
