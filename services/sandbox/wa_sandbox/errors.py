@@ -70,6 +70,16 @@ KNOWN_CODES: dict[int, CodeInfo] = {
         400,
     ),
     131057: CodeInfo("Account in maintenance mode", "The business account is in maintenance mode.", 500),
+    131063: CodeInfo(
+        "Marketing template messages disabled for Cloud API",
+        "Marketing template messages are disabled for the Cloud API.",
+        400,
+    ),
+    131064: CodeInfo(
+        "Messaging limit reached due to template classification violations",
+        "This account has reached its messaging limit due to template classification violations.",
+        400,
+    ),
     132000: CodeInfo(
         "Number of parameters does not match the expected number of params",
         "The number of parameters does not match the template.",
