@@ -38,7 +38,13 @@ from notification_service.dispatch.probes import PROBED_KINDS, HoldProber
 from notification_service.domain import decisions, transitions
 from notification_service.domain.message import Message, MessageUpdate
 from notification_service.domain.statuses import callback_data_for
-from notification_service.domain.whatsapp_state import TEMPLATE_ACTIONS, TemplateAction
+from notification_service.domain.whatsapp_state import (
+    MARKETING,
+    MARKETING_ROUTE,
+    TEMPLATE_ACTIONS,
+    TemplateAction,
+    template_scope_key,
+)
 from notification_service.repositories import holds as holds_repo
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import rate_limits as rate_repo
@@ -87,6 +93,7 @@ class Batch:
         self._accepted: list[tuple[_Out, SendResult, int]] = []
         self._tenant_of: dict[uuid.UUID, uuid.UUID] = {}
         self._probes: dict[uuid.UUID, holds_repo.Hold] = {}
+        self._marketing: set[tuple[str, str]] = set()  # accepted MARKETING templates: /marketing_messages
         #: what the tenant client knew of each tenant when its settings were read (see _send_one)
         self._versions: dict[uuid.UUID, tuple[int, int]] = {}
 
@@ -114,6 +121,7 @@ class Batch:
             # read in the claim's transaction: no session, pool check-out and BEGIN/ROLLBACK of their own
             holds = await holds_repo.holds(session)
             states = await state_repo.template_states(session, _BLOCKED_TEMPLATE_STATES)
+            self._marketing = await state_repo.templates_sent_as(session, MARKETING)
         self._tenant_of = {m.id: m.tenant_id for m in claimed}
         lease = Lease([m.id for m in claimed])
         heartbeat = asyncio.create_task(self._heartbeat(lease), name=f"lease-heartbeat-{ctx.owner}")
@@ -193,6 +201,7 @@ class Batch:
             tenant_retry=ctx.settings.tenant_unavailable_retry_seconds,
             holds=active,
             template_states={k: (str(v["status"]), v["reason"]) for k, v in states.items()},
+            marketing_templates=self._marketing,
         )
         sends: list[decisions.Send] = []
         settles: list[MessageUpdate] = []
@@ -310,6 +319,7 @@ class Batch:
                         language=item.send.rendered.meta_language,
                         body_parameters=item.send.rendered.parameters,
                         biz_opaque_callback_data=callback_data_for(message.id),
+                        marketing=item.send.route == MARKETING_ROUTE,
                     )
                 except Exception as exc:  # noqa: BLE001 - every error is recorded on the message
                     result = exc
@@ -401,6 +411,7 @@ class Batch:
             now=now,
             policy=ctx.policy,
             rng=ctx.rng,
+            template_key=template_scope_key(item.send.rendered.name, item.send.rendered.meta_language),
         )
         end = AttemptEnd(
             item.attempt_id,

@@ -20,6 +20,7 @@ from notification_service.domain.backoff import exponential_backoff, pair_backof
 from notification_service.domain.decisions import ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY, PHONE_NUMBER_SCOPE, Reason
 from notification_service.domain.message import ErrorInfo, Message, MessageUpdate
 from notification_service.domain.rate_gate import number_key, pair_key
+from notification_service.domain.whatsapp_state import CATEGORY_HOLD, TEMPLATE_SCOPE
 
 
 class ErrorClass(StrEnum):
@@ -38,8 +39,9 @@ APP_THROTTLE_CODES = frozenset({4, 80007})  # app / WABA call-rate limits
 #: throttles that last long: code → seconds before the pair may be tried again
 LONG_THROTTLES = {131049: 24 * 3600.0, 133015: 300.0, 133016: 72 * 3600.0}
 THROTTLE_CODES = frozenset({130429}) | PAIR_THROTTLE_CODES | APP_THROTTLE_CODES | frozenset(LONG_THROTTLES)
-#: token, permission and object problems: a read of the number or account fails as well
-CREDENTIAL_CODES = frozenset({0, 3, 10, 33, 190, 131005})
+#: token, permission and object problems: a read of the number or account fails as well. 2635: the configured
+#: Graph API version has ended (bakery_shared.graph_versions; readiness says so): every call fails until it changes
+CREDENTIAL_CODES = frozenset({0, 3, 10, 33, 190, 131005, 2635})
 #: the number or account may not send although reads succeed (only a real send shows when it is lifted)
 RESTRICTED_CODES = frozenset(
     {
@@ -62,8 +64,12 @@ RESTRICTED_CODES = frozenset(
         2388019,
     }
 )
-#: codes that hold the whole account (shared token, billing, WABA) rather than one number
-ACCOUNT_WIDE_CODES = frozenset({0, 3, 10, 190, 131005, 131042, 368})
+#: codes that hold the whole account (shared token, billing, WABA) rather than one number; 131064: Meta limits the
+#: whole account for template-classification violations, templates and direct sends alike (error-code page)
+ACCOUNT_WIDE_CODES = frozenset({0, 3, 10, 190, 131005, 131042, 368, 131064, 2635})
+#: codes that hold one template translation, not a number: 131063, marketing templates are off on the Cloud API's
+#: /messages (Meta treats this template as MARKETING). Held like a re-categorised template (kind template_category)
+TEMPLATE_HOLD_CODES = {131063: CATEGORY_HOLD}
 
 
 def classify_code(code: int | None, http_status: int | None = None) -> ErrorClass:
@@ -137,7 +143,7 @@ class Policy:
 class HoldRequest:
     scope: str
     scope_key: str
-    kind: str  # ErrorClass.CREDENTIAL or ErrorClass.RESTRICTED
+    kind: str  # ErrorClass.CREDENTIAL or ErrorClass.RESTRICTED (probed), or CATEGORY_HOLD (an admin releases it)
     reason: str
     error_code: str
     probe_phone_number_id: str
@@ -160,8 +166,11 @@ def plan_failure(
     now: datetime,
     policy: Policy,
     rng: random.Random,
+    template_key: str | None = None,
 ) -> FailurePlan:
-    """The message's next state after ``failure`` (pure: the caller writes the update, pace and hold)."""
+    """The message's next state after ``failure`` (pure: the caller writes the update, pace and hold).
+
+    ``template_key`` (``<name>:<language>`` of the template sent) is where a template-scoped hold goes."""
     transient = message.transient_failures + 1
     error = failure.error
     outcome = failure.error_class.value
@@ -222,7 +231,22 @@ def plan_failure(
     if failure.error_class is ErrorClass.PERMANENT:
         update = transitions.failed(message, owner, now, reason=f"rejected: {failure.label}", error=error)
         return FailurePlan(update, outcome)
-    # credential or restricted: keep the message, pause the number (or the whole account)
+    # credential or restricted: keep the message, pause the template, the number or the whole account
+    if failure.code in TEMPLATE_HOLD_CODES and template_key is not None:
+        reason = f"template_marketing_refused: ({failure.label}) {error.message}; held until an admin acts"
+        hold = HoldRequest(
+            TEMPLATE_SCOPE, template_key, TEMPLATE_HOLD_CODES[failure.code], reason[:500], failure.label, phone_number_id
+        )
+        update = transitions.held(
+            message,
+            owner,
+            now,
+            reason=reason,
+            hold_key=f"{TEMPLATE_SCOPE}:{template_key}",
+            phone_number_id=phone_number_id,
+            error=error,
+        )
+        return FailurePlan(update, outcome, hold=hold)
     if failure.code is None or failure.code in ACCOUNT_WIDE_CODES:
         scope, scope_key = ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY
     else:

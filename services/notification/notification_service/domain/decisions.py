@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -13,6 +14,8 @@ from notification_service.domain import templates, transitions
 from notification_service.domain.message import ErrorInfo, Message, MessageUpdate
 from notification_service.domain.templates import RenderedTemplate
 from notification_service.domain.whatsapp_state import (
+    MARKETING_ROUTE,
+    MESSAGES_ROUTE,
     TEMPLATE_SCOPE,
     TemplateAction,
     normalize_language,
@@ -110,6 +113,7 @@ class Send:
     phone_number_id: str
     rendered: RenderedTemplate
     possible_duplicate: bool
+    route: str = MESSAGES_ROUTE  # the Graph edge: messages, or marketing_messages (an accepted MARKETING template)
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,8 @@ class Context:
     holds: Mapping[str, tuple[str, uuid.UUID | None]]
     #: (template name, normalised language) → (status, reason) of templates that must not be sent now
     template_states: Mapping[tuple[str, str], tuple[str, str | None]]
+    #: (template name, normalised language) of MARKETING templates an admin accepted: sent to /marketing_messages
+    marketing_templates: AbstractSet[tuple[str, str]] = frozenset()
 
 
 def prepare(
@@ -205,4 +211,17 @@ def prepare(
                 phone_number_id=decision.phone_number_id,
                 language=rendered.language,
             )
-    return Send(message, decision.phone_number_id, rendered, possible_duplicate)
+    template_key = hold_key(TEMPLATE_SCOPE, template_scope_key(rendered.name, rendered.meta_language))
+    template_hold = blocking.get(template_key)
+    if template_hold is not None:  # e.g. re-categorised to MARKETING: waits for an admin (never fails)
+        return transitions.held(
+            message,
+            owner,
+            now,
+            reason=template_hold,
+            hold_key=template_key,
+            phone_number_id=decision.phone_number_id,
+        )
+    marketing = (rendered.name, normalize_language(rendered.meta_language)) in ctx.marketing_templates
+    route = MARKETING_ROUTE if marketing else MESSAGES_ROUTE
+    return Send(message, decision.phone_number_id, rendered, possible_duplicate, route)
