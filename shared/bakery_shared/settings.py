@@ -14,7 +14,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bakery_shared.graph_versions import DEFAULT_GRAPH_API_VERSION, GRAPH_API_VERSIONS, normalize_version, supported_list
+from bakery_shared.graph_versions import (
+    DEFAULT_GRAPH_API_VERSION,
+    GRAPH_API_VERSIONS,
+    normalize_version,
+    supported_list,
+)
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production-0123456789"  # noqa: S105 - a documented dev default
 #: The WhatsApp sandbox's credentials (its seed, ``.env.example``, ``make run``): public, so never production values.

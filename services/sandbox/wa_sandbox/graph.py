@@ -334,7 +334,9 @@ async def _send(version: str, node_id: str, request: Request, endpoint: str) -> 
     else:
         raise GraphError(code=131051, details=f"Message type {message_type!r} is not supported by the sandbox.")
     if endpoint == MARKETING_ENDPOINT and message_type != "template":
-        raise GraphError(code=100, message="(#100) Invalid parameter", details="marketing_messages sends templates only")
+        raise GraphError(
+            code=100, message="(#100) Invalid parameter", details="marketing_messages sends templates only"
+        )
     check_account_policy(state, endpoint, category)
 
     callback_data = body.get("biz_opaque_callback_data")

@@ -234,9 +234,8 @@ def plan_failure(
     # credential or restricted: keep the message, pause the template, the number or the whole account
     if failure.code in TEMPLATE_HOLD_CODES and template_key is not None:
         reason = f"template_marketing_refused: ({failure.label}) {error.message}; held until an admin acts"
-        hold = HoldRequest(
-            TEMPLATE_SCOPE, template_key, TEMPLATE_HOLD_CODES[failure.code], reason[:500], failure.label, phone_number_id
-        )
+        kind = TEMPLATE_HOLD_CODES[failure.code]
+        hold = HoldRequest(TEMPLATE_SCOPE, template_key, kind, reason[:500], failure.label, phone_number_id)
         update = transitions.held(
             message,
             owner,
