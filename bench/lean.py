@@ -34,6 +34,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bakery_shared.graph_versions import DEFAULT_GRAPH_API_VERSION
+
 CLAIM = """
 WITH picked AS (
     SELECT id FROM whatsapp_messages
@@ -83,7 +85,7 @@ async def run(cfg: dict[str, Any]) -> dict[str, Any]:
     owner = f"lean-{uuid.uuid4().hex[:8]}"
     batch, in_flight = int(cfg.get("batch", 100)), int(cfg.get("in_flight", 16))
     numbers: dict[str, str] = cfg["numbers"]
-    url = cfg["graph_url"].rstrip("/") + "/" + cfg.get("api_version", "v23.0")
+    url = cfg["graph_url"].rstrip("/") + "/" + cfg.get("api_version", DEFAULT_GRAPH_API_VERSION)
     headers = {"Authorization": f"Bearer {cfg.get('token', 'bench')}", "Content-Type": "application/json"}
     stop = asyncio.Event()
     wake = asyncio.Event()

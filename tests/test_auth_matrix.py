@@ -80,6 +80,9 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/admin/whatsapp/usage"): ADMIN,
     ("POST", "/api/v1/admin/whatsapp/holds/{phone_number_id}/release"): ADMIN,
     ("POST", "/api/v1/admin/whatsapp/sync"): ADMIN,
+    # issue 15: accept a re-categorised template; the Graph API version and its end date
+    ("POST", "/api/v1/admin/whatsapp/templates/{name}/{language}/release"): ADMIN,
+    ("GET", "/api/v1/admin/whatsapp/api-version"): ADMIN,
     ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/costs"): OWNER_OR_ADMIN,
     ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/usage"): OWNER_OR_ADMIN,
     # issue 13: the tenant service reports a changed tenant (cache invalidation)
@@ -139,6 +142,8 @@ def concrete(path: str, tenant_id: str) -> str:
         .replace("{phone_number_id}", "200000000000001")
         .replace("{message_id}", str(uuid.uuid4()))
         .replace("{notification_id}", str(uuid.uuid4()))
+        .replace("{name}", "po_notification")
+        .replace("{language}", "es")
     )
 
 

@@ -300,7 +300,10 @@ class GraphClient:
         body_parameters: Sequence[str],
         biz_opaque_callback_data: str | None = None,
         recipient: str | None = None,
+        marketing: bool = False,
     ) -> SendResult:
+        """POST the template to ``/<phone_number_id>/messages``, or with ``marketing`` to
+        ``/<phone_number_id>/marketing_messages`` (Meta's Marketing Messages API: same body, MARKETING templates)."""
         body = template_payload(
             to=to,
             template_name=template_name,
@@ -309,7 +312,8 @@ class GraphClient:
             biz_opaque_callback_data=biz_opaque_callback_data,
             recipient=recipient,
         )
-        data = await self._request("POST", f"{phone_number_id}/messages", json=body)
+        edge = "marketing_messages" if marketing else "messages"
+        data = await self._request("POST", f"{phone_number_id}/{edge}", json=body)
         try:
             message = data["messages"][0]
         except (KeyError, IndexError, TypeError) as exc:

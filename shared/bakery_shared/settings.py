@@ -11,8 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bakery_shared.graph_versions import (
+    DEFAULT_GRAPH_API_VERSION,
+    GRAPH_API_VERSIONS,
+    normalize_version,
+    supported_list,
+)
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production-0123456789"  # noqa: S105 - a documented dev default
 #: The WhatsApp sandbox's credentials (its seed, ``.env.example``, ``make run``): public, so never production values.
@@ -22,7 +29,7 @@ SANDBOX_VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105 - documented dev val
 #: Shortest JWT secret accepted in production (RFC 7518 §3.2: an HS256 key of at least 256 bits).
 MIN_PRODUCTION_JWT_SECRET_BYTES = 32
 META_GRAPH_URL = "https://graph.facebook.com"
-DEFAULT_GRAPH_API_VERSION = "v23.0"
+# DEFAULT_GRAPH_API_VERSION (imported above) and the versions' dates live in bakery_shared.graph_versions.
 
 
 class ProductionConfigError(RuntimeError):
@@ -77,6 +84,19 @@ class WhatsAppSettings(BaseServiceSettings):
     #: HTTP transport of the Graph client: ``aiohttp`` (httpx API over aiohttp, much cheaper per request) or
     #: ``httpx`` (httpx's own pool). Clients built with an explicit ``transport=`` (tests) ignore it.
     whatsapp_http_transport: Literal["httpx", "aiohttp"] = "httpx"
+
+    @field_validator("whatsapp_api_version")
+    @classmethod
+    def _known_graph_version(cls, value: str) -> str:
+        """A version the product has no dates for is refused at start-up (an expired one is reported by
+        readiness: it depends on the day, settings do not; see bakery_shared.graph_versions)."""
+        name = normalize_version(value)
+        if name not in GRAPH_API_VERSIONS:
+            raise ValueError(
+                f"WHATSAPP_API_VERSION={value!r} is not a Graph API version the product supports ({supported_list()}); "
+                f"use e.g. {DEFAULT_GRAPH_API_VERSION}"
+            )
+        return name
 
     @model_validator(mode="after")
     def _refuse_sandbox_credentials_in_production(self) -> WhatsAppSettings:

@@ -261,12 +261,14 @@ def test_admin_messages_page_loads_and_says_what_is_not_available(page, stack, s
     open_as(page, stack, "/app/admin/whatsapp/messages", "admin")
     expect(page.get_by_role("heading", name="Mensajes, costes y calidad", level=1)).to_be_visible()
     expect(page.get_by_label("Panadería", exact=True)).to_contain_text(DEMO_BAKERIES[0][1])
-    for section in ("#log-status", "#costs-status", "#quality-status"):
+    for section in ("#log-status", "#costs-status", "#quality-status", "#templates-status"):
         expect(page.locator(section)).not_to_have_text("Cargando…")
     if not stack.notification_url:
         expect(page.locator("#log-status")).to_contain_text("no disponible")
         expect(page.locator("#costs-status")).to_contain_text("no disponible")
         expect(page.locator("#quality-status")).to_contain_text("no disponible")
+        expect(page.locator("#templates-status")).to_contain_text("no disponible")
+        expect(page.locator("#api-version-warning")).to_be_hidden()
     shoot(page, "admin-messages")
 
 

@@ -18,12 +18,13 @@ import jwt
 import respx
 
 from bakery_shared.auth import Role, issue_token
+from bakery_shared.graph_versions import DEFAULT_GRAPH_API_VERSION
 from bakery_shared.settings import DEV_JWT_SECRET
 from notification_service.config import NotificationSettings
 
 GRAPH_URL = "http://graph.test"
 TENANT_URL = "http://tenant.test"
-API_VERSION = "v23.0"
+API_VERSION = DEFAULT_GRAPH_API_VERSION
 TOKEN = "master-access-token"
 WABA_ID = "100000000000001"
 APP_SECRET = "test-app-secret"

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import httpx
@@ -33,6 +34,7 @@ PNID2 = "200000000000002"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CUSTOMER = "+34 600 111 222"
 CUSTOMER_WA_ID = "34600111222"
+SANDBOX_TODAY = date(2026, 12, 3)
 
 
 def make_settings(**overrides: Any) -> SandboxSettings:
@@ -48,6 +50,8 @@ def make_settings(**overrides: Any) -> SandboxSettings:
         "sandbox_webhook_retry_max_seconds": 0.1,
         "sandbox_webhook_max_attempts": 4,
         "sandbox_webhook_timeout_seconds": 2.0,
+        # the sandbox refuses Graph versions past their end: a fixed day keeps the pinned /v23.0/ URLs valid
+        "sandbox_today": SANDBOX_TODAY,
     }
     values.update(overrides)
     return SandboxSettings(_env_file=None, **values)  # type: ignore[call-arg]

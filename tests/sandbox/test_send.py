@@ -53,8 +53,9 @@ async def test_success_body_and_record(client: httpx.AsyncClient) -> None:
     assert (await client.get("/_sandbox/messages")).json() == []
 
 
-@pytest.mark.parametrize("version", ["v18.0", "v23.0", "v25.0", "v26.0"])
+@pytest.mark.parametrize("version", ["v21.0", "v22.0", "v23.0", "v24.0", "v25.0", "v26.0"])
 async def test_supported_versions(client: httpx.AsyncClient, version: str) -> None:
+    """On 2026-12-03 (the fixtures' day) the sandbox serves every version of the product's table still alive."""
     response = await client.post(f"/{version}/{PNID}/messages", json=template_body(), headers=AUTH)
     assert response.status_code == 200
 
@@ -62,10 +63,33 @@ async def test_supported_versions(client: httpx.AsyncClient, version: str) -> No
 async def test_old_and_malformed_versions(client: httpx.AsyncClient) -> None:
     old = await client.post(f"/v17.0/{PNID}/messages", json=template_body(), headers=AUTH)
     assert assert_graph_error(old, 400, 2635)["message"].startswith("(#2635)")
+    ended = await client.post(f"/v20.0/{PNID}/messages", json=template_body(), headers=AUTH)  # ended 2026-09-24
+    assert "v20.0" in assert_graph_error(ended, 400, 2635)["message"]
+    unknown = await client.post(f"/v99.0/{PNID}/messages", json=template_body(), headers=AUTH)
+    assert_graph_error(unknown, 400, 2500)
     bad = await client.post(f"/23.0/{PNID}/messages", json=template_body(), headers=AUTH)
     assert "Unknown path components" in assert_graph_error(bad, 400, 2500)["message"]
     bad2 = await client.get("/vABC/100000000000001/phone_numbers", headers=AUTH)
     assert_graph_error(bad2, 400, 2500)
+
+
+async def test_clock_moves_a_version_past_its_end(client: httpx.AsyncClient) -> None:
+    """The day is injectable: v21.0 ends on 2027-01-21 (Meta's changelog). The day before it is served (and the
+    clock view says it is ending), on the day it is refused with Meta's deprecated-version error."""
+    clock = (await client.post("/_sandbox/clock", json={"today": "2027-01-20"})).json()
+    assert clock["today"] == "2027-01-20" and clock["overridden"] is True
+    assert clock["versions"]["v21.0"]["state"] == "ending" and clock["versions"]["v21.0"]["days_left"] == 1
+    assert clock["versions"]["v25.0"]["state"] == "current"
+    assert (await client.post(f"/v21.0/{PNID}/messages", json=template_body(), headers=AUTH)).status_code == 200
+    await client.post("/_sandbox/clock", json={"today": "2027-01-21"})
+    refused = await client.post(f"/v21.0/{PNID}/messages", json=template_body(), headers=AUTH)
+    error = assert_graph_error(refused, 400, 2635)
+    assert error["message"].endswith("Please update to the latest version: v26.0.")
+    read = await client.get(f"/v21.0/{PNID}", headers=AUTH)
+    assert_graph_error(read, 400, 2635)
+    assert (await client.post(f"/v25.0/{PNID}/messages", json=template_body(), headers=AUTH)).status_code == 200
+    real = (await client.post("/_sandbox/clock", json={"today": None})).json()
+    assert real["overridden"] is False
 
 
 async def test_missing_wrong_token(client: httpx.AsyncClient) -> None:

@@ -8,6 +8,7 @@ import httpx
 import pytest
 import respx
 
+from bakery_shared.graph_versions import DEFAULT_GRAPH_API_VERSION
 from tenant_service.app import create_app
 from tenant_service.config import TenantSettings
 from tenant_service.migrate import upgrade
@@ -15,7 +16,7 @@ from tests.helpers import TEST_JWT_SECRET, Tokens
 
 GRAPH = "https://graph.test"
 WABA = "100000000000001"
-VERSION = "v23.0"
+VERSION = DEFAULT_GRAPH_API_VERSION
 
 
 def graph_number(i: int, quality: str = "GREEN") -> dict[str, Any]:

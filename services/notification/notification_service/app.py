@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import date
 
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from bakery_shared.graph_versions import version_status
 from bakery_shared.http import create_service_app
 from notification_service import metrics
 from notification_service.api import admin_whatsapp, events, health, internal, messages, tenants, webhooks
@@ -27,13 +29,17 @@ def create_app(
     *,
     graph_transport: httpx.AsyncBaseTransport | None = None,
     tenant_transport: httpx.AsyncBaseTransport | None = None,
+    today: Callable[[], date] | None = None,
 ) -> FastAPI:
-    """Build the app. The transports are for tests (e.g. an ``httpx.ASGITransport`` onto a fake)."""
+    """Build the app. The transports are for tests (e.g. an ``httpx.ASGITransport`` onto a fake), and so is
+    ``today`` (the day the Graph API version's end is checked against; default: today, UTC)."""
     settings = settings or NotificationSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.build(settings, graph_transport=graph_transport, tenant_transport=tenant_transport)
+        runtime = Runtime.build(
+            settings, graph_transport=graph_transport, tenant_transport=tenant_transport, today=today
+        )
         runtime.start()
         retention = WebhookRetention(
             runtime.sessions,
@@ -47,6 +53,9 @@ def create_app(
         missing = settings.missing_master_account_variables()
         if missing:
             log.warning("WhatsApp master account not configured: missing %s", ", ".join(missing))
+        version = version_status(settings.whatsapp_api_version, runtime.today())
+        if version.message:
+            (log.warning if version.ok else log.error)("%s", version.message)
         app.state.runtime = runtime
         try:
             yield

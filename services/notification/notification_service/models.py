@@ -205,6 +205,11 @@ message_templates = sa.Table(
     sa.Column("reason", sa.String(128), nullable=True),
     sa.Column("synced_at", UTCDateTime(), nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # migration 0006 (issue 15): Meta's last category change, and the category an admin accepted
+    sa.Column("previous_category", sa.String(32), nullable=True),
+    sa.Column("category_changed_at", UTCDateTime(), nullable=True),
+    sa.Column("accepted_category", sa.String(32), nullable=True),
+    sa.Column("accepted_by", sa.String(128), nullable=True),
 )
 
 # ---------------------------------------------------------------- issue 15: unreachable suppliers, shares (0007)

@@ -6,14 +6,16 @@ optional (``DISPATCHER_ENABLED=false``: a separate ``notification-dispatcher`` p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated
 
 import httpx
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bakery_shared.db import create_engine, create_session_factory, is_sqlite, report_statement_counts
+from bakery_shared.db import create_engine, create_session_factory, is_sqlite, report_statement_counts, utcnow
 from bakery_shared.graph import GraphClient
 from notification_service.config import NotificationSettings
 from notification_service.dispatch.worker import Dispatcher
@@ -44,6 +46,8 @@ class Runtime:
     webhook_applier: WebhookApplier
     sync: WhatsAppSync
     dispatcher: Dispatcher | None  # None: DISPATCHER_ENABLED=false
+    #: the day the Graph API version's end date is checked against (readiness, admin API); tests pass a fixed day
+    today: Callable[[], date]
 
     @classmethod
     def build(
@@ -52,8 +56,9 @@ class Runtime:
         *,
         graph_transport: httpx.AsyncBaseTransport | None = None,
         tenant_transport: httpx.AsyncBaseTransport | None = None,
+        today: Callable[[], date] | None = None,
     ) -> Runtime:
-        """Create every member (nothing runs yet: :meth:`start`). The transports are for tests."""
+        """Create every member (nothing runs yet: :meth:`start`). The transports and ``today`` are for tests."""
         rate_card = RateCard.load(settings.whatsapp_rate_card, settings.whatsapp_rate_card_file)
         engine = create_engine(settings.notification_database_url)
         sessions = create_session_factory(engine)
@@ -102,6 +107,7 @@ class Runtime:
             webhook_applier=applier,
             sync=sync,
             dispatcher=dispatcher,
+            today=today or _utc_today,
         )
 
     def start(self) -> None:
@@ -128,6 +134,10 @@ class Runtime:
     @property
     def notify_other_processes(self) -> bool:
         return self.settings.dispatch_listen_notify
+
+
+def _utc_today() -> date:
+    return utcnow().date()
 
 
 async def get_runtime(request: Request) -> Runtime:

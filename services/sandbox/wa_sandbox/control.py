@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -99,6 +100,22 @@ class TemplateUpsert(BaseModel):
     status: str = "APPROVED"
     parameter_format: Literal["POSITIONAL", "NAMED"] = "POSITIONAL"
     components: list[dict[str, Any]]
+
+
+class TemplateCategoryRequest(BaseModel):
+    id: str | None = None
+    name: str | None = None
+    language: str | None = None
+    category: Literal["AUTHENTICATION", "MARKETING", "UTILITY"]
+
+
+class ClockRequest(BaseModel):
+    today: date | None = None  # None: back to the real date
+
+
+class AccountPolicyUpdate(BaseModel):
+    marketing_via_cloud_api: bool | None = None
+    classification_limit: bool | None = None
 
 
 class TokenRequest(BaseModel):
@@ -433,6 +450,32 @@ async def set_template_status(body: TemplateStatusRequest, request: Request) -> 
     return {"status": body.status, "templates": changed}
 
 
+@router.post("/templates/category")
+async def set_template_category(body: TemplateCategoryRequest, request: Request) -> dict[str, Any]:
+    """Meta re-categorises a template (it may, since April 2025): ``template_category_update`` for each changed one."""
+    state = _state(request)
+    if body.id is not None:
+        targets = [t for t in state.templates.values() if t.id == body.id]
+    elif body.name is not None:
+        targets = [
+            t
+            for t in state.templates.values()
+            if t.name == body.name and (body.language is None or t.language == body.language)
+        ]
+    else:
+        raise HTTPException(422, "give the template's id, or its name (and optionally language)")
+    if not targets:
+        raise HTTPException(404, "no such template")
+    disp = _dispatcher(request)
+    changed = []
+    for template in targets:
+        delivery = disp.set_template_category(template, body.category)
+        changed.append(
+            {"id": template.id, "language": template.language, "webhook_id": delivery.id if delivery else None}
+        )
+    return {"category": body.category, "templates": changed}
+
+
 @router.post("/templates")
 async def upsert_template(body: TemplateUpsert, request: Request) -> dict[str, Any]:
     state = _state(request)
@@ -525,3 +568,34 @@ async def simulate_inbound(body: InboundRequest, request: Request) -> dict[str, 
     state.open_window(number.id, wa_id)
     delivery = _dispatcher(request).inbound(number, wa_id, message, body.name)
     return {"message": message, "webhook_id": delivery.id if delivery else None}
+
+
+# ------------------------------------------------------------------------------------------ clock and account policy
+@router.get("/clock")
+async def get_clock(request: Request) -> dict[str, Any]:
+    return _state(request).clock_view()
+
+
+@router.post("/clock")
+async def set_clock(body: ClockRequest, request: Request) -> dict[str, Any]:
+    """The day Graph versions' end dates are checked against (``{"today": null}``: the real date again)."""
+    state = _state(request)
+    state.today_override = body.today
+    return state.clock_view()
+
+
+@router.get("/account")
+async def get_account_policy(request: Request) -> dict[str, Any]:
+    return _state(request).account_view()
+
+
+@router.post("/account")
+async def set_account_policy(body: AccountPolicyUpdate, request: Request) -> dict[str, Any]:
+    """Meta's account-wide send refusals: marketing templates off on ``/messages`` (131063), the
+    classification-violation limit (131064)."""
+    state = _state(request)
+    if body.marketing_via_cloud_api is not None:
+        state.marketing_via_cloud_api = body.marketing_via_cloud_api
+    if body.classification_limit is not None:
+        state.classification_limit = body.classification_limit
+    return state.account_view()

@@ -81,9 +81,14 @@ KNOWN_CODES: dict[int, CodeInfo] = {
         400,
     ),
     131057: CodeInfo("Account in maintenance mode", "The business account is in maintenance mode.", 500),
-    131062: CodeInfo(
-        "Business-scoped user ID recipients not supported",
-        "This message cannot be sent to a business-scoped user ID; send it to the user's phone number.",
+    131063: CodeInfo(
+        "Marketing template messages disabled for Cloud API",
+        "Marketing template messages are disabled for the Cloud API.",
+        400,
+    ),
+    131064: CodeInfo(
+        "Messaging limit reached due to template classification violations",
+        "This account has reached its messaging limit due to template classification violations.",
         400,
     ),
     132000: CodeInfo(

@@ -1,6 +1,8 @@
 """The Graph API routes the sandbox fakes: send messages, read phone numbers, list/create/delete templates.
 
-Every route is versioned (``/v23.0/...``). Errors use Meta's shape (see :mod:`wa_sandbox.errors`).
+Every route is versioned (``/v25.0/...``): the versions of the product's table (``bakery_shared.graph_versions``)
+that have not ended on the sandbox's day (:meth:`SandboxState.today`). Errors use Meta's shape (see
+:mod:`wa_sandbox.errors`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import phonenumbers
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from bakery_shared.graph_versions import LATEST_GRAPH_API_VERSION, VersionState, version_status
+
 from .errors import GraphError, unsupported_request
 from .state import PhoneNumber, SandboxState, SentRecord, digits_only, utc_now_iso
 from .templates import check_create, check_send
@@ -27,7 +31,6 @@ router = APIRouter()
 
 VERSION_RE = re.compile(r"^v(\d+)\.(\d+)$")
 TO_RE = re.compile(r"^\+?[\d\s\-().]+$")
-CURRENT_VERSION = "v23.0"
 PHONE_DEFAULT_LIST_FIELDS = ("verified_name", "display_phone_number", "id", "quality_rating")
 PHONE_DEFAULT_FIELDS = (
     "verified_name", "code_verification_status", "display_phone_number", "quality_rating", "platform_type",
@@ -36,6 +39,8 @@ PHONE_DEFAULT_FIELDS = (
 TEMPLATE_DEFAULT_FIELDS = ("name", "parameter_format", "components", "language", "status", "category", "id")
 WABA_FIELDS = ("id", "name", "currency", "timezone_id", "message_template_namespace")
 MAX_CALLBACK_DATA = 512
+MESSAGES_ENDPOINT = "messages"
+MARKETING_ENDPOINT = "marketing_messages"
 MAX_TEXT_BODY = 4096
 
 
@@ -51,20 +56,22 @@ def dispatcher(request: Request) -> WebhookDispatcher:
 
 
 def check_version(request: Request, version: str) -> None:
-    match = VERSION_RE.match(version)
-    if match is None:
+    """Serve the versions the product supports and that have not ended on the sandbox's day; refuse the others
+    as Meta does: an ended version with code 2635, anything else as an unknown path (2500)."""
+    status = version_status(version, sandbox(request).today())
+    if VERSION_RE.match(version) is None or status.state is VersionState.UNKNOWN:
         raise GraphError(
             code=2500,
             message=f"Unknown path components: {request.url.path}",
             http_status=400,
             messaging_product=False,
         )
-    if int(match.group(1)) < sandbox(request).settings.sandbox_min_api_version:
+    if status.state is VersionState.EXPIRED:
         raise GraphError(
             code=2635,
             message=(
                 f"(#2635) You are calling a deprecated version of the Graph API ({version}). "
-                f"Please update to the latest version: {CURRENT_VERSION}."
+                f"Please update to the latest version: {LATEST_GRAPH_API_VERSION}."
             ),
             http_status=400,
         )
@@ -261,6 +268,36 @@ def check_number_can_send(number: PhoneNumber) -> None:
 # ------------------------------------------------------------------------------------------ messages
 @router.post("/{version}/{node_id}/messages")
 async def send_message(version: str, node_id: str, request: Request) -> JSONResponse:
+    return await _send(version, node_id, request, MESSAGES_ENDPOINT)
+
+
+@router.post("/{version}/{node_id}/marketing_messages")
+async def send_marketing_message(version: str, node_id: str, request: Request) -> JSONResponse:
+    """Meta's Marketing Messages API: the same body as ``/messages``, templates only, and no 131063 (it is where
+    marketing templates go when Meta has turned them off on ``/messages``)."""
+    return await _send(version, node_id, request, MARKETING_ENDPOINT)
+
+
+def check_account_policy(state: SandboxState, endpoint: str, category: str) -> None:
+    """Account-wide refusals of a send: the classification-violation limit (every send, 131064), and marketing
+    templates on ``/messages`` once Meta has turned them off for the Cloud API (131063). Codes and wording: Meta's
+    "WhatsApp error codes" page (updated 2026-06-18)."""
+    if state.classification_limit:
+        raise GraphError(
+            code=131064,
+            details=(
+                "Message failed to send because this account has reached its messaging limit due to template "
+                "classification violations. This applies to both template messages and direct send messages."
+            ),
+        )
+    if endpoint == MESSAGES_ENDPOINT and category == "marketing" and not state.marketing_via_cloud_api:
+        raise GraphError(
+            code=131063,
+            details="Marketing template messages are disabled for the Cloud API: send them to /marketing_messages.",
+        )
+
+
+async def _send(version: str, node_id: str, request: Request, endpoint: str) -> JSONResponse:
     check_version(request, version)
     authenticate(request)
     state = sandbox(request)
@@ -318,6 +355,11 @@ async def send_message(version: str, node_id: str, request: Request) -> JSONResp
         rendered = text_body
     else:
         raise GraphError(code=131051, details=f"Message type {message_type!r} is not supported by the sandbox.")
+    if endpoint == MARKETING_ENDPOINT and message_type != "template":
+        raise GraphError(
+            code=100, message="(#100) Invalid parameter", details="marketing_messages sends templates only"
+        )
+    check_account_policy(state, endpoint, category)
 
     callback_data = body.get("biz_opaque_callback_data")
     if callback_data is not None and (not isinstance(callback_data, str) or len(callback_data) > MAX_CALLBACK_DATA):
@@ -348,6 +390,7 @@ async def send_message(version: str, node_id: str, request: Request) -> JSONResp
         biz_opaque_callback_data=callback_data,
         rendered_body=rendered,
         recipient_user_id=user_id,
+        endpoint=endpoint,
     )
     state.messages.append(record)
     knobs = state.effective_knobs(number.id, wa_id)
@@ -356,7 +399,10 @@ async def send_message(version: str, node_id: str, request: Request) -> JSONResp
     await dispatcher(request).start_statuses(record, knobs)
     # a send by user ID answers with ``user_id`` and no ``wa_id`` (Meta's page)
     contact = {"input": to, "wa_id": wa_id} if user_id is None else {"input": user_id, "user_id": user_id}
-    return JSONResponse({"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": record.wamid}]})
+    sent: dict[str, Any] = {"id": record.wamid}
+    if endpoint == MARKETING_ENDPOINT:
+        sent["message_status"] = "accepted"
+    return JSONResponse({"messaging_product": "whatsapp", "contacts": [contact], "messages": [sent]})
 
 
 # ------------------------------------------------------------------------------------------ phone numbers

@@ -9,6 +9,7 @@ own ``SANDBOX_*`` knobs. Empty WhatsApp values fall back to the documented devel
 from __future__ import annotations
 
 import ipaddress
+from datetime import date
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -72,8 +73,9 @@ class SandboxSettings(WhatsAppSettings):
     # Webhook POSTs in flight at once (Meta delivers concurrently; 8 capped a drain's status deliveries at
     # 36-170/s, below three per message sent).
     sandbox_webhook_concurrency: int = Field(default=32, ge=1, le=256)
-    # Oldest accepted Graph API major version (older versions are rejected as deprecated).
-    sandbox_min_api_version: int = Field(default=18, ge=1)
+    # The day the Graph versions' end dates are checked against (bakery_shared.graph_versions): a version past
+    # its end is refused as Meta does (code 2635). Empty: today (UTC). Also settable at run time: POST /_sandbox/clock.
+    sandbox_today: date | None = None
     # Seconds after which a newly created template is approved (with a webhook); negative = stays PENDING.
     sandbox_template_auto_approve_seconds: float = -1.0
 

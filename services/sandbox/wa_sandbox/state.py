@@ -9,11 +9,13 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 from dataclasses import field as dc_field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, Field
+
+from bakery_shared.graph_versions import GRAPH_API_VERSIONS, version_status
 
 from .ratelimit import PairLimiter, ThroughputLimiter
 from .seed import load_seed
@@ -176,6 +178,7 @@ class SentRecord:
     recipient_user_id: str | None = None
     rendered_body: str | None = None
     statuses: list[str] = dc_field(default_factory=list)
+    endpoint: str = "messages"  # or "marketing_messages"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -338,6 +341,13 @@ class SandboxState:
         self.windows: dict[tuple[str, str], float] = {}
         self.users: dict[str, SandboxUser] = {}  # wa_id → the user's username / hidden phone (POST /_sandbox/users)
         self.user_ids: dict[str, str] = {}  # every (parent) BSUID the sandbox handed out → wa_id
+        #: the day Graph versions' end dates are checked against (None: the real UTC date); POST /_sandbox/clock
+        self.today_override: date | None = settings.sandbox_today
+        #: Meta turned marketing templates off on the Cloud API's /messages (they must go to /marketing_messages):
+        #: a MARKETING template sent to /messages answers 131063. POST /_sandbox/account
+        self.marketing_via_cloud_api: bool = True
+        #: the account hit its messaging limit through template-classification violations: every send answers 131064
+        self.classification_limit: bool = False
         self.throughput.default_rate = settings.sandbox_throughput_per_second
         self.throughput.reset(clear_overrides=True)
         self.pairs.configure(settings.sandbox_pair_limit, settings.sandbox_pair_refill_seconds)
@@ -353,6 +363,9 @@ class SandboxState:
             timeout_seconds=settings.sandbox_webhook_timeout_seconds,
             concurrency=settings.sandbox_webhook_concurrency,
         )
+
+    def today(self) -> date:
+        return self.today_override or datetime.now(UTC).date()
 
     # ---------------------------------------------------------------- ids
     @property
@@ -529,7 +542,24 @@ class SandboxState:
                 "timeout_seconds": self.webhook.timeout_seconds,
             },
             "template_auto_approve_seconds": self.template_auto_approve_seconds,
+            "clock": self.clock_view(),
+            "account": self.account_view(),
             "counts": {"messages": len(self.messages), "webhooks": len(self.deliveries)},
+        }
+
+    def clock_view(self) -> dict[str, Any]:
+        """The sandbox's day and what each Graph version it knows means on it."""
+        today = self.today()
+        return {
+            "today": today.isoformat(),
+            "overridden": self.today_override is not None,
+            "versions": {name: version_status(name, today).as_dict() for name in GRAPH_API_VERSIONS},
+        }
+
+    def account_view(self) -> dict[str, Any]:
+        return {
+            "marketing_via_cloud_api": self.marketing_via_cloud_api,
+            "classification_limit": self.classification_limit,
         }
 
     def knobs_view(self) -> dict[str, Any]:

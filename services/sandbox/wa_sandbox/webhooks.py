@@ -352,6 +352,23 @@ class WebhookDispatcher:
             template.id, template.name, template.language, template.category, status, event_reason
         )
 
+    def set_template_category(self, template: Template, category: str) -> WebhookDelivery | None:
+        """Meta re-categorises a template: change it and emit ``template_category_update`` (the "completed change"
+        shape of Meta's webhook reference: ``previous_category`` and ``new_category``) when it changed."""
+        if template.category == category:
+            return None
+        previous, template.category = template.category, category
+        value = {
+            "message_template_id": int(template.id),
+            "message_template_name": template.name,
+            "message_template_language": template.language,
+            "previous_category": previous,
+            "new_category": category,
+        }
+        return self.send(
+            "template_category_update", management_envelope(self.state.waba_id, "template_category_update", value)
+        )
+
     def phone_quality(self, number: PhoneNumber, event: str) -> WebhookDelivery | None:
         value = {
             "display_phone_number": number.digits,

@@ -11,12 +11,14 @@ from bakery_shared.auth import AdminOrOwner, AdminPrincipal, ensure_tenant_acces
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.errors import AppError
 from notification_service.api.schemas_admin import (
+    ApiVersionOut,
     CostsOut,
     QualityOut,
     ReleaseOut,
     ShareIn,
     ShareOut,
     SyncOut,
+    TemplateReleaseOut,
     TemplatesOut,
     TenantUsageDayOut,
     UnreachableClearedOut,
@@ -24,7 +26,7 @@ from notification_service.api.schemas_admin import (
     UsageOut,
 )
 from notification_service.runtime import RuntimeDep
-from notification_service.services import delivery_failures, reports, shares, whatsapp_admin
+from notification_service.services import delivery_failures, health, reports, shares, whatsapp_admin
 from notification_service.services.sync import SyncBusy
 
 router = APIRouter(prefix="/api/v1/admin/whatsapp", tags=["admin whatsapp"])
@@ -50,6 +52,31 @@ async def templates(_: AdminPrincipal, runtime: RuntimeDep) -> TemplatesOut:
     """Templates with their status per language, as last synced or reported by webhooks."""
     async with runtime.sessions() as session:
         return await whatsapp_admin.templates(session, last_sync_at=runtime.sync.last_run)
+
+
+@router.post(
+    "/templates/{name}/{language}/release",
+    response_model=TemplateReleaseOut,
+    responses={404: {"description": "No category hold on that template translation"}},
+)
+async def release_template(
+    name: Annotated[str, Path(pattern=r"^[a-z0-9_]{1,512}$", description="The template's name at Meta")],
+    language: Annotated[str, Path(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$", description="e.g. es, en_US")],
+    principal: AdminPrincipal,
+    runtime: RuntimeDep,
+) -> TemplateReleaseOut:
+    """Accept the category Meta gave a template translation (e.g. MARKETING): its category hold is lifted and its
+    messages are sent as that category (MARKETING: through ``/marketing_messages``). Placed again if Meta changes
+    the category once more."""
+    released = await whatsapp_admin.release_template(runtime.sessions, name, language, principal, utcnow())
+    runtime.wakeup.notify()
+    return released
+
+
+@router.get("/api-version", response_model=ApiVersionOut)
+async def api_version(_: AdminPrincipal, runtime: RuntimeDep) -> ApiVersionOut:
+    """The configured Graph API version: when it ends, and the warning the admin page shows 90 days before."""
+    return whatsapp_admin.api_version(health.api_version(runtime))
 
 
 @router.get("/costs", response_model=CostsOut)

@@ -72,6 +72,17 @@ class TemplateLanguageOut(BaseModel):
     template_id: str | None
     updated_at: IsoTime
     synced_at: IsoTime | None
+    category: str | None = Field(default=None, description="This translation's category, as Meta last reported it")
+    previous_category: str | None = Field(default=None, description="Its category before Meta's last change")
+    category_changed_at: IsoTime | None = None
+    accepted_category: str | None = Field(
+        default=None, description="The category an admin accepted by releasing the category hold"
+    )
+    held: bool = Field(default=False, description="A hold (status or category) keeps this translation's messages")
+    hold_reason: str | None = None
+    route: str = Field(
+        default="messages", description="Where its messages go: messages, or marketing_messages (accepted MARKETING)"
+    )
 
 
 class TemplateOut(BaseModel):
@@ -172,6 +183,29 @@ class ReleaseOut(BaseModel):
     requeued: int = Field(description="Held messages queued again")
     admin_override: bool = Field(description="True when the number still looks unsafe and stays released anyway")
     released_by: str
+
+
+class TemplateReleaseOut(BaseModel):
+    name: str
+    language: str
+    category: str | None = Field(description="The category accepted (its messages are sent as that category)")
+    route: str = Field(description="messages, or marketing_messages for an accepted MARKETING template")
+    released: list[str] = Field(description="Kinds of the holds lifted")
+    requeued: int = Field(description="Held messages queued again")
+    released_by: str
+
+
+class ApiVersionOut(BaseModel):
+    """The configured Graph API version and its end (Meta's "Graph API changelog: Versions" page)."""
+
+    version: str
+    state: str = Field(description="current, ending (within warn_days of its end), expired or unknown")
+    released: str | None = Field(description="YYYY-MM-DD")
+    expires: str | None = Field(description="YYYY-MM-DD; null while Meta has not announced it")
+    days_left: int | None
+    warn_days: int
+    detail: str | None = Field(description="The warning or error for an operator; null when all is well")
+    supported: list[str] = Field(description="Versions the product knows, oldest first")
 
 
 class SyncOut(BaseModel):

@@ -38,7 +38,12 @@ from notification_service.dispatch.probes import PROBED_KINDS, HoldProber
 from notification_service.domain import decisions, transitions
 from notification_service.domain.message import Message, MessageUpdate
 from notification_service.domain.statuses import callback_data_for
-from notification_service.domain.whatsapp_state import TEMPLATE_ACTIONS, TemplateAction
+from notification_service.domain.whatsapp_state import (
+    MARKETING,
+    MARKETING_ROUTE,
+    TEMPLATE_ACTIONS,
+    TemplateAction,
+)
 from notification_service.repositories import holds as holds_repo
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import rate_limits as rate_repo
@@ -88,6 +93,7 @@ class Batch:
         self._accepted: list[tuple[_Out, SendResult, int]] = []
         self._tenant_of: dict[uuid.UUID, uuid.UUID] = {}
         self._probes: dict[uuid.UUID, holds_repo.Hold] = {}
+        self._marketing: set[tuple[str, str]] = set()  # accepted MARKETING templates: /marketing_messages
         #: what the tenant client knew of each tenant when its settings were read (see _send_one)
         self._versions: dict[uuid.UUID, tuple[int, int]] = {}
 
@@ -118,6 +124,7 @@ class Batch:
             unreachable = await delivery_failures.unreachable_reasons(
                 session, ctx.settings, [(m.tenant_id, m.recipient_phone) for m in claimed], now
             )
+            self._marketing = await state_repo.templates_sent_as(session, MARKETING)
         self._tenant_of = {m.id: m.tenant_id for m in claimed}
         lease = Lease([m.id for m in claimed])
         heartbeat = asyncio.create_task(self._heartbeat(lease), name=f"lease-heartbeat-{ctx.owner}")
@@ -199,6 +206,7 @@ class Batch:
             holds=active,
             template_states={k: (str(v["status"]), v["reason"]) for k, v in states.items()},
             unreachable=unreachable,
+            marketing_templates=self._marketing,
         )
         sends: list[decisions.Send] = []
         settles: list[MessageUpdate] = []
@@ -316,6 +324,7 @@ class Batch:
                         language=item.send.rendered.meta_language,
                         body_parameters=item.send.rendered.parameters,
                         biz_opaque_callback_data=callback_data_for(message.id),
+                        marketing=item.send.route == MARKETING_ROUTE,
                     )
                 except Exception as exc:  # noqa: BLE001 - every error is recorded on the message
                     result = exc

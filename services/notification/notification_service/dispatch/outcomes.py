@@ -27,7 +27,12 @@ from notification_service.domain.decisions import (
 )
 from notification_service.domain.message import ErrorInfo, Message, MessageUpdate
 from notification_service.domain.rate_gate import number_key, pair_key
-from notification_service.domain.whatsapp_state import TEMPLATE_SCOPE, template_hold_reason, template_scope_key
+from notification_service.domain.whatsapp_state import (
+    CATEGORY_HOLD,
+    TEMPLATE_SCOPE,
+    template_hold_reason,
+    template_scope_key,
+)
 
 
 class ErrorClass(StrEnum):
@@ -50,8 +55,9 @@ APP_THROTTLE_CODES = frozenset({4, 80007})  # app / WABA call-rate limits
 #: throttles that last long: code → seconds before the pair may be tried again
 LONG_THROTTLES = {131049: 24 * 3600.0, 133015: 300.0, 133016: 72 * 3600.0}
 THROTTLE_CODES = frozenset({130429}) | PAIR_THROTTLE_CODES | APP_THROTTLE_CODES | frozenset(LONG_THROTTLES)
-#: token, permission and object problems: a read of the number or account fails as well
-CREDENTIAL_CODES = frozenset({0, 3, 10, 33, 190, 131005})
+#: token, permission and object problems: a read of the number or account fails as well. 2635: the configured
+#: Graph API version has ended (bakery_shared.graph_versions; readiness says so): every call fails until it changes
+CREDENTIAL_CODES = frozenset({0, 3, 10, 33, 190, 131005, 2635})
 #: the number or account may not send although reads succeed (only a real send shows when it is lifted)
 RESTRICTED_CODES = frozenset(
     {
@@ -74,8 +80,9 @@ RESTRICTED_CODES = frozenset(
         2388019,
     }
 )
-#: codes that hold the whole account (shared token, billing, WABA) rather than one number
-ACCOUNT_WIDE_CODES = frozenset({0, 3, 10, 190, 131005, 131042, 368})
+#: codes that hold the whole account (shared token, billing, WABA) rather than one number; 131064: Meta limits the
+#: whole account for template-classification violations, templates and direct sends alike (error-code page)
+ACCOUNT_WIDE_CODES = frozenset({0, 3, 10, 190, 131005, 131042, 368, 131064, 2635})
 #: permanent for this message, named here so the table is complete (anything unknown is permanent as well)
 PERMANENT_CODES = frozenset(
     {
@@ -103,6 +110,9 @@ UNREACHABLE_CODES = frozenset({131026})
 TEMPLATE_STATUS_CODES = {132015: "PAUSED", 132016: "DISABLED"}
 #: the template is paused: its messages are held (class TEMPLATE) until Meta reports it approved again
 TEMPLATE_HOLD_CODES = frozenset(code for code, status in TEMPLATE_STATUS_CODES.items() if status == "PAUSED")
+#: codes that hold one template translation until an admin acts: 131063, marketing templates are off on the Cloud
+#: API's /messages (Meta treats this template as MARKETING). Held like a re-categorised template (template_category)
+CATEGORY_HOLD_CODES = {131063: CATEGORY_HOLD}
 
 
 def classify_code(code: int | None, http_status: int | None = None) -> ErrorClass:
@@ -178,7 +188,7 @@ class Policy:
 class HoldRequest:
     scope: str
     scope_key: str
-    kind: str  # ErrorClass.CREDENTIAL or ErrorClass.RESTRICTED
+    kind: str  # ErrorClass.CREDENTIAL or ErrorClass.RESTRICTED (probed), or CATEGORY_HOLD (an admin releases it)
     reason: str
     error_code: str
     probe_phone_number_id: str
@@ -293,8 +303,14 @@ def plan_failure(
             reason = f"{UNREACHABLE_REASON_CODE}: ({failure.label}) {error.message}"
         update = transitions.failed(message, owner, now, reason=reason, error=error)
         return FailurePlan(update, outcome, unreachable=unreachable, template_status=template_status)
-    # credential or restricted: keep the message, pause the number (or the whole account)
-    hold = hold_request(failure, phone_number_id)
+    # credential or restricted: keep the message, pause the template, the number or the whole account
+    if failure.code in CATEGORY_HOLD_CODES and template is not None:
+        template_key = template_scope_key(*template)
+        reason = f"template_marketing_refused: ({failure.label}) {error.message}; held until an admin acts"
+        kind = CATEGORY_HOLD_CODES[failure.code]
+        hold = HoldRequest(TEMPLATE_SCOPE, template_key, kind, reason[:500], failure.label, phone_number_id)
+    else:
+        hold = hold_request(failure, phone_number_id)
     reason = hold.reason
     update = transitions.held(
         message,

@@ -67,7 +67,8 @@ class HoldProber:
             error_code=request.error_code,
             probe_phone_number_id=request.probe_phone_number_id,
             now=now,
-            next_probe_at=now + self._backoff(0),
+            # a template's category hold (131063) is lifted by an admin or by Meta's change back, never by a probe
+            next_probe_at=now + self._backoff(0) if request.kind in PROBED_KINDS else None,
         )
         if created:
             log.warning("sending paused for %s %s: %s", request.scope, request.scope_key, request.reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -13,6 +14,8 @@ from notification_service.domain import templates, transitions
 from notification_service.domain.message import ErrorInfo, Message, MessageUpdate
 from notification_service.domain.templates import RenderedTemplate
 from notification_service.domain.whatsapp_state import (
+    MARKETING_ROUTE,
+    MESSAGES_ROUTE,
     TEMPLATE_SCOPE,
     TemplateAction,
     normalize_language,
@@ -122,6 +125,7 @@ class Send:
     phone_number_id: str
     rendered: RenderedTemplate
     possible_duplicate: bool
+    route: str = MESSAGES_ROUTE  # the Graph edge: messages, or marketing_messages (an accepted MARKETING template)
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ class Context:
     template_states: Mapping[tuple[str, str], tuple[str, str | None]]
     #: (tenant, recipient phone) → ``status_reason`` of the suppliers marked unreachable for that bakery (131026)
     unreachable: Mapping[tuple[uuid.UUID, str], str] = field(default_factory=dict)
+    #: (template name, normalised language) of MARKETING templates an admin accepted: sent to /marketing_messages
+    marketing_templates: AbstractSet[tuple[str, str]] = frozenset()
 
 
 def prepare(
@@ -224,4 +230,17 @@ def prepare(
                 phone_number_id=decision.phone_number_id,
                 language=rendered.language,
             )
-    return Send(message, decision.phone_number_id, rendered, possible_duplicate)
+    template_key = hold_key(TEMPLATE_SCOPE, template_scope_key(rendered.name, rendered.meta_language))
+    template_hold = blocking.get(template_key)
+    if template_hold is not None:  # e.g. re-categorised to MARKETING: waits for an admin (never fails)
+        return transitions.held(
+            message,
+            owner,
+            now,
+            reason=template_hold,
+            hold_key=template_key,
+            phone_number_id=decision.phone_number_id,
+        )
+    marketing = (rendered.name, normalize_language(rendered.meta_language)) in ctx.marketing_templates
+    route = MARKETING_ROUTE if marketing else MESSAGES_ROUTE
+    return Send(message, decision.phone_number_id, rendered, possible_duplicate, route)

@@ -9,6 +9,13 @@ QUALITY_HOLD = "quality"  # sending_holds.kind for a RED / FLAGGED / RESTRICTED 
 ACCOUNT_HOLD = "account_update"  # sending_holds.kind for an account restriction (account_update webhook)
 TEMPLATE_HOLD = "template"  # sending_holds.kind for a paused / pending template
 TEMPLATE_SCOPE = "template"  # sending_holds.scope for templates, scope_key "<name>:<language>"
+#: sending_holds.kind for a template translation Meta re-categorised to MARKETING (or that Meta refused as marketing
+#: on /messages, 131063): its messages wait until an admin accepts the category or Meta changes it back
+CATEGORY_HOLD = "template_category"
+MARKETING = "MARKETING"
+#: the Graph API edges a template message is POSTed to (Meta: "Marketing Messages API for WhatsApp")
+MESSAGES_ROUTE = "messages"
+MARKETING_ROUTE = "marketing_messages"
 
 #: Number statuses that pause sending (besides a RED quality rating).
 BAD_NUMBER_STATUSES = frozenset({"FLAGGED", "RESTRICTED", "BANNED"})
@@ -79,6 +86,29 @@ def template_scope_key(name: str, language: str) -> str:
 
 def template_hold_reason(name: str, language: str, status: str) -> str:
     return f"template_not_approved: template {name} ({language}) is {status}; held until Meta approves it again"
+
+
+def category_hold_reason(name: str, language: str, previous: str | None, category: str | None) -> str | None:
+    """Why a template translation waits for an admin because of its category (None when it may send).
+
+    Meta re-categorises templates on its own since April 2025 (``allow_category_change`` is gone). A purchase-order
+    notice that Meta now calls MARKETING is held: marketing sends cost more, go to ``/marketing_messages`` and
+    follow marketing rules (opt-outs, per-user limits). Only a *change* holds (``previous`` known and different):
+    a template that was always MARKETING is none of this product's templates."""
+    if (category or "").upper() != MARKETING or not previous or previous.upper() == MARKETING:
+        return None
+    return (
+        f"template_recategorised: Meta changed template {name} ({language}) from {previous.upper()} to MARKETING; "
+        "its messages wait until an admin accepts the new category (they are then sent through "
+        "/marketing_messages) or Meta changes it back"
+    )
+
+
+def send_route(category: str | None, accepted_category: str | None) -> str:
+    """``marketing_messages`` for a MARKETING translation an admin accepted, else ``messages``."""
+    if (category or "").upper() == MARKETING and (accepted_category or "").upper() == MARKETING:
+        return MARKETING_ROUTE
+    return MESSAGES_ROUTE
 
 
 def template_fail_reason(name: str, language: str, status: str, reason: str | None) -> str:

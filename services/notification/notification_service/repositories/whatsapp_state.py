@@ -118,6 +118,25 @@ class TemplateRow:
     reason: str | None
     synced_at: datetime | None
     updated_at: datetime
+    previous_category: str | None = None
+    category_changed_at: datetime | None = None
+    accepted_category: str | None = None
+    accepted_by: str | None = None
+
+
+async def get_template(session: AsyncSession, name: str, language: str, *, lock: bool = False) -> TemplateRow | None:
+    query = sa.select(T).where(T.c.name == name, T.c.language == language)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).mappings().first()
+    return TemplateRow(**row) if row else None
+
+
+async def templates_sent_as(session: AsyncSession, category: str) -> set[tuple[str, str]]:
+    """(name, language) of the translations whose category an admin accepted as ``category`` and that still
+    have it (a small set: read once per batch)."""
+    query = sa.select(T.c.name, T.c.language).where(T.c.accepted_category == category, T.c.category == category)
+    return {(r[0], r[1]) for r in (await session.execute(query)).all()}
 
 
 async def upsert_template(

@@ -1,10 +1,11 @@
-"""Readiness: database, master account, sending holds, queue depth and age."""
+"""Readiness: database, master account, Graph API version, sending holds, queue depth and age."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bakery_shared.db import utcnow
+from bakery_shared.graph_versions import VersionStatus, version_status
 from notification_service.domain.decisions import ACCOUNT_SCOPE
 from notification_service.repositories import holds as holds_repo
 from notification_service.repositories import queue as queue_repo
@@ -14,8 +15,15 @@ from notification_service.repositories.queue import QueueStats
 from notification_service.runtime import Runtime
 
 
+def api_version(runtime: Runtime) -> VersionStatus:
+    """The configured Graph API version on the runtime's day (bakery_shared.graph_versions)."""
+    return version_status(runtime.settings.whatsapp_api_version, runtime.today())
+
+
 async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
-    """(ready, body). Not ready: database down, master account not configured, or the whole account on hold."""
+    """(ready, body). Not ready: database down, master account not configured, the Graph API version past its end
+    (Meta refuses every call), or the whole account on hold. Degraded: a hold, no app secret, or the version ends
+    within 90 days."""
     problems: list[str] = []
     not_ready: list[str] = []  # component names: all an anonymous caller learns (see public_view)
     checks: dict[str, Any] = {}
@@ -38,6 +46,12 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     if missing:
         problems.append("WhatsApp master account not configured: missing " + ", ".join(missing))
         not_ready.append("whatsapp_master_account")
+
+    version = api_version(runtime)
+    checks["graph_api_version"] = {"ok": version.ok, **version.as_dict()}
+    if not version.ok:
+        problems.append(version.message or "Graph API version unusable")
+        not_ready.append("graph_api_version")
 
     hold_list: list[dict[str, Any]] = [
         {
@@ -89,10 +103,12 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     if not ready:
         body["detail"] = "; ".join(problems)
         body["code"] = "not_ready"
-    elif hold_list or not secret_ok:
+    elif hold_list or not secret_ok or version.message:
         body["status"] = "degraded"
-        if not secret_ok:
-            body["detail"] = checks["webhooks"]["detail"]
+        warnings = [checks["webhooks"]["detail"]] if not secret_ok else []
+        warnings += [version.message] if version.message else []
+        if warnings:
+            body["detail"] = "; ".join(warnings)
     return ready, body
 
 

@@ -1,4 +1,5 @@
-"""What the non-status webhook fields change: number quality, the account, template statuses (with their holds).
+"""What the non-status webhook fields change: number quality, the account, template statuses and categories (with
+their holds).
 
 Every value taken from the payload is of the expected type and fits its column; each call runs in its own
 SAVEPOINT (``WebhookProcessor._apply``), so a change that fails does not fail the others.
@@ -85,3 +86,38 @@ async def template(session: AsyncSession, value: dict[str, Any], result: FieldRe
         now=now,
     )
     log.warning("template %s (%s) is now %s (webhook)", name, language, event)
+
+
+async def template_category(session: AsyncSession, value: dict[str, Any], result: FieldResult, now: datetime) -> None:
+    """``template_category_update`` (Meta's webhook reference, updated 2025-11-11). Two shapes:
+
+    * a completed change: ``previous_category`` and ``new_category`` → stored; a change to MARKETING holds the
+      translation's messages (``whatsapp_state.apply_category``);
+    * an impending change (``correct_category`` and ``category_update_timestamp``; ``new_category`` is then the
+      *current* one): nothing changes yet; logged, and the completed change follows.
+    """
+    name = scalar_text(value.get("message_template_name"), 512) or ""
+    language = clean_text(normalize_language(scalar_text(value.get("message_template_language"), 64)), 16)
+    new = scalar_text(value.get("new_category"), 32)
+    if not name or not new:
+        return
+    correct = scalar_text(value.get("correct_category"), 32)
+    if correct and not value.get("previous_category"):
+        log.warning(
+            "template %s (%s): Meta will change its category from %s to %s (at %s)",
+            name,
+            language,
+            new,
+            correct,
+            scalar_text(value.get("category_update_timestamp"), 32),
+        )
+        return
+    await state_service.apply_category(
+        session,
+        name=name,
+        language=language,
+        category=new,
+        previous=scalar_text(value.get("previous_category"), 32),
+        template_id=scalar_text(value.get("message_template_id"), 64),
+        now=now,
+    )

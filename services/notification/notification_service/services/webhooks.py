@@ -325,6 +325,7 @@ class WebhookProcessor:
             "phone_number_quality_update": webhook_fields.quality,
             "account_update": webhook_fields.account,
             "message_template_status_update": webhook_fields.template,
+            "template_category_update": webhook_fields.template_category,
         }
         results: dict[int, ProcessResult] = {}
         items: list[_StatusItem] = []
@@ -538,6 +539,7 @@ class WebhookProcessor:
             "phone_number_quality_update": webhook_fields.quality,
             "account_update": webhook_fields.account,
             "message_template_status_update": webhook_fields.template,
+            "template_category_update": webhook_fields.template_category,
         }
         for change in changes(payload, result.invalid):
             if change.field == "messages":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -9,24 +10,38 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bakery_shared.auth import Principal
 from bakery_shared.db import transaction
 from bakery_shared.errors import NotFound
+from bakery_shared.graph_versions import GRAPH_API_VERSIONS, WARN_DAYS, VersionStatus
 from notification_service.api.schemas_admin import (
     AccountHoldsOut,
+    ApiVersionOut,
     HoldOut,
     NumberQualityOut,
     QualityOut,
     ReleaseOut,
     TemplateLanguageOut,
     TemplateOut,
+    TemplateReleaseOut,
     TemplatesOut,
 )
 from notification_service.domain.decisions import ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY, PHONE_NUMBER_SCOPE
-from notification_service.domain.whatsapp_state import number_hold_reason, template_action
+from notification_service.domain.whatsapp_state import (
+    CATEGORY_HOLD,
+    TEMPLATE_SCOPE,
+    TemplateAction,
+    normalize_language,
+    number_hold_reason,
+    send_route,
+    template_action,
+    template_scope_key,
+)
 from notification_service.repositories import holds as holds_repo
 from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.repositories.holds import Hold
 from notification_service.repositories.whatsapp_state import NumberRow
 from notification_service.services import holds as holds_service
 from notification_service.services import whatsapp_state as state_service
+
+log = logging.getLogger("notification.whatsapp.admin")
 
 #: The path segment of ``POST /holds/{phone_number_id}/release`` that names the account-wide holds.
 ACCOUNT_RELEASE_KEY = "account"
@@ -76,23 +91,79 @@ async def quality(session: AsyncSession, *, last_sync_at: datetime | None) -> Qu
 
 
 async def templates(session: AsyncSession, *, last_sync_at: datetime | None) -> TemplatesOut:
-    """Templates with their status per language, as last synced or reported by webhooks."""
+    """Templates with their status and category per language, as last synced or reported by webhooks, with the
+    holds that keep their messages (e.g. re-categorised to MARKETING: the reason, until an admin releases it)."""
+    holds = {h.scope_key: h for h in await holds_repo.holds(session) if h.scope == TEMPLATE_SCOPE}
     grouped: dict[str, TemplateOut] = {}
     for row in await state_repo.list_templates(session):
         item = grouped.setdefault(row.name, TemplateOut(name=row.name, category=row.category, languages=[]))
         item.category = item.category or row.category
+        hold = holds.get(template_scope_key(row.name, row.language))
+        action = template_action(row.status)
         item.languages.append(
             TemplateLanguageOut(
                 language=row.language,
                 status=row.status,
-                action=template_action(row.status).value,
+                action=(TemplateAction.HOLD if hold and action is TemplateAction.SEND else action).value,
                 reason=row.reason,
                 template_id=row.template_id,
                 updated_at=row.updated_at,
                 synced_at=row.synced_at,
+                category=row.category,
+                previous_category=row.previous_category,
+                category_changed_at=row.category_changed_at,
+                accepted_category=row.accepted_category,
+                held=hold is not None,
+                hold_reason=hold.reason if hold else None,
+                route=send_route(row.category, row.accepted_category),
             )
         )
     return TemplatesOut(templates=list(grouped.values()), last_sync_at=last_sync_at)
+
+
+async def release_template(
+    sessions: async_sessionmaker[AsyncSession], name: str, language: str, principal: Principal, now: datetime
+) -> TemplateReleaseOut:
+    """The admin accepts the category Meta gave a template translation: its category hold is lifted, its held
+    messages are queued again and go out as that category (MARKETING: ``/marketing_messages``). The acceptance
+    holds for that category only: Meta changing it again places a new hold."""
+    language = normalize_language(language)
+    key = template_scope_key(name, language)
+    async with transaction(sessions) as session:
+        if not await holds_repo.hold_exists(session, TEMPLATE_SCOPE, key, CATEGORY_HOLD):
+            raise NotFound(f"No category hold on template {name} ({language})", code="no_hold")
+        row = await state_repo.get_template(session, name, language, lock=True)
+        category = row.category if row else None
+        await state_repo.upsert_template(
+            session, name, language, {"accepted_category": category, "accepted_by": principal.sub[:128]}, now
+        )
+        requeued = await holds_service.release_hold(
+            session, scope=TEMPLATE_SCOPE, scope_key=key, kind=CATEGORY_HOLD, now=now
+        )
+    log.warning("template %s (%s): category %s accepted by %s", name, language, category, principal.sub)
+    return TemplateReleaseOut(
+        name=name,
+        language=language,
+        category=category,
+        route=send_route(category, category),
+        released=[CATEGORY_HOLD],
+        requeued=requeued,
+        released_by=principal.sub,
+    )
+
+
+def api_version(status: VersionStatus) -> ApiVersionOut:
+    """The configured Graph API version as the admin page shows it (a warning within 90 days of its end)."""
+    return ApiVersionOut(
+        version=status.version,
+        state=status.state.value,
+        released=status.released.isoformat() if status.released else None,
+        expires=status.expires.isoformat() if status.expires else None,
+        days_left=status.days_left,
+        warn_days=WARN_DAYS,
+        detail=status.message,
+        supported=list(GRAPH_API_VERSIONS),
+    )
 
 
 async def release_holds(

@@ -13,10 +13,12 @@ from notification_service.domain.decisions import ACCOUNT_SCOPE, MASTER_ACCOUNT_
 from notification_service.domain.webhook_payload import clean_text
 from notification_service.domain.whatsapp_state import (
     ACCOUNT_HOLD,
+    CATEGORY_HOLD,
     QUALITY_HOLD,
     TEMPLATE_HOLD,
     TEMPLATE_SCOPE,
     TemplateAction,
+    category_hold_reason,
     digits,
     normalize_language,
     number_hold_reason,
@@ -146,8 +148,6 @@ async def apply_template(
     """
     language = normalize_language(language)
     values: dict[str, Any] = {"status": status.upper()}
-    if category:
-        values["category"] = category.upper()
     values["reason"] = reason
     if template_id:
         values["template_id"] = str(template_id)
@@ -170,7 +170,59 @@ async def apply_template(
         )
     else:
         await holds_service.release_hold(session, scope=TEMPLATE_SCOPE, scope_key=key, kind=TEMPLATE_HOLD, now=now)
+    if category:
+        await apply_category(session, name=name, language=language, category=category, now=now)
     return action
+
+
+async def apply_category(
+    session: AsyncSession,
+    *,
+    name: str,
+    language: str,
+    category: str,
+    now: datetime,
+    previous: str | None = None,
+    template_id: str | None = None,
+) -> str | None:
+    """Store a template translation's category (``template_category_update``, the status webhook or the sync); a
+    change to MARKETING holds its messages until an admin accepts it (``release_template``) or Meta changes it back.
+
+    ``previous`` is Meta's ``previous_category`` when the webhook carries it; otherwise the stored category is the
+    previous one (the sync notices a change whose webhook was lost). Returns the hold reason (None: may send)."""
+    language = normalize_language(language)
+    category = clean_text(category.upper(), 32)
+    row = await state_repo.get_template(session, name, language, lock=True)
+    stored = row.category if row else None
+    values: dict[str, Any] = {"category": category}
+    if template_id:
+        values["template_id"] = template_id
+    changed_from = (previous or stored or "").upper() or None
+    if changed_from and changed_from != category:
+        values |= {"previous_category": changed_from, "category_changed_at": now}
+        if row is not None and row.accepted_category != category:
+            values |= {"accepted_category": None, "accepted_by": None}  # an acceptance holds for one category only
+        log.warning("template %s (%s): Meta changed its category from %s to %s", name, language, changed_from, category)
+    await state_repo.upsert_template(session, name, language, values, now)
+    row = await state_repo.get_template(session, name, language)
+    assert row is not None
+    key = template_scope_key(name, language)
+    reason = category_hold_reason(name, language, row.previous_category, row.category)
+    if reason is not None and row.accepted_category != row.category:
+        await holds_repo.place_hold(
+            session,
+            scope=TEMPLATE_SCOPE,
+            scope_key=key,
+            kind=CATEGORY_HOLD,
+            reason=reason[:500],
+            error_code=None,
+            probe_phone_number_id=None,
+            now=now,
+            next_probe_at=None,  # an admin's release or Meta's change back lifts it, never a probe
+        )
+        return reason
+    await holds_service.release_hold(session, scope=TEMPLATE_SCOPE, scope_key=key, kind=CATEGORY_HOLD, now=now)
+    return None
 
 
 async def refresh_held_numbers_gauge(session: AsyncSession) -> int:

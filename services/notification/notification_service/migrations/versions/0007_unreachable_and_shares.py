@@ -2,7 +2,7 @@
 daily new-recipient budget (issue 15).
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 from bakery_shared.db import UTCDateTime, UUIDStr
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

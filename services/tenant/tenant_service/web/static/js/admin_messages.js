@@ -1,5 +1,6 @@
 // /app/admin/whatsapp/messages: the message log (notification service), each message's attempts, monthly costs,
-// number quality and held numbers. Every section copes on its own with the notification service being away.
+// number quality and held numbers, templates (category holds, with a release button) and a warning when the
+// Graph API version ends soon. Every section copes on its own with the notification service being away.
 import {
   STATUSES,
   explainMessage,
@@ -28,6 +29,8 @@ const state = {
   costsError: "",
   quality: null,
   qualityError: "",
+  apiVersion: null,
+  templates: null,
 };
 
 /** A list out of ``[...]``, ``{items: [...]}`` or a few other likely wrappers. */
@@ -304,12 +307,97 @@ async function loadQuality() {
   setResult(status, "");
 }
 
+// -- Graph API version ----------------------------------------------------------------------------------------
+
+function renderApiVersion() {
+  const banner = byId("api-version-warning");
+  const v = state.apiVersion;
+  const show = !!(v && (v.state === "ending" || v.state === "expired" || v.state === "unknown"));
+  banner.hidden = !show;
+  if (!show) return;
+  banner.dataset.kind = v.state === "ending" ? "warning" : "error";
+  const key = v.state === "ending" ? "adminMsg.versionEnding" : "adminMsg.versionExpired";
+  banner.textContent = t(key, { version: v.version, expires: v.expires || "?", days: v.days_left ?? "?" });
+  banner.title = v.detail || "";
+}
+
+async function loadApiVersion() {
+  const response = await notificationApi("/api/v1/admin/whatsapp/api-version");
+  state.apiVersion = response.ok ? response.data : null;
+  renderApiVersion();
+}
+
+// -- templates -----------------------------------------------------------------------------------------------
+
+async function releaseTemplate(name, language, button) {
+  button.disabled = true;
+  const status = byId("templates-status");
+  const path = `/api/v1/admin/whatsapp/templates/${encodeURIComponent(name)}/${encodeURIComponent(language)}/release`;
+  const response = await notificationApi(path, { method: "POST" });
+  if (!response.ok) {
+    button.disabled = false;
+    setResult(status, t("adminMsg.releaseFailed", { detail: response.detail }), "error");
+    return;
+  }
+  setResult(status, t("adminMsg.released", { name, language, n: response.data.requeued }));
+  await loadTemplates({ keepStatus: true });
+}
+
+function templateRows(template) {
+  return template.languages.map((x) => {
+    const changed = x.previous_category && x.previous_category !== x.category ? `${x.previous_category} → ` : "";
+    const category = `${changed}${x.category || template.category || "—"}`;
+    const release = x.held && x.hold_reason && x.hold_reason.startsWith("template_")
+      ? h("button", { type: "button", class: "button button--small", onclick: (e) => releaseTemplate(template.name, x.language, e.currentTarget) }, t("adminMsg.acceptCategory"))
+      : "";
+    const sending = x.held
+      ? h("span", { class: "badge badge--held" }, h("span", { class: "badge__icon", "aria-hidden": "true" }, "‖"), " ", t("adminMsg.held"), x.hold_reason ? `: ${x.hold_reason}` : "")
+      : h("span", { class: "badge badge--on" }, h("span", { class: "badge__icon", "aria-hidden": "true" }, "●"), " ", x.route === "marketing_messages" ? t("adminMsg.sentAsMarketing") : t("adminMsg.notHeld"));
+    return h(
+      "tr",
+      { "data-template": `${template.name}:${x.language}` },
+      h("th", { scope: "row", "data-label": t("adminMsg.colTemplate") }, `${template.name} (${x.language})`),
+      h("td", { "data-label": t("adminMsg.colTemplateStatus") }, x.status || "—"),
+      h("td", { "data-label": t("adminMsg.colCategory") }, category),
+      h("td", { "data-label": t("adminMsg.colHeld") }, sending, release ? h("br") : "", release),
+    );
+  });
+}
+
+function renderTemplates() {
+  const body = byId("templates-body");
+  byId("templates-table").hidden = state.templates === null;
+  if (state.templates === null) {
+    body.replaceChildren();
+    return;
+  }
+  body.replaceChildren(...state.templates.flatMap(templateRows));
+  if (!state.templates.length) body.append(h("tr", {}, h("td", { colspan: "4" }, t("adminMsg.noTemplates"))));
+}
+
+async function loadTemplates({ keepStatus = false } = {}) {
+  const status = byId("templates-status");
+  if (!keepStatus) setResult(status, t("common.loading"));
+  const response = await notificationApi("/api/v1/admin/whatsapp/templates");
+  if (!response.ok) {
+    state.templates = null;
+    renderTemplates();
+    setResult(status, t("adminMsg.templatesFailed", { detail: response.detail }), "error");
+    return;
+  }
+  state.templates = listOf(response.data, "templates");
+  renderTemplates();
+  if (!keepStatus) setResult(status, "");
+}
+
 function renderAll() {
   fillStatusOptions();
   fillTenantOptions();
   renderMessages();
   renderCosts();
   renderQuality();
+  renderApiVersion();
+  renderTemplates();
 }
 
 initPage({
@@ -337,6 +425,6 @@ initPage({
     fillTenantOptions();
     byId("f-tenant").value = params.get("tenant_id") || "";
     state.filters = readFilters();
-    await Promise.all([loadMessages(), loadCosts(), loadQuality()]);
+    await Promise.all([loadMessages(), loadCosts(), loadQuality(), loadApiVersion(), loadTemplates()]);
   },
 });
