@@ -18,6 +18,7 @@ from bakery_shared.graph import GraphClient
 from notification_service.config import NotificationSettings
 from notification_service.dispatch.worker import Dispatcher
 from notification_service.domain.pricing import RateCard
+from notification_service.services.pricing import RateCardStore
 from notification_service.domain.webhook_security import TokenBucket
 from notification_service.services.ingestion import PurchaseOrderIntake
 from notification_service.services.sync import WhatsAppSync
@@ -36,7 +37,8 @@ class Runtime:
     tenants: TenantSettingsClient
     graph: GraphClient
     wakeup: Wakeup
-    rate_card: RateCard
+    rate_card: RateCard  # the base card; ``rates.card`` is the one in use (with the loaded rates)
+    rates: RateCardStore
     intake: PurchaseOrderIntake
     webhooks: WebhookProcessor
     webhook_receiver: WebhookReceiver
@@ -67,6 +69,12 @@ class Runtime:
             else None
         )
         webhooks = WebhookProcessor(sessions, rate_card, serialise=is_sqlite(settings.notification_database_url))
+        rates = RateCardStore(
+            rate_card,
+            sessions,
+            on_change=lambda card: setattr(webhooks, "rate_card", card),
+            refresh_seconds=settings.whatsapp_rate_card_refresh_seconds,
+        )
         sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
         applier = WebhookApplier(
             webhooks,
@@ -84,6 +92,7 @@ class Runtime:
             graph=graph,
             wakeup=wakeup,
             rate_card=rate_card,
+            rates=rates,
             intake=PurchaseOrderIntake(sessions, notify_other_processes=settings.dispatch_listen_notify),
             webhooks=webhooks,
             webhook_receiver=WebhookReceiver(
@@ -101,6 +110,7 @@ class Runtime:
     def start(self) -> None:
         """Start the background work: the webhook applier, the in-process dispatcher and (when enabled) the
         periodic sync."""
+        self.rates.start()
         self.webhook_applier.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
@@ -111,6 +121,7 @@ class Runtime:
         await self.webhooks.aclose()  # bodies still being stored are written
         await self.webhook_applier.stop()
         await self.sync.stop()
+        await self.rates.stop()
         await self.intake.aclose()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
