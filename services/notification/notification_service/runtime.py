@@ -18,9 +18,9 @@ from bakery_shared.graph import GraphClient
 from notification_service.config import NotificationSettings
 from notification_service.dispatch.worker import Dispatcher
 from notification_service.domain.pricing import RateCard
-from notification_service.services.pricing import RateCardStore
 from notification_service.domain.webhook_security import TokenBucket
 from notification_service.services.ingestion import PurchaseOrderIntake
+from notification_service.services.pricing import RateCardStore
 from notification_service.services.sync import WhatsAppSync
 from notification_service.services.webhook_applier import WebhookApplier
 from notification_service.services.webhook_receiver import WebhookReceiver

@@ -148,7 +148,9 @@ class RatesOut(BaseModel):
 
 
 class RatesLoadedOut(BaseModel):
-    loaded: int = Field(description="Rates stored from the file (a rate of the same market, category and date is replaced)")
+    loaded: int = Field(
+        description="Rates stored from the file (a rate of the same market, category and date is replaced)"
+    )
     rates_in_card: int
 
 

@@ -358,8 +358,10 @@ def _parse_wide(
     categories = {i: META_COLUMNS[h] for i, h in enumerate(header) if h in META_COLUMNS}
     if not categories:
         raise RateCardError(
-            ["line 1: no rate columns; expected Marketing, Utility, Authentication (Meta's layout) "
-             f"or the columns {','.join(LONG_HEADER)}"]  # fmt: skip
+            [
+                "line 1: no rate columns; expected Marketing, Utility, Authentication (Meta's layout) "
+                f"or the columns {','.join(LONG_HEADER)}"
+            ]  # fmt: skip
         )
     if effective_from is None:
         raise RateCardError(["Meta's layout carries no date: give the card's effective date (--effective-from)"])
@@ -369,9 +371,9 @@ def _parse_wide(
     for line, row in body:
         where = f"line {line}"
         markets = _market(row[0], where, problems)
-        if currency_col is not None and currency_col < len(row):
-            if not _currency(row[currency_col], where, problems, currency):
-                continue
+        currency_cell = row[currency_col] if currency_col is not None and currency_col < len(row) else None
+        if currency_cell is not None and not _currency(currency_cell, where, problems, currency):
+            continue
         for index, category in categories.items():
             cell = row[index].strip() if index < len(row) else ""
             if not cell or cell.lower() in ("n/a", "na", "-"):

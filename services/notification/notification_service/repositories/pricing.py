@@ -78,7 +78,9 @@ class AnalyticsPoint:
 
 
 async def number_ids_by_display(session: AsyncSession) -> dict[str, str]:
-    rows = (await session.execute(sa.select(phone_numbers.c.display_phone_number, phone_numbers.c.phone_number_id))).all()
+    rows = (
+        await session.execute(sa.select(phone_numbers.c.display_phone_number, phone_numbers.c.phone_number_id))
+    ).all()
     return {str(display): str(pid) for display, pid in rows if display}
 
 
@@ -127,7 +129,9 @@ class MetaMonth:
 
 async def meta_month(session: AsyncSession, *, start: date, end: date) -> list[MetaMonth]:
     query = (
-        sa.select(A.c.phone_number, A.c.phone_number_id, A.c.pricing_category, sa.func.sum(A.c.volume), sa.func.sum(A.c.cost))
+        sa.select(
+            A.c.phone_number, A.c.phone_number_id, A.c.pricing_category, sa.func.sum(A.c.volume), sa.func.sum(A.c.cost)
+        )
         .where(A.c.day >= start, A.c.day < end)
         .group_by(A.c.phone_number, A.c.phone_number_id, A.c.pricing_category)
     )

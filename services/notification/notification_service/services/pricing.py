@@ -58,9 +58,7 @@ class RateCardStore:
         self.on_change(self.card)
         return self.card
 
-    async def load_csv(
-        self, text: str, *, effective_from: date | None, now: datetime, by: str | None
-    ) -> int:
+    async def load_csv(self, text: str, *, effective_from: date | None, now: datetime, by: str | None) -> int:
         """Validate the whole file, then store every rate in one transaction (nothing is stored on an error)."""
         if len(text.encode("utf-8")) > MAX_CSV_BYTES:
             raise InvalidInput(f"the rate card is larger than {MAX_CSV_BYTES} bytes", field="body")
