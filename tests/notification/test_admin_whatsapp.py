@@ -101,7 +101,7 @@ async def test_admin_reports_answer_their_declared_shape(any_env: Env) -> None:
     costs = await call(env, "GET", "/api/v1/admin/whatsapp/costs")
     exact(CostsOut, costs)
     assert [row["tenant_id"] for row in costs["tenants"]] == [str(tenant)]
-    assert costs["total"]["by_category"] == {"utility": 1} and costs["total_cost_eur"] == "0.015000"
+    assert costs["total"]["by_category"] == {"utility": 1} and costs["total_cost_eur"] == "0.017200"
     exact(CostsOut, await call(env, "GET", f"/api/v1/tenants/{tenant}/whatsapp/costs", tenant))
     usage = await call(env, "GET", "/api/v1/admin/whatsapp/usage")
     exact(UsageOut, usage)

@@ -119,7 +119,7 @@ async def test_sandbox_reordered_duplicated_statuses_and_cost(e2e: E2E) -> None:
     assert m["status"] == "read" and m["delivered_at"] and m["read_at"]
     costs = (await e2e.api.get("/api/v1/admin/whatsapp/costs", headers=e2e.admin)).json()
     row = next(r for r in costs["tenants"] if r["tenant_id"] == str(tenant))
-    assert row["billable"] == 1 and Decimal(row["cost_eur"]) == Decimal("0.015")
+    assert row["billable"] == 1 and Decimal(row["cost_eur"]) == Decimal("0.0172")
     deliveries = (await e2e.sandbox.get("/_sandbox/webhooks", params={"wamid": m["wamid"]})).json()
     items = deliveries if isinstance(deliveries, list) else deliveries.get("items", deliveries.get("webhooks", []))
     assert len(items) >= 6  # 3 statuses, each twice, all answered 200

@@ -228,6 +228,7 @@ class SyncOut(BaseModel):
     status: str = Field(description="ok, partial or skipped")
     numbers: int | None = None
     templates: int | None = None
+    pricing_points: int | None = Field(default=None, description="Rows of Meta's pricing analytics stored")
     held_numbers: list[str] | None = None
     errors: list[str] | None = None
     reason: str | None = None
