@@ -237,7 +237,7 @@ async def test_costs_and_usage_with_owner_isolation(env: Env) -> None:
     assert report["month"] == month and report["currency"] == "EUR"
     rows = {r["tenant_id"]: r for r in report["tenants"]}
     assert rows[str(a)]["messages"] == 2 and rows[str(a)]["billable"] == 2
-    assert rows[str(a)]["cost_eur"] == "0.030000"
+    assert rows[str(a)]["cost_eur"] == "0.034400"
     assert rows[str(a)]["by_status"] == {"delivered": 2}
     assert rows[str(a)]["by_category"] == {"utility": 2}
     assert rows[str(b)]["cost_eur"] == "0.017200"
@@ -254,7 +254,7 @@ async def test_costs_and_usage_with_owner_isolation(env: Env) -> None:
     )
     assert own.status_code == 200
     assert [r["tenant_id"] for r in own.json()["tenants"]] == [str(a)]
-    assert own.json()["total"]["cost_eur"] == "0.030000"
+    assert own.json()["total"]["cost_eur"] == "0.034400"
     other = await env.client.get(f"/api/v1/tenants/{b}/whatsapp/costs", headers=token(env.settings, "owner", a))
     assert other.status_code == 403
     assert (
