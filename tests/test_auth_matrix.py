@@ -78,6 +78,8 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/admin/whatsapp/templates"): ADMIN,
     ("GET", "/api/v1/admin/whatsapp/costs"): ADMIN,
     ("GET", "/api/v1/admin/whatsapp/usage"): ADMIN,
+    ("GET", "/api/v1/admin/whatsapp/rates"): ADMIN,
+    ("PUT", "/api/v1/admin/whatsapp/rates"): ADMIN,
     ("POST", "/api/v1/admin/whatsapp/holds/{phone_number_id}/release"): ADMIN,
     ("POST", "/api/v1/admin/whatsapp/sync"): ADMIN,
     # issue 15: accept a re-categorised template; the Graph API version and its end date

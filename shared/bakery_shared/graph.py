@@ -364,6 +364,31 @@ class GraphClient:
         fields = "id,name,language,status,category,components"
         return [item async for item in self.paginate(f"{waba_id}/message_templates", {"fields": fields, "limit": 100})]
 
+    async def pricing_analytics(
+        self,
+        waba_id: str,
+        *,
+        start: int,
+        end: int,
+        granularity: str = "DAILY",
+        dimensions: Sequence[str] = ("PHONE", "COUNTRY", "PRICING_CATEGORY", "PRICING_TYPE"),
+    ) -> list[dict[str, Any]]:
+        """Meta's per-message volume and cost (``GET /<WABA_ID>?fields=pricing_analytics.start(..)...``), as the
+        flat list of ``data_points`` (each: start, end, phone_number, country, pricing_category, pricing_type,
+        volume, cost). Meta: "Analytics" (business-management-api/analytics#pricing-analytics)."""
+        dims = ",".join(f'"{d}"' for d in dimensions)
+        field = (
+            f"pricing_analytics.start({start}).end({end}).granularity({granularity})"
+            f'.metric_types(["VOLUME","COST"]).dimensions([{dims}])'
+        )
+        data = await self._request("GET", waba_id, params={"fields": field})
+        block = data.get("pricing_analytics") or {}
+        points: list[dict[str, Any]] = []
+        for entry in block.get("data") or []:
+            if isinstance(entry, dict):
+                points.extend(p for p in entry.get("data_points") or [] if isinstance(p, dict))
+        return points
+
 
 def _parse(response: httpx.Response, token: str = "") -> dict[str, Any]:
     """A success's body, or the :class:`GraphError` built from Meta's error body with every secret redacted

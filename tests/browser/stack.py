@@ -98,6 +98,15 @@ class Stack:
         with httpx.Client(base_url=self.notification_url, timeout=15) as client:
             return client.post("/api/v1/events/purchase-orders", json=event, headers=self.headers(Role.SERVICE))
 
+    def sync_now(self) -> dict[str, Any]:
+        """Run the notification service's sync now (numbers, templates and Meta's pricing analytics)."""
+        assert self.notification_url, self.notification_skip_reason
+        with httpx.Client(base_url=self.notification_url, timeout=30) as client:
+            r = client.post("/api/v1/admin/whatsapp/sync", headers=self.headers(Role.ADMIN))
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
     # -- what the running notification service can do yet (it is being built alongside the pages) ----------
 
     def notification_gaps(self, *, webhooks: bool = False) -> list[str]:
@@ -178,6 +187,7 @@ def start_stack(root: Path) -> Stack:
             "WHATSAPP_ACCESS_TOKEN": SANDBOX_TOKEN,
             "WHATSAPP_APP_SECRET": "sandbox-app-secret",
             "WHATSAPP_WEBHOOK_VERIFY_TOKEN": "sandbox-verify-token",
+            "WHATSAPP_SYNC_MIN_INTERVAL_SECONDS": "0",  # the tests ask for a sync (Meta's pricing analytics) now
             # tenant service
             "TENANT_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'tenant.db'}",
             "TENANT_HOST": "127.0.0.1",

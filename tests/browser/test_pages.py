@@ -313,6 +313,16 @@ def test_purchase_order_message_reaches_delivered_and_only_its_owner_sees_it(
     row.first.get_by_role("button", name=re.compile("Ver intentos")).click()
     expect(admin.locator(".detail-row").first).to_contain_text("Intento 1")
     shoot(admin, "admin-messages-with-data")
+    # costs: our estimate beside Meta's figure (the sync reads the sandbox's pricing_analytics) and the difference
+    stack.sync_now()
+    admin.get_by_role("button", name="Ver costes").click()
+    cost_row = admin.locator(f"#costs-body tr[data-tenant-id='{tenant_id}']")
+    expect(cost_row).to_be_visible()
+    expect(admin.get_by_role("columnheader", name="Según Meta (EUR)")).to_be_visible()
+    expect(admin.get_by_role("columnheader", name="Diferencia (EUR)")).to_be_visible()
+    expect(cost_row.locator("td[data-meta]")).not_to_have_text("—")
+    expect(cost_row.locator("td[data-difference]")).not_to_have_text("—")
+    expect(admin.locator("#costs-status")).to_contain_text("Meta facturó")
     admin.close()
 
 

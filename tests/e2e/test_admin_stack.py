@@ -70,3 +70,22 @@ def test_cli_assigns_and_shows_with_trustworthy_exit_codes(admin_stack):
 
     r = cli(admin_stack, "--tenant-url", "http://127.0.0.1:9", "tenants")
     assert r.returncode == 3, "an unreachable service must exit 3"
+
+
+def test_cli_loads_the_rate_card_and_shows_costs_beside_meta(admin_stack, tmp_path):
+    admin_stack.start_notification()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Market,Currency,Marketing,Utility\nSpain,USD,0.05,0.02\n", encoding="utf-8")
+    r = cli(admin_stack, "rates", "load", str(bad), "--effective-from", "2027-01-01")
+    assert r.returncode == 1 and "billing currency EUR" in r.stderr, r.stderr
+    good = tmp_path / "meta.csv"
+    good.write_text("Rate card EUR\nMarket,Currency,Marketing,Utility\nSpain,EUR,0.0600,0.0195\n", encoding="utf-8")
+    r = cli(admin_stack, "rates", "load", str(good), "--effective-from", "2027-01-01")
+    assert r.returncode == 0 and "Loaded 2 rates" in r.stdout, r.stderr
+    r = cli(admin_stack, "--json", "rates", "show")
+    rates = json.loads(r.stdout)["rates"]
+    assert {"market": "ES", "category": "utility", "rate": "0.019500", "effective_from": "2027-01-01"}.items() <= next(
+        x for x in rates if x["market"] == "ES" and x["category"] == "utility" and x["effective_from"] == "2027-01-01"
+    ).items()
+    r = cli(admin_stack, "costs")
+    assert r.returncode == 0 and "Meta EUR" in r.stdout and "difference" in r.stdout, r.stderr

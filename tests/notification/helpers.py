@@ -164,6 +164,8 @@ class FakeGraph:
     numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: templates of the WABA (``GET /{waba}/message_templates``)
     templates: list[dict[str, Any]] = field(default_factory=list)
+    #: Meta's pricing analytics (``GET /{waba}?fields=pricing_analytics…``): its ``data_points``
+    pricing_points: list[dict[str, Any]] = field(default_factory=list)
     management_calls: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -199,8 +201,12 @@ class FakeGraph:
         )
 
     def phone_handler(self, request: httpx.Request, pnid: str) -> httpx.Response:
-        self.probes.append(pnid)
         auth_error = self._auth_error(request)
+        if request.url.params.get("fields", "").startswith("pricing_analytics"):
+            return auth_error or httpx.Response(
+                200, json={"pricing_analytics": {"data": [{"data_points": self.pricing_points}]}, "id": pnid}
+            )
+        self.probes.append(pnid)
         if auth_error is not None:
             return auth_error
         if pnid in self.numbers:

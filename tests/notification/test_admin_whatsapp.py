@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from notification_service.api.schemas_admin import (
     CostsOut,
     QualityOut,
+    RatesLoadedOut,
+    RatesOut,
     ReleaseOut,
     SyncOut,
     TemplatesOut,
@@ -101,7 +103,7 @@ async def test_admin_reports_answer_their_declared_shape(any_env: Env) -> None:
     costs = await call(env, "GET", "/api/v1/admin/whatsapp/costs")
     exact(CostsOut, costs)
     assert [row["tenant_id"] for row in costs["tenants"]] == [str(tenant)]
-    assert costs["total"]["by_category"] == {"utility": 1} and costs["total_cost_eur"] == "0.015000"
+    assert costs["total"]["by_category"] == {"utility": 1} and costs["total_cost_eur"] == "0.017200"
     exact(CostsOut, await call(env, "GET", f"/api/v1/tenants/{tenant}/whatsapp/costs", tenant))
     usage = await call(env, "GET", "/api/v1/admin/whatsapp/usage")
     exact(UsageOut, usage)
@@ -149,3 +151,91 @@ async def test_skipped_sync_answers_only_its_reason(make_env, sqlite_url: str) -
     body = await call(env, "POST", "/api/v1/admin/whatsapp/sync")
     assert body == {"status": "skipped", "reason": "WhatsApp master account not configured"}
     exact(SyncOut, body, exclude_unset=True)
+
+
+# ---------------------------------------------------------------- the rate card and Meta's figures
+
+
+GOOD_CSV = (
+    "market,category,currency,rate,effective_from,source\n"
+    "ES,utility,EUR,0.0190,2026-10-01,Meta EUR card Q4 2026\n"
+    "FR,marketing,EUR,0.0700,2026-10-01,Meta EUR card Q4 2026\n"
+)
+
+
+async def test_rates_load_validates_stores_and_prices(any_env: Env) -> None:
+    env = any_env
+    headers = {**token(env.settings, "admin"), "Content-Type": "text/csv"}
+    bad = GOOD_CSV + "XX,utilityy,EUR,abc,2026-13-01,\n"
+    r = await env.client.put("/api/v1/admin/whatsapp/rates", content=bad, headers=headers)
+    assert r.status_code == 422
+    assert "line 4: category 'utilityy'" in r.json()["detail"]
+    empty = await env.client.put("/api/v1/admin/whatsapp/rates", content=b"", headers=headers)
+    assert empty.status_code == 422 and "text/csv" in empty.json()["detail"]
+    wide = await env.client.put("/api/v1/admin/whatsapp/rates", content="Market,Utility\nSpain,0.02\n", headers=headers)
+    assert wide.status_code == 422 and "effective date" in wide.json()["detail"]
+    before = await call(env, "GET", "/api/v1/admin/whatsapp/rates")
+    exact(RatesOut, before)
+    assert not any(r["source"] == "Meta EUR card Q4 2026" for r in before["rates"])  # nothing of the bad files
+
+    r = await env.client.put("/api/v1/admin/whatsapp/rates", content=GOOD_CSV, headers=headers)
+    assert r.status_code == 200, r.text
+    exact(RatesLoadedOut, r.json())
+    assert r.json()["loaded"] == 2 and r.json()["rates_in_card"] == len(before["rates"]) + 2
+    after = await call(env, "GET", "/api/v1/admin/whatsapp/rates")
+    assert {"market": "ES", "category": "utility", "currency": "EUR", "rate": "0.019000",
+            "effective_from": "2026-10-01", "source": "Meta EUR card Q4 2026"} in after["rates"]  # fmt: skip
+    # Meta's layout with its date, and the webhook prices with the loaded rate (sent today, after 2026-10-01)
+    r = await env.client.put(
+        "/api/v1/admin/whatsapp/rates?effective_from=2026-11-01",
+        content="Market,Currency,Marketing,Utility\nSpain,EUR,0.0600,0.0195\n",
+        headers=headers,
+    )
+    assert r.status_code == 200 and r.json()["loaded"] == 2
+    tenant = env.tenants.add(phone_number_id=NUMBER)
+    message = (await env.post_event(po_event(tenant))).json()["notification_id"]
+    await env.dispatcher().drain()
+    sent = await env.message(message)
+    await post_applied(
+        env, statuses_body(NUMBER, [status_item(sent["wamid"], "delivered", int(time.time()), pricing=UTILITY)])
+    )
+    assert (await call(env, "GET", "/api/v1/admin/whatsapp/costs"))["total_cost_eur"] == "0.019500"
+
+
+async def test_rates_routes_are_admin_only(env: Env) -> None:
+    tenant = uuid.uuid4()
+    for method, path in (("GET", "/api/v1/admin/whatsapp/rates"), ("PUT", "/api/v1/admin/whatsapp/rates")):
+        r = await env.client.request(method, path, content=GOOD_CSV, headers=token(env.settings, "owner", tenant))
+        assert r.status_code == 403, (method, r.text)
+        r = await env.client.request(method, path, content=GOOD_CSV)
+        assert r.status_code == 401
+
+
+async def test_sync_stores_meta_pricing_analytics(any_env: Env) -> None:
+    env = any_env
+    env.graph.add_number(NUMBER, "+34 612 345 678")
+    day = int(time.time()) // 86400 * 86400
+    point = {"start": day, "end": day + 86400, "phone_number": "34612345678", "country": "ES"}
+    env.graph.pricing_points = [
+        {**point, "pricing_category": "UTILITY", "pricing_type": "REGULAR", "volume": 3, "cost": 0.0516},
+        {**point, "pricing_category": "UTILITY", "pricing_type": "FREE_CUSTOMER_SERVICE", "volume": 1, "cost": 0},
+        {**point, "phone_number": "34999999999", "pricing_category": "MARKETING", "pricing_type": "REGULAR",
+         "volume": 1, "cost": 0.05},
+        {"start": "garbage"},  # ignored
+    ]  # fmt: skip
+    sync = await call(env, "POST", "/api/v1/admin/whatsapp/sync")
+    assert sync["pricing_points"] == 3 and sync["status"] == "ok"
+    costs = await call(env, "GET", "/api/v1/admin/whatsapp/costs")
+    exact(CostsOut, costs)
+    total = costs["reconciliation"]
+    assert total["meta_messages"] == 5 and total["meta_cost_eur"] == "0.101600"
+    assert total["estimate_cost_eur"] == "0.000000" and total["difference_eur"] == "-0.101600"
+    # no bakery sent from those numbers this month: Meta's figures are shown, unattributed
+    assert sorted((u["phone_number"], u["phone_number_id"], u["meta_messages"]) for u in total["unattributed"]) == [
+        ("34612345678", NUMBER, 4),
+        ("34999999999", None, 1),
+    ]
+    # a second read of the same days replaces them (Meta's later figure is the complete one)
+    env.graph.pricing_points = env.graph.pricing_points[:1]
+    await call(env, "POST", "/api/v1/admin/whatsapp/sync")
+    assert (await call(env, "GET", "/api/v1/admin/whatsapp/costs"))["reconciliation"]["meta_messages"] == 3

@@ -237,11 +237,11 @@ async def test_costs_and_usage_with_owner_isolation(env: Env) -> None:
     assert report["month"] == month and report["currency"] == "EUR"
     rows = {r["tenant_id"]: r for r in report["tenants"]}
     assert rows[str(a)]["messages"] == 2 and rows[str(a)]["billable"] == 2
-    assert rows[str(a)]["cost_eur"] == "0.030000"
+    assert rows[str(a)]["cost_eur"] == "0.034400"
     assert rows[str(a)]["by_status"] == {"delivered": 2}
     assert rows[str(a)]["by_category"] == {"utility": 2}
-    assert rows[str(b)]["cost_eur"] == "0.015000"
-    assert report["total"]["messages"] == 3 and report["total"]["cost_eur"] == "0.045000"
+    assert rows[str(b)]["cost_eur"] == "0.017200"
+    assert report["total"]["messages"] == 3 and report["total"]["cost_eur"] == "0.051600"
     assert report["estimate"]["projected_messages"] >= 3
     assert report["estimate"]["seed_estimate"]["messages"] == 1500
     bad = await env.client.get("/api/v1/admin/whatsapp/costs?month=2026-13", headers=token(env.settings, "admin"))
@@ -254,7 +254,7 @@ async def test_costs_and_usage_with_owner_isolation(env: Env) -> None:
     )
     assert own.status_code == 200
     assert [r["tenant_id"] for r in own.json()["tenants"]] == [str(a)]
-    assert own.json()["total"]["cost_eur"] == "0.030000"
+    assert own.json()["total"]["cost_eur"] == "0.034400"
     other = await env.client.get(f"/api/v1/tenants/{b}/whatsapp/costs", headers=token(env.settings, "owner", a))
     assert other.status_code == 403
     assert (
@@ -304,4 +304,4 @@ async def test_webhooks_sync_and_holds_on_both_databases(any_env: Env) -> None:
         assert (await post_applied(env, statuses_body(NUMBER, [item]))).status_code == 200
     assert (await env.message(message_id))["status"] == "read"
     report = await admin(env, "GET", "/api/v1/admin/whatsapp/costs")
-    assert report["total"]["cost_eur"] == "0.015000"
+    assert report["total"]["cost_eur"] == "0.017200"

@@ -119,7 +119,7 @@ async def test_sandbox_reordered_duplicated_statuses_and_cost(e2e: E2E) -> None:
     assert m["status"] == "read" and m["delivered_at"] and m["read_at"]
     costs = (await e2e.api.get("/api/v1/admin/whatsapp/costs", headers=e2e.admin)).json()
     row = next(r for r in costs["tenants"] if r["tenant_id"] == str(tenant))
-    assert row["billable"] == 1 and Decimal(row["cost_eur"]) == Decimal("0.015")
+    assert row["billable"] == 1 and Decimal(row["cost_eur"]) == Decimal("0.0172")
     deliveries = (await e2e.sandbox.get("/_sandbox/webhooks", params={"wamid": m["wamid"]})).json()
     items = deliveries if isinstance(deliveries, list) else deliveries.get("items", deliveries.get("webhooks", []))
     assert len(items) >= 6  # 3 statuses, each twice, all answered 200
@@ -234,3 +234,58 @@ async def test_sandbox_user_ids_with_and_without_phone_numbers(e2e: E2E) -> None
         return bool(deliveries) and deliveries[0]["delivered"]
 
     await eventually(reply_delivered)  # HTTP 200: stored (the applier processes it like any other body)
+
+
+async def test_reconciliation_with_meta_pricing_analytics(e2e: E2E) -> None:
+    """The sync reads the sandbox's pricing_analytics (what it delivered), stores it, and the admin's costs report
+    shows the estimate beside Meta's figure per bakery with the difference."""
+    tenant = e2e.tenants.add(phone_number_id=NUMBER)
+    # Meta's own rate differs from our card's (0.0172): the difference must show
+    await e2e.sandbox.put("/_sandbox/pricing", json={"rates": {"ES": {"utility": "0.0200"}}})
+    first, second = await e2e.send_po(tenant), await e2e.send_po(tenant, phone="+34 600 000 222")
+
+    async def both_read() -> bool:
+        return all([(await e2e.message(m))["status"] == "read" for m in (first, second)])
+
+    await eventually(both_read)
+    synced = await e2e.api.post("/api/v1/admin/whatsapp/sync", headers=e2e.admin)
+    assert synced.status_code == 200, synced.text
+    assert synced.json()["pricing_points"] == 1 and not synced.json().get("errors")
+    costs = (await e2e.api.get("/api/v1/admin/whatsapp/costs", headers=e2e.admin)).json()
+    row = next(r for r in costs["tenants"] if r["tenant_id"] == str(tenant))
+    assert row["cost_eur"] == "0.034400"
+    assert row["reconciliation"] == {
+        "phone_numbers": ["34612345678"],
+        "estimate_cost_eur": "0.034400",
+        "meta_messages": 2,
+        "meta_by_category": {"utility": 2},
+        "meta_cost_eur": "0.040000",
+        "difference_eur": "-0.005600",
+    }
+    total = costs["reconciliation"]
+    assert total["meta_cost_eur"] == "0.040000" and total["difference_eur"] == "-0.005600"
+    assert total["meta_synced_at"] is not None and total["unattributed"] == []
+    # the owner's report of the same month carries no Meta figures
+    owner = await e2e.api.get(
+        f"/api/v1/tenants/{tenant}/whatsapp/costs", headers=token(e2e.dispatcher.settings, "owner", tenant)
+    )
+    assert owner.status_code == 200 and owner.json()["reconciliation"] is None
+
+
+async def test_in_window_utility_charged_from_2026_10_01(e2e: E2E) -> None:
+    """The supplier just wrote (window open): before 2026-10-01 Meta reports the utility send free, from then
+    regular; the product follows the webhook, not the window."""
+    tenant = e2e.tenants.add(phone_number_id=NUMBER)
+    await e2e.sandbox.post("/_sandbox/inbound", json={"from": "+34600000111", "phone_number_id": NUMBER, "text": "?"})
+    costs: dict[str, str] = {}
+    for day in ("2026-09-30", "2026-10-01"):
+        await e2e.sandbox.put("/_sandbox/pricing", json={"send_date": day})
+        message_id = await e2e.send_po(tenant)
+
+        async def read(mid: str = message_id) -> bool:
+            return (await e2e.message(mid))["status"] == "read"
+
+        await eventually(read)
+        rows = (await e2e.api.get("/api/v1/admin/whatsapp/costs", headers=e2e.admin)).json()
+        costs[day] = next(r for r in rows["tenants"] if r["tenant_id"] == str(tenant))["cost_eur"]
+    assert costs == {"2026-09-30": "0.000000", "2026-10-01": "0.017200"}

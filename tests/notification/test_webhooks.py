@@ -263,7 +263,7 @@ async def test_status_lifecycle_pricing_and_cost(env: Env) -> None:
     rows = [r for r in await table_rows(env, "whatsapp_messages") if r["wamid"] == wamid]
     assert rows[0]["pricing_category"] == "utility"
     assert bool(rows[0]["billable"]) is True
-    assert Decimal(str(rows[0]["cost_eur"])) == Decimal("0.015")
+    assert Decimal(str(rows[0]["cost_eur"])) == Decimal("0.0172")
 
 
 async def test_failed_records_meta_error_and_delivered_wins(env: Env) -> None:
@@ -407,27 +407,7 @@ def test_property_any_permutation_and_duplication_same_final_state(subset: set[s
 # ---------------------------------------------------------------- pricing
 
 
-@pytest.mark.parametrize(
-    ("card", "phone", "category", "billable", "expected"),
-    [
-        (None, "+34612345678", "utility", True, Decimal("0.015")),
-        (None, "+34612345678", "marketing", True, Decimal("0.045")),
-        (None, "+34612345678", "utility", False, Decimal("0")),
-        (None, "+447700900123", "utility", True, None),  # not on the default card: unpriced
-        ({"ES": {"utility": "0.02"}, "*": {"utility": "0.03"}}, "+447700900123", "utility", True, Decimal("0.03")),
-        (
-            {"ES": {"authentication-international": "0.05"}},
-            "+34612345678",
-            "authentication-international",
-            True,
-            Decimal("0.05"),
-        ),
-    ],
-)
-def test_rate_card(card: Any, phone: str, category: str, billable: bool, expected: Decimal | None) -> None:
-    rate_card = RateCard.load(card, None)
-    cost = rate_card.cost(phone, category, billable)
-    assert cost == expected
+# The rate card and the charge rule themselves: tests/notification/domain/test_pricing.py
 
 
 async def test_rate_card_override_from_settings(make_env: EnvFactory, sqlite_url: str) -> None:

@@ -280,6 +280,9 @@ async def test_inbound_opens_window_and_text_needs_it(hooked: Hooked) -> None:
     assert error["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"][0]["code"] == 131047
 
     await client.post("/_sandbox/inbound", json={"from": "+34600111222", "phone_number_id": PNID, "text": "hola"})
+    await client.put(
+        "/_sandbox/pricing", json={"send_date": "2026-09-30"}
+    )  # service still free (tests/sandbox/test_pricing.py)
     second = (await client.post(URL, json=text, headers=AUTH)).json()["messages"][0]["id"]
     items = await statuses_settled(client, 3, second)
     assert receiver.statuses(second) == ["sent", "delivered", "read"]

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -66,9 +67,10 @@ def main(
     ctx.obj = Context(tenant_url.rstrip("/"), notification_url.rstrip("/"), token, as_json)
 
 
-def _call(ctx: Context, method: str, url: str, **kwargs: Any) -> Any:
+def _call(ctx: Context, method: str, url: str, *, headers_extra: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    headers = {"Authorization": f"Bearer {ctx.token}", **(headers_extra or {})}
     try:
-        response = httpx.request(method, url, headers={"Authorization": f"Bearer {ctx.token}"}, timeout=15, **kwargs)
+        response = httpx.request(method, url, headers=headers, timeout=15, **kwargs)
     except httpx.HTTPError as exc:
         err.print(f"[red]Cannot reach {url}: {exc}[/red]")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
@@ -222,7 +224,7 @@ def costs(
     ctx: typer.Context,
     month: Annotated[str, typer.Option(help="YYYY-MM (default: this month)")] = "",
 ) -> None:
-    """Per-bakery message counts and cost (EUR) for a month."""
+    """Per-bakery messages and cost (EUR) for a month: our estimate beside Meta's figure and the difference."""
     c = _state(ctx)
     params = {"month": month} if month else {}
     data = _call(c, "GET", f"{c.notification_url}/api/v1/admin/whatsapp/costs", params=params)
@@ -230,16 +232,31 @@ def costs(
     # The notification service knows bakeries by id only; the tenant service has their names.
     tenants = _call(c, "GET", f"{c.tenant_url}/api/v1/admin/whatsapp/tenants", params={"limit": 1000})
     names = {t["tenant_id"]: t["tenant_name"] for t in tenants}
-    table = Table("bakery", "tenant_id", "messages", "billable", "cost EUR")
+    table = Table("bakery", "tenant_id", "messages", "billable", "estimate EUR", "Meta EUR", "difference EUR")
     for row in rows:
         row.setdefault("tenant_name", names.get(str(row.get("tenant_id"))))
+        rec = row.get("reconciliation") or {}
         table.add_row(
             str(row.get("tenant_name") or ""),
             str(row.get("tenant_id")),
             str(row.get("messages", "")),
             str(row.get("billable", "")),
             f"{float(row.get('cost_eur', 0)):.4f}",
+            _money(rec.get("meta_cost_eur")),
+            _money(rec.get("difference_eur")),
         )
+    total = data.get("reconciliation") if isinstance(data, dict) else None
+    if total:
+        for extra in total.get("unattributed", []):
+            table.add_row(
+                f"(no bakery) +{extra['phone_number']}", "", str(extra["meta_messages"]), "", "",
+                _money(extra.get("meta_cost_eur")), "",
+            )  # fmt: skip
+        table.add_row(
+            "total", "", "", "", f"{float(total['estimate_cost_eur']):.4f}",
+            _money(total.get("meta_cost_eur")), _money(total.get("difference_eur")),
+        )  # fmt: skip
+        table.caption = f"Meta's figures read {total.get('meta_synced_at') or 'never (run a sync)'}"
     _emit(c, data, table)
 
 
@@ -284,3 +301,48 @@ def share(
     table = Table("tenant_id", "share", "source")
     table.add_row(str(data["tenant_id"]), str(data["daily_new_recipients"] or "no limit"), str(data["source"]))
     _emit(c, data, table)
+
+
+def _money(value: str | None) -> str:
+    return "–" if value is None else f"{float(value):.4f}"
+
+
+rates_app = typer.Typer(help="The rate card: show it, load Meta's CSV.", no_args_is_help=True)
+app.add_typer(rates_app, name="rates")
+
+
+@rates_app.command("show")
+def rates_show(ctx: typer.Context) -> None:
+    """Every rate in use (market × category) with the date it took effect and its source."""
+    c = _state(ctx)
+    data = _call(c, "GET", f"{c.notification_url}/api/v1/admin/whatsapp/rates")
+    table = Table("market", "category", "rate", "currency", "from", "source")
+    for r in data.get("rates", []):
+        table.add_row(r["market"], r["category"], r["rate"], r["currency"], r["effective_from"], r["source"][:60])
+    _emit(c, data, table)
+
+
+@rates_app.command("load")
+def rates_load(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The rate-card CSV")],
+    effective_from: Annotated[
+        str, typer.Option(help="YYYY-MM-DD: the card's date (required for Meta's layout, which has none per row)")
+    ] = "",
+) -> None:
+    """Load a rate-card CSV: Meta's layout (Market, Currency, Marketing, Utility, …) with --effective-from, or
+    market,category,currency,rate,effective_from,source. The service validates the whole file first."""
+    c = _state(ctx)
+    params = {"effective_from": effective_from} if effective_from else {}
+    data = _call(
+        c,
+        "PUT",
+        f"{c.notification_url}/api/v1/admin/whatsapp/rates",
+        params=params,
+        content=file.read_bytes(),
+        headers_extra={"Content-Type": "text/csv"},
+    )
+    if c.as_json:
+        _emit(c, data, None)
+    else:
+        out.print(f"Loaded {data['loaded']} rates from {file.name}; the card now has {data['rates_in_card']}.")

@@ -114,7 +114,11 @@ class NotificationSettings(WhatsAppSettings):
     # --- costs ---
     #: ``{"<ISO country or *>": {"<category>": "<EUR per message>"}}`` as JSON; replaces the built-in card.
     whatsapp_rate_card: dict[str, dict[str, Decimal]] | None = None
-    whatsapp_rate_card_file: Path | None = None
+    whatsapp_rate_card_file: Path | None = None  # CSV (either layout of domain/pricing.parse_csv) or legacy JSON
+    #: Every process re-reads the rates loaded with ``bakery-admin rates load`` this often.
+    whatsapp_rate_card_refresh_seconds: float = Field(default=60.0, ge=1)
+    #: Days of Meta's pricing analytics the periodic sync reads (and replaces) each run; 0 = do not read them.
+    whatsapp_pricing_sync_days: int = Field(default=35, ge=0, le=365)
 
     @field_validator("whatsapp_rate_card", mode="before")
     @classmethod

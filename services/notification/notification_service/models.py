@@ -240,3 +240,35 @@ tenant_recipient_shares = sa.Table(
     sa.Column("set_by", sa.String(200), nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# issue 15 (migration 0005): the rate card loaded by the admin (over the shipped card) and Meta's own figures.
+#: One rate of Meta's card: market (ISO country or ``*``) × category, in force from ``effective_from`` (UTC day).
+rate_card_rates = sa.Table(
+    "rate_card_rates",
+    metadata,
+    sa.Column("market", sa.String(8), primary_key=True),
+    sa.Column("category", sa.String(48), primary_key=True),
+    sa.Column("effective_from", sa.Date(), primary_key=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("rate", sa.Numeric(12, 6), nullable=False),
+    sa.Column("source", sa.Text(), nullable=False, server_default=""),
+    sa.Column("loaded_at", UTCDateTime(), nullable=False),
+    sa.Column("loaded_by", sa.String(128), nullable=True),
+)
+
+#: Meta's ``pricing_analytics`` of the WABA: volume and cost per business number (display digits), UTC day,
+#: recipient country, pricing category and type. Replaced for each day the periodic sync reads.
+meta_pricing_analytics = sa.Table(
+    "meta_pricing_analytics",
+    metadata,
+    sa.Column("phone_number", sa.String(32), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("country", sa.String(8), primary_key=True),
+    sa.Column("pricing_category", sa.String(48), primary_key=True),
+    sa.Column("pricing_type", sa.String(48), primary_key=True),
+    sa.Column("phone_number_id", sa.String(64), nullable=True),
+    sa.Column("volume", sa.Integer(), nullable=False),
+    sa.Column("cost", sa.Numeric(14, 6), nullable=True),
+    sa.Column("synced_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_meta_pricing_analytics_day", "day"),
+)

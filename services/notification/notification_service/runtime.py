@@ -23,6 +23,7 @@ from notification_service.domain.pricing import RateCard
 from notification_service.domain.webhook_security import TokenBucket
 from notification_service.services.delivery_failures import AsyncFailures
 from notification_service.services.ingestion import PurchaseOrderIntake
+from notification_service.services.pricing import RateCardStore
 from notification_service.services.sync import WhatsAppSync
 from notification_service.services.webhook_applier import WebhookApplier
 from notification_service.services.webhook_receiver import WebhookReceiver
@@ -39,7 +40,8 @@ class Runtime:
     tenants: TenantSettingsClient
     graph: GraphClient
     wakeup: Wakeup
-    rate_card: RateCard
+    rate_card: RateCard  # the base card; ``rates.card`` is the one in use (with the loaded rates)
+    rates: RateCardStore
     intake: PurchaseOrderIntake
     webhooks: WebhookProcessor
     webhook_receiver: WebhookReceiver
@@ -78,6 +80,12 @@ class Runtime:
             serialise=is_sqlite(settings.notification_database_url),
             failures=AsyncFailures.from_settings(settings),
         )
+        rates = RateCardStore(
+            rate_card,
+            sessions,
+            on_change=lambda card: setattr(webhooks, "rate_card", card),
+            refresh_seconds=settings.whatsapp_rate_card_refresh_seconds,
+        )
         sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
         applier = WebhookApplier(
             webhooks,
@@ -95,6 +103,7 @@ class Runtime:
             graph=graph,
             wakeup=wakeup,
             rate_card=rate_card,
+            rates=rates,
             intake=PurchaseOrderIntake(sessions, notify_other_processes=settings.dispatch_listen_notify),
             webhooks=webhooks,
             webhook_receiver=WebhookReceiver(
@@ -113,6 +122,7 @@ class Runtime:
     def start(self) -> None:
         """Start the background work: the webhook applier, the in-process dispatcher and (when enabled) the
         periodic sync."""
+        self.rates.start()
         self.webhook_applier.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
@@ -123,6 +133,7 @@ class Runtime:
         await self.webhooks.aclose()  # bodies still being stored are written
         await self.webhook_applier.stop()
         await self.sync.stop()
+        await self.rates.stop()
         await self.intake.aclose()
         if self.dispatcher is not None:
             await self.dispatcher.stop()

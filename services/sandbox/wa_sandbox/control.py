@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -140,6 +141,8 @@ class InboundRequest(BaseModel):
     text: str | None = None
     button: ButtonReply | None = None
     context_message_id: str | None = None
+    #: The user came from a click-to-WhatsApp ad / Page call to action: a 72-hour free entry point window opens.
+    entry_point: bool = False
 
 
 class UserRequest(BaseModel):
@@ -160,6 +163,13 @@ class WebhookConfigUpdate(BaseModel):
     retry_base_seconds: float | None = Field(default=None, ge=0)
     retry_max_seconds: float | None = Field(default=None, ge=0)
     timeout_seconds: float | None = Field(default=None, gt=0)
+
+
+class PricingUpdate(BaseModel):
+    #: The UTC day the pricing rules see for the next sends (null: today): both sides of 2026-10-01 in tests.
+    send_date: date | None = None
+    #: The sandbox's rate card ``{"ES" or "*": {"utility": 0.0172, ...}}`` for ``pricing_analytics`` costs.
+    rates: dict[str, dict[str, Decimal]] | None = None
 
 
 class LimitsUpdate(BaseModel):
@@ -538,6 +548,31 @@ async def clear_users(request: Request) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ inbound
+def _pricing_view(state: SandboxState) -> dict[str, Any]:
+    return {
+        "send_date": state.pricing_send_date.isoformat() if state.pricing_send_date else None,
+        "effective_send_date": state.send_date().isoformat(),
+        "rates": {m: {c: str(v) for c, v in r.items()} for m, r in state.rates.items()},
+    }
+
+
+@router.get("/pricing")
+async def get_pricing(request: Request) -> dict[str, Any]:
+    return _pricing_view(_state(request))
+
+
+@router.put("/pricing")
+async def set_pricing(body: PricingUpdate, request: Request) -> dict[str, Any]:
+    """Set the send date the pricing rules see (``null`` = today) and, if given, replace the sandbox's rates."""
+    state = _state(request)
+    state.pricing_send_date = body.send_date
+    if body.rates is not None:
+        state.rates = {
+            ("*" if m == "*" else m.upper()): {c.lower(): v for c, v in r.items()} for m, r in body.rates.items()
+        }
+    return _pricing_view(state)
+
+
 @router.post("/inbound")
 async def simulate_inbound(body: InboundRequest, request: Request) -> dict[str, Any]:
     state = _state(request)
@@ -566,6 +601,8 @@ async def simulate_inbound(body: InboundRequest, request: Request) -> dict[str, 
     if body.context_message_id is not None:
         message["context"] = {"from": number.digits, "id": body.context_message_id}
     state.open_window(number.id, wa_id)
+    if body.entry_point:
+        state.open_entry_point(number.id, wa_id)
     delivery = _dispatcher(request).inbound(number, wa_id, message, body.name)
     return {"message": message, "webhook_id": delivery.id if delivery else None}
 

@@ -23,7 +23,15 @@ from fastapi.responses import JSONResponse
 from bakery_shared.graph_versions import LATEST_GRAPH_API_VERSION, VersionState, version_status
 
 from .errors import GraphError, unsupported_request
-from .state import PhoneNumber, SandboxState, SentRecord, digits_only, utc_now_iso
+from .pricing import (
+    ANALYTICS_DIMENSIONS,
+    ANALYTICS_GRANULARITY,
+    analytics,
+    analytics_list,
+    parse_analytics_field,
+    pricing_for,
+)
+from .state import PhoneNumber, SandboxState, SentRecord, digits_only, region_of, utc_now_iso
 from .templates import check_create, check_send
 from .webhooks import WebhookDispatcher
 
@@ -391,6 +399,12 @@ async def _send(version: str, node_id: str, request: Request, endpoint: str) -> 
         rendered_body=rendered,
         recipient_user_id=user_id,
         endpoint=endpoint,
+        pricing=pricing_for(
+            category,
+            in_window=state.window_open(number.id, wa_id),
+            entry_point=state.entry_point_open(number.id, wa_id),
+            sent_on=state.send_date(),
+        ),
     )
     state.messages.append(record)
     knobs = state.effective_knobs(number.id, wa_id)
@@ -509,10 +523,50 @@ async def read_node(version: str, node_id: str, request: Request) -> JSONRespons
         names = requested_fields(request, TEMPLATE_DEFAULT_FIELDS, tvalues, "WhatsAppBusinessHSM")
         return JSONResponse({n: tvalues[n] for n in names})
     if node_id == state.waba_id:
+        analytics_params = parse_analytics_field(request.query_params.get("fields") or "")
+        if analytics_params is not None:
+            return JSONResponse(pricing_analytics(state, analytics_params))
         wvalues = {k: state.waba.get(k) for k in WABA_FIELDS}
         names = requested_fields(request, WABA_FIELDS, wvalues, "WhatsAppBusinessAccount")
         return JSONResponse({n: wvalues[n] for n in names})
     raise unsupported_request("get", node_id)
+
+
+def pricing_analytics(state: SandboxState, params: dict[str, str]) -> dict[str, Any]:
+    """``GET /<WABA_ID>?fields=pricing_analytics.start(..).end(..).granularity(..)[.dimensions([..])]
+    [.phone_numbers([..])]`` from what the sandbox delivered, in Meta's shape
+    (``pricing_analytics.data[].data_points``)."""
+    try:
+        start, end = int(params["start"]), int(params["end"])
+    except (KeyError, ValueError) as exc:
+        raise GraphError(
+            code=100, message="(#100) pricing_analytics needs start and end (UNIX timestamps)", messaging_product=False
+        ) from exc
+    granularity = params.get("granularity", "").upper()
+    if granularity not in ANALYTICS_GRANULARITY:
+        raise GraphError(
+            code=100,
+            message=f"(#100) granularity must be one of {', '.join(ANALYTICS_GRANULARITY)}",
+            messaging_product=False,
+        )
+    if end <= start:
+        raise GraphError(code=100, message="(#100) end must be after start", messaging_product=False)
+    dimensions = [d.upper() for d in analytics_list(params.get("dimensions"))]
+    unknown = [d for d in dimensions if d not in ANALYTICS_DIMENSIONS]
+    if unknown:
+        raise GraphError(code=100, message=f"(#100) unknown dimension(s) {', '.join(unknown)}", messaging_product=False)
+    points = analytics(
+        state.messages,
+        start=start,
+        end=end,
+        granularity=granularity,
+        dimensions=dimensions,
+        phone_numbers=analytics_list(params.get("phone_numbers")),
+        display_of={n.id: n.digits for n in state.numbers.values()},
+        country_of=region_of,
+        rates=state.rates,
+    )
+    return {"pricing_analytics": {"data": [{"data_points": points}]}, "id": state.waba_id}
 
 
 @router.api_route("/{version}/{rest:path}", methods=["GET", "POST", "DELETE", "PUT", "PATCH"])

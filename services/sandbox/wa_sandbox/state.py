@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from dataclasses import field as dc_field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 import phonenumbers
@@ -17,11 +18,13 @@ from pydantic import BaseModel, Field
 
 from bakery_shared.graph_versions import GRAPH_API_VERSIONS, version_status
 
+from .pricing import DEFAULT_RATES
 from .ratelimit import PairLimiter, ThroughputLimiter
 from .seed import load_seed
 from .settings import SandboxSettings
 
 CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 3600
+FREE_ENTRY_POINT_SECONDS = 72 * 3600
 
 QUALITY_RATINGS = ("GREEN", "YELLOW", "RED", "UNKNOWN", "NA")
 PHONE_STATUSES = (
@@ -179,6 +182,8 @@ class SentRecord:
     rendered_body: str | None = None
     statuses: list[str] = dc_field(default_factory=list)
     endpoint: str = "messages"  # or "marketing_messages"
+    #: The ``pricing`` of its status webhooks, decided when it was sent (``pricing.pricing_for``).
+    pricing: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -348,6 +353,10 @@ class SandboxState:
         self.marketing_via_cloud_api: bool = True
         #: the account hit its messaging limit through template-classification violations: every send answers 131064
         self.classification_limit: bool = False
+        self.entry_point_windows: dict[tuple[str, str], float] = {}
+        #: The UTC day the pricing rules see for a send (None: today); set through ``PUT /_sandbox/pricing``.
+        self.pricing_send_date: date | None = None
+        self.rates: dict[str, dict[str, Decimal]] = {m: dict(r) for m, r in DEFAULT_RATES.items()}
         self.throughput.default_rate = settings.sandbox_throughput_per_second
         self.throughput.reset(clear_overrides=True)
         self.pairs.configure(settings.sandbox_pair_limit, settings.sandbox_pair_refill_seconds)
@@ -519,6 +528,17 @@ class SandboxState:
                 if r.timestamp >= since and not self.window_open(r.phone_number_id, r.wa_id)
             }
         )
+
+    def open_entry_point(self, phone_number_id: str, wa_id: str) -> None:
+        """A click-to-WhatsApp ad / Page call to action: every message free for 72 h (Meta's free entry point)."""
+        self.entry_point_windows[(phone_number_id, wa_id)] = time.time()
+
+    def entry_point_open(self, phone_number_id: str, wa_id: str) -> bool:
+        opened = self.entry_point_windows.get((phone_number_id, wa_id))
+        return opened is not None and time.time() - opened < FREE_ENTRY_POINT_SECONDS
+
+    def send_date(self) -> date:
+        return self.pricing_send_date or self.today()
 
     # ---------------------------------------------------------------- views
     def snapshot(self) -> dict[str, Any]:

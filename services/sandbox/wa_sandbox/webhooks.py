@@ -248,8 +248,6 @@ class WebhookDispatcher:
         if record.biz_opaque_callback_data is not None:
             item["biz_opaque_callback_data"] = record.biz_opaque_callback_data
         if status in ("sent", "delivered"):
-            in_window = state.window_open(record.phone_number_id, record.wa_id)
-            free = in_window and record.category in ("utility", "service")
             if _version_major(record.api_version) <= 23:
                 conversation: dict[str, Any] = {
                     "id": hashlib.md5(record.wamid.encode(), usedforsecurity=False).hexdigest(),
@@ -258,12 +256,8 @@ class WebhookDispatcher:
                 if status == "sent":
                     conversation["expiration_timestamp"] = str(int(record.timestamp) + 24 * 3600)
                 item["conversation"] = conversation
-            item["pricing"] = {
-                "billable": not free,
-                "pricing_model": "PMP",
-                "type": "free_customer_service" if free else "regular",
-                "category": record.category,
-            }
+            if record.pricing is not None:  # decided at send time by the send date (pricing.pricing_for)
+                item["pricing"] = dict(record.pricing)
         if status == "failed":
             item["errors"] = [async_error(knobs.fail_code or 131000, knobs.fail_details)]
         value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": number_metadata(number)}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from bakery_shared.auth import AdminOrOwner, AdminPrincipal, ensure_tenant_access
 from bakery_shared.db import transaction, utcnow
@@ -14,6 +15,8 @@ from notification_service.api.schemas_admin import (
     ApiVersionOut,
     CostsOut,
     QualityOut,
+    RatesLoadedOut,
+    RatesOut,
     ReleaseOut,
     ShareIn,
     ShareOut,
@@ -26,7 +29,7 @@ from notification_service.api.schemas_admin import (
     UsageOut,
 )
 from notification_service.runtime import RuntimeDep
-from notification_service.services import delivery_failures, health, reports, shares, whatsapp_admin
+from notification_service.services import delivery_failures, health, pricing_admin, reports, shares, whatsapp_admin
 from notification_service.services.sync import SyncBusy
 
 router = APIRouter(prefix="/api/v1/admin/whatsapp", tags=["admin whatsapp"])
@@ -85,7 +88,33 @@ async def costs(
 ) -> CostsOut:
     """Messages, statuses and cost (EUR) per bakery for a month, with a projection for the whole month."""
     async with runtime.sessions() as session:
-        return await reports.costs(session, month=month, tenant_id=tenant_id, now=utcnow())
+        return await reports.costs(session, month=month, tenant_id=tenant_id, now=utcnow(), with_meta=True)
+
+
+@router.get("/rates", response_model=RatesOut)
+async def rates(_: AdminPrincipal, runtime: RuntimeDep) -> RatesOut:
+    """The rate card in use: every rate (market × category) with the date it took effect and its source."""
+    return pricing_admin.rates_view(runtime.rates.card)
+
+
+@router.put(
+    "/rates",
+    response_model=RatesLoadedOut,
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
+)
+async def load_rates(
+    request: Request,
+    principal: AdminPrincipal,
+    runtime: RuntimeDep,
+    effective_from: Annotated[
+        date | None, Query(description="The card's date, required for Meta's layout (it carries none per row)")
+    ] = None,
+) -> RatesLoadedOut:
+    """Load a rate-card CSV (Meta's layout or ``market,category,currency,rate,effective_from,source``); the whole
+    file is validated first, then stored in one transaction. ``bakery-admin rates load FILE`` calls this."""
+    text = await pricing_admin.read_csv_body(request)
+    loaded = await runtime.rates.load_csv(text, effective_from=effective_from, now=utcnow(), by=principal.sub)
+    return RatesLoadedOut(loaded=loaded, rates_in_card=len(runtime.rates.card.rates))
 
 
 @router.get("/usage", response_model=UsageOut)

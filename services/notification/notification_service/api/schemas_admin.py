@@ -108,8 +108,61 @@ class CostSummaryOut(BaseModel):
     cost_eur: Money
 
 
+class ReconciliationOut(BaseModel):
+    """Our estimate (rate card × what the webhooks reported) beside what Meta's pricing analytics say it billed."""
+
+    phone_numbers: list[str] = Field(description="The business numbers (display digits) Meta's figures are for")
+    estimate_cost_eur: Money
+    meta_messages: int = Field(description="Charged and free messages Meta counted (pricing_analytics volume)")
+    meta_by_category: dict[str, int]
+    meta_cost_eur: Money | None = Field(description="Meta's cost; null when Meta reported no cost")
+    difference_eur: Money | None = Field(description="estimate − Meta; null without Meta's cost")
+
+
 class TenantCostOut(CostSummaryOut):
     tenant_id: uuid.UUID
+    reconciliation: ReconciliationOut | None = Field(
+        default=None, description="Admin report only: the estimate beside Meta's figure for the bakery's number"
+    )
+
+
+class UnattributedMetaOut(BaseModel):
+    phone_number: str
+    phone_number_id: str | None
+    meta_messages: int
+    meta_cost_eur: Money | None
+
+
+class ReconciliationTotalOut(BaseModel):
+    estimate_cost_eur: Money
+    meta_messages: int
+    meta_cost_eur: Money | None
+    difference_eur: Money | None
+    meta_synced_at: IsoTime | None = Field(description="Last read of Meta's pricing analytics (null: never)")
+    unattributed: list[UnattributedMetaOut] = Field(
+        description="Numbers Meta billed that sent nothing for a bakery this month (test sends, other apps)"
+    )
+
+
+class RateOut(BaseModel):
+    market: str
+    category: str
+    currency: str
+    rate: Money
+    effective_from: str
+    source: str
+
+
+class RatesOut(BaseModel):
+    currency: str
+    rates: list[RateOut] = Field(description="Every rate of the card in use, with the date it took effect")
+
+
+class RatesLoadedOut(BaseModel):
+    loaded: int = Field(
+        description="Rates stored from the file (a rate of the same market, category and date is replaced)"
+    )
+    rates_in_card: int
 
 
 class SeedEstimateOut(BaseModel):
@@ -135,6 +188,9 @@ class CostsOut(BaseModel):
     total: CostSummaryOut
     total_cost_eur: Money
     estimate: CostEstimateOut
+    reconciliation: ReconciliationTotalOut | None = Field(
+        default=None, description="Admin report only: the month's estimate beside Meta's pricing analytics"
+    )
 
 
 # ---------------------------------------------------------------- usage
@@ -214,6 +270,7 @@ class SyncOut(BaseModel):
     status: str = Field(description="ok, partial or skipped")
     numbers: int | None = None
     templates: int | None = None
+    pricing_points: int | None = Field(default=None, description="Rows of Meta's pricing analytics stored")
     held_numbers: list[str] | None = None
     errors: list[str] | None = None
     reason: str | None = None

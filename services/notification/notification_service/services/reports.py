@@ -16,15 +16,19 @@ from notification_service.api.schemas_admin import (
     CostsOut,
     CostSummaryOut,
     PortfolioUsageOut,
+    ReconciliationOut,
+    ReconciliationTotalOut,
     SeedEstimateOut,
     TenantCostOut,
     TenantUsageDayOut,
     TenantUsageOut,
+    UnattributedMetaOut,
     UsageOut,
 )
 from notification_service.config import NotificationSettings
 from notification_service.domain.pricing import COST_QUANTUM, CURRENCY
 from notification_service.domain.shares import Share
+from notification_service.repositories import pricing as pricing_repo
 from notification_service.repositories import rate_limits as rate_repo
 from notification_service.repositories import reports as reports_repo
 from notification_service.repositories.reports import CostGroup
@@ -83,8 +87,16 @@ class _Totals:
         )
 
 
-async def costs(session: AsyncSession, *, month: str | None, tenant_id: uuid.UUID | None, now: datetime) -> CostsOut:
-    """Messages, statuses, categories and cost per tenant for a month (only ``tenant_id`` when given)."""
+async def costs(
+    session: AsyncSession,
+    *,
+    month: str | None,
+    tenant_id: uuid.UUID | None,
+    now: datetime,
+    with_meta: bool = False,
+) -> CostsOut:
+    """Messages, statuses, categories and cost per tenant for a month (only ``tenant_id`` when given); with
+    ``with_meta`` (the admin's report) each bakery's estimate beside Meta's pricing analytics for its number."""
     label, start, end = parse_month(month, now.date())
     per_tenant: dict[uuid.UUID, _Totals] = {}
     total = _Totals()
@@ -98,6 +110,7 @@ async def costs(session: AsyncSession, *, month: str | None, tenant_id: uuid.UUI
         for tid, acc in sorted(per_tenant.items(), key=lambda item: str(item[0]))
     ]
     total_out = total.summary()
+    reconciliation = await _reconcile(session, tenants, start, end, tenant_id) if with_meta else None
     return CostsOut(
         month=label,
         currency=CURRENCY,
@@ -105,6 +118,74 @@ async def costs(session: AsyncSession, *, month: str | None, tenant_id: uuid.UUI
         total=total_out,
         total_cost_eur=total_out.cost_eur,
         estimate=_estimate(total, start, end, now),
+        reconciliation=reconciliation,
+    )
+
+
+def _difference(estimate: Decimal, meta: Decimal | None) -> str | None:
+    return str((estimate - meta).quantize(COST_QUANTUM)) if meta is not None else None
+
+
+async def _reconcile(
+    session: AsyncSession, tenants: list[TenantCostOut], start: datetime, end: datetime, only: uuid.UUID | None
+) -> ReconciliationTotalOut:
+    """Attach Meta's month to each bakery through the numbers it sent from; the rest is "unattributed".
+
+    Meta counts a message on the day it was delivered and charged; the estimate counts it in the month it was
+    created: a message created on the last evening of a month may sit in the next month on Meta's side."""
+    meta = await pricing_repo.meta_month(session, start=start.date(), end=end.date())
+    senders = await pricing_repo.tenants_by_number(session, start=start, end=end)
+    by_tenant: dict[uuid.UUID, list[pricing_repo.MetaMonth]] = {}
+    unattributed: list[UnattributedMetaOut] = []
+    for row in meta:
+        owners = senders.get(row.phone_number_id or "", set())
+        if len(owners) == 1:
+            by_tenant.setdefault(next(iter(owners)), []).append(row)
+        elif only is None:
+            unattributed.append(
+                UnattributedMetaOut(
+                    phone_number=row.phone_number,
+                    phone_number_id=row.phone_number_id,
+                    meta_messages=row.volume,
+                    meta_cost_eur=str(_money(row.cost)) if row.cost is not None else None,
+                )
+            )
+    total_estimate = _money(None)
+    total_meta: Decimal | None = None
+    total_volume = 0
+    for tenant in tenants:
+        rows = by_tenant.get(tenant.tenant_id, [])
+        estimate = _money(Decimal(tenant.cost_eur))
+        costs_known = [r.cost for r in rows if r.cost is not None]
+        meta_cost = _money(sum(costs_known, Decimal(0))) if costs_known else None
+        volume = sum(r.volume for r in rows)
+        by_category: dict[str, int] = {}
+        for r in rows:
+            for category, n in r.by_category.items():
+                by_category[category] = by_category.get(category, 0) + n
+        tenant.reconciliation = ReconciliationOut(
+            phone_numbers=sorted(r.phone_number for r in rows),
+            estimate_cost_eur=str(estimate),
+            meta_messages=volume,
+            meta_by_category=dict(sorted(by_category.items())),
+            meta_cost_eur=str(meta_cost) if meta_cost is not None else None,
+            difference_eur=_difference(estimate, meta_cost),
+        )
+        total_estimate += estimate
+        total_volume += volume
+        if meta_cost is not None:
+            total_meta = (total_meta or Decimal(0)) + meta_cost
+    for extra in unattributed:
+        total_volume += extra.meta_messages
+        if extra.meta_cost_eur is not None:
+            total_meta = (total_meta or Decimal(0)) + Decimal(extra.meta_cost_eur)
+    return ReconciliationTotalOut(
+        estimate_cost_eur=str(total_estimate),
+        meta_messages=total_volume,
+        meta_cost_eur=str(_money(total_meta)) if total_meta is not None else None,
+        difference_eur=_difference(total_estimate, _money(total_meta) if total_meta is not None else None),
+        meta_synced_at=await pricing_repo.last_synced(session),
+        unattributed=unattributed,
     )
 
 

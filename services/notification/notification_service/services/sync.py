@@ -1,7 +1,8 @@
 """Periodic sync of phone numbers (quality, limits, status) and templates from the Graph API.
 
 Webhooks are the fast path; this catches what they miss (quality colours are not pushed, see the reference
-§3.6). One ``GET /{waba}/phone_numbers`` and one ``GET /{waba}/message_templates`` per page, every
+§3.6). One ``GET /{waba}/phone_numbers`` and one ``GET /{waba}/message_templates`` per page, and one
+``GET /{waba}?fields=pricing_analytics…`` for the last ``WHATSAPP_PRICING_SYNC_DAYS`` days (Meta's bill), every
 ``WHATSAPP_SYNC_INTERVAL_SECONDS`` (default 15 min): far below Meta's 200 management calls per WABA and hour.
 On PostgreSQL only the process holding the advisory lock syncs; on SQLite there is one process anyway.
 """
@@ -23,6 +24,7 @@ from bakery_shared.graph import GraphClient, GraphClientError
 from notification_service.config import NotificationSettings
 from notification_service.repositories.common import advisory_unlock, try_advisory_lock
 from notification_service.services import holds as holds_service
+from notification_service.services import pricing as pricing_service
 from notification_service.services import whatsapp_state as state_service
 
 log = logging.getLogger("notification.whatsapp.sync")
@@ -153,6 +155,18 @@ class WhatsAppSync:
                             synced=True,
                         )
                     result["templates"] = len(templates)
+            if self.settings.whatsapp_pricing_sync_days > 0:
+                # Meta's own volume and cost per number, day and category: the admin's reconciliation (issue 15)
+                try:
+                    result["pricing_points"] = await pricing_service.sync_pricing_analytics(
+                        self.graph,
+                        self.sessions,
+                        waba_id=waba,
+                        now=self.clock(),
+                        days=self.settings.whatsapp_pricing_sync_days,
+                    )
+                except GraphClientError as exc:
+                    result["errors"].append(f"pricing_analytics: {exc}")
             await self.finish()
             if result["errors"]:
                 result["status"] = "partial"

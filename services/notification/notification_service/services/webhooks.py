@@ -39,7 +39,7 @@ from bakery_shared.observability import bind
 from notification_service import metrics
 from notification_service.domain import transitions
 from notification_service.domain.message import KEEP, ErrorInfo, Message, StatusReport
-from notification_service.domain.pricing import RateCard, normalize_category
+from notification_service.domain.pricing import RateCard, is_charged, normalize_category
 from notification_service.domain.statuses import WEBHOOK_STATUSES, MessageStatus, notification_id_from_callback
 from notification_service.domain.webhook_payload import (
     PHONE_NUMBER_ID_LENGTH,
@@ -692,8 +692,10 @@ class WebhookProcessor:
         if not isinstance(pricing, dict):
             return StatusReport(status=status, at=at, wamid=wamid, error=error, recipient_user_id=user_id)
         category = normalize_category(pricing.get("category"))
-        billable = pricing.get("billable")
-        billable = bool(billable) if isinstance(billable, bool) else (pricing.get("type") == "regular")
+        pricing_type = str(pricing.get("type") or "")[:48] or None
+        raw_billable = pricing.get("billable")
+        # ``type`` decides, ``billable`` (deprecated by Meta) only when the type says nothing (domain/pricing.py)
+        charged = is_charged(pricing_type, raw_billable if isinstance(raw_billable, bool) else None)
         return StatusReport(
             status=status,
             at=at,
@@ -701,10 +703,17 @@ class WebhookProcessor:
             error=error,
             recipient_user_id=user_id,
             pricing_category=category,
-            pricing_type=str(pricing.get("type") or "")[:48] or None,
-            billable=billable,
-            # priced once: a message that has its pricing keeps it (``transitions.reported``), so no need to price it
-            cost_eur=self.rate_card.cost(message.recipient_phone, category, billable)
+            pricing_type=pricing_type,
+            billable=charged,
+            # priced once: a message that has its pricing keeps it (``transitions.reported``), so no need to price it;
+            # the rate is the one in force when the message was sent
+            cost_eur=self.rate_card.cost(
+                message.recipient_phone,
+                category,
+                pricing_type=pricing_type,
+                billable=charged,
+                sent_at=message.sent_at or at,
+            )
             if message.pricing_category is None
             else None,
         )

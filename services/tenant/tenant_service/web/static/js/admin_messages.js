@@ -219,6 +219,11 @@ function byStatusText(row) {
   return parts.length ? parts.join(", ") : "0";
 }
 
+function metaMoney(row, key) {
+  const value = row.reconciliation ? row.reconciliation[key] : null;
+  return value === null || value === undefined ? "—" : formatMoney(value);
+}
+
 function renderCosts() {
   const body = byId("costs-body");
   byId("costs-table").hidden = state.costs === null;
@@ -236,10 +241,13 @@ function renderCosts() {
         h("td", { "data-label": t("adminMsg.colByStatus") }, byStatusText(row)),
         h("td", { "data-label": t("adminMsg.colBillable") }, String(row.billable_count ?? row.billable ?? "—")),
         h("td", { "data-label": t("adminMsg.colCost") }, formatMoney(row.cost_eur)),
+        // Meta's pricing analytics for the bakery's number (issue 15): "—" until the sync has read them
+        h("td", { "data-label": t("adminMsg.colMetaCost"), "data-meta": "" }, metaMoney(row, "meta_cost_eur")),
+        h("td", { "data-label": t("adminMsg.colDifference"), "data-difference": "" }, metaMoney(row, "difference_eur")),
       ),
     ),
   );
-  if (!rows.length) body.append(h("tr", {}, h("td", { colspan: "4" }, t("adminMsg.noCosts"))));
+  if (!rows.length) body.append(h("tr", {}, h("td", { colspan: "6" }, t("adminMsg.noCosts"))));
 }
 
 async function loadCosts() {
@@ -258,7 +266,11 @@ async function loadCosts() {
   const total = response.data && response.data.total_cost_eur !== undefined
     ? response.data.total_cost_eur
     : state.costs.reduce((sum, row) => sum + (Number(row.cost_eur) || 0), 0);
-  setResult(status, t("adminMsg.costsLoaded", { month, total: formatMoney(total) }));
+  const meta = response.data && response.data.reconciliation;
+  const metaText = meta && meta.meta_cost_eur !== null && meta.meta_cost_eur !== undefined
+    ? " " + t("adminMsg.costsMeta", { meta: formatMoney(meta.meta_cost_eur), difference: formatMoney(meta.difference_eur) })
+    : " " + t("adminMsg.costsNoMeta");
+  setResult(status, t("adminMsg.costsLoaded", { month, total: formatMoney(total) }) + metaText);
 }
 
 // -- quality -------------------------------------------------------------------------------------------------
