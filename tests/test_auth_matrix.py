@@ -87,6 +87,10 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/admin/whatsapp/api-version"): ADMIN,
     ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/costs"): OWNER_OR_ADMIN,
     ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/usage"): OWNER_OR_ADMIN,
+    # issue 15: a bakery's share of the portfolio's new recipients; suppliers Meta could not deliver to (131026)
+    ("PUT", "/api/v1/admin/whatsapp/tenants/{tenant_id}/recipient-share"): ADMIN,
+    ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/unreachable"): OWNER_OR_ADMIN,
+    ("DELETE", "/api/v1/tenants/{tenant_id}/whatsapp/unreachable/{recipient_phone}"): OWNER_OR_ADMIN,
     # issue 13: the tenant service reports a changed tenant (cache invalidation)
     ("POST", "/internal/v1/tenants/{tenant_id}/settings-changed"): SERVICE,
 }
@@ -146,6 +150,7 @@ def concrete(path: str, tenant_id: str) -> str:
         .replace("{notification_id}", str(uuid.uuid4()))
         .replace("{name}", "po_notification")
         .replace("{language}", "es")
+        .replace("{recipient_phone}", "+34600000111")
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -19,8 +20,44 @@ from wa_sandbox.app import create_app as create_sandbox
 from wa_sandbox.settings import SandboxSettings
 
 from .conftest import migrate
-from .helpers import APP_SECRET, VERIFY_TOKEN, FakeTenantService, make_settings, token
-from .test_sandbox_e2e import E2E, SANDBOX_TOKEN, eventually
+from .helpers import APP_SECRET, VERIFY_TOKEN, FakeTenantService, make_settings, po_event, token
+
+NUMBER = "200000000000001"
+SANDBOX_TOKEN = "sandbox-access-token"
+
+
+@dataclass
+class E2E:
+    api: httpx.AsyncClient  # the notification service, over real HTTP
+    sandbox: httpx.AsyncClient  # the sandbox's control API (in-process)
+    dispatcher: Dispatcher
+    tenants: FakeTenantService
+    admin: dict[str, str]
+
+    async def message(self, message_id: str) -> dict[str, Any]:
+        r = await self.api.get(f"/api/v1/messages/{message_id}", headers=self.admin)
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    async def send_po(self, tenant: Any, phone: str = "+34 600 000 111") -> str:
+        r = await self.api.post(
+            "/api/v1/events/purchase-orders",
+            json=po_event(tenant, supplier={"phone": phone}),
+            headers=token(self.dispatcher.settings, "service"),
+        )
+        assert r.status_code == 202, r.text
+        await self.dispatcher.drain()
+        return str(r.json()["notification_id"])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
 
 #: the day the issue was written: every version from v21.0 on works, v21.0 ends within 90 days
 DAY = date(2026, 12, 3)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from .sandbox_stack import DAY, sandbox_stack
-from .test_sandbox_e2e import NUMBER, eventually
+from .sandbox_stack import DAY, NUMBER, eventually, sandbox_stack
 
 
 async def test_version_near_its_end_warns(sqlite_url: str) -> None:

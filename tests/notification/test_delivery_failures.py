@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from notification_service.models import rate_limit_state
 
 from .helpers import token
-from .test_sandbox_e2e import E2E, NUMBER, e2e, eventually  # noqa: F401 - e2e is the fixture
+from .sandbox_stack import E2E, NUMBER, eventually
+from .test_sandbox_e2e import e2e  # noqa: F401 - the fixture
 
 NUMBER2 = "200000000000002"
 SUPPLIER = "+34600111222"

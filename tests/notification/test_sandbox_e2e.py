@@ -3,101 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any
 
-import httpx
 import pytest
-import uvicorn
-from asgi_lifespan import LifespanManager
 
-from notification_service.app import create_app
-from notification_service.dispatch.worker import Dispatcher
-from wa_sandbox.app import create_app as create_sandbox
-from wa_sandbox.settings import SandboxSettings
-
-from .conftest import migrate
-from .helpers import APP_SECRET, VERIFY_TOKEN, FakeTenantService, make_settings, po_event, token
-
-NUMBER = "200000000000001"
-SANDBOX_TOKEN = "sandbox-access-token"
-
-
-@dataclass
-class E2E:
-    api: httpx.AsyncClient  # the notification service, over real HTTP
-    sandbox: httpx.AsyncClient  # the sandbox's control API (in-process)
-    dispatcher: Dispatcher
-    tenants: FakeTenantService
-    admin: dict[str, str]
-
-    async def message(self, message_id: str) -> dict[str, Any]:
-        r = await self.api.get(f"/api/v1/messages/{message_id}", headers=self.admin)
-        assert r.status_code == 200, r.text
-        data: dict[str, Any] = r.json()
-        return data
-
-    async def send_po(self, tenant: Any, phone: str = "+34 600 000 111") -> str:
-        r = await self.api.post(
-            "/api/v1/events/purchase-orders",
-            json=po_event(tenant, supplier={"phone": phone}),
-            headers=token(self.dispatcher.settings, "service"),
-        )
-        assert r.status_code == 202, r.text
-        await self.dispatcher.drain()
-        return str(r.json()["notification_id"])
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
+from .helpers import token
+from .sandbox_stack import E2E, NUMBER, eventually, sandbox_stack
 
 
 @pytest.fixture
 async def e2e(sqlite_url: str) -> AsyncIterator[E2E]:
-    await migrate(sqlite_url)
-    sandbox_app = create_sandbox(
-        SandboxSettings(
-            _env_file=None,  # type: ignore[call-arg]
-            environment="test",
-            sandbox_webhook_url="",
-            whatsapp_app_secret=APP_SECRET,
-            whatsapp_webhook_verify_token=VERIFY_TOKEN,
-            sandbox_status_delay_seconds=0.01,
-            sandbox_webhook_retry_base_seconds=0.05,
-            sandbox_webhook_retry_max_seconds=0.2,
-        )
-    )
-    settings = make_settings(sqlite_url, whatsapp_access_token=SANDBOX_TOKEN, whatsapp_graph_url="http://sandbox")
-    tenants = FakeTenantService()
-    async with LifespanManager(sandbox_app) as sandbox_manager:
-        sandbox_transport = httpx.ASGITransport(app=sandbox_manager.app)
-        app = create_app(settings, graph_transport=sandbox_transport, tenant_transport=tenants.transport())
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-        serving = asyncio.create_task(server.serve())
-        await eventually(lambda: asyncio.sleep(0, result=server.started))
-        port = server.servers[0].sockets[0].getsockname()[1]
-        base = f"http://127.0.0.1:{port}"
-        sandbox = httpx.AsyncClient(transport=sandbox_transport, base_url="http://sandbox")
-        r = await sandbox.post("/_sandbox/webhook", json={"url": f"{base}/api/v1/whatsapp/webhook"})
-        assert r.status_code == 200, r.text
-        dispatcher = Dispatcher(settings, graph_transport=sandbox_transport, tenant_transport=tenants.transport())
-        api = httpx.AsyncClient(base_url=base, timeout=10)
-        try:
-            yield E2E(api, sandbox, dispatcher, tenants, token(settings, "admin"))
-        finally:
-            await dispatcher.aclose()
-            await api.aclose()
-            await sandbox.aclose()
-            server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                await serving
+    async with sandbox_stack(sqlite_url) as stack:
+        yield stack
 
 
 async def test_sandbox_handshake(e2e: E2E) -> None:

@@ -11,8 +11,7 @@ import pytest
 
 from notification_service.dispatch import outcomes
 
-from .sandbox_stack import sandbox_stack
-from .test_sandbox_e2e import E2E, NUMBER, eventually
+from .sandbox_stack import E2E, NUMBER, eventually, sandbox_stack
 
 ES = {"name": "po_notification", "language": "es"}
 

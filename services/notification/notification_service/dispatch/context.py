@@ -38,18 +38,7 @@ class DispatchContext:
 
     @property
     def policy(self) -> Policy:
-        s = self.settings
-        return Policy(
-            max_attempts=s.max_attempts,
-            retry_base=s.retry_base_seconds,
-            retry_max=s.retry_max_seconds,
-            throttle_base=s.throttle_base_seconds,
-            throttle_max=s.throttle_max_seconds,
-            app_throttle=s.app_throttle_seconds,
-            maintenance_retry=s.maintenance_retry_seconds,
-            ambiguous_grace=s.ambiguous_grace_seconds,
-            pair_interval=s.recipient_min_interval_seconds,
-        )
+        return Policy.from_settings(self.settings)
 
     def lease_until(self) -> datetime:
         return self.clock() + timedelta(seconds=self.settings.dispatch_lease_seconds)

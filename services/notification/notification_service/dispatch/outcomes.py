@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from bakery_shared.graph import GraphClientError, GraphError, GraphNotConfigured, GraphTimeout
 from notification_service.domain import transitions
@@ -33,6 +34,9 @@ from notification_service.domain.whatsapp_state import (
     template_hold_reason,
     template_scope_key,
 )
+
+if TYPE_CHECKING:
+    from notification_service.config import NotificationSettings
 
 
 class ErrorClass(StrEnum):
@@ -182,6 +186,20 @@ class Policy:
     maintenance_retry: float
     ambiguous_grace: float
     pair_interval: float
+
+    @classmethod
+    def from_settings(cls, s: NotificationSettings) -> Policy:
+        return cls(
+            max_attempts=s.max_attempts,
+            retry_base=s.retry_base_seconds,
+            retry_max=s.retry_max_seconds,
+            throttle_base=s.throttle_base_seconds,
+            throttle_max=s.throttle_max_seconds,
+            app_throttle=s.app_throttle_seconds,
+            maintenance_retry=s.maintenance_retry_seconds,
+            ambiguous_grace=s.ambiguous_grace_seconds,
+            pair_interval=s.recipient_min_interval_seconds,
+        )
 
 
 @dataclass(frozen=True, slots=True)

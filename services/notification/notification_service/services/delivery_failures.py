@@ -123,18 +123,7 @@ class AsyncFailures:
 
     @property
     def policy(self) -> Policy:
-        s = self.settings
-        return Policy(
-            max_attempts=s.max_attempts,
-            retry_base=s.retry_base_seconds,
-            retry_max=s.retry_max_seconds,
-            throttle_base=s.throttle_base_seconds,
-            throttle_max=s.throttle_max_seconds,
-            app_throttle=s.app_throttle_seconds,
-            maintenance_retry=s.maintenance_retry_seconds,
-            ambiguous_grace=s.ambiguous_grace_seconds,
-            pair_interval=s.recipient_min_interval_seconds,
-        )
+        return Policy.from_settings(self.settings)
 
     async def apply(self, session: AsyncSession, failed: list[tuple[Message, ErrorInfo]], now: datetime) -> None:
         """Apply every failed status's effects (in the webhook batch's transaction)."""
