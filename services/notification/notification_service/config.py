@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from bakery_shared.settings import WhatsAppSettings
 
@@ -120,6 +120,29 @@ class NotificationSettings(WhatsAppSettings):
     #: Days of Meta's pricing analytics the periodic sync reads (and replaces) each run; 0 = do not read them.
     whatsapp_pricing_sync_days: int = Field(default=35, ge=0, le=365)
 
+    # --- events for the platform (issue 16): signed HTTP and RabbitMQ; empty = that destination is off ---
+    #: Every supplier decision, reply and opt-out is POSTed here (signed with ``OUTBOUND_EVENTS_SECRET``).
+    outbound_events_url: str = ""
+    outbound_events_secret: SecretStr = SecretStr("")
+    #: ``amqp://user:password@host:5672/vhost``: publish events and consume purchase orders. Empty: no broker.
+    rabbitmq_url: SecretStr = SecretStr("")
+    rabbitmq_events_exchange: str = "events.exchange"
+    #: the routing key purchase-order events arrive with (bound to the service's queue)
+    rabbitmq_po_routing_key: str = "procurement.po_approved"
+    #: the key that signs the quick-reply button payloads of purchase-order messages (empty: derived from
+    #: ``JWT_SECRET``, see domain/button_payloads.py)
+    button_payload_secret: SecretStr = SecretStr("")
+
+    @property
+    def outbound_destinations(self) -> frozenset[str]:
+        """The destinations an event stored now is delivered to."""
+        found = set()
+        if self.outbound_events_url:
+            found.add("http")
+        if self.rabbitmq_url.get_secret_value():
+            found.add("amqp")
+        return frozenset(found)
+
     @field_validator("whatsapp_rate_card", mode="before")
     @classmethod
     def _parse_rate_card(cls, value: Any) -> Any:
@@ -138,6 +161,9 @@ class NotificationSettings(WhatsAppSettings):
             self.whatsapp_access_token.get_secret_value(),
             self.whatsapp_app_secret.get_secret_value(),
             self.whatsapp_webhook_verify_token.get_secret_value(),
+            self.outbound_events_secret.get_secret_value(),
+            self.rabbitmq_url.get_secret_value(),
+            self.button_payload_secret.get_secret_value(),
         ]
         if self.whatsapp_access_token_file is not None:
             with contextlib.suppress(OSError):

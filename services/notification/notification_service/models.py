@@ -272,3 +272,33 @@ meta_pricing_analytics = sa.Table(
     sa.Column("synced_at", UTCDateTime(), nullable=False),
     sa.Index("ix_meta_pricing_analytics_day", "day"),
 )
+
+# issue 16 (migration 0008): the outbox of events for the platform, one delivery state per destination.
+#: One event (``domain/outbound_events.py``). ``seq`` orders events; delivery is in ``seq`` order per ``ordering_key``.
+outbound_events = sa.Table(
+    "outbound_events",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("id", UUIDStr(), nullable=False, unique=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("tenant_id", UUIDStr(), nullable=False),
+    sa.Column("ordering_key", sa.String(200), nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("occurred_at", UTCDateTime(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    # per destination: pending | delivered | dead | off, attempts, when to try next, the last error (no secrets)
+    sa.Column("http_status", sa.String(16), nullable=False),
+    sa.Column("http_attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("http_next_at", UTCDateTime(), nullable=True),
+    sa.Column("http_last_error", sa.String(500), nullable=True),
+    sa.Column("http_delivered_at", UTCDateTime(), nullable=True),
+    sa.Column("amqp_status", sa.String(16), nullable=False),
+    sa.Column("amqp_attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("amqp_next_at", UTCDateTime(), nullable=True),
+    sa.Column("amqp_last_error", sa.String(500), nullable=True),
+    sa.Column("amqp_delivered_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_outbound_events_http_due", "http_status", "http_next_at"),
+    sa.Index("ix_outbound_events_amqp_due", "amqp_status", "amqp_next_at"),
+    sa.Index("ix_outbound_events_ordering", "ordering_key", "seq"),
+    sa.Index("ix_outbound_events_tenant", "tenant_id", "created_at"),
+)
