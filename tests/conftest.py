@@ -81,3 +81,32 @@ def database_url(request, tmp_path) -> Iterator[str]:
         yield url
     finally:
         drop_postgres_database(url)
+
+
+# ---------------------------------------------------------------- RabbitMQ (issue 16)
+
+DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _require_rabbitmq() -> bool:
+    return os.environ.get("REQUIRE_RABBITMQ", "") not in ("", "0", "false")
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """A real RabbitMQ server (``RABBITMQ_TEST_URL``, default guest on 127.0.0.1:5672). Skipped when it does not
+    answer, unless ``REQUIRE_RABBITMQ=1`` (``.ci/run``): then the test fails. Tests isolate themselves with
+    their own exchange and queue names."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = os.environ.get("RABBITMQ_TEST_URL", DEFAULT_RABBITMQ)
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 5672
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as exc:
+        if _require_rabbitmq():
+            pytest.fail(f"RabbitMQ is required (REQUIRE_RABBITMQ=1) but unreachable at {host}:{port}: {exc}")
+        pytest.skip(f"RabbitMQ not reachable at RABBITMQ_TEST_URL: {exc}")
+    return url

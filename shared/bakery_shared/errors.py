@@ -103,15 +103,16 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return printable(".".join(str(part) for part in loc) or "body")
 
 
-def _validation_message(errors: list[dict[str, Any]]) -> str:
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """One line naming every field to fix (at most ten), for a 422 or any other channel's rejection."""
     parts = []
     for err in errors[:10]:
         kind = err.get("type", "")
-        path = _field_path(err.get("loc", ()))
+        path = field_path(err.get("loc", ()))
         if kind == "json_invalid":
             ctx = err.get("ctx") or {}
             parts.append(f"request body is not valid JSON ({ctx.get('error', 'parse error')})")
@@ -135,9 +136,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
-        fields = [_field_path(e.get("loc", ())) for e in errors]
+        fields = [field_path(e.get("loc", ())) for e in errors]
         return JSONResponse(
-            {"detail": printable(_validation_message(errors)), "code": "validation_error", "fields": fields},
+            {"detail": printable(validation_message(errors)), "code": "validation_error", "fields": fields},
             status_code=422,
         )
 

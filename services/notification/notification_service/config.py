@@ -129,6 +129,19 @@ class NotificationSettings(WhatsAppSettings):
     rabbitmq_events_exchange: str = "events.exchange"
     #: the routing key purchase-order events arrive with (bound to the service's queue)
     rabbitmq_po_routing_key: str = "procurement.po_approved"
+    #: purchase orders over RabbitMQ (services/po_consumer.py, docs/notification.md): the topic exchange the
+    #: platform publishes procurement events on, and this service's durable queue bound to it (dead letters in
+    #: ``<queue>.dlq``)
+    rabbitmq_po_exchange: str = "events.exchange"
+    rabbitmq_po_queue: str = Field(default="notification.purchase_orders", min_length=1, max_length=200)
+    #: messages handed to the consumer before it acknowledges any (bounded in-flight work)
+    rabbitmq_po_prefetch: int = Field(default=32, ge=1, le=1000)
+    #: a message that could not be stored (database unavailable) is handed back to the broker after this pause
+    rabbitmq_po_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
+    #: a message failing for any other unexpected reason this many times goes to the dead-letter queue
+    rabbitmq_po_max_failures: int = Field(default=5, ge=1, le=1000)
+    #: pause between two attempts to (re)connect to the broker
+    rabbitmq_reconnect_seconds: float = Field(default=5.0, gt=0, le=300)
     #: the key that signs the quick-reply button payloads of purchase-order messages (empty: derived from
     #: ``JWT_SECRET``, see domain/button_payloads.py)
     button_payload_secret: SecretStr = SecretStr("")

@@ -99,6 +99,15 @@ POSSIBLE_DUPLICATES = Counter(
     "Sends that may duplicate a message Meta already has (re-sent after an ambiguous timeout or a crash)",
 )
 
+# ---------------------------------------------------------------- purchase orders over RabbitMQ (issue 16)
+
+AMQP_PO_MESSAGES = Counter(
+    "whatsapp_amqp_po_messages_total",
+    "Purchase-order messages consumed from RabbitMQ, by result: created, replay (acknowledged), dead_lettered "
+    "(with the rejection code), retried (handed back: not stored yet)",
+    ["result", "code"],
+)
+
 # ---------------------------------------------------------------- read from the database
 
 QUEUE_DEPTH = Gauge(

@@ -23,6 +23,7 @@ from notification_service.domain.pricing import RateCard
 from notification_service.domain.webhook_security import TokenBucket
 from notification_service.services.delivery_failures import AsyncFailures
 from notification_service.services.ingestion import PurchaseOrderIntake
+from notification_service.services.po_consumer import PurchaseOrderConsumer
 from notification_service.services.pricing import RateCardStore
 from notification_service.services.sync import WhatsAppSync
 from notification_service.services.webhook_applier import WebhookApplier
@@ -50,6 +51,8 @@ class Runtime:
     dispatcher: Dispatcher | None  # None: DISPATCHER_ENABLED=false
     #: the day the Graph API version's end date is checked against (readiness, admin API); tests pass a fixed day
     today: Callable[[], date]
+    #: purchase orders from RabbitMQ; None: ``RABBITMQ_URL`` not set (HTTP only)
+    po_consumer: PurchaseOrderConsumer | None = None
 
     @classmethod
     def build(
@@ -95,6 +98,7 @@ class Runtime:
             sync=sync,
             on_change=wakeup.notify,
         )
+        intake = PurchaseOrderIntake(sessions, notify_other_processes=settings.dispatch_listen_notify)
         return cls(
             settings=settings,
             engine=engine,
@@ -104,7 +108,7 @@ class Runtime:
             wakeup=wakeup,
             rate_card=rate_card,
             rates=rates,
-            intake=PurchaseOrderIntake(sessions, notify_other_processes=settings.dispatch_listen_notify),
+            intake=intake,
             webhooks=webhooks,
             webhook_receiver=WebhookReceiver(
                 webhooks,
@@ -117,19 +121,26 @@ class Runtime:
             sync=sync,
             dispatcher=dispatcher,
             today=today or _utc_today,
+            po_consumer=PurchaseOrderConsumer(settings, intake, on_created=wakeup.notify)
+            if settings.rabbitmq_url.get_secret_value()
+            else None,
         )
 
     def start(self) -> None:
         """Start the background work: the webhook applier, the in-process dispatcher and (when enabled) the
-        periodic sync."""
+        periodic sync, and (with ``RABBITMQ_URL``) the purchase-order consumer, which connects in the background."""
         self.rates.start()
         self.webhook_applier.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
         if self.settings.whatsapp_sync_enabled:
             self.sync.start()
+        if self.po_consumer is not None:
+            self.po_consumer.start()
 
     async def aclose(self) -> None:
+        if self.po_consumer is not None:
+            await self.po_consumer.stop()  # before the intake it writes through
         await self.webhooks.aclose()  # bodies still being stored are written
         await self.webhook_applier.stop()
         await self.sync.stop()

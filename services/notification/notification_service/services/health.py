@@ -1,4 +1,4 @@
-"""Readiness: database, master account, Graph API version, sending holds, queue depth and age."""
+"""Readiness: database, master account, Graph API version, sending holds, queue depth and age, RabbitMQ consumer."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def api_version(runtime: Runtime) -> VersionStatus:
 
 async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     """(ready, body). Not ready: database down, master account not configured, the Graph API version past its end
-    (Meta refuses every call), or the whole account on hold. Degraded: a hold, no app secret, or the version ends
-    within 90 days."""
+    (Meta refuses every call), or the whole account on hold. Degraded: a hold, no app secret, the version ends
+    within 90 days, or (with ``RABBITMQ_URL``) the purchase-order consumer not consuming."""
     problems: list[str] = []
     not_ready: list[str] = []  # component names: all an anonymous caller learns (see public_view)
     checks: dict[str, Any] = {}
@@ -98,15 +98,26 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
         "in_process": dispatcher is not None,
         "running": bool(dispatcher and dispatcher.running),
     }
+    consumer = runtime.po_consumer
+    checks["rabbitmq_consumer"] = consumer.status() if consumer is not None else {"enabled": False}
+    consumer_detail = None
+    if consumer is not None and not consumer.consuming:
+        # degraded, not "not ready": the HTTP route still takes purchase orders, and the broker keeps the messages
+        consumer_detail = (
+            f"not consuming RabbitMQ queue {consumer.queue_name} ({consumer.last_error or 'not connected'}): "
+            "purchase orders published there wait in the broker; POST /api/v1/events/purchase-orders works"
+        )
+        checks["rabbitmq_consumer"]["detail"] = consumer_detail
     ready = not problems
     body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "not_ready": not_ready, "checks": checks}
     if not ready:
         body["detail"] = "; ".join(problems)
         body["code"] = "not_ready"
-    elif hold_list or not secret_ok or version.message:
+    elif hold_list or not secret_ok or version.message or consumer_detail:
         body["status"] = "degraded"
         warnings = [checks["webhooks"]["detail"]] if not secret_ok else []
         warnings += [version.message] if version.message else []
+        warnings += [consumer_detail] if consumer_detail else []
         if warnings:
             body["detail"] = "; ".join(warnings)
     return ready, body
