@@ -371,3 +371,42 @@ async def test_without_rabbitmq_url_nothing_connects(make_env: EnvFactory, sqlit
     ready = await env.ready()
     assert ready.status_code == 200
     assert ready.json()["checks"]["rabbitmq_consumer"] == {"enabled": False}
+
+
+async def test_a_message_the_database_keeps_refusing_is_dead_lettered_after_the_limit(
+    broker: Broker, make_env: EnvFactory, postgres_url: str
+) -> None:
+    """Not a matter of waiting (the database answers, and refuses this row): handed back at most
+    RABBITMQ_PO_MAX_FAILURES times, then dead-lettered; the other messages flow meanwhile."""
+    env = await make_env(postgres_url, **broker.settings(), rabbitmq_po_max_failures=3)
+    await consuming(env)
+    engine = create_engine(postgres_url)
+    try:
+        async with engine.begin() as conn:  # a rule the valid event breaks, as a later migration might add
+            await conn.execute(
+                sa.text(
+                    "ALTER TABLE whatsapp_messages ADD CONSTRAINT test_refused "
+                    "CHECK (recipient_phone <> '+34699000111') NOT VALID"
+                )
+            )
+    finally:
+        await engine.dispose()
+    tenant = env.tenants.add()
+    await broker.publish(po_event(tenant, supplier={"phone": "+34699000111"}), message_id="poison")
+    good = po_event(tenant)
+    await broker.publish(good)
+
+    dead: list[AbstractIncomingMessage] = []
+
+    async def dead_lettered() -> bool:
+        dead.extend(await broker.dead_letters())
+        return bool(dead)
+
+    await eventually(dead_lettered, what="the refused message in the dead-letter queue")
+    assert [m.message_id for m in dead] == ["poison"]
+    assert dead[0].headers["x-rejection-code"] == "processing_failed"
+    assert "failed 3 times (IntegrityError)" in str(dead[0].headers["x-rejection-reason"])
+    events, messages = await stored(postgres_url)
+    assert events == 1  # the refused event's row went with its message's (one transaction)
+    assert [m["event_id"] for m in messages] == [uuid.UUID(good["event_id"])]
+    await settled(broker, env)

@@ -62,7 +62,8 @@ def test_dockerfiles_exist_and_images_are_built_here():
             built.add(svc["image"])
     for name, svc in services.items():
         image = svc.get("image", "")
-        assert image.startswith("postgres:") or image in built, f"{name} uses image {image!r} that nothing builds"
+        official = image.startswith(("postgres:", "rabbitmq:"))
+        assert official or image in built, f"{name} uses image {image!r} that nothing builds"
 
 
 def test_migrations_run_before_services():
@@ -73,6 +74,19 @@ def test_migrations_run_before_services():
     for name in ("tenant-migrate", "notification-migrate"):
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert services[name]["command"][2].endswith(".migrate")
+
+
+def test_rabbitmq_has_a_healthcheck_and_the_notification_service_its_url():
+    """Issue 16: purchase orders over RabbitMQ; the service waits for a healthy broker (and copes without one)."""
+    services = COMPOSE["services"]
+    rabbitmq = services["rabbitmq"]
+    assert rabbitmq["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
+    assert "rabbitmqdata" in COMPOSE["volumes"]
+    assert all(port.startswith("127.0.0.1:") for port in rabbitmq["ports"]), "the broker stays on loopback"
+    notification = services["notification-service"]
+    assert notification["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert notification["environment"]["RABBITMQ_URL"].startswith("amqp://")
+    assert "@rabbitmq:5672/" in notification["environment"]["RABBITMQ_URL"]
 
 
 def test_every_variable_is_documented_in_env_example():
