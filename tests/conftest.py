@@ -21,6 +21,13 @@ def _require_postgres() -> bool:
     return os.environ.get("REQUIRE_POSTGRES", "") not in ("", "0", "false")
 
 
+DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _require_rabbitmq() -> bool:
+    return os.environ.get("REQUIRE_RABBITMQ", "") not in ("", "0", "false")
+
+
 async def _admin(sql: str) -> None:
     import asyncpg
 
@@ -81,3 +88,25 @@ def database_url(request, tmp_path) -> Iterator[str]:
         yield url
     finally:
         drop_postgres_database(url)
+
+
+async def _rabbitmq_answers(url: str) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(url, timeout=5)
+    await connection.close()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """A real RabbitMQ server (``TEST_RABBITMQ_URL``, default guest@127.0.0.1:5672). Skipped when none answers,
+    unless ``REQUIRE_RABBITMQ=1`` (CI): then the test fails. Tests isolate themselves with their own exchange and
+    queue names."""
+    url = os.environ.get("TEST_RABBITMQ_URL", DEFAULT_RABBITMQ)
+    try:
+        asyncio.run(_rabbitmq_answers(url))
+    except Exception as exc:  # noqa: BLE001 - any failure means "no broker"
+        if _require_rabbitmq():
+            pytest.fail(f"RabbitMQ is required (REQUIRE_RABBITMQ=1) but unreachable: {exc}")
+        pytest.skip(f"RabbitMQ not reachable at TEST_RABBITMQ_URL: {exc}")
+    return url
