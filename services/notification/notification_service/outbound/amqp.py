@@ -82,11 +82,12 @@ class AmqpDestination:
         return Outcome.delivered()
 
     async def _forget_if_broken(self) -> None:
-        """A first connection that never came up is dropped (the next attempt connects again); an established
-        robust connection is kept: it reconnects by itself and restores its channel."""
+        """A connection that was closed for good is dropped (the next attempt connects again); one that lost the
+        broker is kept: it reconnects by itself and restores its channel and exchange. (A first connection that
+        never came up is never kept: ``connect_robust`` raised.)"""
         async with self._lock:
             connection = self._connection
-            if connection is not None and not connection.connected.is_set() and not connection.reconnecting:
+            if connection is not None and connection.is_closed:
                 self._connection = None
                 self._exchange = None
                 with contextlib.suppress(Exception):
