@@ -136,7 +136,9 @@ def test_api_and_standalone_dispatcher_deliver_once_in_order_and_the_cli_redrive
         subscriber.refuse.add(str(refused))
         (waiting,) = _store(postgres_url, tenant, ["po-x"])
         listed = wait_for(
-            lambda: json.loads(_cli(stack, "--json", "events", "list", "--status", "dead").stdout or "{}").get("events"),
+            lambda: json.loads(_cli(stack, "--json", "events", "list", "--status", "dead").stdout or "{}").get(
+                "events"
+            ),
             timeout=30,
             what="the refused event listed as dead",
         )
@@ -168,5 +170,8 @@ def test_api_and_standalone_dispatcher_deliver_once_in_order_and_the_cli_redrive
         assert per_po[po] == [str(i) for i in ids[n :: len(pos)]]
     assert per_po["po-x"] == [str(refused), str(waiting)]
     logs = "".join(p.log() for p in stack.procs.values())
-    assert "delivered to http" in stack.procs["dispatcher"].log() and "delivered to http" in stack.procs["notification"].log()
+    assert (
+        "delivered to http" in stack.procs["dispatcher"].log()
+        and "delivered to http" in stack.procs["notification"].log()
+    )
     assert SECRET not in logs

@@ -45,7 +45,9 @@ async def _bound_queue(
     return queue
 
 
-async def _take(queue: aio_pika.abc.AbstractQueue, n: int, timeout: float = 10) -> list[aio_pika.abc.AbstractIncomingMessage]:
+async def _take(
+    queue: aio_pika.abc.AbstractQueue, n: int, timeout: float = 10
+) -> list[aio_pika.abc.AbstractIncomingMessage]:
     got: list[aio_pika.abc.AbstractIncomingMessage] = []
     deadline = time.monotonic() + timeout
     while len(got) < n and time.monotonic() < deadline:

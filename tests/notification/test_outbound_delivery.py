@@ -16,11 +16,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from bakery_shared.db import create_engine, create_session_factory, utcnow
+from notification_service import metrics
 from notification_service.domain.outbound_delivery import raw_body, signature
 from notification_service.models import outbound_events
 from notification_service.outbound.worker import OutboundDelivery
+
 from .conftest import Env, EnvFactory
 from .helpers import token
 from .outbound_helpers import Clock, Subscriber, by_po, store_events
@@ -104,7 +107,11 @@ async def test_signed_requests_pass_the_documented_recipe_and_tampering_fails(
         assert not verify("another-secret", received.body, received.headers)
         assert not verify(SECRET, received.body.replace(b"confirmed", b"rejected"), received.headers)
         old = str(int(time.time()) - 301)
-        replayed = {**received.headers, "X-Bakery-Timestamp": old, "X-Bakery-Signature": signature(SECRET, int(old), received.body)}
+        replayed = {
+            **received.headers,
+            "X-Bakery-Timestamp": old,
+            "X-Bakery-Signature": signature(SECRET, int(old), received.body),
+        }
         assert not verify(SECRET, received.body, replayed)
         assert not verify(SECRET, received.body, {"X-Bakery-Timestamp": received.headers["X-Bakery-Timestamp"]})
     assert SECRET not in json.dumps(rows, default=str)
@@ -150,6 +157,12 @@ async def test_5xx_retried_then_dead_blocks_its_po_until_redrive(
     clock = Clock()
     worker = _worker(env, clock)
     admin = token(env.settings, "admin")
+
+    def deliveries(result: str) -> float:
+        value = REGISTRY.get_sample_value("outbound_event_deliveries_total", {"destination": "http", "result": result})
+        return value or 0.0
+
+    before = {r: deliveries(r) for r in ("delivered", "retry", "dead")}
     try:
         tenant = uuid.uuid4()
         first, other = await store_events(worker.sessions, env.settings, tenant, ["po-1", "po-2"], now=clock.now)
@@ -164,6 +177,13 @@ async def test_5xx_retried_then_dead_blocks_its_po_until_redrive(
         assert rows[other]["http_status"] == "delivered"  # po-2 did not wait for po-1
         assert rows[second]["http_status"] == "pending" and rows[second]["http_attempts"] == 0  # held back
         assert [r.event_id for r in subscriber.requests].count(str(first)) == 3
+        assert {r: deliveries(r) - before[r] for r in before} == {"delivered": 1, "retry": 2, "dead": 1}
+        assert await metrics.QUEUE_GAUGES.refresh(worker.sessions, force=True)
+        gauge = {
+            s: REGISTRY.get_sample_value("outbound_events", {"destination": "http", "status": s})
+            for s in ("pending", "dead")
+        }
+        assert gauge == {"pending": 1, "dead": 1}
 
         listed = await env.client.get("/api/v1/admin/outbound-events", params={"status": "dead"}, headers=admin)
         assert listed.status_code == 200, listed.text

@@ -45,7 +45,8 @@ class Wakeup:
 
 class PostgresListener:
     """Keeps a LISTEN connection open (reconnects on loss): sets the wake-up event on every new-work notification
-    (on ``channel``: the dispatcher's by default) and calls ``on_tenant_changed`` with the tenant id of every settings-changed notification."""
+    (on ``channel``: the dispatcher's by default) and calls ``on_tenant_changed`` with the tenant id of every
+    settings-changed notification."""
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
 from notification_service.domain.outbound_delivery import Outcome, raw_body
 from notification_service.domain.outbound_events import AMQP
@@ -34,6 +34,7 @@ class AmqpDestination:
         self.exchange_name = exchange
         self._timeout = timeout
         self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._lock = asyncio.Lock()
 
@@ -45,8 +46,8 @@ class AmqpDestination:
                     timeout=self._timeout,
                     client_properties={"connection_name": "notification-service outbound events"},
                 )
-            if self._exchange is None or self._exchange.channel.is_closed:
-                channel = await self._connection.channel(publisher_confirms=True)
+            if self._exchange is None or self._channel is None or self._channel.is_closed:
+                self._channel = channel = await self._connection.channel(publisher_confirms=True)
                 self._exchange = await channel.declare_exchange(
                     self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
                 )
@@ -69,7 +70,7 @@ class AmqpDestination:
             confirmation = await exchange.publish(
                 message, routing_key=event.name, mandatory=False, timeout=self._timeout
             )
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             await self._forget_if_broken()
             return Outcome.retry("timeout: no broker confirm in time")
         except aio_pika.exceptions.DeliveryError as exc:  # Basic.Nack / Reject from the broker
@@ -89,6 +90,7 @@ class AmqpDestination:
             connection = self._connection
             if connection is not None and connection.is_closed:
                 self._connection = None
+                self._channel = None
                 self._exchange = None
                 with contextlib.suppress(Exception):
                     await connection.close()
@@ -99,4 +101,5 @@ class AmqpDestination:
                 with contextlib.suppress(Exception):
                     await self._connection.close()
             self._connection = None
+            self._channel = None
             self._exchange = None

@@ -122,9 +122,7 @@ class OutboundDelivery:
         if self.settings.dispatch_listen_notify and not is_sqlite(url):
             self._listener = PostgresListener(url, self.wakeup, channel=OUTBOUND_CHANNEL)
             self._listener.start()
-        self._tasks = [
-            asyncio.create_task(self._loop(d), name=f"outbound-events-{d.name}") for d in self.destinations
-        ]
+        self._tasks = [asyncio.create_task(self._loop(d), name=f"outbound-events-{d.name}") for d in self.destinations]
         log.info("outbound event delivery started: %s", ", ".join(d.name for d in self.destinations))
 
     async def stop(self, grace: float | None = None) -> None:
@@ -240,7 +238,9 @@ class OutboundDelivery:
             log.warning("outbound event %s (%s): lease lost before its outcome was recorded", event.id, destination)
         elif status == repo.DELIVERED:
             result = "delivered"
-            log.info("outbound event %s %s delivered to %s (attempt %d)", event.name, event.id, destination, event.attempt)
+            log.info(
+                "outbound event %s %s delivered to %s (attempt %d)", event.name, event.id, destination, event.attempt
+            )
         elif status == repo.DEAD:
             result = "dead"
             log.error(

@@ -74,9 +74,7 @@ async def list_events(
     return OutboundEventsOut(events=[_view(r) for r in rows])
 
 
-async def redrive(
-    session: AsyncSession, event_id: uuid.UUID, *, destination: str | None, now: datetime
-) -> RedriveOut:
+async def redrive(session: AsyncSession, event_id: uuid.UUID, *, destination: str | None, now: datetime) -> RedriveOut:
     """Make the event's dead deliveries (at ``destination``, or every dead one) pending again, due now, with a fresh
     count of attempts. :class:`NotFound` for an unknown event, :class:`Conflict` when nothing there is dead."""
     if destination is not None and destination not in DESTINATIONS:
