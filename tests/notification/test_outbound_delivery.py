@@ -11,6 +11,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,12 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
-from bakery_shared.db import create_engine, create_session_factory, utcnow
+from bakery_shared.db import create_engine, create_session_factory, transaction, utcnow
 from notification_service import metrics
 from notification_service.domain.outbound_delivery import raw_body, signature
 from notification_service.models import outbound_events
 from notification_service.outbound.worker import OutboundDelivery
+from notification_service.repositories import outbound_events as repo
 
 from .conftest import Env, EnvFactory
 from .helpers import token
@@ -284,3 +286,34 @@ async def test_the_running_worker_is_woken_by_record_and_started_by_the_runtime(
     while not subscriber.delivered and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert [r.event_id for r in subscriber.delivered] == [str(event_id)]
+
+
+async def test_an_expired_lease_passes_the_event_on_and_fences_the_late_outcome(
+    make_env: EnvFactory, database_url: str, subscriber: Subscriber
+) -> None:
+    """A process that claimed an event and then stalled past its lease: another claims it (attempt 2), and the
+    stalled process's outcome is not written (``lease_lost``); the event is delivered by the one that holds it."""
+    env = await _env(make_env, database_url, subscriber, outbound_events_lease_seconds=30)
+    clock = Clock()
+    worker = _worker(env, clock)
+    try:
+        (event_id,) = await store_events(worker.sessions, env.settings, uuid.uuid4(), ["po-1"], now=clock.now)
+        async with transaction(worker.sessions) as session:
+            (stalled,) = await repo.claim_due(
+                session, "http", now=clock.now, lease_until=clock.now + timedelta(seconds=30), limit=10
+            )
+        async with transaction(worker.sessions) as session:  # leased: nobody else gets it meanwhile
+            assert await repo.claim_due(session, "http", now=clock.now, lease_until=clock.now, limit=10) == []
+        clock.advance(31)
+        await subscriber.start()
+        assert await worker.drain() == 1  # claims it again (attempt 2) and delivers it
+        async with transaction(worker.sessions) as session:
+            late = await repo.settle(
+                session, "http", event_id, attempt=stalled.attempt, status="pending", now=clock.now, next_at=clock.now
+            )
+        rows = await _rows(worker)
+    finally:
+        await _close(worker)
+    assert stalled.attempt == 1 and late is False
+    assert rows[0]["http_status"] == "delivered" and rows[0]["http_attempts"] == 2
+    assert [r.event_id for r in subscriber.requests] == [str(event_id)]
