@@ -317,3 +317,20 @@ async def test_an_expired_lease_passes_the_event_on_and_fences_the_late_outcome(
     assert stalled.attempt == 1 and late is False
     assert rows[0]["http_status"] == "delivered" and rows[0]["http_attempts"] == 2
     assert [r.event_id for r in subscriber.requests] == [str(event_id)]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"outbound_events_url": "http://platform.example/events"}, "OUTBOUND_EVENTS_SECRET is empty"),
+        ({"outbound_events_url": "ftp://platform.example", "outbound_events_secret": "s"}, "http:// or https://"),
+        ({"outbound_events_timeout_seconds": 30, "outbound_events_lease_seconds": 60}, "LEASE_SECONDS must exceed"),
+    ],
+)
+def test_settings_refuse_what_cannot_work(overrides: dict[str, Any], message: str, sqlite_url: str) -> None:
+    from pydantic import ValidationError
+
+    from .helpers import make_settings
+
+    with pytest.raises(ValidationError, match=message):
+        make_settings(sqlite_url, **overrides)

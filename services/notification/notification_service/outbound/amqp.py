@@ -16,7 +16,6 @@ import logging
 from datetime import datetime
 
 import aio_pika
-import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
 from notification_service.domain.outbound_delivery import Outcome, raw_body
@@ -75,11 +74,11 @@ class AmqpDestination:
             return Outcome.retry("timeout: no broker confirm in time")
         except aio_pika.exceptions.DeliveryError as exc:  # Basic.Nack / Reject from the broker
             return Outcome.retry(f"broker refused the message: {type(exc.frame).__name__}")
-        except (OSError, aiormq.exceptions.AMQPError, RuntimeError) as exc:
+        except (OSError, aio_pika.exceptions.AMQPError, RuntimeError) as exc:
             await self._forget_if_broken()
             return Outcome.retry(f"{type(exc).__name__}: {exc}"[:400])
-        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
-            return Outcome.retry(f"not confirmed by the broker ({type(confirmation).__name__})")
+        if confirmation is None:  # only without publisher confirms, which this channel always has
+            return Outcome.retry("not confirmed by the broker")
         return Outcome.delivered()
 
     async def _forget_if_broken(self) -> None:
