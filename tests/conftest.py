@@ -21,6 +21,13 @@ def _require_postgres() -> bool:
     return os.environ.get("REQUIRE_POSTGRES", "") not in ("", "0", "false")
 
 
+DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _require_rabbitmq() -> bool:
+    return os.environ.get("REQUIRE_RABBITMQ", "") not in ("", "0", "false")
+
+
 async def _admin(sql: str) -> None:
     import asyncpg
 
@@ -84,12 +91,6 @@ def database_url(request, tmp_path) -> Iterator[str]:
 
 
 # ---------------------------------------------------------------- RabbitMQ (issue 16)
-
-DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
-
-
-def _require_rabbitmq() -> bool:
-    return os.environ.get("REQUIRE_RABBITMQ", "") not in ("", "0", "false")
 
 
 @pytest.fixture(scope="session")

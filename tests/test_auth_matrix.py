@@ -93,6 +93,9 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("DELETE", "/api/v1/tenants/{tenant_id}/whatsapp/unreachable/{recipient_phone}"): OWNER_OR_ADMIN,
     # issue 13: the tenant service reports a changed tenant (cache invalidation)
     ("POST", "/internal/v1/tenants/{tenant_id}/settings-changed"): SERVICE,
+    # issue 16: the events for the platform: list them, re-drive a dead one
+    ("GET", "/api/v1/admin/outbound-events"): ADMIN,
+    ("POST", "/api/v1/admin/outbound-events/{event_id}/redrive"): ADMIN,
 }
 
 
@@ -151,6 +154,7 @@ def concrete(path: str, tenant_id: str) -> str:
         .replace("{name}", "po_notification")
         .replace("{language}", "es")
         .replace("{recipient_phone}", "+34600000111")
+        .replace("{event_id}", str(uuid.uuid4()))
     )
 
 

@@ -43,6 +43,7 @@ def make_settings(database_url: str, **overrides: Any) -> NotificationSettings:
         "whatsapp_phone_number_id": "999999999999999",  # the platform's own number: must never be used
         "jwt_secret": DEV_JWT_SECRET,
         "dispatcher_enabled": False,
+        "outbound_delivery_enabled": False,  # tests drive OutboundDelivery themselves (or turn it on)
         "dispatch_listen_notify": False,
         "enable_whatsapp_notifications": True,
         "rate_per_number_per_second": 80,

@@ -32,7 +32,7 @@ def _event(tenant: uuid.UUID, name: str = SUPPLIER_CONFIRMED, po: str | None = "
     ("overrides", "expected"),
     [
         ({}, ("off", "off")),
-        ({"outbound_events_url": "http://127.0.0.1:9/events"}, ("pending", "off")),
+        ({"outbound_events_url": "http://127.0.0.1:9/events", "outbound_events_secret": "s"}, ("pending", "off")),
         ({"rabbitmq_url": "amqp://guest:guest@127.0.0.1:5672/"}, ("off", "pending")),
     ],
 )

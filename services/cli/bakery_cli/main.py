@@ -1,4 +1,5 @@
-"""``bakery-admin``: numbers, tenants, assignments, messages and costs from the command line.
+"""``bakery-admin``: numbers, tenants, assignments, messages, costs and the events for the platform from the
+command line.
 
 It talks to the same HTTP APIs as the admin page. The token comes from ``--token`` / ``BAKERY_ADMIN_TOKEN``; in
 development, when neither is set, an admin token is signed with ``JWT_SECRET`` (as ``make token`` does).
@@ -346,3 +347,56 @@ def rates_load(
         _emit(c, data, None)
     else:
         out.print(f"Loaded {data['loaded']} rates from {file.name}; the card now has {data['rates_in_card']}.")
+
+
+events_app = typer.Typer(help="Events for the platform (signed HTTP, RabbitMQ): list them, re-drive dead ones.")
+app.add_typer(events_app, name="events")
+
+
+def _delivery(d: dict[str, Any]) -> str:
+    text = f"{d['status']} ({d['attempts']})" if d["status"] != "off" else "off"
+    return text + (f": {d['last_error'][:50]}" if d["status"] != "delivered" and d.get("last_error") else "")
+
+
+@events_app.command("list")
+def events_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="pending, delivered, dead or off")] = "dead",
+    destination: Annotated[str | None, typer.Option(help="http or amqp (default: either)")] = None,
+    tenant: Annotated[str | None, typer.Option(help="only this tenant's events")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    all_statuses: Annotated[bool, typer.Option("--all", help="every status (ignores --status)")] = False,
+) -> None:
+    """Events for the platform, newest first (by default the dead ones), with each destination's state."""
+    c = _state(ctx)
+    params: dict[str, Any] = {"limit": limit}
+    if status and not all_statuses:
+        params["status"] = status
+    if destination:
+        params["destination"] = destination
+    if tenant:
+        params["tenant_id"] = tenant
+    data = _call(c, "GET", f"{c.notification_url}/api/v1/admin/outbound-events", params=params)
+    table = Table("id", "type", "tenant", "po", "http", "amqp", "created")
+    for e in data["events"]:
+        po = (e["body"].get("purchase_order") or {}).get("number") or "–"
+        table.add_row(
+            e["id"], e["type"], e["tenant_id"][:8], po, _delivery(e["http"]), _delivery(e["amqp"]), e["created_at"][:19]
+        )
+    _emit(c, data, table)
+
+
+@events_app.command("redrive")
+def events_redrive(
+    ctx: typer.Context,
+    event_id: str,
+    destination: Annotated[str | None, typer.Option(help="http or amqp (default: every dead one)")] = None,
+) -> None:
+    """Deliver a dead event again (fresh attempts); the later events of its purchase order follow."""
+    c = _state(ctx)
+    params = {"destination": destination} if destination else {}
+    data = _call(c, "POST", f"{c.notification_url}/api/v1/admin/outbound-events/{event_id}/redrive", params=params)
+    if c.as_json:
+        _emit(c, data, None)
+    else:
+        out.print(f"Re-driven {data['event']['type']} {data['event']['id']} to {', '.join(data['redriven'])}.")

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bakery_shared.settings import WhatsAppSettings
 
@@ -145,6 +145,20 @@ class NotificationSettings(WhatsAppSettings):
     #: the key that signs the quick-reply button payloads of purchase-order messages (empty: derived from
     #: ``JWT_SECRET``, see domain/button_payloads.py)
     button_payload_secret: SecretStr = SecretStr("")
+    #: deliver stored events from this process (the API process and ``python -m notification_service.dispatch``;
+    #: several processes share the work on PostgreSQL, run one on SQLite)
+    outbound_delivery_enabled: bool = True
+    #: failed attempts per destination before an event is ``dead`` (an admin re-drives it)
+    outbound_events_max_attempts: int = Field(default=12, ge=1, le=100)
+    outbound_events_retry_base_seconds: float = Field(default=5.0, gt=0)
+    outbound_events_retry_max_seconds: float = Field(default=900.0, gt=0)
+    #: one HTTP POST (per phase: connect, send, answer) or one RabbitMQ connect and publish with its confirm; an
+    #: attempt is abandoned after twice this
+    outbound_events_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: a claimed event is another process's again after this (a crash mid-delivery); > 2 × timeout + 1
+    outbound_events_lease_seconds: float = Field(default=60.0, ge=5)
+    outbound_events_batch_size: int = Field(default=50, ge=1, le=1000)
+    outbound_events_poll_interval_seconds: float = Field(default=1.0, gt=0)
 
     @property
     def outbound_destinations(self) -> frozenset[str]:
@@ -155,6 +169,23 @@ class NotificationSettings(WhatsAppSettings):
         if self.rabbitmq_url.get_secret_value():
             found.add("amqp")
         return frozenset(found)
+
+    @model_validator(mode="after")
+    def _outbound_events_checks(self) -> NotificationSettings:
+        url = self.outbound_events_url
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError(f"OUTBOUND_EVENTS_URL={url!r} must be an http:// or https:// URL")
+        if url and not self.outbound_events_secret.get_secret_value():
+            raise ValueError(
+                "OUTBOUND_EVENTS_URL is set but OUTBOUND_EVENTS_SECRET is empty: every event is signed with it "
+                "(e.g. `openssl rand -hex 32`, shared with the subscriber)"
+            )
+        if self.outbound_events_lease_seconds <= 2 * self.outbound_events_timeout_seconds + 1:
+            raise ValueError(
+                "OUTBOUND_EVENTS_LEASE_SECONDS must exceed twice OUTBOUND_EVENTS_TIMEOUT_SECONDS plus one second (an "
+                "attempt may take that long; a shorter lease lets another process deliver the event again meanwhile)"
+            )
+        return self
 
     @field_validator("whatsapp_rate_card", mode="before")
     @classmethod

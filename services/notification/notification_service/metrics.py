@@ -2,11 +2,12 @@
 
 Served by the shared ``/metrics`` route (``bakery_shared.observability``, admin or service token) of the API
 process, and by the stand-alone dispatcher on ``DISPATCHER_METRICS_PORT`` when that is set
-(:func:`start_dispatcher_metrics_server`). Every metric is named ``whatsapp_*``; the HTTP metrics
+(:func:`start_dispatcher_metrics_server`). Every metric is named ``whatsapp_*``, except the deliveries of events
+for the platform (``outbound_event_*``, ``outbound_events``); the HTTP metrics
 (``http_requests_total``, ``http_request_duration_seconds``) come from the shared module. docs/operations.md lists
 them with example alert rules.
 
-Queue depth, oldest age and holds are read from the database: at scrape time in the API process
+Queue depth, oldest age, holds and the undelivered events are read from the database: at scrape time in the API process
 (:func:`refresh_queue_gauges_before_scrape`, cached for a few seconds, two small grouped queries), and periodically
 in the stand-alone dispatcher (:func:`refresh_queue_gauges_forever`). They describe the shared database, so every
 process reports the same values: aggregate them with ``max``, never ``sum``.
@@ -26,7 +27,9 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from bakery_shared.db import utcnow
 from notification_service.dispatch.outcomes import classify
 from notification_service.domain.decisions import PHONE_NUMBER_SCOPE
+from notification_service.domain.outbound_events import DESTINATIONS
 from notification_service.repositories import holds as holds_repo
+from notification_service.repositories import outbound_events as outbound_repo
 from notification_service.repositories import queue as queue_repo
 
 if TYPE_CHECKING:
@@ -106,6 +109,21 @@ AMQP_PO_MESSAGES = Counter(
     "Purchase-order messages consumed from RabbitMQ, by result: created, replay (acknowledged), dead_lettered "
     "(with the rejection code), retried (handed back: not stored yet)",
     ["result", "code"],
+)
+
+
+# ---------------------------------------------------------------- events for the platform (issue 16)
+
+OUTBOUND_DELIVERIES = Counter(
+    "outbound_event_deliveries_total",
+    "Attempts to deliver an event for the platform, by destination (http, amqp) and result (delivered, retry, "
+    "dead, lease_lost)",
+    ["destination", "result"],
+)
+OUTBOUND_BACKLOG = Gauge(
+    "outbound_events",
+    "Events for the platform not delivered, by destination (http, amqp) and status (pending, dead)",
+    ["destination", "status"],
 )
 
 # ---------------------------------------------------------------- read from the database
@@ -208,6 +226,7 @@ class QueueGauges:
         async with sessions() as session:
             by_status = await queue_repo.pending_by_status(session)
             holds = await holds_repo.holds(session)
+            outbound = await outbound_repo.backlog(session)
         now = utcnow()
         depth = dict.fromkeys(queue_repo.PENDING_STATUSES, 0)
         oldest = None
@@ -228,6 +247,11 @@ class QueueGauges:
             HOLDS.labels(scope=scope, kind=kind).set(count)
         self._hold_labels |= counts.keys()
         HELD_NUMBERS.set(len({h.scope_key for h in holds if h.scope == PHONE_NUMBER_SCOPE}))
+        for destination in DESTINATIONS:
+            for status in (outbound_repo.PENDING, outbound_repo.DEAD):
+                OUTBOUND_BACKLOG.labels(destination=destination, status=status).set(
+                    outbound.get((destination, status), 0)
+                )
         QUEUE_GAUGES_REFRESHED.set(time.time())
 
 

@@ -21,6 +21,7 @@ from notification_service.config import NotificationSettings
 from notification_service.dispatch.worker import Dispatcher
 from notification_service.domain.pricing import RateCard
 from notification_service.domain.webhook_security import TokenBucket
+from notification_service.outbound.worker import OutboundDelivery
 from notification_service.services.delivery_failures import AsyncFailures
 from notification_service.services.ingestion import PurchaseOrderIntake
 from notification_service.services.po_consumer import PurchaseOrderConsumer
@@ -49,6 +50,8 @@ class Runtime:
     webhook_applier: WebhookApplier
     sync: WhatsAppSync
     dispatcher: Dispatcher | None  # None: DISPATCHER_ENABLED=false
+    #: delivers the events for the platform (started when OUTBOUND_DELIVERY_ENABLED and a destination is set)
+    outbound: OutboundDelivery
     #: the day the Graph API version's end date is checked against (readiness, admin API); tests pass a fixed day
     today: Callable[[], date]
     #: purchase orders from RabbitMQ; None: ``RABBITMQ_URL`` not set (HTTP only)
@@ -90,13 +93,19 @@ class Runtime:
             refresh_seconds=settings.whatsapp_rate_card_refresh_seconds,
         )
         sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
+        outbound = OutboundDelivery(settings, sessions)
+
+        def changed() -> None:  # a webhook batch may have lifted holds (dispatcher) and stored events (outbound)
+            wakeup.notify()
+            outbound.notify()
+
         applier = WebhookApplier(
             webhooks,
             batch_size=settings.whatsapp_webhook_apply_batch,
             linger_seconds=settings.whatsapp_webhook_apply_linger_seconds,
             sweep_interval_seconds=settings.whatsapp_webhook_sweep_interval_seconds,
             sync=sync,
-            on_change=wakeup.notify,
+            on_change=changed,
         )
         intake = PurchaseOrderIntake(sessions, notify_other_processes=settings.dispatch_listen_notify)
         return cls(
@@ -120,6 +129,7 @@ class Runtime:
             webhook_applier=applier,
             sync=sync,
             dispatcher=dispatcher,
+            outbound=outbound,
             today=today or _utc_today,
             po_consumer=PurchaseOrderConsumer(settings, intake, on_created=wakeup.notify)
             if settings.rabbitmq_url.get_secret_value()
@@ -128,7 +138,8 @@ class Runtime:
 
     def start(self) -> None:
         """Start the background work: the webhook applier, the in-process dispatcher and (when enabled) the
-        periodic sync, and (with ``RABBITMQ_URL``) the purchase-order consumer, which connects in the background."""
+        periodic sync, the delivery of events for the platform and (with ``RABBITMQ_URL``) the purchase-order
+        consumer, which connects in the background."""
         self.rates.start()
         self.webhook_applier.start()
         if self.dispatcher is not None:
@@ -137,6 +148,8 @@ class Runtime:
             self.sync.start()
         if self.po_consumer is not None:
             self.po_consumer.start()
+        if self.settings.outbound_delivery_enabled:
+            self.outbound.start()
 
     async def aclose(self) -> None:
         if self.po_consumer is not None:
@@ -148,6 +161,7 @@ class Runtime:
         await self.intake.aclose()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        await self.outbound.aclose()
         await self.graph.aclose()
         await self.tenants.aclose()
         await self.engine.dispose()

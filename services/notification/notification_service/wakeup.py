@@ -21,6 +21,8 @@ log = logging.getLogger("notification.wakeup")
 CHANNEL = "notification_dispatch"
 #: payload: a tenant id whose settings changed (every process drops its cached copy)
 TENANT_CHANNEL = "notification_tenant_settings"
+#: events for the platform were stored or re-driven (outbound/worker.py)
+OUTBOUND_CHANNEL = "notification_outbound"
 
 
 class Wakeup:
@@ -43,15 +45,19 @@ class Wakeup:
 
 class PostgresListener:
     """Keeps a LISTEN connection open (reconnects on loss): sets the wake-up event on every new-work notification
-    and calls ``on_tenant_changed`` with the tenant id of every settings-changed notification."""
+    (on ``channel``: the dispatcher's by default) and calls ``on_tenant_changed`` with the tenant id of every
+    settings-changed notification."""
 
     def __init__(
         self,
         database_url: str,
         wakeup: Wakeup,
         on_tenant_changed: Callable[[uuid.UUID | None], None] | None = None,
+        *,
+        channel: str = CHANNEL,
     ) -> None:
         self._url = make_url(database_url)
+        self._channel = channel
         self._wakeup = wakeup
         self._on_tenant_changed = on_tenant_changed
         self._task: asyncio.Task[None] | None = None
@@ -94,7 +100,7 @@ class PostgresListener:
                     database=self._url.database,
                     timeout=5,
                 )
-                await conn.add_listener(CHANNEL, self._on_notify)
+                await conn.add_listener(self._channel, self._on_notify)
                 if self._on_tenant_changed is not None:
                     await conn.add_listener(TENANT_CHANNEL, self._on_tenant)
                     self._on_tenant_changed(None)  # changes missed while not listening: forget every tenant

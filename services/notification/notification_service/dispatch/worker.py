@@ -3,6 +3,9 @@ rate-limit clean-up), inside the API process (``DISPATCHER_ENABLED=true``) or st
 
     python -m notification_service.dispatch
 
+The stand-alone process also delivers the events for the platform (``outbound/worker.py``) unless
+``OUTBOUND_DELIVERY_ENABLED=false``.
+
 Several dispatchers may share one PostgreSQL database: claims use ``FOR UPDATE SKIP LOCKED`` and leases, the
 rate-limit state lives in the database. On SQLite run a single dispatcher.
 """
@@ -35,6 +38,7 @@ from notification_service.dispatch.batch import Batch
 from notification_service.dispatch.context import DispatchContext
 from notification_service.dispatch.gating import Gate
 from notification_service.dispatch.probes import HoldProber
+from notification_service.outbound.worker import OutboundDelivery
 from notification_service.repositories import rate_limits as rate_repo
 from notification_service.services import holds as holds_service
 from notification_service.tenant_client import TenantSettingsClient
@@ -253,6 +257,7 @@ async def _main() -> None:
     settings = NotificationSettings()
     configure_logging(settings.log_level, secrets=settings.log_secrets(), service="notification-dispatcher")
     dispatcher = Dispatcher(settings)
+    outbound = OutboundDelivery(settings, dispatcher.sessions) if settings.outbound_delivery_enabled else None
     gauges: asyncio.Task[None] | None = None
     if settings.dispatcher_metrics_port:
         metrics.start_dispatcher_metrics_server(settings.dispatcher_metrics_port, settings.dispatcher_metrics_host)
@@ -263,12 +268,16 @@ async def _main() -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     dispatcher.start()
+    if outbound is not None:
+        outbound.start()
     log.info("stand-alone dispatcher %s running against %s", dispatcher.id, settings.database_url.split("@")[-1])
     await stop.wait()
     if gauges is not None:
         gauges.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await gauges
+    if outbound is not None:
+        await outbound.aclose()
     await dispatcher.aclose()
 
 

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notification_service.wakeup import CHANNEL, TENANT_CHANNEL
+from notification_service.wakeup import CHANNEL, OUTBOUND_CHANNEL, TENANT_CHANNEL
 
 
 async def notify_in_transaction(session: AsyncSession) -> None:
@@ -23,3 +23,9 @@ async def notify_tenant_changed(session: AsyncSession, tenant_id: uuid.UUID) -> 
         await session.execute(
             text("SELECT pg_notify(:channel, :tenant)"), {"channel": TENANT_CHANNEL, "tenant": str(tenant_id)}
         )
+
+
+async def notify_outbound(session: AsyncSession) -> None:
+    """PostgreSQL only: every process's outbound event delivery wakes at commit (events stored or re-driven)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOUND_CHANNEL})
