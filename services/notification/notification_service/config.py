@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 
 from bakery_shared.settings import WhatsAppSettings
+from notification_service.domain.supplier_replies import DEFAULT_OPT_IN_WORDS, DEFAULT_OPT_OUT_WORDS
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/notification.db"
 
@@ -132,6 +133,10 @@ class NotificationSettings(WhatsAppSettings):
     #: the key that signs the quick-reply button payloads of purchase-order messages (empty: derived from
     #: ``JWT_SECRET``, see domain/button_payloads.py)
     button_payload_secret: SecretStr = SecretStr("")
+    #: whole messages (trimmed; case, accents and surrounding punctuation ignored) that opt a supplier out of one
+    #: bakery's messages, and back in (JSON lists; defaults for the template languages es and en)
+    supplier_opt_out_words: list[str] = Field(default_factory=lambda: list(DEFAULT_OPT_OUT_WORDS))
+    supplier_opt_in_words: list[str] = Field(default_factory=lambda: list(DEFAULT_OPT_IN_WORDS))
 
     @property
     def outbound_destinations(self) -> frozenset[str]:
