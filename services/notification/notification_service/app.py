@@ -16,7 +16,16 @@ from fastapi.middleware.cors import CORSMiddleware
 from bakery_shared.graph_versions import version_status
 from bakery_shared.http import create_service_app
 from notification_service import metrics
-from notification_service.api import admin_whatsapp, events, health, internal, messages, tenants, webhooks
+from notification_service.api import (
+    admin_whatsapp,
+    events,
+    health,
+    internal,
+    messages,
+    supplier_replies,
+    tenants,
+    webhooks,
+)
 from notification_service.config import NotificationSettings
 from notification_service.runtime import Runtime
 from notification_service.services.webhook_retention import WebhookRetention
@@ -98,6 +107,8 @@ def create_app(
     app.include_router(tenants.router)
     app.include_router(admin_whatsapp.router)
     app.include_router(admin_whatsapp.tenant_router)
+    app.include_router(supplier_replies.tenant_router)
+    app.include_router(supplier_replies.admin_router)
     app.include_router(internal.router)
     return app
 

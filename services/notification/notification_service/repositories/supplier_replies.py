@@ -153,7 +153,7 @@ async def list_inbound(
     session: AsyncSession, *, tenant_id: uuid.UUID | None, before: datetime | None, limit: int
 ) -> list[InboundRow]:
     """Inbound rows, newest first (``before``: received before that time)."""
-    query = sa.select(I).order_by(I.c.received_at.desc(), I.c.id.desc()).limit(limit)
+    query = sa.select(I).order_by(I.c.received_at.desc(), I.c.sent_at.desc(), I.c.id.desc()).limit(limit)
     if tenant_id is not None:
         query = query.where(I.c.tenant_id == tenant_id)
     if before is not None:

@@ -34,7 +34,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bakery_shared.auth import Principal
 from notification_service import metrics
+from notification_service.api.schemas import OptedOutListOut, OptedOutOut
 from notification_service.config import NotificationSettings
 from notification_service.domain import button_payloads, outbound_events
 from notification_service.domain import supplier_replies as rules
@@ -48,6 +50,7 @@ from notification_service.repositories import supplier_replies as repo
 from notification_service.repositories.signals import notify_in_transaction
 from notification_service.services import outbound_events as outbound
 from notification_service.services.ingestion import new_message_values
+from notification_service.services.messages import inbound_shown_to
 
 log = logging.getLogger("notification.whatsapp.inbound")
 
@@ -398,3 +401,25 @@ def _same_supplier(message: Message, item: rules.Inbound) -> bool:
     if item.from_user_id is not None and message.recipient_user_id is not None:
         return item.from_user_id == message.recipient_user_id
     return True
+
+
+# ---------------------------------------------------------------- the owner's and admin's view
+
+
+async def list_opted_out(session: AsyncSession, tenant_id: uuid.UUID) -> OptedOutListOut:
+    """The suppliers opted out of this bakery's messages. Owners never see a user ID: a supplier known only by one
+    is listed without a phone."""
+    rows = await repo.list_opted_out(session, tenant_id)
+    return OptedOutListOut(
+        tenant_id=tenant_id,
+        suppliers=[
+            OptedOutOut(supplier_phone=r.supplier_phone, word=r.word, opted_out_at=r.opted_out_at) for r in rows
+        ],
+    )
+
+
+async def list_inbound(
+    session: AsyncSession, principal: Principal, *, tenant_id: uuid.UUID | None, before: datetime | None, limit: int
+) -> list[dict[str, Any]]:
+    rows = await repo.list_inbound(session, tenant_id=tenant_id, before=before, limit=limit)
+    return [inbound_shown_to(principal, row) for row in rows]
