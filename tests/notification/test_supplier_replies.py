@@ -176,7 +176,9 @@ async def test_opt_out_and_opt_in_per_bakery(e2e: E2E) -> None:
     bakery = e2e.tenants.add(phone_number_id=NUMBER)
     other = e2e.tenants.add(phone_number_id=OTHER_NUMBER, name="Horno de Lola")
     await send_po(e2e, bakery)
-    stop = await e2e.sandbox.post("/_sandbox/inbound", json={"from": SUPPLIER, "phone_number_id": NUMBER, "text": " Baja "})
+    stop = await e2e.sandbox.post(
+        "/_sandbox/inbound", json={"from": SUPPLIER, "phone_number_id": NUMBER, "text": " Baja "}
+    )
     assert await handled(e2e, stop.json()["message"]["id"]) == "opted_out"
 
     skipped = await send_po(e2e, bakery, number="PO-3")
@@ -198,7 +200,9 @@ async def test_opt_out_and_opt_in_per_bakery(e2e: E2E) -> None:
         "/_sandbox/inbound", json={"from": SUPPLIER, "phone_number_id": NUMBER, "text": "alta de nuevo por favor"}
     )
     assert await handled(e2e, chat.json()["message"]["id"]) == "reply"
-    start = await e2e.sandbox.post("/_sandbox/inbound", json={"from": SUPPLIER, "phone_number_id": NUMBER, "text": "ALTA"})
+    start = await e2e.sandbox.post(
+        "/_sandbox/inbound", json={"from": SUPPLIER, "phone_number_id": NUMBER, "text": "ALTA"}
+    )
     assert await handled(e2e, start.json()["message"]["id"]) == "opted_in"
     again = await send_po(e2e, bakery, number="PO-5")
     assert again["status"] in ("sent", "delivered", "read")

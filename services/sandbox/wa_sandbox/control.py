@@ -650,8 +650,10 @@ async def tap_button(wamid: str, body: TapRequest, request: Request) -> dict[str
     payload = label  # Meta returns the button's text when the send gave the button no payload
     template_body = record.request.get("template") if isinstance(record.request.get("template"), dict) else {}
     for component in template_body.get("components", []) if isinstance(template_body, dict) else []:
-        if isinstance(component, dict) and component.get("type") == "button" and str(component.get("index")) == str(
-            index
+        if (
+            isinstance(component, dict)
+            and component.get("type") == "button"
+            and str(component.get("index")) == str(index)
         ):
             for parameter in component.get("parameters", []):
                 if isinstance(parameter, dict) and parameter.get("type") == "payload":

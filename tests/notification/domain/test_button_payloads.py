@@ -8,7 +8,6 @@ import pytest
 
 from notification_service.domain import button_payloads as bp
 
-
 KEY = bp.derive_key("", "jwt-secret-for-tests-0123456789abcdef")
 
 

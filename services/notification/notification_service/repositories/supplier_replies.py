@@ -46,10 +46,7 @@ async def tenant_of_number(session: AsyncSession, phone_number_id: str) -> uuid.
     """The bakery a business number belongs to, as this service knows it: the tenant of the latest message sent
     from it (numbers belong to one bakery at a time; the tenant service is not asked on this path)."""
     query = (
-        sa.select(M.c.tenant_id)
-        .where(M.c.phone_number_id == phone_number_id)
-        .order_by(M.c.created_at.desc())
-        .limit(1)
+        sa.select(M.c.tenant_id).where(M.c.phone_number_id == phone_number_id).order_by(M.c.created_at.desc()).limit(1)
     )
     value = (await session.execute(query)).scalar_one_or_none()
     return uuid.UUID(str(value)) if value is not None else None
@@ -137,7 +134,7 @@ class InboundRow:
 
 
 def _inbound(r: sa.RowMapping) -> InboundRow:
-    return InboundRow(**{name: r[name] for name in InboundRow.__slots__})  # type: ignore[attr-defined]
+    return InboundRow(**{name: r[name] for name in InboundRow.__slots__})
 
 
 async def replies_for(session: AsyncSession, message_ids: Iterable[uuid.UUID]) -> list[InboundRow]:
@@ -176,7 +173,7 @@ class Decision:
 
 
 def _decision(r: sa.RowMapping) -> Decision:
-    return Decision(**{name: r[name] for name in Decision.__slots__})  # type: ignore[attr-defined]
+    return Decision(**{name: r[name] for name in Decision.__slots__})
 
 
 async def insert_decision(session: AsyncSession, row: dict[str, Any]) -> bool:
@@ -226,7 +223,7 @@ def supplier_key(phone: str | None, user_id: str | None) -> str:
 
 async def opt_out(session: AsyncSession, row: OptOut) -> bool:
     """Record an opt-out; False when that supplier was opted out already (the first one is kept)."""
-    values = {name: getattr(row, name) for name in OptOut.__slots__}  # type: ignore[attr-defined]
+    values = {name: getattr(row, name) for name in OptOut.__slots__}
     stmt = insert_ignore(session, O, ["tenant_id", "supplier_key"]).values(**fit_to_columns(O, values))
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
@@ -264,7 +261,4 @@ async def opted_out(session: AsyncSession, pairs: Iterable[tuple[uuid.UUID, str]
 
 async def list_opted_out(session: AsyncSession, tenant_id: uuid.UUID) -> list[OptOut]:
     query = sa.select(O).where(O.c.tenant_id == tenant_id).order_by(O.c.opted_out_at.desc(), O.c.supplier_key)
-    return [
-        OptOut(**{name: r[name] for name in OptOut.__slots__})  # type: ignore[attr-defined]
-        for r in (await session.execute(query)).mappings()
-    ]
+    return [OptOut(**{name: r[name] for name in OptOut.__slots__}) for r in (await session.execute(query)).mappings()]

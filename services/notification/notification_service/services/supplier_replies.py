@@ -223,7 +223,8 @@ class SupplierReplies:
         result.decisions[decision] += 1
         log.info("message %s: the supplier %s it", message.id, decision, extra={"tenant_id": str(message.tenant_id)})
         if message.kind == KIND_PURCHASE_ORDER:
-            name = outbound_events.SUPPLIER_CONFIRMED if decision == rules.CONFIRMED else outbound_events.SUPPLIER_REJECTED
+            confirmed = decision == rules.CONFIRMED
+            name = outbound_events.SUPPLIER_CONFIRMED if confirmed else outbound_events.SUPPLIER_REJECTED
             await self._event(session, name, message, item, now, po_id=po_id, po_number=po_number, decision=decision)
         await self._acknowledge(session, message, item, decision, po_number, now, result)
         return {**linked, "outcome": rules.OUTCOME_DECISION, "outcome_detail": decision}

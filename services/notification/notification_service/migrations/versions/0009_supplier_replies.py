@@ -42,9 +42,7 @@ def upgrade() -> None:
     op.create_index("ix_inbound_messages_wamid", "inbound_messages", ["wamid"], unique=True)
     op.create_index("ix_inbound_messages_message", "inbound_messages", ["message_id"])
     op.create_index("ix_inbound_messages_tenant_received", "inbound_messages", ["tenant_id", "received_at"])
-    op.create_index(
-        "ix_inbound_messages_window", "inbound_messages", ["phone_number_id", "supplier_phone", "sent_at"]
-    )
+    op.create_index("ix_inbound_messages_window", "inbound_messages", ["phone_number_id", "supplier_phone", "sent_at"])
     op.create_table(
         "supplier_decisions",
         sa.Column("message_id", UUIDStr(), primary_key=True),
