@@ -29,7 +29,7 @@ whatsapp_messages = sa.Table(
     sa.Column("id", UUIDStr(), primary_key=True),
     sa.Column("tenant_id", UUIDStr(), nullable=False),
     sa.Column("event_id", UUIDStr(), nullable=True),  # NULL for test messages
-    sa.Column("kind", sa.String(32), nullable=False),  # purchase_order | test
+    sa.Column("kind", sa.String(32), nullable=False),  # purchase_order | test | supplier_ack (issue 16)
     sa.Column("recipient_phone", sa.String(32), nullable=False),  # E.164
     # migration 0004: the recipient's business-scoped user ID (BSUID), from status webhooks; portfolio-wide, so
     # never shown to a bakery's owner (docs/notification.md, "Business-scoped user IDs")
