@@ -91,6 +91,9 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("PUT", "/api/v1/admin/whatsapp/tenants/{tenant_id}/recipient-share"): ADMIN,
     ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/unreachable"): OWNER_OR_ADMIN,
     ("DELETE", "/api/v1/tenants/{tenant_id}/whatsapp/unreachable/{recipient_phone}"): OWNER_OR_ADMIN,
+    # issue 16: suppliers who opted out of a bakery's messages; every inbound message (admin's log)
+    ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/opted-out"): OWNER_OR_ADMIN,
+    ("GET", "/api/v1/admin/whatsapp/inbound"): ADMIN,
     # issue 13: the tenant service reports a changed tenant (cache invalidation)
     ("POST", "/internal/v1/tenants/{tenant_id}/settings-changed"): SERVICE,
     # issue 16: the events for the platform: list them, re-drive a dead one

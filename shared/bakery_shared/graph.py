@@ -133,29 +133,49 @@ def template_payload(
     body_parameters: Sequence[str],
     biz_opaque_callback_data: str | None = None,
     recipient: str | None = None,
+    button_payloads: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A template send to the phone number ``to`` or to the business-scoped user ID ``recipient`` (Meta page
-    "Business-scoped user IDs", 2026: when both are given, Meta sends to ``to``)."""
+    "Business-scoped user IDs", 2026: when both are given, Meta sends to ``to``). ``button_payloads``: the payload
+    of each quick-reply button of the template, in the template's button order (index 0, 1, …); Meta returns it
+    when the button is tapped."""
+    components: list[dict[str, Any]] = [
+        {"type": "body", "parameters": [{"type": "text", "text": value} for value in body_parameters]}
+    ]
+    components.extend(
+        {
+            "type": "button",
+            "sub_type": "quick_reply",
+            "index": str(index),
+            "parameters": [{"type": "payload", "payload": payload}],
+        }
+        for index, payload in enumerate(button_payloads)
+    )
+    payload = _envelope(to, recipient, biz_opaque_callback_data)
+    payload["type"] = "template"
+    payload["template"] = {"name": template_name, "language": {"code": language}, "components": components}
+    return payload
+
+
+def text_payload(
+    *, to: str | None, body: str, biz_opaque_callback_data: str | None = None, recipient: str | None = None
+) -> dict[str, Any]:
+    """A free-form text send. Meta accepts it only inside the 24-hour customer-service window that the user's last
+    message opened (error 131047 otherwise); keeping to the window is the caller's rule."""
+    payload = _envelope(to, recipient, biz_opaque_callback_data)
+    payload["type"] = "text"
+    payload["text"] = {"preview_url": False, "body": body}
+    return payload
+
+
+def _envelope(to: str | None, recipient: str | None, biz_opaque_callback_data: str | None) -> dict[str, Any]:
     if not to and not recipient:
         raise ValueError("a send needs a phone number (to) or a business-scoped user ID (recipient)")
-    address: dict[str, str] = {}
+    payload: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
     if to:
-        address["to"] = to
+        payload["to"] = to
     if recipient:
-        address["recipient"] = recipient
-    payload: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        **address,
-        "type": "template",
-        "template": {
-            "name": template_name,
-            "language": {"code": language},
-            "components": [
-                {"type": "body", "parameters": [{"type": "text", "text": value} for value in body_parameters]}
-            ],
-        },
-    }
+        payload["recipient"] = recipient
     if biz_opaque_callback_data:
         payload["biz_opaque_callback_data"] = biz_opaque_callback_data
     return payload
@@ -301,6 +321,7 @@ class GraphClient:
         biz_opaque_callback_data: str | None = None,
         recipient: str | None = None,
         marketing: bool = False,
+        button_payloads: Sequence[str] = (),
     ) -> SendResult:
         """POST the template to ``/<phone_number_id>/messages``, or with ``marketing`` to
         ``/<phone_number_id>/marketing_messages`` (Meta's Marketing Messages API: same body, MARKETING templates)."""
@@ -311,9 +332,26 @@ class GraphClient:
             body_parameters=body_parameters,
             biz_opaque_callback_data=biz_opaque_callback_data,
             recipient=recipient,
+            button_payloads=button_payloads,
         )
         edge = "marketing_messages" if marketing else "messages"
-        data = await self._request("POST", f"{phone_number_id}/{edge}", json=body)
+        return await self._send(f"{phone_number_id}/{edge}", body)
+
+    async def send_text(
+        self,
+        phone_number_id: str,
+        *,
+        to: str | None,
+        body: str,
+        biz_opaque_callback_data: str | None = None,
+        recipient: str | None = None,
+    ) -> SendResult:
+        """POST a free-form text to ``/<phone_number_id>/messages`` (only inside the customer-service window)."""
+        payload = text_payload(to=to, body=body, biz_opaque_callback_data=biz_opaque_callback_data, recipient=recipient)
+        return await self._send(f"{phone_number_id}/messages", payload)
+
+    async def _send(self, path: str, body: dict[str, Any]) -> SendResult:
+        data = await self._request("POST", path, json=body)
         try:
             message = data["messages"][0]
         except (KeyError, IndexError, TypeError) as exc:

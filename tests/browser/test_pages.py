@@ -6,8 +6,10 @@ Each test uses its own demo bakeries and numbers, so the tests do not depend on 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
+import httpx
 import pytest
 
 from tenant_service.seed_demo import DEMO_BAKERIES
@@ -336,3 +338,58 @@ def test_owner_sends_a_test_message(page, needs_notification):
     page.get_by_role("button", name="Enviar prueba").click()
     expect(page.locator("#test-result")).to_have_text(re.compile("Mensaje de prueba en cola"))
     expect(page.locator("#latest-list li.message", has_text="Prueba a").first).to_be_visible()
+
+
+def test_owner_sees_the_supplier_decision_reply_and_opt_out(context, page, needs_notification_webhooks, shoot):
+    """Issue 16 through real processes: the sandbox's supplier taps "Confirmar" on the purchase order and writes a
+    reply; another supplier writes BAJA. The owner's page shows the decision, the reply and the opted-out supplier;
+    the admin's page shows what suppliers wrote."""
+    stack = needs_notification_webhooks
+    tenant_id, _ = bakery(8)
+    stack.assign(tenant_id, number(8))
+    stack.set_whatsapp(tenant_id, True)
+    supplier, leaving = "+34600333444", "+34600555666"
+    for phone, po in ((supplier, "PO-BROWSER-TAP"), (leaving, "PO-BROWSER-BAJA")):
+        response = stack.post_purchase_order(tenant_id, phone, po)
+        assert response.status_code in (200, 202), response.text
+    admin_headers = stack.headers("admin")
+    with httpx.Client(timeout=15) as client:
+        wamid = None
+        for _ in range(60):
+            listed = client.get(
+                f"{stack.notification_url}/api/v1/messages", params={"tenant_id": tenant_id}, headers=admin_headers
+            ).json()["items"]
+            found = [m for m in listed if m["recipient_phone"] == supplier and m["wamid"]]
+            if found:
+                wamid = found[0]["wamid"]
+                break
+            time.sleep(0.5)
+        assert wamid, "the purchase order was not sent"
+        tapped = client.post(f"{stack.sandbox_url}/_sandbox/messages/{wamid}/tap", json={"button": "confirm"})
+        assert tapped.status_code == 200, tapped.text
+        for phone, text in ((supplier, "Lo llevo el martes"), (leaving, "BAJA")):
+            sent = client.post(
+                f"{stack.sandbox_url}/_sandbox/inbound",
+                json={"from": phone, "phone_number_id": number(8), "text": text},
+            )
+            assert sent.status_code == 200, sent.text
+
+    open_as(page, stack, "/app/settings/notifications", "owner", tenant_id)
+    item = page.locator("#latest-list li.message", has_text="Pedido a " + supplier)
+    decision = item.locator("[data-decision='confirmed']")
+    for _ in range(30):
+        page.get_by_role("button", name="Actualizar").click()
+        if decision.count() and item.locator(".message__replies li").count():
+            break
+        page.wait_for_timeout(1000)
+    expect(decision).to_contain_text("El proveedor confirmó el pedido")
+    expect(item.locator(".message__replies")).to_contain_text("Lo llevo el martes")
+    expect(page.locator("#opted-out-list li", has_text=leaving)).to_contain_text("BAJA")
+    expect(page.locator("#latest-list li.message", has_text="Respuesta al proveedor " + supplier).first).to_be_visible()
+    shoot(page, "owner-settings-supplier-replies")
+
+    admin = context.new_page()
+    open_as(admin, stack, "/app/admin/whatsapp/messages", "admin")
+    expect(admin.locator("#inbound-body tr[data-outcome='decision']").first).to_contain_text("Confirmar")
+    expect(admin.locator("#inbound-body tr[data-outcome='opted_out']").first).to_contain_text(leaving)
+    admin.close()

@@ -270,6 +270,50 @@ async def test_inbound_text_and_button(hooked: Hooked) -> None:
         assert item.headers["x-hub-signature-256"] == signature_of(item.raw)
 
 
+async def test_tap_sends_the_payload_the_send_carried(hooked: Hooked) -> None:
+    """Play the supplier (issue 16): the tap's webhook carries the payload of that button of the send, the button's
+    label from the template, ``context`` unless omitted, and no ``from`` for a user whose phone is withheld."""
+    client, receiver = hooked
+    body = template_body()
+    body["template"]["components"] += [
+        {
+            "type": "button",
+            "sub_type": "quick_reply",
+            "index": str(i),
+            "parameters": [{"type": "payload", "payload": p}],
+        }
+        for i, p in enumerate(["v1.c.SIGNED", "v1.r.SIGNED"])
+    ]
+    response = await client.post(URL, json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    wamid = response.json()["messages"][0]["id"]
+    first = await client.post(f"/_sandbox/messages/{wamid}/tap", json={"button": "reject"})
+    assert first.status_code == 200, first.text
+    tapped = first.json()["message"]
+    assert tapped["type"] == "button" and tapped["button"] == {"payload": "v1.r.SIGNED", "text": "Rechazar"}
+    assert tapped["context"]["id"] == wamid and tapped["from"] == CUSTOMER_WA_ID
+    await client.post("/_sandbox/users", json={"phone": CUSTOMER, "hide_phone": True})
+    second = (
+        await client.post(
+            f"/_sandbox/messages/{wamid}/tap", json={"button": 0, "interactive": True, "omit_context": True}
+        )
+    ).json()["message"]
+    assert second["type"] == "interactive" and "context" not in second and "from" not in second
+    assert second["interactive"] == {
+        "type": "button_reply",
+        "button_reply": {"id": "v1.c.SIGNED", "title": "Confirmar"},
+    }
+    assert (await client.post("/_sandbox/messages/wamid.NOPE/tap", json={})).status_code == 404
+    assert (await client.post(f"/_sandbox/messages/{wamid}/tap", json={"button": 5})).status_code == 422
+
+    async def arrived() -> bool:
+        return sum("messages" in r.json["entry"][0]["changes"][0]["value"] for r in receiver.received) >= 2
+
+    await wait_until(arrived)
+    for item in receiver.received:
+        assert item.headers["x-hub-signature-256"] == signature_of(item.raw)
+
+
 async def test_inbound_opens_window_and_text_needs_it(hooked: Hooked) -> None:
     client, receiver = hooked
     text = {"messaging_product": "whatsapp", "to": "+34600111222", "type": "text", "text": {"body": "hola"}}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -267,3 +268,35 @@ async def test_aiohttp_path_connection_refused_is_never_sent():
         assert "Could not connect" in str(info.value)
     finally:
         await c.aclose()
+
+
+@respx.mock
+async def test_send_template_with_button_payloads_and_send_text():
+    route = respx.post(f"{BASE}/v23.0/555/messages").mock(
+        return_value=httpx.Response(200, json={"contacts": [{"wa_id": "34612345678"}], "messages": [{"id": "wamid.X"}]})
+    )
+    c = client()
+    await c.send_template(
+        "555", to="+34612345678", template_name="t", language="es", body_parameters=["a"], button_payloads=["p0", "p1"]
+    )
+    components = json.loads(route.calls[-1].request.content)["template"]["components"]
+    assert components[1:] == [
+        {
+            "type": "button",
+            "sub_type": "quick_reply",
+            "index": "0",
+            "parameters": [{"type": "payload", "payload": "p0"}],
+        },
+        {
+            "type": "button",
+            "sub_type": "quick_reply",
+            "index": "1",
+            "parameters": [{"type": "payload", "payload": "p1"}],
+        },
+    ]
+    result = await c.send_text("555", to="+34612345678", body="Gracias", biz_opaque_callback_data="notification:1")
+    sent = json.loads(route.calls[-1].request.content)
+    assert sent["type"] == "text" and sent["text"] == {"preview_url": False, "body": "Gracias"}
+    assert sent["to"] == "+34612345678" and sent["biz_opaque_callback_data"] == "notification:1"
+    assert result.wamid == "wamid.X"
+    await c.aclose()

@@ -23,6 +23,7 @@ from notification_service.api import (
     health,
     internal,
     messages,
+    supplier_replies,
     tenants,
     webhooks,
 )
@@ -108,6 +109,8 @@ def create_app(
     app.include_router(admin_whatsapp.router)
     app.include_router(admin_whatsapp.tenant_router)
     app.include_router(admin_outbound.router)
+    app.include_router(supplier_replies.tenant_router)
+    app.include_router(supplier_replies.admin_router)
     app.include_router(internal.router)
     return app
 

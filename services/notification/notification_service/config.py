@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bakery_shared.settings import WhatsAppSettings
+from notification_service.domain.supplier_replies import DEFAULT_OPT_IN_WORDS, DEFAULT_OPT_OUT_WORDS
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/notification.db"
 
@@ -159,6 +160,10 @@ class NotificationSettings(WhatsAppSettings):
     outbound_events_lease_seconds: float = Field(default=60.0, ge=5)
     outbound_events_batch_size: int = Field(default=50, ge=1, le=1000)
     outbound_events_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    #: whole messages (trimmed; case, accents and surrounding punctuation ignored) that opt a supplier out of one
+    #: bakery's messages, and back in (JSON lists; defaults for the template languages es and en)
+    supplier_opt_out_words: list[str] = Field(default_factory=lambda: list(DEFAULT_OPT_OUT_WORDS))
+    supplier_opt_in_words: list[str] = Field(default_factory=lambda: list(DEFAULT_OPT_IN_WORDS))
 
     @property
     def outbound_destinations(self) -> frozenset[str]:

@@ -74,6 +74,40 @@ COST_EUR = Counter(
     ["tenant_id"],
 )
 
+# ---------------------------------------------------------------- what suppliers write back (issue 16)
+
+INBOUND_MESSAGES = Counter(
+    "whatsapp_inbound_messages_total",
+    "Inbound WhatsApp messages handled, by outcome (decision, later_tap, payload_refused, reply, opted_out, "
+    "opted_in, unlinked, duplicate, invalid)",
+    ["outcome"],
+)
+SUPPLIER_DECISIONS = Counter(
+    "whatsapp_supplier_decisions_total",
+    "Supplier taps on a purchase-order button, by decision (confirmed, rejected; later_tap: after a decision)",
+    ["decision"],
+)
+SUPPLIER_PAYLOADS_REFUSED = Counter(
+    "whatsapp_supplier_payloads_refused_total",
+    "Button payloads that changed nothing, by reason (malformed, bad_signature, unknown_message, other_number, "
+    "other_tenant, other_supplier, replayed)",
+    ["reason"],
+)
+SUPPLIER_REPLIES = Counter(
+    "whatsapp_supplier_replies_total",
+    "Supplier text (or media) replies linked to a message we sent",
+)
+SUPPLIER_OPT_CHANGES = Counter(
+    "whatsapp_supplier_opt_changes_total",
+    "Suppliers opting out of (or back into) one bakery's messages, by change (opted_out, opted_in)",
+    ["change"],
+)
+SUPPLIER_ACKS = Counter(
+    "whatsapp_supplier_acks_total",
+    "Confirmation replies to a supplier's decision, by result (queued, outside_window, opted_out)",
+    ["result"],
+)
+
 # ---------------------------------------------------------------- messages and sends (issue 9)
 
 MESSAGES = Counter(

@@ -29,7 +29,7 @@ whatsapp_messages = sa.Table(
     sa.Column("id", UUIDStr(), primary_key=True),
     sa.Column("tenant_id", UUIDStr(), nullable=False),
     sa.Column("event_id", UUIDStr(), nullable=True),  # NULL for test messages
-    sa.Column("kind", sa.String(32), nullable=False),  # purchase_order | test
+    sa.Column("kind", sa.String(32), nullable=False),  # purchase_order | test | supplier_ack (issue 16)
     sa.Column("recipient_phone", sa.String(32), nullable=False),  # E.164
     # migration 0004: the recipient's business-scoped user ID (BSUID), from status webhooks; portfolio-wide, so
     # never shown to a bakery's owner (docs/notification.md, "Business-scoped user IDs")
@@ -301,4 +301,69 @@ outbound_events = sa.Table(
     sa.Index("ix_outbound_events_amqp_due", "amqp_status", "amqp_next_at"),
     sa.Index("ix_outbound_events_ordering", "ordering_key", "seq"),
     sa.Index("ix_outbound_events_tenant", "tenant_id", "created_at"),
+)
+
+# issue 16 (migration 0009): what suppliers write back (docs/notification.md, "Supplier replies").
+#: One row per inbound ``messages[]`` item (wamid unique: Meta's retries and duplicates are stored once). The tenant
+#: is the bakery of the receiving number (the tenant of the latest message sent from it); ``message_id`` the message
+#: it answers (a button payload, ``context.id``, else the latest message to that supplier from that number).
+inbound_messages = sa.Table(
+    "inbound_messages",
+    metadata,
+    sa.Column("id", UUIDStr(), primary_key=True),
+    sa.Column("wamid", sa.String(256), nullable=False),
+    sa.Column("phone_number_id", sa.String(64), nullable=False),  # the bakery number that received it
+    sa.Column("tenant_id", UUIDStr(), nullable=True),  # NULL: no message was ever sent from that number
+    sa.Column("from_phone", sa.String(32), nullable=True),  # E.164; NULL when Meta withholds it (BSUID only)
+    # business-scoped user ID: portfolio-wide, so never shown to a bakery's owner (like recipient_user_id)
+    sa.Column("from_user_id", sa.String(160), nullable=True),
+    sa.Column("supplier_phone", sa.String(32), nullable=True),  # from_phone, else the linked message's recipient
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("text", sa.Text(), nullable=True),
+    sa.Column("button_payload", sa.String(256), nullable=True),
+    sa.Column("button_text", sa.String(256), nullable=True),
+    sa.Column("context_wamid", sa.String(256), nullable=True),
+    sa.Column("message_id", UUIDStr(), nullable=True),
+    sa.Column("purchase_order_id", sa.String(200), nullable=True),
+    sa.Column("purchase_order_number", sa.String(200), nullable=True),
+    # what it did: decision | later_tap | payload_refused | reply | opted_out | opted_in | unlinked | ignored
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("outcome_detail", sa.String(500), nullable=True),
+    sa.Column("sent_at", UTCDateTime(), nullable=False),  # Meta's timestamp: when the supplier wrote
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("webhook_event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+    sa.Index("ix_inbound_messages_wamid", "wamid", unique=True),
+    sa.Index("ix_inbound_messages_message", "message_id"),
+    sa.Index("ix_inbound_messages_tenant_received", "tenant_id", "received_at"),
+    sa.Index("ix_inbound_messages_window", "phone_number_id", "supplier_phone", "sent_at"),
+)
+
+#: The supplier's decision on a purchase-order message: one row per message, the first tap (later taps are only
+#: inbound rows with outcome ``later_tap``).
+supplier_decisions = sa.Table(
+    "supplier_decisions",
+    metadata,
+    sa.Column("message_id", UUIDStr(), primary_key=True),
+    sa.Column("tenant_id", UUIDStr(), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),  # confirmed | rejected
+    sa.Column("decided_at", UTCDateTime(), nullable=False),  # Meta's timestamp of the tap
+    sa.Column("inbound_wamid", sa.String(256), nullable=False),
+    sa.Column("ack_message_id", UUIDStr(), nullable=True),  # our confirmation reply, when one was queued
+    sa.Column("ack_skipped_reason", sa.String(200), nullable=True),  # why none was (e.g. outside the window)
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+#: Suppliers who wrote an opt-out word to a bakery: its later messages to them are skipped (``supplier_opted_out``)
+#: until they write an opt-in word. Keyed by phone when known, else by business-scoped user ID.
+supplier_opt_outs = sa.Table(
+    "supplier_opt_outs",
+    metadata,
+    sa.Column("tenant_id", UUIDStr(), primary_key=True),
+    sa.Column("supplier_key", sa.String(170), primary_key=True),  # "+34…" or "user:<BSUID>"
+    sa.Column("supplier_phone", sa.String(32), nullable=True),
+    sa.Column("supplier_user_id", sa.String(160), nullable=True),
+    sa.Column("word", sa.String(64), nullable=False),
+    sa.Column("inbound_wamid", sa.String(256), nullable=False),
+    sa.Column("opted_out_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_supplier_opt_outs_phone", "tenant_id", "supplier_phone"),
 )

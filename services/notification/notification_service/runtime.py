@@ -26,6 +26,7 @@ from notification_service.services.delivery_failures import AsyncFailures
 from notification_service.services.ingestion import PurchaseOrderIntake
 from notification_service.services.po_consumer import PurchaseOrderConsumer
 from notification_service.services.pricing import RateCardStore
+from notification_service.services.supplier_replies import SupplierReplies
 from notification_service.services.sync import WhatsAppSync
 from notification_service.services.webhook_applier import WebhookApplier
 from notification_service.services.webhook_receiver import WebhookReceiver
@@ -85,6 +86,7 @@ class Runtime:
             rate_card,
             serialise=is_sqlite(settings.notification_database_url),
             failures=AsyncFailures.from_settings(settings),
+            replies=SupplierReplies(settings),
         )
         rates = RateCardStore(
             rate_card,

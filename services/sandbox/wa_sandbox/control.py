@@ -141,8 +141,21 @@ class InboundRequest(BaseModel):
     text: str | None = None
     button: ButtonReply | None = None
     context_message_id: str | None = None
+    #: the wamid of a message the business sent, that this reply quotes (``context.id``); alias of
+    #: ``context_message_id``
+    context_wamid: str | None = None
     #: The user came from a click-to-WhatsApp ad / Page call to action: a 72-hour free entry point window opens.
     entry_point: bool = False
+
+
+class TapRequest(BaseModel):
+    """The recipient of a template message taps one of its quick-reply buttons."""
+
+    #: ``"confirm"`` / ``"reject"`` (the purchase-order template's buttons 0 and 1) or the button's index
+    button: Literal["confirm", "reject"] | int = Field(default="confirm")
+    omit_context: bool = False  # Meta sometimes leaves ``context`` out of a button message
+    interactive: bool = False  # deliver it as an interactive ``button_reply`` instead of a ``button`` message
+    name: str = "Proveedor Sandbox"
 
 
 class UserRequest(BaseModel):
@@ -598,12 +611,69 @@ async def simulate_inbound(body: InboundRequest, request: Request) -> dict[str, 
         message["text"] = {"body": body.text}
     else:
         raise HTTPException(422, "give 'text' or 'button'")
-    if body.context_message_id is not None:
-        message["context"] = {"from": number.digits, "id": body.context_message_id}
+    context_id = body.context_wamid or body.context_message_id
+    if context_id is not None:
+        message["context"] = {"from": number.digits, "id": context_id}
     state.open_window(number.id, wa_id)
     if body.entry_point:
         state.open_entry_point(number.id, wa_id)
     delivery = _dispatcher(request).inbound(number, wa_id, message, body.name)
+    return {"message": message, "webhook_id": delivery.id if delivery else None}
+
+
+#: what a button name means on the purchase-order template (its buttons, in order)
+BUTTON_NAMES = {"confirm": 0, "reject": 1}
+
+
+@router.post("/messages/{wamid}/tap")
+async def tap_button(wamid: str, body: TapRequest, request: Request) -> dict[str, Any]:
+    """Play the recipient of a sent template message: tap one of its quick-reply buttons. The inbound webhook
+    carries the payload the send gave that button (Meta: ``type: "button"`` with ``button.payload``/``button.text``,
+    or ``type: "interactive"`` with ``interactive.button_reply``), ``context`` unless ``omit_context``, and no
+    ``from`` when the user's phone number is withheld (``/_sandbox/users`` ``hide_phone``). The tap opens the
+    24-hour customer-service window, like any message from the user."""
+    state = _state(request)
+    record = next((r for r in state.messages if r.wamid == wamid), None)
+    if record is None:
+        raise HTTPException(404, f"no message {wamid} was sent")
+    if record.type != "template":
+        raise HTTPException(409, "only a template message has quick-reply buttons")
+    index = BUTTON_NAMES[body.button] if isinstance(body.button, str) else body.button
+    template = state.find_template(record.template_name or "", record.template_language or "")
+    buttons: list[dict[str, Any]] = []
+    for component in template.components if template is not None else []:
+        if str(component.get("type", "")).upper() == "BUTTONS":
+            buttons = [b for b in component.get("buttons", []) if isinstance(b, dict)]
+    if not 0 <= index < len(buttons) or str(buttons[index].get("type", "")).upper() != "QUICK_REPLY":
+        raise HTTPException(422, f"the template of {wamid} has no quick-reply button {body.button!r}")
+    label = str(buttons[index].get("text", ""))
+    payload = label  # Meta returns the button's text when the send gave the button no payload
+    template_body = record.request.get("template") if isinstance(record.request.get("template"), dict) else {}
+    for component in template_body.get("components", []) if isinstance(template_body, dict) else []:
+        if (
+            isinstance(component, dict)
+            and component.get("type") == "button"
+            and str(component.get("index")) == str(index)
+        ):
+            for parameter in component.get("parameters", []):
+                if isinstance(parameter, dict) and parameter.get("type") == "payload":
+                    payload = str(parameter.get("payload"))
+    number = state.numbers[record.phone_number_id]
+    user = state.user(record.wa_id)
+    message: dict[str, Any] = {}
+    if not user.hide_phone:
+        message["from"] = record.wa_id
+    message.update(from_user_id=user.user_id, id=state.new_wamid(record.wa_id), timestamp=str(int(time.time())))
+    if not body.omit_context:
+        message["context"] = {"from": number.digits, "id": record.wamid}
+    if body.interactive:
+        message["type"] = "interactive"
+        message["interactive"] = {"type": "button_reply", "button_reply": {"id": payload, "title": label}}
+    else:
+        message["type"] = "button"
+        message["button"] = {"payload": payload, "text": label}
+    state.open_window(number.id, record.wa_id)
+    delivery = _dispatcher(request).inbound(number, record.wa_id, message, body.name)
     return {"message": message, "webhook_id": delivery.id if delivery else None}
 
 

@@ -27,6 +27,53 @@ class AttemptOut(BaseModel):
     duration_ms: int | None
 
 
+class SupplierDecisionOut(BaseModel):
+    """The supplier's tap on the purchase-order message (the first one: it stands)."""
+
+    decision: str  # confirmed | rejected
+    decided_at: datetime
+    #: our short confirmation reply (a message of kind supplier_ack), or why none was sent
+    ack_message_id: uuid.UUID | None = None
+    ack_skipped_reason: str | None = None
+
+
+class InboundOut(BaseModel):
+    """One message a supplier wrote to a bakery's number."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    phone_number_id: str
+    from_phone: str | None  # null when Meta withholds the number
+    #: the sender's business-scoped user ID: admins only (always null for an owner)
+    from_user_id: str | None = None
+    type: str
+    text: str | None
+    button_text: str | None
+    message_id: uuid.UUID | None
+    purchase_order_id: str | None
+    purchase_order_number: str | None
+    outcome: str
+    outcome_detail: str | None
+    sent_at: datetime
+    received_at: datetime
+
+
+class InboundPage(BaseModel):
+    items: list[InboundOut]
+    next_before: datetime | None = None
+
+
+class OptedOutOut(BaseModel):
+    supplier_phone: str | None  # null: known only by a user ID (never shown to an owner)
+    word: str
+    opted_out_at: datetime
+
+
+class OptedOutListOut(BaseModel):
+    tenant_id: uuid.UUID
+    suppliers: list[OptedOutOut]
+
+
 class MessageOut(BaseModel):
     id: uuid.UUID
     tenant_id: uuid.UUID
@@ -54,6 +101,9 @@ class MessageOut(BaseModel):
     failed_at: datetime | None
     #: the recipient's business-scoped user ID: admins only (always null for an owner; docs/notification.md)
     recipient_user_id: str | None = None
+    #: issue 16: the supplier's decision on this message (its buttons), and what the supplier wrote about it
+    supplier_decision: SupplierDecisionOut | None = None
+    replies: list[InboundOut] = []
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:

@@ -35,9 +35,10 @@ from notification_service.dispatch import outcomes
 from notification_service.dispatch.context import DispatchContext, count_applied
 from notification_service.dispatch.gating import Admitted, Gate
 from notification_service.dispatch.probes import PROBED_KINDS, HoldProber
-from notification_service.domain import decisions, transitions
+from notification_service.domain import button_payloads, decisions, transitions
 from notification_service.domain.message import Message, MessageUpdate
 from notification_service.domain.statuses import callback_data_for
+from notification_service.domain.supplier_replies import KIND_SUPPLIER_ACK
 from notification_service.domain.whatsapp_state import (
     MARKETING,
     MARKETING_ROUTE,
@@ -47,6 +48,7 @@ from notification_service.domain.whatsapp_state import (
 from notification_service.repositories import holds as holds_repo
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import rate_limits as rate_repo
+from notification_service.repositories import supplier_replies as replies_repo
 from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.repositories.messages import AttemptEnd, AttemptStart
 from notification_service.services import delivery_failures
@@ -94,6 +96,8 @@ class Batch:
         self._tenant_of: dict[uuid.UUID, uuid.UUID] = {}
         self._probes: dict[uuid.UUID, holds_repo.Hold] = {}
         self._marketing: set[tuple[str, str]] = set()  # accepted MARKETING templates: /marketing_messages
+        self._opted_out: dict[tuple[uuid.UUID, str], str] = {}  # suppliers who opted out of a bakery (issue 16)
+        self._last_inbound: dict[tuple[str, str], datetime] = {}  # customer-service windows of free-form sends
         #: what the tenant client knew of each tenant when its settings were read (see _send_one)
         self._versions: dict[uuid.UUID, tuple[int, int]] = {}
 
@@ -124,6 +128,9 @@ class Batch:
             unreachable = await delivery_failures.unreachable_reasons(
                 session, ctx.settings, [(m.tenant_id, m.recipient_phone) for m in claimed], now
             )
+            self._opted_out = await replies_repo.opted_out(session, [(m.tenant_id, m.recipient_phone) for m in claimed])
+            free_form = [m.recipient_phone for m in claimed if m.kind == KIND_SUPPLIER_ACK]
+            self._last_inbound = await replies_repo.last_inbound_by_supplier(session, free_form) if free_form else {}
             self._marketing = await state_repo.templates_sent_as(session, MARKETING)
         self._tenant_of = {m.id: m.tenant_id for m in claimed}
         lease = Lease([m.id for m in claimed])
@@ -207,6 +214,8 @@ class Batch:
             template_states={k: (str(v["status"]), v["reason"]) for k, v in states.items()},
             unreachable=unreachable,
             marketing_templates=self._marketing,
+            opted_out=self._opted_out,
+            last_inbound=self._last_inbound,
         )
         sends: list[decisions.Send] = []
         settles: list[MessageUpdate] = []
@@ -317,15 +326,7 @@ class Batch:
                     return
                 started = time.monotonic()
                 try:
-                    result: SendResult | BaseException = await self.ctx.graph.send_template(
-                        item.send.phone_number_id,
-                        to=message.recipient_phone,
-                        template_name=item.send.rendered.name,
-                        language=item.send.rendered.meta_language,
-                        body_parameters=item.send.rendered.parameters,
-                        biz_opaque_callback_data=callback_data_for(message.id),
-                        marketing=item.send.route == MARKETING_ROUTE,
-                    )
+                    result: SendResult | BaseException = await self._send(item)
                 except Exception as exc:  # noqa: BLE001 - every error is recorded on the message
                     result = exc
                 elapsed = time.monotonic() - started
@@ -346,6 +347,31 @@ class Batch:
                     await self._record_failure(item, result, duration_ms, lease)
             except Exception:  # noqa: BLE001
                 log.exception("could not record the outcome of message %s; its lease will expire", message.id)
+
+    async def _send(self, item: _Out) -> SendResult:
+        """The Graph call: a free-form text (only ever decided inside the customer-service window), or the template
+        with a signed payload on each of its quick-reply buttons (domain/button_payloads.py)."""
+        message, rendered = item.message, item.send.rendered
+        if rendered.free_form:
+            return await self.ctx.graph.send_text(
+                item.send.phone_number_id,
+                to=message.recipient_phone,
+                body=rendered.parameters[0],
+                biz_opaque_callback_data=callback_data_for(message.id),
+            )
+        return await self.ctx.graph.send_template(
+            item.send.phone_number_id,
+            to=message.recipient_phone,
+            template_name=rendered.name,
+            language=rendered.meta_language,
+            body_parameters=rendered.parameters,
+            biz_opaque_callback_data=callback_data_for(message.id),
+            marketing=item.send.route == MARKETING_ROUTE,
+            button_payloads=[
+                button_payloads.sign(self.ctx.button_key, message.id, button_payloads.Action(action))
+                for action in rendered.buttons
+            ],
+        )
 
     async def _not_sent(self, item: _Out, lease: Lease, why: str = "dispatcher shutting down") -> None:
         """Shutting down, the tenant's settings changed, or the lease was lost: the attempt did not happen."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import uuid
@@ -17,6 +18,7 @@ from bakery_shared.observability import bind
 from notification_service import metrics
 from notification_service.config import NotificationSettings
 from notification_service.dispatch.outcomes import Policy
+from notification_service.domain import button_payloads
 from notification_service.domain.message import ErrorInfo, MessageUpdate
 from notification_service.domain.statuses import MessageStatus
 from notification_service.tenant_client import TenantSettingsClient
@@ -35,6 +37,13 @@ class DispatchContext:
     rng: random.Random
     wake: Callable[[], None]
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @functools.cached_property
+    def button_key(self) -> bytes:
+        """The key that signs the purchase-order buttons' payloads (domain/button_payloads.py)."""
+        return button_payloads.derive_key(
+            self.settings.button_payload_secret.get_secret_value(), self.settings.jwt_secret.get_secret_value()
+        )
 
     @property
     def policy(self) -> Policy:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bakery_shared.contracts import InternalNotificationSettings
-from notification_service.domain import templates, transitions
+from notification_service.domain import supplier_replies, templates, transitions
 from notification_service.domain.message import ErrorInfo, Message, MessageUpdate
 from notification_service.domain.templates import RenderedTemplate
 from notification_service.domain.whatsapp_state import (
@@ -145,6 +145,10 @@ class Context:
     unreachable: Mapping[tuple[uuid.UUID, str], str] = field(default_factory=dict)
     #: (template name, normalised language) of MARKETING templates an admin accepted: sent to /marketing_messages
     marketing_templates: AbstractSet[tuple[str, str]] = frozenset()
+    #: (tenant, recipient phone) → the word with which a supplier opted out of that bakery's messages (issue 16)
+    opted_out: Mapping[tuple[uuid.UUID, str], str] = field(default_factory=dict)
+    #: (business number, supplier phone) → when the supplier last wrote to that number (free-form sends' window)
+    last_inbound: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 def prepare(
@@ -185,6 +189,10 @@ def prepare(
         # Meta said it cannot deliver to this number (131026): not retried blindly (a test message still goes:
         # it is how an owner checks the number again)
         return transitions.skipped(message, owner, now, reason=unreachable)
+    opted_out = ctx.opted_out.get((message.tenant_id, message.recipient_phone))
+    if opted_out is not None:
+        # the supplier wrote an opt-out word to this bakery: nothing goes to them until they opt in again
+        return transitions.skipped(message, owner, now, reason=supplier_replies.opted_out_reason(opted_out))
     if decision.action is Action.HOLD:
         assert decision.hold_key is not None
         return transitions.held(
@@ -204,6 +212,13 @@ def prepare(
         error = ErrorInfo("template_error", f"{type(exc).__name__}: {exc}")
         reason = "template_error: the message could not be rendered"
         return transitions.failed(message, owner, now, reason=reason, error=error)
+    if rendered.free_form:
+        # a free-form text (our reply to a supplier's tap): only inside the 24-hour customer-service window of the
+        # number it goes from; outside it Meta refuses it (131047), so it is never sent
+        last = ctx.last_inbound.get((decision.phone_number_id, message.recipient_phone))
+        if not supplier_replies.window_open(last, now):
+            return transitions.skipped(message, owner, now, reason=supplier_replies.OUTSIDE_WINDOW_REASON)
+        return Send(message, decision.phone_number_id, rendered, possible_duplicate, MESSAGES_ROUTE)
     state = ctx.template_states.get((rendered.name, normalize_language(rendered.meta_language)))
     if state is not None:
         status, why = state

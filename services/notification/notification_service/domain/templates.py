@@ -14,7 +14,16 @@ from typing import Any
 from babel.numbers import format_currency
 
 PO_NOTIFICATION = "po_notification"
+#: Our free-form answer to a supplier's tap (not a Meta template: a text, sent only inside the 24-hour window)
+SUPPLIER_ACK = "supplier_ack"
 FALLBACK_LANGUAGE = "es"
+
+#: The actions of the purchase-order template's quick-reply buttons, in the template's button order (index 0, 1).
+#: Their labels are part of the template at Meta, one per translation (the sandbox's seed has them).
+PO_BUTTONS = ("confirm", "reject")
+#: The button labels of each translation of ``po_notification`` (what the supplier sees; kept in the template at
+#: Meta and in the sandbox's seed: this table is the reference for both and for the docs).
+PO_BUTTON_LABELS: dict[str, tuple[str, str]] = {"es": ("Confirmar", "Rechazar"), "en": ("Confirm", "Reject")}
 
 
 def format_amount(amount: Decimal | str, currency: str, language: str) -> str:
@@ -39,6 +48,10 @@ class TemplateSpec:
     languages: Mapping[str, str]
     render: Callable[[Mapping[str, Any], str], list[str]]
     sample_values: Mapping[str, Any]
+    #: the action of each quick-reply button, in the template's button order (each gets a signed payload)
+    buttons: tuple[str, ...] = ()
+    #: not a Meta template: one free-form text (``render`` gives ``[text]``), sent only inside the 24-hour window
+    free_form: bool = False
 
     def meta_language(self, language: str) -> str:
         return self.languages[language]
@@ -52,6 +65,22 @@ def _render_po(values: Mapping[str, Any], language: str) -> list[str]:
     ]
 
 
+_ACK_TEXTS = {
+    "es": {
+        "confirmed": "Gracias, hemos recibido su confirmación del pedido {po}.",
+        "rejected": "Gracias, hemos recibido su rechazo del pedido {po}.",
+    },
+    "en": {
+        "confirmed": "Thanks, we have your confirmation of order {po}.",
+        "rejected": "Thanks, we have noted that you reject order {po}.",
+    },
+}
+
+
+def _render_ack(values: Mapping[str, Any], language: str) -> list[str]:
+    return [_ACK_TEXTS[language][str(values["decision"])].format(po=str(values["po_number"]))]
+
+
 TEMPLATES: dict[str, TemplateSpec] = {
     PO_NOTIFICATION: TemplateSpec(
         name=PO_NOTIFICATION,
@@ -63,6 +92,14 @@ TEMPLATES: dict[str, TemplateSpec] = {
             "total_amount": "125.50",
             "currency": "EUR",
         },
+        buttons=PO_BUTTONS,
+    ),
+    SUPPLIER_ACK: TemplateSpec(
+        name=SUPPLIER_ACK,
+        languages={"es": "es", "en": "en"},
+        render=_render_ack,
+        sample_values={"decision": "confirmed", "po_number": "PO-TEST-0001"},
+        free_form=True,
     ),
 }
 
@@ -91,7 +128,9 @@ class RenderedTemplate:
     name: str
     language: str  # our code, also the Meta code for the registry above
     meta_language: str
-    parameters: list[str]
+    parameters: list[str]  # body parameters; for a free-form text, ``[text]``
+    buttons: tuple[str, ...] = ()  # the quick-reply buttons' actions, in order
+    free_form: bool = False
 
 
 def render(
@@ -104,4 +143,6 @@ def render(
         language=language,
         meta_language=spec.meta_language(language),
         parameters=spec.render(values, language),
+        buttons=spec.buttons,
+        free_form=spec.free_form,
     )

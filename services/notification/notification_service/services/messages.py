@@ -18,6 +18,7 @@ from notification_service import metrics
 from notification_service.domain import transitions
 from notification_service.domain.statuses import MessageStatus
 from notification_service.repositories import messages as messages_repo
+from notification_service.repositories import supplier_replies as replies_repo
 
 
 def encode_cursor(row: dict[str, Any]) -> str:
@@ -81,9 +82,41 @@ async def list_messages(
             after=after,
             limit=limit + 1,
         )
-    page = [shown_to(principal, m.as_dict()) for m in rows[:limit]]
+        page = [shown_to(principal, m.as_dict()) for m in rows[:limit]]
+        await _with_replies(session, principal, page)
     next_cursor = encode_cursor(page[limit - 1]) if len(rows) > limit else None
     return page, next_cursor
+
+
+async def _with_replies(session: AsyncSession, principal: Principal, rows: list[dict[str, Any]]) -> None:
+    """Add each message's supplier decision and the inbound messages linked to it (issue 16)."""
+    ids = [row["id"] for row in rows]
+    decisions = await replies_repo.decisions_for(session, ids)
+    replies: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for reply in await replies_repo.replies_for(session, ids):
+        if reply.message_id is not None:
+            replies.setdefault(reply.message_id, []).append(inbound_shown_to(principal, reply))
+    for row in rows:
+        decision = decisions.get(row["id"])
+        row["supplier_decision"] = (
+            {
+                "decision": decision.decision,
+                "decided_at": decision.decided_at,
+                "ack_message_id": decision.ack_message_id,
+                "ack_skipped_reason": decision.ack_skipped_reason,
+            }
+            if decision is not None
+            else None
+        )
+        row["replies"] = replies.get(row["id"], [])
+
+
+def inbound_shown_to(principal: Principal, row: replies_repo.InboundRow) -> dict[str, Any]:
+    """An inbound row as ``principal`` may see it: the sender's user ID is for admins only."""
+    values = {name: getattr(row, name) for name in replies_repo.InboundRow.__slots__}  # type: ignore[attr-defined]
+    if principal.role is not Role.ADMIN:
+        values["from_user_id"] = None
+    return values
 
 
 async def get_message(
@@ -95,7 +128,9 @@ async def get_message(
         if message is None or (principal.role is not Role.ADMIN and message.tenant_id != principal.tenant_id):
             raise NotFound("No such message")
         attempts = await messages_repo.list_attempts(session, message_id)
-    return shown_to(principal, message.as_dict()), attempts
+        row = shown_to(principal, message.as_dict())
+        await _with_replies(session, principal, [row])
+    return row, attempts
 
 
 async def retry_message(

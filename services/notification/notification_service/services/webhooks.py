@@ -17,7 +17,9 @@ Processing rules (the same on both paths):
 * ``pricing`` gives ``pricing_category``, ``pricing_type``, ``billable`` and ``cost_eur`` (rate card);
 * ``recipient_user_id`` (Meta's business-scoped user ID, 2026) is kept once on the message; no webhook needs a
   phone number (a status has none when failed or sent by user ID, an inbound message none for some usernames);
-* quality, account and template updates change ``phone_numbers`` / ``message_templates`` and the holds.
+* quality, account and template updates change ``phone_numbers`` / ``message_templates`` and the holds;
+* inbound ``messages[]`` (what suppliers write back: taps, replies, opt-outs) go to their one owner,
+  ``services/supplier_replies.py``, in the same transaction (issue 16).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.services import webhook_fields
 from notification_service.services import whatsapp_state as state_service
 from notification_service.services.delivery_failures import AsyncFailures
+from notification_service.services.supplier_replies import InboundItem, InboundResult, SupplierReplies
 
 log = logging.getLogger("notification.whatsapp.webhooks")
 
@@ -103,6 +106,7 @@ class ProcessResult:
     refresh_all_numbers: bool = False
     invalid_body: str | None = None  # the whole body was unusable
     invalid: list[str] = field(default_factory=list)  # the parts that were skipped, and why
+    inbound: InboundResult = field(default_factory=InboundResult)  # what suppliers wrote (issue 16)
 
     def count(self, outcome: str) -> None:
         self.statuses[outcome] = self.statuses.get(outcome, 0) + 1
@@ -185,17 +189,21 @@ def _count_invalid(result: ProcessResult) -> None:
 
 
 def _log_inbound(value: dict[str, Any], phone_number_id: str | None) -> None:
-    """Inbound messages stay in ``webhook_events`` (not processed). A sender may come with a user ID and no phone
+    """Inbound messages (handled by ``services/supplier_replies.py``). A sender may come with a user ID and no phone
     number (a user with a username): such a message is kept like any other, never rejected for it."""
     inbound = as_list(value.get("messages"))
     if inbound:
         without_phone = sum(1 for message in inbound if inbound_sender(message)[0] is None)
         log.info(
-            "%d inbound message(s) for number %s stored (not processed; %d without a phone number)",
+            "%d inbound message(s) for number %s (%d without a phone number)",
             len(inbound),
             phone_number_id,
             without_phone,
         )
+
+
+def _inbound_items(event_id: int, phone_number_id: str | None, value: dict[str, Any]) -> list[InboundItem]:
+    return [InboundItem(event_id, phone_number_id, item) for item in as_list(value.get("messages"))]
 
 
 @dataclass
@@ -216,8 +224,11 @@ class WebhookProcessor:
         serialise: bool,
         clock: Callable[[], datetime] = utcnow,
         failures: AsyncFailures | None = None,
+        replies: SupplierReplies | None = None,
     ) -> None:
         self.sessions = sessions
+        #: what suppliers write back (inbound ``messages[]``): issue 16; None: stored raw, not handled
+        self.replies = replies
         self.rate_card = rate_card
         #: what a ``failed`` status does beyond its message (unreachable supplier, pacing, holds): issue 15
         self.failures = failures
@@ -298,8 +309,11 @@ class WebhookProcessor:
                 claimed = [event_id for event_id, _ in events]
                 if not events:
                     return BatchResult()
-                results, items, changed = await self._read_events(session, events, now)
+                results, items, inbound, changed = await self._read_events(session, events, now)
                 counts = await self._apply_statuses(session, items, results, now)
+                replies = InboundResult()
+                if inbound and self.replies is not None:
+                    await self.replies.apply(session, inbound, now, replies)
                 await state_repo.mark_many_processed(
                     session, {event_id: result.note() for event_id, result in results.items()}, now
                 )
@@ -309,7 +323,8 @@ class WebhookProcessor:
                 raise
             raise _BatchFailed(claimed) from exc
         counts.publish()  # once the batch is committed (a failed batch is applied again, event by event)
-        batch = BatchResult(events=len(claimed), changed=changed)
+        replies.publish()
+        batch = BatchResult(events=len(claimed), changed=changed or replies.queued)
         for result in results.values():
             batch.add(result)
             _count_invalid(result)
@@ -318,7 +333,7 @@ class WebhookProcessor:
 
     async def _read_events(
         self, session: AsyncSession, events: list[tuple[int, str]], now: datetime
-    ) -> tuple[dict[int, ProcessResult], list[_StatusItem], bool]:
+    ) -> tuple[dict[int, ProcessResult], list[_StatusItem], list[InboundItem], bool]:
         """Parse every event; apply its non-status changes (quality, account, templates) at once, in event order;
         collect its ``statuses[]`` items (an item that is not an object is recorded invalid here)."""
         handlers: dict[str, Callable[[AsyncSession, dict[str, Any], ProcessResult, datetime], Awaitable[None]]] = {
@@ -329,6 +344,7 @@ class WebhookProcessor:
         }
         results: dict[int, ProcessResult] = {}
         items: list[_StatusItem] = []
+        inbound: list[InboundItem] = []
         changed = False
         for event_id, body in events:
             result = results[event_id] = ProcessResult()
@@ -368,7 +384,8 @@ class WebhookProcessor:
                 for error in as_list(value.get("errors")):
                     log.warning("system-level webhook error for number %s: %s", phone_number_id, clean_text(error, 500))
                 _log_inbound(value, phone_number_id)
-        return results, items, changed
+                inbound.extend(_inbound_items(event_id, phone_number_id, value))
+        return results, items, inbound, changed
 
     async def _apply_statuses(
         self, session: AsyncSession, items: list[_StatusItem], results: dict[int, ProcessResult], now: datetime
@@ -516,6 +533,7 @@ class WebhookProcessor:
                 await state_repo.mark_failed(session, event_id, f"{type(exc).__name__}: {exc}")
             return None
         _count_invalid(result)
+        result.inbound.publish()
         return result
 
     async def sweep(self, limit: int = 200) -> int:
@@ -591,6 +609,19 @@ class WebhookProcessor:
         for error in as_list(value.get("errors")):
             log.warning("system-level webhook error for number %s: %s", phone_number_id, clean_text(error, 500))
         _log_inbound(value, phone_number_id)
+        if self.replies is None:
+            return
+        for i, inbound in enumerate(_inbound_items(event_id, phone_number_id, value)):
+            if not isolate:
+                await self.replies.handle(session, inbound, self.clock(), result.inbound)
+                continue
+            try:
+                async with session.begin_nested():
+                    await self.replies.handle(session, inbound, self.clock(), result.inbound)
+            except Exception as exc:  # noqa: BLE001 - this inbound message only; the others still apply
+                path = f"{change.path}.value.messages[{i}]"
+                log.warning("webhook event %s: %s skipped: %s: %s", event_id, path, type(exc).__name__, exc)
+                result.invalid.append(f"{path}: {type(exc).__name__}: {exc}")
 
     async def _invalid_status(
         self, session: AsyncSession, event_id: int, phone_number_id: str | None, item: dict[str, Any]

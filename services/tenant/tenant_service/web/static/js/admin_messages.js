@@ -31,6 +31,7 @@ const state = {
   qualityError: "",
   apiVersion: null,
   templates: null,
+  inbound: null, // what suppliers wrote (issue 16)
 };
 
 /** A list out of ``[...]``, ``{items: [...]}`` or a few other likely wrappers. */
@@ -131,6 +132,12 @@ function detailRow(message) {
         h("dd", {}, formatDateTime(d.read_at)),
       ),
       d.error_code || d.error_message ? h("p", {}, h("strong", {}, t("adminMsg.metaSaid")), ` ${d.error_code || ""} ${d.error_message || ""}`) : "",
+      d.supplier_decision
+        ? h("p", { "data-decision": d.supplier_decision.decision }, h("strong", {}, t("adminMsg.decision")), ` ${t(`adminMsg.decision.${d.supplier_decision.decision}`)} (${formatDateTime(d.supplier_decision.decided_at)})`)
+        : "",
+      (d.replies || []).length
+        ? h("ul", { class: "message__replies" }, ...d.replies.map((r) => h("li", {}, `${formatDateTime(r.sent_at)} · ${r.text || r.button_text || r.type} · ${t(`adminMsg.outcome.${r.outcome}`)}`)))
+        : "",
       h("h3", {}, t("adminMsg.attempts")),
       attemptsList(d),
     );
@@ -273,6 +280,52 @@ async function loadCosts() {
   setResult(status, t("adminMsg.costsLoaded", { month, total: formatMoney(total) }) + metaText);
 }
 
+// -- what suppliers write (issue 16) -------------------------------------------------------------------------
+
+function renderInbound() {
+  const body = byId("inbound-body");
+  byId("inbound-table").hidden = state.inbound === null;
+  if (!state.inbound) {
+    body.replaceChildren();
+    return;
+  }
+  body.replaceChildren(
+    ...state.inbound.map((r) =>
+      h(
+        "tr",
+        { "data-inbound": r.id, "data-outcome": r.outcome },
+        h("td", { "data-label": t("adminMsg.colWhen") }, formatDateTime(r.sent_at)),
+        h("td", { "data-label": t("adminMsg.colBakery") }, r.tenant_id ? tenantName(r.tenant_id) : "—"),
+        h("td", { "data-label": t("adminMsg.colFrom") }, r.from_phone || (r.from_user_id ? `BSUID ${r.from_user_id}` : "—")),
+        h("td", { "data-label": t("adminMsg.colWrote") }, r.text || (r.button_text ? `[${r.button_text}]` : r.type)),
+        h("td", { "data-label": t("adminMsg.colOrder") }, r.purchase_order_number || "—"),
+        h(
+          "td",
+          { "data-label": t("adminMsg.colOutcome") },
+          t(`adminMsg.outcome.${r.outcome}`) + (r.outcome_detail ? ` (${r.outcome_detail})` : ""),
+        ),
+      ),
+    ),
+  );
+}
+
+async function loadInbound() {
+  const status = byId("inbound-status");
+  setResult(status, t("common.loading"));
+  const params = new URLSearchParams({ limit: "50" });
+  if (state.filters && state.filters.tenant_id) params.set("tenant_id", state.filters.tenant_id);
+  const response = await notificationApi(`/api/v1/admin/whatsapp/inbound?${params}`);
+  if (!response.ok) {
+    state.inbound = null;
+    renderInbound();
+    setResult(status, t("adminMsg.inboundFailed", { detail: response.detail }), "error");
+    return;
+  }
+  state.inbound = listOf(response.data, "items");
+  renderInbound();
+  setResult(status, state.inbound.length ? t("adminMsg.inboundCount", { count: state.inbound.length }) : t("adminMsg.inboundNone"));
+}
+
 // -- quality -------------------------------------------------------------------------------------------------
 
 function renderQuality() {
@@ -406,6 +459,7 @@ function renderAll() {
   fillStatusOptions();
   fillTenantOptions();
   renderMessages();
+  renderInbound();
   renderCosts();
   renderQuality();
   renderApiVersion();
@@ -425,7 +479,9 @@ initPage({
       state.filters = readFilters();
       state.details = {};
       loadMessages();
+      loadInbound();
     });
+    byId("refresh-inbound").addEventListener("click", loadInbound);
     byId("load-more").addEventListener("click", () => loadMessages({ append: true }));
     byId("costs-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -437,6 +493,6 @@ initPage({
     fillTenantOptions();
     byId("f-tenant").value = params.get("tenant_id") || "";
     state.filters = readFilters();
-    await Promise.all([loadMessages(), loadCosts(), loadQuality(), loadApiVersion(), loadTemplates()]);
+    await Promise.all([loadMessages(), loadInbound(), loadCosts(), loadQuality(), loadApiVersion(), loadTemplates()]);
   },
 });

@@ -118,10 +118,66 @@ function renderMessages() {
           "div",
           { class: "message__head" },
           statusBadge(m.status),
-          h("span", { class: "message__to" }, t(m.kind === "test" ? "owner.testTo" : "owner.orderTo", { to: m.recipient_phone || "—" })),
+          h("span", { class: "message__to" }, t(TO_KEYS[m.kind] || "owner.orderTo", { to: m.recipient_phone || "—" })),
           h("time", { class: "muted", datetime: m.created_at || "" }, formatDateTime(m.created_at)),
         ),
         h("p", { class: "message__explain" }, explainMessage(m)),
+        ...supplierAnswer(m),
+      ),
+    ),
+  );
+}
+
+const TO_KEYS = { test: "owner.testTo", purchase_order: "owner.orderTo", supplier_ack: "owner.ackTo" };
+
+// What the supplier answered (issue 16): the decision of the buttons, then what they wrote about this message.
+function supplierAnswer(m) {
+  const parts = [];
+  const decision = m.supplier_decision;
+  if (decision) {
+    parts.push(
+      h(
+        "p",
+        { class: `message__decision message__decision--${decision.decision}`, "data-decision": decision.decision },
+        h("span", { "aria-hidden": "true" }, decision.decision === "confirmed" ? "✔ " : "✖ "),
+        t(`owner.decision.${decision.decision}`, { when: formatDateTime(decision.decided_at) }),
+      ),
+    );
+  }
+  const replies = (m.replies || []).filter((r) => r.outcome === "reply" && r.text);
+  if (replies.length) {
+    parts.push(
+      h(
+        "ul",
+        { class: "message__replies", "aria-label": t("owner.repliesLabel") },
+        ...replies.map((r) =>
+          h("li", { "data-reply": r.id }, t("owner.reply", { text: r.text, when: formatDateTime(r.sent_at) })),
+        ),
+      ),
+    );
+  }
+  return parts;
+}
+
+// Suppliers who wrote an opt-out word (STOP, BAJA, …): only their own opt-in word (START, ALTA, …) lifts it.
+async function loadOptedOut() {
+  const status = byId("opted-out-status");
+  const list = byId("opted-out-list");
+  const response = await notificationApi(`/api/v1/tenants/${state.tenantId}/whatsapp/opted-out`);
+  if (!response.ok) {
+    list.replaceChildren();
+    setResult(status, t("owner.optedOutFailed", { detail: response.detail }), "error");
+    return;
+  }
+  const suppliers = response.data.suppliers;
+  setResult(status, suppliers.length ? "" : t("owner.optedOutNone"));
+  list.replaceChildren(
+    ...suppliers.map((s) =>
+      h(
+        "li",
+        { class: "message", "data-phone": s.supplier_phone || "" },
+        h("div", { class: "message__head" }, h("span", { class: "message__to" }, s.supplier_phone || t("owner.optedOutNoPhone"))),
+        h("p", { class: "message__explain" }, t("owner.optedOutSince", { word: s.word, since: formatDateTime(s.opted_out_at) })),
       ),
     ),
   );
@@ -228,16 +284,19 @@ initPage({
       );
     });
     byId("test-form").addEventListener("submit", sendTest);
-    byId("refresh-messages").addEventListener("click", loadMessages);
+    byId("refresh-messages").addEventListener("click", () => Promise.all([loadMessages(), loadOptedOut()]));
     onLanguageChange(() => {
       renderSettings();
       renderMessages();
     });
     const tenant = await tenantApi(`/api/v1/tenants/${state.tenantId}`);
     if (tenant.ok) byId("bakery-name").textContent = tenant.data.name;
-    await Promise.all([loadSettings(), loadMessages(), loadUnreachable()]);
+    await Promise.all([loadSettings(), loadMessages(), loadUnreachable(), loadOptedOut()]);
     setInterval(() => {
-      if (document.visibilityState === "visible") loadMessages();
+      if (document.visibilityState === "visible") {
+        loadMessages();
+        loadOptedOut();
+      }
     }, REFRESH_MS);
   },
 });
