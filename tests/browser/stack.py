@@ -160,7 +160,8 @@ def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(no log)"
 
 
-def start_stack(root: Path) -> Stack:
+def start_stack(root: Path, extra_env: dict[str, str] | None = None) -> Stack:
+    """The services on free ports; ``extra_env`` adds settings (e.g. RabbitMQ, an events subscriber)."""
     tenant_port, sandbox_port, notification_port = free_port(), free_port(), free_port()
     tenant_url = f"http://127.0.0.1:{tenant_port}"
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
@@ -210,6 +211,7 @@ def start_stack(root: Path) -> Stack:
             "RECIPIENT_MIN_INTERVAL_SECONDS": "0",
         }
     )
+    env.update(extra_env or {})
 
     stack = Stack(root=root, tenant_url=tenant_url, sandbox_url=None, notification_url=None)
     try:

@@ -23,7 +23,9 @@ SUPPLIER = "+34600000111"
 
 @pytest.fixture
 async def e2e(database_url: str) -> AsyncIterator[E2E]:
-    async with sandbox_stack(database_url, outbound_events_url="http://platform.invalid/events") as stack:
+    async with sandbox_stack(
+        database_url, outbound_events_url="http://platform.invalid/events", outbound_events_secret="platform-secret"
+    ) as stack:
         stack.url = database_url  # type: ignore[attr-defined]
         yield stack
 

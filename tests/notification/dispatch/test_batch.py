@@ -156,7 +156,11 @@ async def test_no_send_from_a_number_unassigned_while_the_batch_waits(env: Env) 
     d = env.dispatcher(settings=settings, tenant_client=env.app.state.runtime.tenants)
 
     async def unassign_while_waiting() -> None:
-        await asyncio.sleep(0.3)  # the first message went out; the second waits ~1 s for its slot
+        # the first message went out; the second waits ~1 s for its slot (poll: a fixed sleep raced a slow claim)
+        for _ in range(200):
+            if env.graph.sends:
+                break
+            await asyncio.sleep(0.01)
         env.tenants.tenants[tenant]["whatsapp_phone_number_id"] = "200000000000009"
         r = await env.client.post(
             f"/internal/v1/tenants/{tenant}/settings-changed", headers=token(env.settings, "service")
