@@ -8,6 +8,7 @@ relative to the working directory. Stop everything with Ctrl-C.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -24,10 +25,22 @@ DEV_DEFAULTS = {
     "WHATSAPP_APP_SECRET": "sandbox-app-secret",
     "WHATSAPP_WEBHOOK_VERIFY_TOKEN": "sandbox-verify-token",
     "WHATSAPP_HTTP_TRANSPORT": "aiohttp",  # the Graph client over aiohttp: 5-9x cheaper (docs/benchmarks.md)
-    "TENANT_SERVICE_URL": "http://127.0.0.1:8001",
-    "NOTIFICATION_SERVICE_URL": "http://127.0.0.1:8002",
-    "SANDBOX_WEBHOOK_URL": "http://127.0.0.1:8002/api/v1/whatsapp/webhook",
 }
+
+#: The ports of the three processes (TENANT_PORT, NOTIFICATION_PORT, SANDBOX_PORT) and their defaults.
+DEFAULT_PORTS = {"TENANT_PORT": 8001, "NOTIFICATION_PORT": 8002, "SANDBOX_PORT": 8009}
+
+
+def linked_urls(tenant: int, notification: int, sandbox: int) -> dict[str, str]:
+    """The URLs by which the services reach each other (and the pages reach the notification service)."""
+    return {
+        "WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{sandbox}",
+        "TENANT_SERVICE_URL": f"http://127.0.0.1:{tenant}",
+        "NOTIFICATION_SERVICE_URL": f"http://127.0.0.1:{notification}",
+        "NOTIFICATION_SERVICE_PUBLIC_URL": f"http://127.0.0.1:{notification}",
+        "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{notification}/api/v1/whatsapp/webhook",
+        "NOTIFICATION_CORS_ORIGINS": json.dumps([f"http://localhost:{tenant}", f"http://127.0.0.1:{tenant}"]),
+    }
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -44,22 +57,50 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def build_env() -> dict[str, str]:
+    """The environment, then `.env`, then the defaults; the URLs between the services follow the ports.
+
+    A URL that is not set, empty, or still the value the default ports give (as `.env.example` ships it) is
+    derived from TENANT_PORT / NOTIFICATION_PORT / SANDBOX_PORT, so moving a port is one variable; a URL set to
+    anything else (another host, https, a proxy) is kept as it is.
+    """
     env = {**DEV_DEFAULTS, **read_dotenv(Path.cwd() / ".env"), **os.environ}
     env.setdefault("PYTHONUNBUFFERED", "1")
+    ports: dict[str, int] = {}
+    for name, default in DEFAULT_PORTS.items():
+        raw = env.get(name) or str(default)
+        if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+            raise SystemExit(f"{name}={raw!r} is not a port: use a number from 1 to 65535")
+        ports[name] = int(raw)
+        env[name] = raw
+    defaults = linked_urls(*DEFAULT_PORTS.values())
+    wanted = linked_urls(*ports.values())
+    for name, value in wanted.items():
+        current = env.get(name, "")
+        if not current or _same(name, current, defaults[name]):
+            env[name] = value
     return env
 
 
-def local_url(env: dict[str, str], port_variable: str, default_port: int, path: str) -> str:
-    return f"http://127.0.0.1:{env.get(port_variable) or default_port}{path}"
+def _same(name: str, value: str, default: str) -> bool:
+    if name == "NOTIFICATION_CORS_ORIGINS":
+        try:
+            return bool(json.loads(value) == json.loads(default))
+        except ValueError:
+            return False
+    return value.rstrip("/") == default
+
+
+def local_url(env: dict[str, str], port_variable: str, path: str) -> str:
+    return f"http://127.0.0.1:{env[port_variable]}{path}"
 
 
 def main() -> int:
     env = build_env()
     cwd = Path.cwd()
     services = [
-        ("sandbox", "wa_sandbox", local_url(env, "SANDBOX_PORT", 8009, "/_sandbox/health")),
-        ("tenant", "tenant_service", local_url(env, "TENANT_PORT", 8001, "/health/live")),
-        ("notification", "notification_service", local_url(env, "NOTIFICATION_PORT", 8002, "/health/live")),
+        ("sandbox", "wa_sandbox", local_url(env, "SANDBOX_PORT", "/_sandbox/health")),
+        ("tenant", "tenant_service", local_url(env, "TENANT_PORT", "/health/live")),
+        ("notification", "notification_service", local_url(env, "NOTIFICATION_PORT", "/health/live")),
     ]
     try:
         for step in ("tenant_service.migrate", "notification_service.migrate", "tenant_service.seed_demo"):
@@ -83,8 +124,9 @@ def main() -> int:
                 raise SystemExit(str(exc)) from None
             print(f"[make run] {name} is up ({health.rsplit('/', 2)[0]})", flush=True)
         print(
-            "\n[make run] ready. Tenant service http://localhost:8001 (pages at /app/), notification service "
-            "http://localhost:8002, WhatsApp sandbox http://localhost:8009.\n"
+            f"\n[make run] ready. Tenant service http://localhost:{env['TENANT_PORT']} (pages at /app/), "
+            f"notification service http://localhost:{env['NOTIFICATION_PORT']}, "
+            f"WhatsApp sandbox http://localhost:{env['SANDBOX_PORT']}.\n"
             "[make run] get a token with: make token ROLE=admin   (Ctrl-C stops everything)\n",
             flush=True,
         )

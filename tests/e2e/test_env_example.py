@@ -29,7 +29,7 @@ pytestmark = pytest.mark.e2e
 class MakeRun:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.ports = {"8001": free_port(), "8002": free_port(), "8009": free_port()}
+        self.ports = {"8001": str(free_port()), "8002": str(free_port()), "8009": str(free_port())}
         self.tenant = f"http://127.0.0.1:{self.ports['8001']}"
         self.notification = f"http://127.0.0.1:{self.ports['8002']}"
         self.sandbox = f"http://127.0.0.1:{self.ports['8009']}"
@@ -46,8 +46,17 @@ class MakeRun:
         env_file.write_text(text)
         assert "\nWHATSAPP_ACCESS_TOKEN_FILE=\n" in text, "the case of the issue: an empty value in .env"
 
-    def start(self) -> None:
+    def port_variables(self) -> dict[str, str]:
+        """Only TENANT_PORT / NOTIFICATION_PORT / SANDBOX_PORT, no `.env`: the URLs between services must follow."""
+        return {
+            "TENANT_PORT": self.ports["8001"],
+            "NOTIFICATION_PORT": self.ports["8002"],
+            "SANDBOX_PORT": self.ports["8009"],
+        }
+
+    def start(self, extra_env: dict[str, str] | None = None) -> None:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", str(self.workdir))}
+        env.update(extra_env or {})
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - our own script
                 [sys.executable, str(ROOT / "scripts" / "run_stack.py")],
@@ -88,7 +97,18 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
         run.stop()
 
 
-def test_cp_env_example_then_make_run_sends_the_seed_flow(make_run: MakeRun) -> None:
+@pytest.fixture
+def make_run_on_ports(tmp_path: Path) -> Iterator[MakeRun]:
+    run = MakeRun(tmp_path)
+    try:
+        run.start(run.port_variables())
+        yield run
+    finally:
+        run.stop()
+
+
+def send_the_seed_flow(make_run: MakeRun, wanted: tuple[str, ...] = ("sent", "delivered", "read")) -> dict:
+    """Assign a number, switch WhatsApp on, post a PO event and wait for the message in one of `wanted`."""
     tokens = Tokens(DEV_JWT_SECRET)  # the JWT secret .env.example ships
     tenant_id, name = DEMO_BAKERIES[0]
     numbers = httpx.get(f"{make_run.tenant}/api/v1/admin/whatsapp/phone-numbers", headers=tokens.admin(), timeout=30)
@@ -124,14 +144,40 @@ def test_cp_env_example_then_make_run_sends_the_seed_flow(make_run: MakeRun) -> 
 
     def sent() -> dict | None:
         m = httpx.get(f"{make_run.notification}/api/v1/messages/{nid}", headers=tokens.admin(), timeout=30).json()
-        return m if m["status"] in ("sent", "delivered", "read") else None
+        return m if m["status"] in wanted else None
 
-    message = wait_for(sent, timeout=30, interval=0.2, what=f"the PO message sent; log:\n{make_run.log_text()}")
+    message = wait_for(sent, timeout=30, interval=0.2, what=f"the PO message {wanted}; log:\n{make_run.log_text()}")
     assert message["phone_number_id"] == phone_number_id
     in_sandbox = httpx.get(f"{make_run.sandbox}/_sandbox/messages", timeout=30).json()
     assert any(m.get("wamid") == message["wamid"] for m in in_sandbox), in_sandbox
+    return message
+
+
+def test_cp_env_example_then_make_run_sends_the_seed_flow(make_run: MakeRun) -> None:
+    send_the_seed_flow(make_run)
     assert (make_run.workdir / "var" / "tenant.db").exists(), "relative paths are the working directory's"
     started = time.monotonic()
     make_run.stop()
     assert time.monotonic() - started < 40
     assert make_run.proc is not None and make_run.proc.returncode == 0, make_run.log_text()
+
+
+def test_make_run_on_other_ports_links_the_services_through_them(make_run_on_ports: MakeRun) -> None:
+    """TENANT_PORT / NOTIFICATION_PORT / SANDBOX_PORT alone (no .env), none of them the defaults."""
+    run = make_run_on_ports
+    assert not {"8001", "8002", "8009"} & set(run.ports.values())
+    for url in (f"{run.tenant}/health/live", f"{run.notification}/health/live", f"{run.sandbox}/_sandbox/health"):
+        assert httpx.get(url, timeout=30).status_code == 200, url
+    assert f"http://localhost:{run.ports['8001']} (pages at /app/)" in run.log_text()
+    # Graph URL -> the sandbox's port; the sandbox's status webhook -> the notification service's port.
+    send_the_seed_flow(run, wanted=("delivered", "read"))
+    # The pages get the notification service's URL on its port, and it allows them (CORS) from the tenant's port.
+    page = httpx.get(f"{run.tenant}/app/", timeout=30)
+    assert f'data-notification-url="{run.notification}"' in page.text
+    assert run.notification in page.headers["content-security-policy"]
+    preflight = httpx.options(
+        f"{run.notification}/api/v1/messages",
+        headers={"Origin": run.tenant, "Access-Control-Request-Method": "GET"},
+        timeout=30,
+    )
+    assert preflight.headers.get("access-control-allow-origin") == run.tenant, preflight.headers
