@@ -52,6 +52,21 @@ async def test_admin_lists_everything_with_filters_and_cursor(any_env: Env) -> N
     assert past["items"] == []
 
 
+async def test_messages_name_the_supplier_and_the_purchase_order(any_env: Env) -> None:
+    """Issue 17: the lists show who and which PO, not only a phone number; for the owner and the admin alike."""
+    env = any_env
+    tenant = env.tenants.add()
+    event = po_event(tenant, purchase_order={"number": "PO-2026-0777"}, supplier={"name": "Molinos Íñigo"})
+    nid = (await env.post_event(event)).json()["notification_id"]
+    for headers in (token(env.settings, "owner", tenant), token(env.settings, "admin")):
+        [listed] = (await env.client.get("/api/v1/messages", headers=headers)).json()["items"]
+        detail = (await env.client.get(f"/api/v1/messages/{nid}", headers=headers)).json()
+        for message in (listed, detail):
+            assert message["supplier_name"] == "Molinos Íñigo"
+            assert message["purchase_order_number"] == "PO-2026-0777"
+            assert "template_values" not in message
+
+
 async def test_owner_sees_only_its_own_tenant(env: Env) -> None:
     a, b, ids_a, ids_b = await _two_tenants(env)
     owner_a = token(env.settings, "owner", a)
@@ -106,6 +121,7 @@ async def test_test_message_goes_through_the_queue(env: Env) -> None:
     assert send["payload"]["to"] == "+34612345678"
     params = [p["text"] for p in send["payload"]["template"]["components"][0]["parameters"]]
     assert params == ["Proveedor de prueba", "PO-TEST-0001", "€125.50"]
+    assert message["supplier_name"] is None and message["purchase_order_number"] is None  # samples, not a supplier
 
 
 async def test_test_message_rules(env: Env) -> None:

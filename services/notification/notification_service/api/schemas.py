@@ -8,6 +8,8 @@ from typing import Any, Self
 
 from pydantic import BaseModel
 
+from notification_service.domain.decisions import KIND_TEST
+
 
 class AcceptedOut(BaseModel):
     notification_id: uuid.UUID
@@ -104,10 +106,24 @@ class MessageOut(BaseModel):
     #: issue 16: the supplier's decision on this message (its buttons), and what the supplier wrote about it
     supplier_decision: SupplierDecisionOut | None = None
     replies: list[InboundOut] = []
+    #: issue 17: who and what the message is about, from the event's values (the tenant's own data, both roles);
+    #: null when the message's kind carries none (a test message with sample values, an alert)
+    supplier_name: str | None = None
+    purchase_order_number: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
-        return cls.model_validate({k: row[k] for k in cls.model_fields if k in row})
+        # a test message's values are samples ("Proveedor de prueba"), not a supplier's: not shown as one
+        values = (row.get("template_values") or {}) if row.get("kind") != KIND_TEST else {}
+        about = {
+            "supplier_name": _text(values.get("supplier_name")),
+            "purchase_order_number": _text(values.get("po_number")),
+        }
+        return cls.model_validate({**about, **{k: row[k] for k in cls.model_fields if k in row}})
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class MessageDetailOut(MessageOut):
