@@ -274,6 +274,38 @@ def test_admin_messages_page_loads_and_says_what_is_not_available(page, stack, s
     shoot(page, "admin-messages")
 
 
+def test_no_page_logs_a_console_error_or_a_failed_request(context, needs_notification):
+    """Issue 17: every page (sign-in, both admin pages, the owner's) loads with a clean console: no error logged
+    (the missing /favicon.ico was one), no failed request, no response of 400 or more; each page's icon loads."""
+    stack = needs_notification
+    tenant_id, _ = bakery(9)
+    pages = [
+        ("/app/", None, None),
+        ("/app/admin/whatsapp", "admin", None),
+        ("/app/admin/whatsapp/messages", "admin", None),
+        ("/app/settings/notifications", "owner", tenant_id),
+    ]
+    for path, role, tenant in pages:
+        tab = context.new_page()
+        problems: list[str] = []
+        tab.on("console", lambda m, out=problems: out.append(f"console {m.text}") if m.type == "error" else None)
+        tab.on("pageerror", lambda e, out=problems: out.append(f"pageerror {e}"))
+        tab.on("requestfailed", lambda r, out=problems: out.append(f"failed {r.url} {r.failure}"))
+        tab.on("response", lambda r, out=problems: out.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        if role:
+            open_as(tab, stack, path, role, tenant)
+        else:
+            tab.goto(path)
+        tab.wait_for_load_state("networkidle")
+        expect(tab.locator("h1")).to_be_visible()
+        icon = tab.evaluate(
+            "fetch(document.querySelector('link[rel=icon]').href).then(r => [r.status, r.headers.get('content-type')])"
+        )
+        assert icon[0] == 200 and icon[1].startswith("image/svg+xml"), (path, icon)
+        assert problems == [], f"{path}: {problems}"
+        tab.close()
+
+
 # -- with the notification service: a purchase order end to end ------------------------------------------------
 
 
@@ -298,6 +330,8 @@ def test_purchase_order_message_reaches_delivered_and_only_its_owner_sees_it(
         page.wait_for_timeout(1000)
     expect(item.first).to_have_attribute("data-status", re.compile("^(delivered|read)$"))
     expect(item.first).to_contain_text(re.compile("Entregado|Leído"))
+    # issue 17: who and which order, not only the phone
+    expect(item.first.locator(".message__to")).to_have_text(f"Pedido PO-BROWSER-1 a Harinas del Norte · {supplier}")
     shoot(page, "owner-settings-messages")
 
     other = context.new_page()
@@ -312,6 +346,9 @@ def test_purchase_order_message_reaches_delivered_and_only_its_owner_sees_it(
     admin.get_by_role("button", name="Filtrar").click()
     row = admin.locator("#messages-body tr[data-message-id]", has_text=supplier)
     expect(row.first).to_be_visible()
+    expect(row.first.locator(".message-supplier")).to_have_text("Harinas del Norte")
+    expect(row.first.locator("td.message-order")).to_have_text("PO-BROWSER-1")
+    expect(admin.get_by_role("columnheader", name="Pedido", exact=True).first).to_be_visible()
     row.first.get_by_role("button", name=re.compile("Ver intentos")).click()
     expect(admin.locator(".detail-row").first).to_contain_text("Intento 1")
     shoot(admin, "admin-messages-with-data")
@@ -375,7 +412,7 @@ def test_owner_sees_the_supplier_decision_reply_and_opt_out(context, page, needs
             assert sent.status_code == 200, sent.text
 
     open_as(page, stack, "/app/settings/notifications", "owner", tenant_id)
-    item = page.locator("#latest-list li.message", has_text="Pedido a " + supplier)
+    item = page.locator("#latest-list li.message", has_text="Pedido PO-BROWSER-TAP a Harinas del Norte · " + supplier)
     decision = item.locator("[data-decision='confirmed']")
     for _ in range(30):
         page.get_by_role("button", name="Actualizar").click()
@@ -385,7 +422,11 @@ def test_owner_sees_the_supplier_decision_reply_and_opt_out(context, page, needs
     expect(decision).to_contain_text("El proveedor confirmó el pedido")
     expect(item.locator(".message__replies")).to_contain_text("Lo llevo el martes")
     expect(page.locator("#opted-out-list li", has_text=leaving)).to_contain_text("BAJA")
-    expect(page.locator("#latest-list li.message", has_text="Respuesta al proveedor " + supplier).first).to_be_visible()
+    expect(
+        page.locator(
+            "#latest-list li.message", has_text="Respuesta al proveedor por el pedido PO-BROWSER-TAP · " + supplier
+        ).first
+    ).to_be_visible()
     shoot(page, "owner-settings-supplier-replies")
 
     admin = context.new_page()

@@ -48,6 +48,18 @@ async def test_pages_are_public_html_with_the_notification_url_and_strict_header
     assert "script-src 'self'" in csp and "connect-src 'self' http://127.0.0.1:8002" in csp
     assert r.headers["referrer-policy"] == "no-referrer"
     assert "{{" not in r.text
+    # issue 17: each page names its icon, from its own origin (the CSP's img-src 'self' allows it)
+    assert '<link rel="icon" href="/app/static/img/favicon.svg" type="image/svg+xml">' in r.text
+    assert "img-src 'self'" in csp
+
+
+async def test_the_favicon_is_served_at_its_link_and_at_favicon_ico(dev_client):
+    linked = await dev_client.get("/app/static/img/favicon.svg")
+    assert linked.status_code == 200 and linked.headers["content-type"].startswith("image/svg+xml")
+    legacy = await dev_client.get("/favicon.ico")
+    assert legacy.status_code == 200 and legacy.headers["content-type"].startswith("image/svg+xml")
+    assert legacy.content == linked.content and legacy.content.startswith(b"<svg")
+    assert b"<script" not in legacy.content.lower()
 
 
 async def test_static_files_and_the_app_redirect(dev_client):

@@ -18,7 +18,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -32,6 +32,7 @@ from tenant_service.seed_demo import DEMO_BAKERIES
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 TEMPLATES = WEB_DIR / "templates"
 STATIC = WEB_DIR / "static"
+FAVICON = STATIC / "img" / "favicon.svg"
 
 #: path under /app → (template, page script, title)
 PAGES: dict[str, tuple[str, str, str]] = {
@@ -84,6 +85,20 @@ def _security_headers(settings: TenantSettings) -> dict[str, str]:
 
 
 router = APIRouter(include_in_schema=False)
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """The pages name their icon (``<link rel="icon">``); this answers tools that ask for /favicon.ico anyway.
+
+    Public like the static files: an SVG (browsers go by the Content-Type, not the name)."""
+    headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    return Response(_favicon(), media_type="image/svg+xml", headers=headers)
+
+
+@lru_cache(maxsize=1)
+def _favicon() -> bytes:
+    return FAVICON.read_bytes()
 
 
 @router.get("/app")

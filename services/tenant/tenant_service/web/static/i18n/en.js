@@ -295,6 +295,7 @@ export default {
   "owner.noMessages": "No messages have been sent yet.",
   "owner.messagesFailed": "Messages not available: {detail}",
   "owner.ackTo": "Reply to supplier {to}",
+  "owner.ackToNamed": "Reply to the supplier about order {number} · {to}",
   "owner.decision.confirmed": "The supplier confirmed the order ({when}).",
   "owner.decision.rejected": "The supplier rejected the order ({when}).",
   "owner.repliesLabel": "What the supplier wrote",
@@ -309,4 +310,5 @@ export default {
   "reason.outside_service_window": "more than 24 hours had passed since the supplier last wrote, so WhatsApp does not allow a free reply.",
   "owner.testTo": "Test to {to}",
   "owner.orderTo": "Order to {to}",
+  "owner.orderToNamed": "Order {number} to {name} · {to}",
 };

@@ -295,6 +295,7 @@ export default {
   "owner.noMessages": "Aún no se ha enviado ningún mensaje.",
   "owner.messagesFailed": "Mensajes no disponibles: {detail}",
   "owner.ackTo": "Respuesta al proveedor {to}",
+  "owner.ackToNamed": "Respuesta al proveedor por el pedido {number} · {to}",
   "owner.decision.confirmed": "El proveedor confirmó el pedido ({when}).",
   "owner.decision.rejected": "El proveedor rechazó el pedido ({when}).",
   "owner.repliesLabel": "Lo que escribió el proveedor",
@@ -309,4 +310,5 @@ export default {
   "reason.outside_service_window": "habían pasado más de 24 horas desde el último mensaje del proveedor, y WhatsApp no permite una respuesta libre.",
   "owner.testTo": "Prueba a {to}",
   "owner.orderTo": "Pedido a {to}",
+  "owner.orderToNamed": "Pedido {number} a {name} · {to}",
 };

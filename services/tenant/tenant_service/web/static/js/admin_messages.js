@@ -142,7 +142,7 @@ function detailRow(message) {
       attemptsList(d),
     );
   }
-  return h("tr", { class: "detail-row", id: `detail-${message.id}` }, h("td", { colspan: "7" }, content));
+  return h("tr", { class: "detail-row", id: `detail-${message.id}` }, h("td", { colspan: "8" }, content));
 }
 
 async function toggleDetail(message) {
@@ -161,6 +161,13 @@ async function toggleDetail(message) {
   renderMessages(message.id);
 }
 
+// Who the message went to (issue 17): the supplier's name when the event named one, then the phone.
+function recipientCell(message) {
+  const phone = message.recipient_phone || "—";
+  if (!message.supplier_name) return [phone];
+  return [h("span", { class: "message-supplier" }, message.supplier_name), h("br"), h("span", { class: "muted" }, phone)];
+}
+
 function messageRows(message) {
   const open = !!(state.details[message.id] && state.details[message.id].open);
   const button = h(
@@ -174,7 +181,8 @@ function messageRows(message) {
     { "data-message-id": message.id, "data-status": message.status },
     h("td", { "data-label": t("adminMsg.colCreated") }, formatDateTime(message.created_at)),
     h("td", { "data-label": t("adminMsg.colBakery") }, tenantName(message.tenant_id)),
-    h("td", { "data-label": t("adminMsg.colRecipient") }, message.recipient_phone || "—"),
+    h("td", { "data-label": t("adminMsg.colRecipient") }, ...recipientCell(message)),
+    h("td", { "data-label": t("adminMsg.colOrder"), class: "message-order" }, message.purchase_order_number || "—"),
     h("td", { "data-label": t("adminMsg.colTemplate") }, `${message.template_name || "—"}${message.language ? ` (${message.language})` : ""}`),
     h("td", { "data-label": t("adminMsg.colStatus") }, statusBadge(message.status)),
     h("td", { "data-label": t("adminMsg.colReason") }, explainMessage(message)),
@@ -186,7 +194,7 @@ function messageRows(message) {
 function renderMessages(focusId) {
   const body = byId("messages-body");
   body.replaceChildren(...state.messages.flatMap(messageRows));
-  if (!state.messages.length) body.append(h("tr", {}, h("td", { colspan: "7" }, t("adminMsg.noMessages"))));
+  if (!state.messages.length) body.append(h("tr", {}, h("td", { colspan: "8" }, t("adminMsg.noMessages"))));
   byId("load-more").hidden = !state.nextCursor;
   if (focusId) {
     const button = body.querySelector(`button[data-message-id="${CSS.escape(focusId)}"]`);

@@ -118,7 +118,7 @@ function renderMessages() {
           "div",
           { class: "message__head" },
           statusBadge(m.status),
-          h("span", { class: "message__to" }, t(TO_KEYS[m.kind] || "owner.orderTo", { to: m.recipient_phone || "—" })),
+          h("span", { class: "message__to" }, messageTo(m)),
           h("time", { class: "muted", datetime: m.created_at || "" }, formatDateTime(m.created_at)),
         ),
         h("p", { class: "message__explain" }, explainMessage(m)),
@@ -129,6 +129,15 @@ function renderMessages() {
 }
 
 const TO_KEYS = { test: "owner.testTo", purchase_order: "owner.orderTo", supplier_ack: "owner.ackTo" };
+
+// Issue 17: the supplier's name and the PO number when the message carries them, not only the phone.
+function messageTo(m) {
+  const to = m.recipient_phone || "—";
+  const number = m.purchase_order_number;
+  if (m.kind === "purchase_order" && m.supplier_name && number) return t("owner.orderToNamed", { name: m.supplier_name, number, to });
+  if (m.kind === "supplier_ack" && number) return t("owner.ackToNamed", { number, to });
+  return t(TO_KEYS[m.kind] || "owner.orderTo", { to });
+}
 
 // What the supplier answered (issue 16): the decision of the buttons, then what they wrote about this message.
 function supplierAnswer(m) {
