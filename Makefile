@@ -8,7 +8,7 @@ RUN := $(UV) run --frozen
 .PHONY: help install uv run migrate seed test lint format token dispatcher bench clean
 
 help:
-	@echo "make run     install, migrate, seed demo data and start sandbox :8009, tenant :8001, notification :8002"
+	@echo "make run     install, migrate, seed demo data and start sandbox :8009, tenant :8001, notification :8002 (SANDBOX_PORT, TENANT_PORT, NOTIFICATION_PORT move them)"
 	@echo "make test    install dev tools and run every test"
 	@echo "make lint    ruff + mypy"
 	@echo "make token ROLE=admin|owner|service [TENANT=<uuid>]   print a signed dev token (last line)"
