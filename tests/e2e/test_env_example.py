@@ -5,6 +5,7 @@ phone-numbers endpoint answered 500 (IsADirectoryError) and nothing could be sen
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -181,3 +182,62 @@ def test_make_run_on_other_ports_links_the_services_through_them(make_run_on_por
         timeout=30,
     )
     assert preflight.headers.get("access-control-allow-origin") == run.tenant, preflight.headers
+
+
+def _run_stack_module():
+    spec = importlib.util.spec_from_file_location("run_stack", ROOT / "scripts" / "run_stack.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("env", "dotenv", "expected"),
+    [
+        # the ports alone: every link follows them
+        (
+            {"TENANT_PORT": "9101", "NOTIFICATION_PORT": "9102", "SANDBOX_PORT": "9109"},
+            "",
+            {
+                "WHATSAPP_GRAPH_URL": "http://127.0.0.1:9109",
+                "TENANT_SERVICE_URL": "http://127.0.0.1:9101",
+                "NOTIFICATION_SERVICE_PUBLIC_URL": "http://127.0.0.1:9102",
+                "SANDBOX_WEBHOOK_URL": "http://127.0.0.1:9102/api/v1/whatsapp/webhook",
+                "NOTIFICATION_CORS_ORIGINS": '["http://localhost:9101", "http://127.0.0.1:9101"]',
+            },
+        ),
+        # `.env` as .env.example ships it (URLs at the default ports), a port moved in the environment: followed
+        (
+            {"NOTIFICATION_PORT": "9102"},
+            "NOTIFICATION_SERVICE_URL=http://127.0.0.1:8002\nTENANT_PORT=8001\n",
+            {"NOTIFICATION_SERVICE_URL": "http://127.0.0.1:9102", "TENANT_SERVICE_URL": "http://127.0.0.1:8001"},
+        ),
+        # a URL set to something else is kept
+        (
+            {"SANDBOX_PORT": "9109", "WHATSAPP_GRAPH_URL": "https://graph.facebook.com"},
+            "",
+            {"WHATSAPP_GRAPH_URL": "https://graph.facebook.com", "SANDBOX_PORT": "9109"},
+        ),
+    ],
+)
+def test_run_stack_derives_the_links_from_the_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], dotenv: str, expected: dict[str, str]
+) -> None:
+    run_stack = _run_stack_module()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(dotenv)
+    for name in [*run_stack.DEFAULT_PORTS, *run_stack.linked_urls(1, 2, 3)]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    built = run_stack.build_env()
+    assert {name: built[name] for name in expected} == expected
+
+
+def test_run_stack_refuses_a_port_that_is_not_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_stack = _run_stack_module()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TENANT_PORT", "80o1")
+    with pytest.raises(SystemExit, match="TENANT_PORT='80o1' is not a port"):
+        run_stack.build_env()
