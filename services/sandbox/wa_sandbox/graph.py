@@ -478,7 +478,8 @@ async def create_template(version: str, node_id: str, request: Request) -> JSONR
         async def approve_later() -> None:
             await asyncio.sleep(delay)
             if template.status == "PENDING":
-                disp.set_template_status(template, "APPROVED")
+                status, reason = state.review_outcome(template.name)
+                disp.set_template_status(template, status, reason)
 
         disp.spawn(approve_later())
     return JSONResponse({"id": template.id, "status": template.status, "category": template.category})
