@@ -116,3 +116,9 @@ async def test_review_approves_then_the_knob_rejects_with_a_webhook_for_each(hoo
     assert cleared.json() == {}
     bad = await client.post("/_sandbox/templates/review", json={"status": "PAUSED"})
     assert bad.status_code == 422
+
+
+async def test_a_waba_without_templates_lists_none(client: httpx.AsyncClient) -> None:
+    client.app.state.sandbox.templates.clear()  # type: ignore[attr-defined]
+    listed = await client.get(f"{URL}?fields=name,status", headers=AUTH)
+    assert listed.status_code == 200 and listed.json()["data"] == []
