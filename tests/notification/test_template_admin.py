@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .sandbox_stack import SANDBOX_TOKEN, E2E, eventually, sandbox_stack
+from .sandbox_stack import E2E, SANDBOX_TOKEN, eventually, sandbox_stack
 
 WABA = "100000000000001"
 GRAPH = {"Authorization": f"Bearer {SANDBOX_TOKEN}"}
