@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from notification_service.domain import templates as definitions
+
 from .sandbox_stack import E2E, SANDBOX_TOKEN, eventually, sandbox_stack
 
 WABA = "100000000000001"
@@ -150,3 +152,22 @@ async def test_not_configured_is_a_clear_503(sqlite_url: str) -> None:
         r = await e2e.api.get("/api/v1/admin/whatsapp/templates/plan", headers=e2e.admin)
         assert r.status_code == 503
         assert "WHATSAPP_BUSINESS_ACCOUNT_ID" in r.json()["detail"]
+
+
+async def test_a_definition_without_wording_is_reported_not_a_500(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = definitions.TemplateSpec(
+        name="inventory_alert",
+        languages={"es": "es"},
+        render=lambda values, language: [str(values["product"])],
+        sample_values={"product": "Harina"},
+    )
+    monkeypatch.setitem(definitions.TEMPLATES, "inventory_alert", spec)
+    item = (await plan(e2e))[("inventory_alert", "es")]
+    assert (item["state"], item["components"]) == ("unbuildable", [])
+    assert "no wording for template inventory_alert (es)" in item["error"]
+    r = await e2e.api.post("/api/v1/admin/whatsapp/templates/submit", headers=e2e.admin)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["unbuildable"], body["skipped"], body["created"]) == (1, 2, 0)
+    listed = (await e2e.sandbox.get(f"/v23.0/{WABA}/message_templates?name=inventory_alert", headers=GRAPH)).json()
+    assert listed["data"] == []  # nothing was sent to Meta

@@ -407,7 +407,14 @@ templates_app = typer.Typer(
 )
 app.add_typer(templates_app, name="templates")
 
-_STATE_COLOURS = {"missing": "red", "present": "green", "differs": "yellow", "created": "green", "refused": "red"}
+_STATE_COLOURS = {
+    "missing": "red",
+    "present": "green",
+    "differs": "yellow",
+    "unbuildable": "red",
+    "created": "green",
+    "refused": "red",
+}
 
 
 def _body_text(components: list[dict[str, Any]]) -> str:
@@ -434,7 +441,7 @@ def templates_plan(ctx: typer.Context) -> None:
             f"[{_STATE_COLOURS[state]}]{state}[/]",
             waba.get("status") or "–",
             waba.get("category") or "–",
-            _body_text(t["components"]),
+            _body_text(t["components"]) if t["components"] else f"[red]{t.get('error') or ''}[/red]",
         )
     table.caption = f"WABA {data['waba_id']}; {len(data['extra'])} other template(s) there the product does not use"
     _emit(c, data, table)
@@ -443,7 +450,7 @@ def templates_plan(ctx: typer.Context) -> None:
 @templates_app.command("submit")
 def templates_submit(ctx: typer.Context) -> None:
     """Create the templates the WABA lacks (with the example values Meta requires); those already there are
-    skipped. Exit 1 when Meta refused any."""
+    skipped. Exit 1 when Meta refused any (or a definition could not become a request)."""
     c = _state(ctx)
     data = _call(c, "POST", f"{c.notification_url}/api/v1/admin/whatsapp/templates/submit")
     table = Table("name", "language", "result", "status", "id", "Meta's answer")
@@ -456,6 +463,8 @@ def templates_submit(ctx: typer.Context) -> None:
             r["name"], r["language"], f"[{colour}]{r['result']}[/]", r.get("status") or "", r.get("id") or "", error
         )
     table.caption = f"{data['created']} created, {data['skipped']} skipped, {data['refused']} refused"
+    if data.get("unbuildable"):
+        table.caption += f", {data['unbuildable']} not buildable (fix the definitions)"
     _emit(c, data, table)
-    if data["refused"]:
+    if data["refused"] or data.get("unbuildable"):
         raise typer.Exit(EXIT_API_REFUSED)

@@ -91,3 +91,15 @@ def test_a_definition_without_wording_is_named() -> None:
     )
     with pytest.raises(SpecError, match=r"no wording for template inventory_alert \(es\)"):
         required_templates({"inventory_alert": spec})
+
+
+def test_or_problems_names_what_cannot_be_built_and_keeps_the_rest() -> None:
+    from notification_service.domain.template_specs import SpecProblem, required_templates_or_problems
+
+    spec = definitions.TemplateSpec(
+        name="inventory_alert", languages={"es": "es"}, render=lambda v, lang: [str(v["p"])], sample_values={"p": "x"}
+    )
+    items = required_templates_or_problems({**definitions.TEMPLATES, "inventory_alert": spec})
+    problems = [i for i in items if isinstance(i, SpecProblem)]
+    assert [(p.name, p.language) for p in problems] == [("inventory_alert", "es")]
+    assert len(items) == 3

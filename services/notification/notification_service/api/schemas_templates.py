@@ -19,10 +19,14 @@ class PlanItemOut(BaseModel):
     language: str = Field(description="Meta's language code")
     category: str = Field(description="The category the product asks for")
     components: list[dict[str, Any]] = Field(description="Meta's create-template components, with examples")
-    state: Literal["missing", "present", "differs"] = Field(
-        description="missing: not at the WABA; present: there with the category asked for; differs: another category"
+    state: Literal["missing", "present", "differs", "unbuildable"] = Field(
+        description=(
+            "missing: not at the WABA; present: there with the category asked for; differs: another category; "
+            "unbuildable: the product's definition cannot become a create request (see error)"
+        )
     )
     waba: WabaTemplateOut | None = Field(description="What the WABA has under this name and language")
+    error: str | None = Field(default=None, description="Why the definition cannot be built (state unbuildable)")
 
 
 class ExtraTemplateOut(BaseModel):
@@ -41,7 +45,7 @@ class PlanOut(BaseModel):
 class SubmitItemOut(BaseModel):
     name: str
     language: str
-    result: Literal["created", "skipped", "refused"]
+    result: Literal["created", "skipped", "refused", "unbuildable"]
     id: str | None = None
     status: str | None = Field(default=None, description="Meta's status (PENDING after a creation)")
     category: str | None = None
@@ -56,3 +60,4 @@ class SubmitOut(BaseModel):
     created: int
     skipped: int
     refused: int
+    unbuildable: int = Field(description="Definitions that could not become a create request (nothing sent to Meta)")

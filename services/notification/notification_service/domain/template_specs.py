@@ -134,18 +134,45 @@ def spec_for(
     )
 
 
+@dataclass(frozen=True)
+class SpecProblem:
+    """A (template, language) the product sends whose create request cannot be built (what to fix in ``error``)."""
+
+    name: str
+    language: str
+    error: str
+
+
 def required_templates(
     registry: Mapping[str, definitions.TemplateSpec] | None = None,
     texts: Mapping[tuple[str, str], TemplateText] = TEXTS,
 ) -> list[RequiredTemplate]:
     """Every (template, language) the product sends as a Meta template, in a stable order. Free-form texts (sent
-    only inside the 24-hour window) need nothing at Meta and are left out."""
-    source = definitions.TEMPLATES if registry is None else registry
+    only inside the 24-hour window) need nothing at Meta and are left out. Raises :class:`SpecError` for one that
+    cannot be built (:func:`required_templates_or_problems` reports them instead)."""
     out: list[RequiredTemplate] = []
+    for item in required_templates_or_problems(registry, texts):
+        if isinstance(item, SpecProblem):
+            raise SpecError(item.error)
+        out.append(item)
+    return out
+
+
+def required_templates_or_problems(
+    registry: Mapping[str, definitions.TemplateSpec] | None = None,
+    texts: Mapping[tuple[str, str], TemplateText] = TEXTS,
+) -> list[RequiredTemplate | SpecProblem]:
+    """:func:`required_templates`, with a :class:`SpecProblem` in place of each one that cannot be built (the admin's
+    plan shows it rather than failing as a whole)."""
+    source = definitions.TEMPLATES if registry is None else registry
+    out: list[RequiredTemplate | SpecProblem] = []
     for name in sorted(source):
         spec = source[name]
         if spec.free_form:
             continue
         for language in sorted(spec.languages):
-            out.append(spec_for(spec, language, texts))
+            try:
+                out.append(spec_for(spec, language, texts))
+            except SpecError as exc:
+                out.append(SpecProblem(spec.name, spec.languages[language], str(exc)))
     return out

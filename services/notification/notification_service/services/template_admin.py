@@ -27,7 +27,11 @@ from notification_service.api.schemas_templates import (
     WabaTemplateOut,
 )
 from notification_service.config import NotificationSettings
-from notification_service.domain.template_specs import RequiredTemplate, required_templates
+from notification_service.domain.template_specs import (
+    RequiredTemplate,
+    SpecProblem,
+    required_templates_or_problems,
+)
 from notification_service.services import whatsapp_state as state_service
 
 log = logging.getLogger("notification.whatsapp.templates")
@@ -50,7 +54,22 @@ async def _waba_templates(graph: GraphClient, waba_id: str) -> dict[tuple[str, s
     return {(str(t.get("name")), str(t.get("language"))): t for t in items if t.get("name")}
 
 
-def _plan_item(required: RequiredTemplate, existing: dict[str, Any] | None) -> PlanItemOut:
+def _plan_item(required: RequiredTemplate | SpecProblem, existing: dict[str, Any] | None) -> PlanItemOut:
+    if isinstance(required, SpecProblem):
+        waba_now = None
+        if existing is not None:
+            waba_now = WabaTemplateOut(
+                id=existing.get("id"), status=str(existing.get("status") or ""), category=existing.get("category")
+            )
+        return PlanItemOut(
+            name=required.name,
+            language=required.language,
+            category="",
+            components=[],
+            state="unbuildable",
+            waba=waba_now,
+            error=required.error,
+        )
     waba = None
     state = "missing"
     if existing is not None:
@@ -70,7 +89,7 @@ def _plan_item(required: RequiredTemplate, existing: dict[str, Any] | None) -> P
 async def plan(settings: NotificationSettings, graph: GraphClient) -> PlanOut:
     waba_id = _waba_id(settings)
     have = await _waba_templates(graph, waba_id)
-    needed = required_templates()
+    needed = required_templates_or_problems()
     keys = {(r.name, r.language) for r in needed}
     extra = [
         ExtraTemplateOut(name=n, language=lang, status=str(t.get("status") or ""), category=t.get("category"))
@@ -107,7 +126,15 @@ async def submit(
     waba_id = _waba_id(settings)
     have = await _waba_templates(graph, waba_id)
     results: list[SubmitItemOut] = []
-    for required in required_templates():
+    for required in required_templates_or_problems():
+        if isinstance(required, SpecProblem):
+            log.error("template %s (%s) cannot be built: %s", required.name, required.language, required.error)
+            results.append(
+                SubmitItemOut(
+                    name=required.name, language=required.language, result="unbuildable", error=required.error
+                )
+            )
+            continue
         existing = have.get((required.name, required.language))
         if existing is not None:
             results.append(
@@ -153,5 +180,6 @@ async def submit(
                 category=category,
             )
         )
-    counts = {kind: sum(1 for r in results if r.result == kind) for kind in ("created", "skipped", "refused")}
+    kinds = ("created", "skipped", "refused", "unbuildable")
+    counts = {kind: sum(1 for r in results if r.result == kind) for kind in kinds}
     return SubmitOut(waba_id=waba_id, results=results, **counts)
