@@ -10,7 +10,7 @@ with the ``message_template_status_update`` webhook (or the next sync).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -71,7 +71,7 @@ def _plan_item(required: RequiredTemplate | SpecProblem, existing: dict[str, Any
             error=required.error,
         )
     waba = None
-    state = "missing"
+    state: Literal["missing", "present", "differs"] = "missing"
     if existing is not None:
         category = str(existing.get("category") or "").upper() or None
         waba = WabaTemplateOut(id=existing.get("id"), status=str(existing.get("status") or ""), category=category)
@@ -81,7 +81,7 @@ def _plan_item(required: RequiredTemplate | SpecProblem, existing: dict[str, Any
         language=required.language,
         category=required.category,
         components=required.components,
-        state=state,  # type: ignore[arg-type]
+        state=state,
         waba=waba,
     )
 
