@@ -85,6 +85,9 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     # issue 15: accept a re-categorised template; the Graph API version and its end date
     ("POST", "/api/v1/admin/whatsapp/templates/{name}/{language}/release"): ADMIN,
     ("GET", "/api/v1/admin/whatsapp/api-version"): ADMIN,
+    # issue 17: templates managed from here (plan against the WABA, submit the missing ones)
+    ("GET", "/api/v1/admin/whatsapp/templates/plan"): ADMIN,
+    ("POST", "/api/v1/admin/whatsapp/templates/submit"): ADMIN,
     ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/costs"): OWNER_OR_ADMIN,
     ("GET", "/api/v1/tenants/{tenant_id}/whatsapp/usage"): OWNER_OR_ADMIN,
     # issue 15: a bakery's share of the portfolio's new recipients; suppliers Meta could not deliver to (131026)

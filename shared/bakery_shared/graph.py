@@ -402,6 +402,11 @@ class GraphClient:
         fields = "id,name,language,status,category,components"
         return [item async for item in self.paginate(f"{waba_id}/message_templates", {"fields": fields, "limit": 100})]
 
+    async def create_template(self, waba_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Submit a template for review (``POST /<WABA_ID>/message_templates``, Meta: "Create and manage
+        templates"). The answer is ``{"id", "status", "category"}``; Meta's refusals raise :class:`GraphError`."""
+        return await self._request("POST", f"{waba_id}/message_templates", json=body)
+
     async def pricing_analytics(
         self,
         waba_id: str,

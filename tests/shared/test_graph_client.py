@@ -300,3 +300,34 @@ async def test_send_template_with_button_payloads_and_send_text():
     assert sent["to"] == "+34612345678" and sent["biz_opaque_callback_data"] == "notification:1"
     assert result.wamid == "wamid.X"
     await c.aclose()
+
+
+@respx.mock
+async def test_create_template_posts_the_body_to_the_waba_and_types_meta_refusals():
+    body = {"name": "po_notification", "language": "es", "category": "UTILITY", "components": []}
+    route = respx.post(f"{BASE}/v23.0/100/message_templates").mock(
+        side_effect=[
+            httpx.Response(200, json={"id": "77", "status": "PENDING", "category": "UTILITY"}),
+            httpx.Response(
+                400,
+                json={
+                    "error": {
+                        "message": "Invalid parameter",
+                        "type": "OAuthException",
+                        "code": 100,
+                        "error_subcode": 2388024,
+                        "error_user_title": "Content in This Language Already Exists",
+                    }
+                },
+            ),
+        ]
+    )
+    c = client()
+    assert await c.create_template("100", body) == {"id": "77", "status": "PENDING", "category": "UTILITY"}
+    sent = route.calls[0].request
+    assert json.loads(sent.content) == body and sent.headers["Authorization"] == "Bearer tok"
+    with pytest.raises(GraphError) as info:
+        await c.create_template("100", body)
+    await c.aclose()
+    assert (info.value.code, info.value.error_subcode) == (100, 2388024)
+    assert info.value.raw["error"]["error_user_title"] == "Content in This Language Already Exists"

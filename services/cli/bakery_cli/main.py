@@ -400,3 +400,71 @@ def events_redrive(
         _emit(c, data, None)
     else:
         out.print(f"Re-driven {data['event']['type']} {data['event']['id']} to {', '.join(data['redriven'])}.")
+
+
+templates_app = typer.Typer(
+    help="The WABA's templates: what the product needs at Meta, and submitting the missing ones.", no_args_is_help=True
+)
+app.add_typer(templates_app, name="templates")
+
+_STATE_COLOURS = {
+    "missing": "red",
+    "present": "green",
+    "differs": "yellow",
+    "unbuildable": "red",
+    "created": "green",
+    "refused": "red",
+}
+
+
+def _body_text(components: list[dict[str, Any]]) -> str:
+    body = next((c for c in components if c.get("type") == "BODY"), {})
+    examples = (body.get("example") or {}).get("body_text") or [[]]
+    text = str(body.get("text", ""))
+    return text + (f" [dim](e.g. {' | '.join(examples[0])})[/dim]" if examples[0] else "")
+
+
+@templates_app.command("plan")
+def templates_plan(ctx: typer.Context) -> None:
+    """What the product needs at Meta (name, language, category, components with examples) against what the WABA
+    has (status, category). The notification service reads the WABA; the CLI never talks to Meta."""
+    c = _state(ctx)
+    data = _call(c, "GET", f"{c.notification_url}/api/v1/admin/whatsapp/templates/plan")
+    table = Table("name", "language", "category", "at the WABA", "status", "WABA category", "body (examples)")
+    for t in data["templates"]:
+        waba = t.get("waba") or {}
+        state = t["state"]
+        table.add_row(
+            t["name"],
+            t["language"],
+            t["category"],
+            f"[{_STATE_COLOURS[state]}]{state}[/]",
+            waba.get("status") or "–",
+            waba.get("category") or "–",
+            _body_text(t["components"]) if t["components"] else f"[red]{t.get('error') or ''}[/red]",
+        )
+    table.caption = f"WABA {data['waba_id']}; {len(data['extra'])} other template(s) there the product does not use"
+    _emit(c, data, table)
+
+
+@templates_app.command("submit")
+def templates_submit(ctx: typer.Context) -> None:
+    """Create the templates the WABA lacks (with the example values Meta requires); those already there are
+    skipped. Exit 1 when Meta refused any (or a definition could not become a request)."""
+    c = _state(ctx)
+    data = _call(c, "POST", f"{c.notification_url}/api/v1/admin/whatsapp/templates/submit")
+    table = Table("name", "language", "result", "status", "id", "Meta's answer")
+    for r in data["results"]:
+        colour = _STATE_COLOURS.get(r["result"], "white")
+        error = r.get("error") or ""
+        if r.get("error_code") is not None:
+            error = f"({r['error_code']}{'/' + str(r['error_subcode']) if r.get('error_subcode') else ''}) {error}"
+        table.add_row(
+            r["name"], r["language"], f"[{colour}]{r['result']}[/]", r.get("status") or "", r.get("id") or "", error
+        )
+    table.caption = f"{data['created']} created, {data['skipped']} skipped, {data['refused']} refused"
+    if data.get("unbuildable"):
+        table.caption += f", {data['unbuildable']} not buildable (fix the definitions)"
+    _emit(c, data, table)
+    if data["refused"] or data.get("unbuildable"):
+        raise typer.Exit(EXIT_API_REFUSED)

@@ -94,6 +94,21 @@ class TemplateStatusRequest(BaseModel):
     reason: str | None = None
 
 
+#: The review results Meta gives a new template (the sandbox's knob picks one).
+REVIEW_STATUSES = ("APPROVED", "REJECTED")
+
+
+class TemplateReviewRequest(BaseModel):
+    """How the sandbox's review (after ``template_auto_approve_seconds``) ends for new templates."""
+
+    #: ``APPROVED`` or ``REJECTED``; null removes the knob for ``name`` (back to approving)
+    status: str | None = "REJECTED"
+    #: one template name, or ``*`` for every new template without its own knob
+    name: str = "*"
+    #: the ``rejected_reason`` and webhook ``reason`` of a rejection (Meta's enum, e.g. INVALID_FORMAT)
+    reason: str | None = None
+
+
 class TemplateUpsert(BaseModel):
     name: str
     language: str
@@ -471,6 +486,23 @@ async def set_template_status(body: TemplateStatusRequest, request: Request) -> 
             {"id": template.id, "language": template.language, "webhook_id": delivery.id if delivery else None}
         )
     return {"status": body.status, "templates": changed}
+
+
+@router.post("/templates/review")
+async def set_template_review(body: TemplateReviewRequest, request: Request) -> dict[str, Any]:
+    """Decide how Meta's review of newly created templates ends (after ``template_auto_approve_seconds``):
+    ``{"status": "REJECTED", "reason": "INVALID_FORMAT", "name": "po_notification"}``; ``status: null`` removes
+    the knob. The change of status sends ``message_template_status_update`` as for any other change."""
+    state = _state(request)
+    if body.status is None:
+        state.template_review.pop(body.name, None)
+    else:
+        status = body.status.upper()
+        if status not in REVIEW_STATUSES:
+            raise HTTPException(422, f"status must be one of {REVIEW_STATUSES} (or null to remove the knob)")
+        reason = (body.reason or "INVALID_FORMAT") if status == "REJECTED" else None
+        state.template_review[body.name] = (status, reason)
+    return {k: {"status": v[0], "reason": v[1]} for k, v in state.template_review.items()}
 
 
 @router.post("/templates/category")

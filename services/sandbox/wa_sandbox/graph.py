@@ -31,7 +31,7 @@ from .pricing import (
     parse_analytics_field,
     pricing_for,
 )
-from .state import PhoneNumber, SandboxState, SentRecord, digits_only, region_of, utc_now_iso
+from .state import PhoneNumber, SandboxState, SentRecord, Template, digits_only, region_of, utc_now_iso
 from .templates import check_create, check_send
 from .webhooks import WebhookDispatcher
 
@@ -438,6 +438,9 @@ async def list_phone_numbers(version: str, node_id: str, request: Request) -> JS
 
 
 # ------------------------------------------------------------------------------------------ templates
+EMPTY_TEMPLATE = Template(id="0", name="", language="", status="", category="", components=[])
+
+
 @router.get("/{version}/{node_id}/message_templates")
 async def list_templates(version: str, node_id: str, request: Request) -> JSONResponse:
     check_version(request, version)
@@ -456,7 +459,8 @@ async def list_templates(version: str, node_id: str, request: Request) -> JSONRe
         templates = [t for t in templates if t.language == language]
     if category := query.get("category"):
         templates = [t for t in templates if t.category == category.upper()]
-    sample = templates[0].graph_fields() if templates else next(iter(state.templates.values())).graph_fields()
+    # the fields a template has (to check ``fields=``), also for a WABA without any template
+    sample = (templates or list(state.templates.values()) or [EMPTY_TEMPLATE])[0].graph_fields()
     names = requested_fields(request, TEMPLATE_DEFAULT_FIELDS, sample, "WhatsAppBusinessHSM")
     items = [{n: t.graph_fields()[n] for n in names} for t in templates]
     return JSONResponse(paginate(request, items))
@@ -478,7 +482,8 @@ async def create_template(version: str, node_id: str, request: Request) -> JSONR
         async def approve_later() -> None:
             await asyncio.sleep(delay)
             if template.status == "PENDING":
-                disp.set_template_status(template, "APPROVED")
+                status, reason = state.review_outcome(template.name)
+                disp.set_template_status(template, status, reason)
 
         disp.spawn(approve_later())
     return JSONResponse({"id": template.id, "status": template.status, "category": template.category})

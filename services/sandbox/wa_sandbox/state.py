@@ -362,6 +362,9 @@ class SandboxState:
         self.pairs.configure(settings.sandbox_pair_limit, settings.sandbox_pair_refill_seconds)
         self.throttle_http_status = settings.sandbox_throttle_http_status
         self.template_auto_approve_seconds = settings.sandbox_template_auto_approve_seconds
+        #: Meta's review of a created template: template name (or "*" for any) → (status, rejected reason). Set
+        #: with POST /_sandbox/templates/review; without an entry the review approves.
+        self.template_review: dict[str, tuple[str, str | None]] = {}
         self.webhook = WebhookConfig(
             url=settings.sandbox_webhook_url,
             app_secret=settings.app_secret,
@@ -541,6 +544,10 @@ class SandboxState:
         return self.pricing_send_date or self.today()
 
     # ---------------------------------------------------------------- views
+    def review_outcome(self, name: str) -> tuple[str, str | None]:
+        """What Meta's review makes of a newly created template (the knob, else APPROVED)."""
+        return self.template_review.get(name) or self.template_review.get("*") or ("APPROVED", None)
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "waba": self.waba,
@@ -562,6 +569,7 @@ class SandboxState:
                 "timeout_seconds": self.webhook.timeout_seconds,
             },
             "template_auto_approve_seconds": self.template_auto_approve_seconds,
+            "template_review": {k: {"status": v[0], "reason": v[1]} for k, v in self.template_review.items()},
             "clock": self.clock_view(),
             "account": self.account_view(),
             "counts": {"messages": len(self.messages), "webhooks": len(self.deliveries)},

@@ -227,6 +227,7 @@ def check_create(state: SandboxState, body: Any) -> Template:
     parameter_format = str(body.get("parameter_format", "POSITIONAL")).upper()
     if parameter_format not in ("POSITIONAL", "NAMED"):
         raise invalid("parameter_format: must be POSITIONAL or NAMED")
+    check_create_components(components, parameter_format)
     if state.find_template(name, language) is not None:
         raise GraphError(
             code=100,
@@ -262,3 +263,134 @@ def check_create(state: SandboxState, body: Any) -> Template:
         components=normalized,
         parameter_format=parameter_format,
     )
+
+
+# ---------------------------------------------------------------------------------------------- creation rules
+# Meta's "Create and manage templates" and "Message Template API" reference pages (developers.facebook.com/docs/
+# whatsapp/business-management-api/message-templates, read 2026-12): component types and limits (header and
+# footer 60 characters, body 1024, up to 10 buttons, a quick reply's label 25); a component with a variable needs
+# its sample values (error 100, subcode 2388043: "component of type BODY is missing expected field(s) (example)",
+# the text integrators report); a body may not start or end with a variable (subcode 2388299); too long a text
+# is subcode 2388040.
+COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS", "CAROUSEL", "LIMITED_TIME_OFFER")
+HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
+BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE", "OTP", "FLOW", "CATALOG", "MPM")
+TEXT_LIMITS = {"HEADER": 60, "BODY": 1024, "FOOTER": 60}
+MAX_BUTTONS = 10
+MAX_BUTTON_LABEL = 25
+
+
+def missing_example(kind: str) -> GraphError:
+    return GraphError(
+        code=100,
+        message="(#100) Invalid parameter",
+        subcode=2388043,
+        details=f"component of type {kind} is missing expected field(s) (example)",
+        extra={
+            "is_transient": False,
+            "error_user_title": 'Message template "components" param is missing expected field(s)',
+            "error_user_msg": f"component of type {kind} is missing expected field(s) (example)",
+        },
+    )
+
+
+def _too_long(kind: str, limit: int) -> GraphError:
+    return GraphError(
+        code=100,
+        message="(#100) Invalid parameter",
+        subcode=2388040,
+        details=f"{kind}: the text is longer than {limit} characters",
+        extra={"is_transient": False, "error_user_title": "Character limit exceeded"},
+    )
+
+
+def _check_variables(kind: str, text: str, comp: dict[str, Any], parameter_format: str) -> None:
+    names = placeholders(text)
+    if not names:
+        return
+    example = comp.get("example")
+    if parameter_format == "POSITIONAL" and names != [str(i) for i in range(1, len(names) + 1)]:
+        raise invalid(f"{kind}: positional variables must be {{{{1}}}}, {{{{2}}}}, … in order")
+    if kind == "BODY":
+        stripped = text.strip()
+        if stripped.startswith("{{") or stripped.endswith("}}"):
+            raise GraphError(
+                code=100,
+                message="(#100) Invalid parameter",
+                subcode=2388299,
+                details="Variables can't be at the start or end of the template.",
+                extra={"is_transient": False, "error_user_title": "Variables can't be at the start or end"},
+            )
+    key = {"BODY": "body_text", "HEADER": "header_text"}[kind]
+    if parameter_format == "NAMED":
+        given = (example or {}).get(f"{key}_named_params") if isinstance(example, dict) else None
+        if not given:
+            raise missing_example(kind)
+        named = {p.get("param_name") for p in given if isinstance(p, dict) and str(p.get("example") or "").strip()}
+        if not set(names) <= named:
+            raise invalid(f"{kind}: example.{key}_named_params needs an example for each of {', '.join(names)}")
+        return
+    values = (example or {}).get(key) if isinstance(example, dict) else None
+    if not values:
+        raise missing_example(kind)
+    sample = values[0] if kind == "BODY" and isinstance(values, list) and values else values
+    if (
+        not isinstance(sample, list)
+        or len(sample) != len(names)
+        or not all(isinstance(v, str) and v.strip() for v in sample)
+    ):
+        shape = "[[…]] (one list of strings)" if kind == "BODY" else "[…]"
+        raise invalid(f"{kind}: example.{key} must be {shape} with one non-empty value per variable ({len(names)})")
+
+
+def check_create_components(components: list[dict[str, Any]], parameter_format: str) -> None:
+    """The components of a creation request, as Meta checks them (raises :class:`GraphError`)."""
+    seen: set[str] = set()
+    for comp in components:
+        kind = str(comp.get("type", "")).upper()
+        if kind not in COMPONENT_TYPES:
+            raise invalid(f"components: unknown component type '{comp.get('type')}'")
+        if kind in seen:
+            raise invalid(f"components: only one {kind} component is allowed")
+        seen.add(kind)
+        text = comp.get("text")
+        if kind in TEXT_LIMITS and text is not None and not isinstance(text, str):
+            raise invalid(f"{kind}: 'text' must be a string")
+        if isinstance(text, str) and kind in TEXT_LIMITS and len(text) > TEXT_LIMITS[kind]:
+            raise _too_long(kind, TEXT_LIMITS[kind])
+        if kind == "BODY":
+            _check_variables(kind, str(text), comp, parameter_format)
+        elif kind == "HEADER":
+            fmt = str(comp.get("format", "")).upper()
+            if fmt not in HEADER_FORMATS:
+                raise invalid(f"HEADER: format must be one of {', '.join(HEADER_FORMATS)}")
+            if fmt == "TEXT":
+                if not isinstance(text, str) or not text.strip():
+                    raise invalid("HEADER: a TEXT header needs a text")
+                if len(placeholders(text)) > 1:
+                    raise invalid("HEADER: a text header may have one variable at most")
+                _check_variables(kind, text, comp, parameter_format)
+            elif fmt != "LOCATION":
+                example = comp.get("example")
+                if not isinstance(example, dict) or not example.get("header_handle"):
+                    raise missing_example(kind)
+        elif kind == "FOOTER":
+            if not isinstance(text, str) or not text.strip():
+                raise invalid("FOOTER: a footer needs a text")
+            if placeholders(text):
+                raise invalid("FOOTER: a footer cannot have variables")
+        elif kind == "BUTTONS":
+            buttons = comp.get("buttons")
+            if not isinstance(buttons, list) or not buttons or len(buttons) > MAX_BUTTONS:
+                raise invalid(f"BUTTONS: 'buttons' must be an array of 1 to {MAX_BUTTONS} buttons")
+            for button in buttons:
+                if not isinstance(button, dict) or str(button.get("type", "")).upper() not in BUTTON_TYPES:
+                    raise invalid(f"BUTTONS: each button needs a type, one of {', '.join(BUTTON_TYPES)}")
+                btype = str(button["type"]).upper()
+                label = button.get("text")
+                if btype in ("QUICK_REPLY", "URL", "PHONE_NUMBER") and (
+                    not isinstance(label, str) or not label.strip() or len(label) > MAX_BUTTON_LABEL
+                ):
+                    raise invalid(f"BUTTONS: a {btype} button needs a text of 1 to {MAX_BUTTON_LABEL} characters")
+                if btype == "URL" and placeholders(str(button.get("url", ""))) and not button.get("example"):
+                    raise missing_example(kind)

@@ -28,8 +28,17 @@ from notification_service.api.schemas_admin import (
     UnreachableListOut,
     UsageOut,
 )
+from notification_service.api.schemas_templates import PlanOut, SubmitOut
 from notification_service.runtime import RuntimeDep
-from notification_service.services import delivery_failures, health, pricing_admin, reports, shares, whatsapp_admin
+from notification_service.services import (
+    delivery_failures,
+    health,
+    pricing_admin,
+    reports,
+    shares,
+    template_admin,
+    whatsapp_admin,
+)
 from notification_service.services.sync import SyncBusy
 
 router = APIRouter(prefix="/api/v1/admin/whatsapp", tags=["admin whatsapp"])
@@ -55,6 +64,28 @@ async def templates(_: AdminPrincipal, runtime: RuntimeDep) -> TemplatesOut:
     """Templates with their status per language, as last synced or reported by webhooks."""
     async with runtime.sessions() as session:
         return await whatsapp_admin.templates(session, last_sync_at=runtime.sync.last_run)
+
+
+@router.get(
+    "/templates/plan",
+    response_model=PlanOut,
+    responses={502: {"description": "Meta did not answer"}, 503: {"description": "Master account not configured"}},
+)
+async def templates_plan(_: AdminPrincipal, runtime: RuntimeDep) -> PlanOut:
+    """What the product needs at Meta (name, language, category, components with examples) against what the WABA
+    has (status, category): each one missing, present or with another category. ``bakery-admin templates plan``."""
+    return await template_admin.plan(runtime.settings, runtime.graph)
+
+
+@router.post(
+    "/templates/submit",
+    response_model=SubmitOut,
+    responses={502: {"description": "Meta did not answer"}, 503: {"description": "Master account not configured"}},
+)
+async def templates_submit(_: AdminPrincipal, runtime: RuntimeDep) -> SubmitOut:
+    """Create the templates the WABA lacks (``POST /<WABA_ID>/message_templates``, with Meta's examples); those
+    already there are skipped. Each result: created (PENDING review), skipped or refused with Meta's error."""
+    return await template_admin.submit(runtime.settings, runtime.graph, runtime.sessions)
 
 
 @router.post(
