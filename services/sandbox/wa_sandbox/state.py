@@ -331,6 +331,7 @@ class SandboxState:
         self.templates: dict[str, Template] = {t["id"]: Template(**t) for t in seed["templates"]}
         self._template_counter = 300000000000100
         self.messages: list[SentRecord] = []
+        self.media: dict[str, Any] = {}  # media id → wa_sandbox.media.StoredMedia (POST /<PHONE_NUMBER_ID>/media)
         self.deliveries: list[WebhookDelivery] = []
         self._delivery_counter = 0
         self.valid_token: str | None = settings.valid_access_token
