@@ -171,3 +171,20 @@ async def download_media(media_id: str, request: Request) -> Response:
             code=100, message="(#100) Invalid parameter", details="the download URL expired", http_status=404
         )
     return Response(media.content, media_type=media.mime_type)
+
+
+@router.get("/_sandbox/media", include_in_schema=False)
+async def list_media(request: Request) -> list[dict[str, Any]]:
+    """The control API's view of the uploads (tests and people): no content, oldest first."""
+    return [
+        {
+            "id": m.id,
+            "phone_number_id": m.phone_number_id,
+            "mime_type": m.mime_type,
+            "filename": m.filename,
+            "file_size": len(m.content),
+            "sha256": m.sha256,
+            "expired": m.expired(),
+        }
+        for m in sandbox(request).media.values()
+    ]

@@ -280,6 +280,8 @@ class FaultRule(BaseModel):
     """
 
     action: Literal["error", "timeout", "drop", "latency"] = "error"
+    #: which POST it affects: the sends (``/messages``) or the media uploads (``/media``, issue 17)
+    endpoint: Literal["messages", "media"] = "messages"
     count: int | None = Field(default=1, ge=1)
     probability: float = Field(default=1.0, ge=0, le=1)
     phone_number_id: str | None = None
@@ -486,9 +488,9 @@ class SandboxState:
         self.faults.append(rule)
         return rule
 
-    def take_fault(self, phone_number_id: str) -> FaultRule | None:
+    def take_fault(self, phone_number_id: str, endpoint: str = "messages") -> FaultRule | None:
         for rule in self.faults:
-            if rule.phone_number_id not in (None, phone_number_id):
+            if rule.phone_number_id not in (None, phone_number_id) or rule.endpoint != endpoint:
                 continue
             if rule.probability < 1.0 and self.rng.random() >= rule.probability:
                 continue

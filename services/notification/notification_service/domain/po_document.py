@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,19 @@ from notification_service.domain.templates import format_amount
 
 LINES_PER_PAGE = 20
 MIME_TYPE = "application/pdf"
+#: Meta keeps an uploaded media id 30 days (page "Media"); a retry reuses it for a day less, so that a send never
+#: names a media id about to expire
+MEDIA_REUSE = timedelta(days=29)
+
+
+def reusable_media_id(
+    media_id: str | None, uploaded_at: datetime | None, uploaded_from: str | None, phone_number_id: str, now: datetime
+) -> str | None:
+    """The stored media id a send may name again: uploaded from the same number, within :data:`MEDIA_REUSE`."""
+    if media_id is None or uploaded_at is None or uploaded_from != phone_number_id:
+        return None
+    return media_id if now - uploaded_at < MEDIA_REUSE else None
+
 
 #: the labels of each language the purchase-order templates have
 LABELS: dict[str, dict[str, str]] = {
