@@ -110,6 +110,18 @@ async def test_a_failed_upload_is_retried_like_a_send(e2e: E2E) -> None:
     assert len(await sandbox_media(e2e)) == 1
 
 
+async def test_a_broken_upload_answer_is_retried_and_never_a_possible_duplicate(e2e: E2E) -> None:
+    tenant = e2e.tenants.add(phone_number_id=NUMBER)
+    fault = {"endpoint": "media", "action": "drop", "count": 1}  # a truncated answer to the upload
+    assert (await e2e.sandbox.post("/_sandbox/faults", json=fault)).status_code == 200
+    body = event_with_lines(1)
+    body["tenant_id"] = str(tenant)
+    message_id = await post_event(e2e, body)
+    message = await drain_until(e2e, message_id, "sent")
+    assert message["attempts"] == 2 and message["possible_duplicates"] == 0
+    assert len(await sends(e2e)) == 1
+
+
 async def test_a_retry_reuses_the_uploaded_media(e2e: E2E) -> None:
     tenant = e2e.tenants.add(phone_number_id=NUMBER)
     fault = {"endpoint": "messages", "code": 131000, "http_status": 500, "count": 1}

@@ -149,3 +149,16 @@ def test_rendering_is_deterministic_and_escapes_markup() -> None:
 def test_the_file_name() -> None:
     assert po_document.filename("PO-2026-0042") == "PO-PO-2026-0042.pdf"
     assert po_document.filename("A/B 7") == "PO-A_B_7.pdf"
+
+
+def test_a_stored_media_id_is_reused_only_from_the_same_number_within_29_days() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    reuse = po_document.reusable_media_id
+    assert reuse("m1", now - timedelta(days=28), "pn1", "pn1", now) == "m1"
+    assert reuse("m1", now - timedelta(days=29), "pn1", "pn1", now) is None  # a day before Meta's 30 days end
+    assert reuse("m1", now, "pn2", "pn1", now) is None  # uploaded from another number
+    assert reuse(None, None, "pn1", "pn1", now) is None
+    assert reuse("m1", now, "pn1", "pn1", now, last_error_code="131053") is None  # Meta refused the media
+    assert reuse("m1", now, "pn1", "pn1", now, last_error_code="131000") == "m1"

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bakery_shared.contracts import InternalNotificationSettings
 from bakery_shared.db import transaction
-from bakery_shared.graph import SendResult
+from bakery_shared.graph import GraphTimeout, SendResult
 from bakery_shared.observability import bind
 from notification_service import metrics
 from notification_service.dispatch import outcomes
@@ -390,16 +390,22 @@ class Batch:
             message.phone_number_id,
             item.send.phone_number_id,
             self.ctx.clock(),
+            last_error_code=message.error_code,
         )
         if reused is not None:
             return reused
         pdf = await asyncio.to_thread(po_document.render_pdf, message.template_values, rendered.language)
-        media_id = await self.ctx.graph.upload_media(
-            item.send.phone_number_id,
-            content=pdf,
-            mime_type=po_document.MIME_TYPE,
-            filename=po_document.filename(str(message.template_values["po_number"])),
-        )
+        try:
+            media_id = await self.ctx.graph.upload_media(
+                item.send.phone_number_id,
+                content=pdf,
+                mime_type=po_document.MIME_TYPE,
+                filename=po_document.filename(str(message.template_values["po_number"])),
+            )
+        except GraphTimeout as exc:
+            # an upload that may have reached Meta is no message that may have reached the supplier: nothing was
+            # sent, so it is retried as transient (never an ambiguous send and its duplicate grace)
+            raise GraphTimeout(f"media upload: {exc}", maybe_delivered=False) from exc
         async with transaction(self.ctx.sessions) as session:
             await messages_repo.record_media(session, self.ctx.owner, message.id, media_id, self.ctx.clock())
         return media_id

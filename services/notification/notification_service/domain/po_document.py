@@ -32,11 +32,23 @@ MIME_TYPE = "application/pdf"
 MEDIA_REUSE = timedelta(days=29)
 
 
+#: Meta's "media upload error": the media named by the send was not usable; the next attempt uploads again
+MEDIA_ERROR_CODE = "131053"
+
+
 def reusable_media_id(
-    media_id: str | None, uploaded_at: datetime | None, uploaded_from: str | None, phone_number_id: str, now: datetime
+    media_id: str | None,
+    uploaded_at: datetime | None,
+    uploaded_from: str | None,
+    phone_number_id: str,
+    now: datetime,
+    last_error_code: str | None = None,
 ) -> str | None:
-    """The stored media id a send may name again: uploaded from the same number, within :data:`MEDIA_REUSE`."""
+    """The stored media id a send may name again: uploaded from the same number, within :data:`MEDIA_REUSE`, and
+    not refused by Meta on the last attempt (131053)."""
     if media_id is None or uploaded_at is None or uploaded_from != phone_number_id:
+        return None
+    if last_error_code == MEDIA_ERROR_CODE:
         return None
     return media_id if now - uploaded_at < MEDIA_REUSE else None
 
