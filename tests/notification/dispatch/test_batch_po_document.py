@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
 from bakery_shared.db import transaction
+from notification_service.dispatch.worker import Dispatcher
 from notification_service.models import whatsapp_messages as M
 from tests.notification.domain.test_po_document import event_with_lines
 from tests.notification.helpers import po_event, token
@@ -153,3 +155,39 @@ async def test_an_expired_media_id_is_uploaded_again(e2e: E2E) -> None:
         )
     await drain_until(e2e, message_id, "sent")
     assert len(await sandbox_media(e2e)) == 2
+
+
+class _UploadTimesOut(httpx.AsyncBaseTransport):
+    """The sandbox, except that the first media upload times out after it was sent (it may have landed)."""
+
+    def __init__(self, sandbox: httpx.AsyncBaseTransport) -> None:
+        self.sandbox = sandbox
+        self.timed_out = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/media") and not self.timed_out:
+            self.timed_out += 1
+            raise httpx.ReadTimeout("slow upload", request=request)
+        return await self.sandbox.handle_async_request(request)
+
+
+async def test_an_upload_timeout_is_transient_never_an_ambiguous_send(e2e: E2E) -> None:
+    tenant = e2e.tenants.add(phone_number_id=NUMBER)
+    transport = _UploadTimesOut(e2e.sandbox._transport)
+    dispatcher = Dispatcher(
+        e2e.dispatcher.settings, graph_transport=transport, tenant_transport=e2e.tenants.transport()
+    )
+    try:
+        body = event_with_lines(1)
+        body["tenant_id"] = str(tenant)
+        message_id = await post_event(e2e, body)
+
+        async def sent() -> bool:
+            await dispatcher.drain()
+            return (await e2e.message(message_id))["status"] in ("sent", "delivered", "read")
+
+        await eventually(sent, timeout=5)  # an ambiguous failure would wait AMBIGUOUS_GRACE_SECONDS (30 s)
+    finally:
+        await dispatcher.aclose()
+    message = await e2e.message(message_id)
+    assert transport.timed_out == 1 and message["attempts"] == 2 and message["possible_duplicates"] == 0
