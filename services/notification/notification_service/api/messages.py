@@ -53,7 +53,12 @@ async def get_message(message_id: uuid.UUID, principal: AdminOrOwner, runtime: R
 @router.get(
     "/{message_id}/document",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}, "description": "the purchase order's PDF"}},
+    responses={
+        200: {
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the purchase order's PDF",
+        }
+    },
 )
 async def get_message_document(message_id: uuid.UUID, principal: AdminOrOwner, runtime: RuntimeDep) -> Response:
     """The purchase order's PDF the supplier got (admin, or the owner of the message's bakery); 404 when the
