@@ -68,6 +68,7 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/events/purchase-orders"): SERVICE,
     ("GET", "/api/v1/messages"): OWNER_OR_ADMIN,
     ("GET", "/api/v1/messages/{message_id}"): OWNER_OR_ADMIN,
+    ("GET", "/api/v1/messages/{message_id}/document"): OWNER_OR_ADMIN,
     ("POST", "/api/v1/messages/{message_id}/retry"): ADMIN,
     ("POST", "/api/v1/tenants/{tenant_id}/whatsapp/test-message"): OWNER_OR_ADMIN,
     # issue 5: Meta's webhook is public on purpose; POSTs are authenticated by X-Hub-Signature-256 instead

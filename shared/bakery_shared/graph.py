@@ -134,14 +134,20 @@ def template_payload(
     biz_opaque_callback_data: str | None = None,
     recipient: str | None = None,
     button_payloads: Sequence[str] = (),
+    header_document: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """A template send to the phone number ``to`` or to the business-scoped user ID ``recipient`` (Meta page
     "Business-scoped user IDs", 2026: when both are given, Meta sends to ``to``). ``button_payloads``: the payload
     of each quick-reply button of the template, in the template's button order (index 0, 1, …); Meta returns it
-    when the button is tapped."""
-    components: list[dict[str, Any]] = [
-        {"type": "body", "parameters": [{"type": "text", "text": value} for value in body_parameters]}
-    ]
+    when the button is tapped. ``header_document``: (media id, file name) of a template with a DOCUMENT header
+    (Meta page "Send message templates": header parameter ``{"type": "document", "document": {"id", "filename"}}``)."""
+    components: list[dict[str, Any]] = []
+    if header_document is not None:
+        media_id, filename = header_document
+        components.append(
+            {"type": "header", "parameters": [{"type": "document", "document": {"id": media_id, "filename": filename}}]}
+        )
+    components.append({"type": "body", "parameters": [{"type": "text", "text": value} for value in body_parameters]})
     components.extend(
         {
             "type": "button",
@@ -322,6 +328,7 @@ class GraphClient:
         recipient: str | None = None,
         marketing: bool = False,
         button_payloads: Sequence[str] = (),
+        header_document: tuple[str, str] | None = None,
     ) -> SendResult:
         """POST the template to ``/<phone_number_id>/messages``, or with ``marketing`` to
         ``/<phone_number_id>/marketing_messages`` (Meta's Marketing Messages API: same body, MARKETING templates)."""
@@ -333,6 +340,7 @@ class GraphClient:
             biz_opaque_callback_data=biz_opaque_callback_data,
             recipient=recipient,
             button_payloads=button_payloads,
+            header_document=header_document,
         )
         edge = "marketing_messages" if marketing else "messages"
         return await self._send(f"{phone_number_id}/{edge}", body)
@@ -349,6 +357,40 @@ class GraphClient:
         """POST a free-form text to ``/<phone_number_id>/messages`` (only inside the customer-service window)."""
         payload = text_payload(to=to, body=body, biz_opaque_callback_data=biz_opaque_callback_data, recipient=recipient)
         return await self._send(f"{phone_number_id}/messages", payload)
+
+    async def upload_media(self, phone_number_id: str, *, content: bytes, mime_type: str, filename: str) -> str:
+        """POST a file to ``/<phone_number_id>/media`` (multipart: ``messaging_product``, ``type``, ``file``; Meta
+        page "Media", Cloud API) and return its media id. Meta keeps uploaded media for 30 days. Errors are the
+        sends' errors (:class:`GraphError`, :class:`GraphTransportError`, :class:`GraphTimeout`)."""
+        token = self.tokens.get()
+        if not token:
+            raise GraphNotConfigured("No WhatsApp access token is configured")
+        async with self._gate:
+            try:
+                response = await self._http.post(
+                    self._url(f"{phone_number_id}/media"),
+                    data={"messaging_product": "whatsapp", "type": mime_type},
+                    files={"file": (filename, content, mime_type)},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise GraphTransportError(f"Could not connect to the Graph API: {type(exc).__name__}") from exc
+            except httpx.TimeoutException as exc:
+                raise GraphTimeout(f"The Graph API did not answer in {self._timeout:g}s", maybe_delivered=True) from exc
+            except httpx.TransportError as exc:
+                raise GraphTimeout(
+                    f"The connection to the Graph API broke: {type(exc).__name__}", maybe_delivered=True
+                ) from exc
+        data = _parse(response, token)
+        media_id = data.get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise GraphError(
+                http_status=response.status_code,
+                code=None,
+                message="The Graph API answered the upload without a media id",
+                raw=redact_data(data, (token,)),
+            )
+        return media_id
 
     async def _send(self, path: str, body: dict[str, Any]) -> SendResult:
         data = await self._request("POST", path, json=body)

@@ -86,15 +86,18 @@ class Stack:
         )
         assert r.status_code == 200, r.text
 
-    def post_purchase_order(self, tenant_id: Any, supplier_phone: str, number: str) -> httpx.Response:
+    def post_purchase_order(self, tenant_id: Any, supplier_phone: str, number: str, **extra: Any) -> httpx.Response:
+        """``extra``: more of the event (``purchase_order`` keys merge: e.g. ``lines`` and their ``total_amount``)."""
         assert self.notification_url, self.notification_skip_reason
-        event = {
+        event: dict[str, Any] = {
             "event_id": str(uuid.uuid4()),
             "tenant_id": str(tenant_id),
             "occurred_at": datetime.now(UTC).isoformat(),
             "purchase_order": {"id": f"po-{number}", "number": number, "total_amount": "125.50", "currency": "EUR"},
             "supplier": {"name": "Harinas del Norte", "phone": supplier_phone, "language": "es"},
         }
+        for key, value in extra.items():
+            event[key] = {**event[key], **value} if key == "purchase_order" else value
         with httpx.Client(base_url=self.notification_url, timeout=15) as client:
             return client.post("/api/v1/events/purchase-orders", json=event, headers=self.headers(Role.SERVICE))
 

@@ -377,6 +377,52 @@ def test_owner_sends_a_test_message(page, needs_notification):
     expect(page.locator("#latest-list li.message", has_text="Prueba a").first).to_be_visible()
 
 
+def test_owner_downloads_the_purchase_order_pdf(page, needs_notification, tmp_path):
+    """Issue 17 through real processes: a purchase order with lines is sent with its PDF (uploaded to the sandbox);
+    the owner's page downloads that PDF from the notification service with the bearer token, in Chromium."""
+    import io
+
+    from pypdf import PdfReader
+
+    stack = needs_notification
+    tenant_id, _ = bakery(10)  # a bakery no other notification scenario uses: its settings are read fresh
+    if not stack.settings(tenant_id)["whatsapp_phone_number_id"]:
+        stack.assign(tenant_id, number(10))
+    stack.set_whatsapp(tenant_id, True)
+    supplier = "+34600111444"
+    lines = [
+        {"product": "Harina de fuerza", "quantity": "25", "unit": "kg", "unit_price": "0.90", "line_total": "22.50"},
+        {"product": "Levadura fresca", "quantity": "2", "unit": "kg", "unit_price": "4.25", "line_total": "8.50"},
+    ]
+    response = stack.post_purchase_order(
+        tenant_id,
+        supplier,
+        "PO-PDF-1",
+        purchase_order={"lines": lines, "total_amount": "31.00"},
+        bakery={"name": "Panadería La Espiga", "address": "Calle del Trigo 4, Toledo"},
+    )
+    assert response.status_code in (200, 202), response.text
+
+    open_as(page, stack, "/app/settings/notifications", "owner", tenant_id)
+    item = page.locator("#latest-list li.message", has_text=supplier)
+    download_button = item.get_by_role("button", name="Descargar el pedido (PDF)")
+    for _ in range(30):
+        if item.count() and item.first.get_attribute("data-status") not in ("queued", "sending"):
+            break
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Actualizar").click()
+    expect(item.first).to_have_attribute("data-status", re.compile("^(sent|delivered|read)$"))
+    with page.expect_download() as info:
+        download_button.first.click()
+    download = info.value
+    assert download.suggested_filename == "PO-PO-PDF-1.pdf"
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    text = PdfReader(io.BytesIO(path.read_bytes())).pages[0].extract_text()
+    assert "Pedido de compra PO-PDF-1" in text and "Levadura fresca" in text and "31,00 €" in text
+    assert "Panadería La Espiga" in text
+
+
 def test_owner_sees_the_supplier_decision_reply_and_opt_out(context, page, needs_notification_webhooks, shoot):
     """Issue 16 through real processes: the sandbox's supplier taps "Confirmar" on the purchase order and writes a
     reply; another supplier writes BAJA. The owner's page shows the decision, the reply and the opted-out supplier;

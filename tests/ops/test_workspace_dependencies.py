@@ -36,6 +36,7 @@ RUNTIME_ONLY: dict[str, dict[str, str]] = {
         "httptools": "uvicorn's HTTP parser when installed (http='auto')",
     },
     "whatsapp-sandbox": {
+        "python-multipart": "Starlette's Request.form() for the multipart media upload (POST /<PHONE_NUMBER_ID>/media)",
         "uvloop": "uvicorn's event loop when installed (loop='auto')",
         "httptools": "uvicorn's HTTP parser when installed (http='auto')",
     },

@@ -331,3 +331,59 @@ async def test_create_template_posts_the_body_to_the_waba_and_types_meta_refusal
     await c.aclose()
     assert (info.value.code, info.value.error_subcode) == (100, 2388024)
     assert info.value.raw["error"]["error_user_title"] == "Content in This Language Already Exists"
+
+
+async def test_upload_media_is_multipart_and_returns_the_id():
+    route = respx.post(f"{BASE}/v23.0/555/media").mock(return_value=httpx.Response(200, json={"id": "1234567890"}))
+    c = client()
+    media_id = await c.upload_media("555", content=b"%PDF-1.4 x", mime_type="application/pdf", filename="PO-1.pdf")
+    assert media_id == "1234567890"
+    sent = route.calls.last.request
+    assert sent.headers["authorization"] == "Bearer tok"
+    assert sent.headers["content-type"].startswith("multipart/form-data; boundary=")
+    body = sent.content
+    assert b'name="messaging_product"\r\n\r\nwhatsapp' in body
+    assert b'name="type"\r\n\r\napplication/pdf' in body
+    assert b'name="file"; filename="PO-1.pdf"' in body and b"%PDF-1.4 x" in body
+    # the sends' errors: Graph errors typed, timeouts ambiguous, connect errors never sent
+    route.mock(
+        return_value=httpx.Response(400, json={"error": {"code": 131053, "message": "(#131053) Media upload error"}})
+    )
+    with pytest.raises(GraphError) as err:
+        await c.upload_media("555", content=b"x", mime_type="application/pdf", filename="a.pdf")
+    assert err.value.code == 131053
+    route.mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(GraphTimeout):
+        await c.upload_media("555", content=b"x", mime_type="application/pdf", filename="a.pdf")
+    route.mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(GraphTransportError):
+        await c.upload_media("555", content=b"x", mime_type="application/pdf", filename="a.pdf")
+    route.mock(return_value=httpx.Response(200, json={}))
+    with pytest.raises(GraphError, match="without a media id"):
+        await c.upload_media("555", content=b"x", mime_type="application/pdf", filename="a.pdf")
+    await c.aclose()
+
+
+def test_template_payload_with_a_document_header_keeps_the_buttons():
+    from bakery_shared.graph import template_payload
+
+    payload = template_payload(
+        to="+34612345678",
+        template_name="po_notification_document",
+        language="es",
+        body_parameters=["Ana"],
+        button_payloads=["p0", "p1"],
+        header_document=("987", "PO-1.pdf"),
+    )
+    components = payload["template"]["components"]
+    assert components[0] == {
+        "type": "header",
+        "parameters": [{"type": "document", "document": {"id": "987", "filename": "PO-1.pdf"}}],
+    }
+    assert [c["type"] for c in components] == ["header", "body", "button", "button"]
+    assert (
+        template_payload(to="+1", template_name="t", language="es", body_parameters=[])["template"]["components"][0][
+            "type"
+        ]
+        == "body"
+    )

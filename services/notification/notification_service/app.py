@@ -96,7 +96,7 @@ def create_app(
             allow_origins=settings.notification_cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=["X-Request-ID", "Content-Disposition"],  # the PDF download keeps its file name
             allow_credentials=False,
             max_age=600,
         )

@@ -66,6 +66,9 @@ whatsapp_messages = sa.Table(
     sa.Column("pricing_type", sa.String(48), nullable=True),
     sa.Column("billable", sa.Boolean(), nullable=True),
     sa.Column("cost_eur", sa.Numeric(14, 6), nullable=True),
+    # issue 17 (migration 0010): the purchase order's PDF uploaded to Meta, reused by retries within its 30 days
+    sa.Column("media_id", sa.String(128), nullable=True),
+    sa.Column("media_uploaded_at", UTCDateTime(), nullable=True),
     sa.UniqueConstraint("tenant_id", "event_id", name="uq_whatsapp_messages_tenant_event"),
     sa.Index("ix_whatsapp_messages_status_due", "status", "due_at"),
     sa.Index("ix_whatsapp_messages_tenant_created", "tenant_id", "created_at"),

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from . import control, graph
+from . import control, graph, media
 from .errors import GraphError
 from .faults import FaultInjectionMiddleware
 from .settings import SandboxSettings
@@ -54,6 +54,7 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(control.router)  # before the Graph catch-all routes
+    app.include_router(media.router)  # before the Graph node route (GET /{version}/{node_id})
     app.include_router(graph.router)
     app.add_middleware(FaultInjectionMiddleware, state=state)
     return app

@@ -68,6 +68,11 @@ KNOWN_CODES: dict[int, CodeInfo] = {
     ),
     131050: CodeInfo("User has stopped marketing messages", "The user opted out of marketing messages.", 400),
     131051: CodeInfo("Unsupported message type", "This message type is not supported.", 400),
+    131053: CodeInfo(
+        "Media upload error",
+        "The media could not be used: the media id is unknown or expired, or the file is not a supported type.",
+        400,
+    ),
     131056: CodeInfo(
         "(Business Account, Consumer Account) pair rate limit hit",
         "Message failed to send because there were too many messages sent from this phone number to the same "

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import GraphError, code_info
 from .state import FaultRule, SandboxState
 
-SEND_PATH = re.compile(r"^/v[^/]*/(?P<pnid>[^/]+)/messages/?$")
+SEND_PATH = re.compile(r"^/v[^/]*/(?P<pnid>[^/]+)/(?P<endpoint>messages|media)/?$")
 
 
 class FaultInjectionMiddleware:
@@ -25,7 +25,7 @@ class FaultInjectionMiddleware:
             await self.app(scope, receive, send)
             return
         match = SEND_PATH.match(scope["path"])
-        rule = self.state.take_fault(match.group("pnid")) if match else None
+        rule = self.state.take_fault(match.group("pnid"), match.group("endpoint")) if match else None
         if rule is None:
             await self.app(scope, receive, send)
             return

@@ -527,6 +527,11 @@ async def read_node(version: str, node_id: str, request: Request) -> JSONRespons
         tvalues = template.graph_fields()
         names = requested_fields(request, TEMPLATE_DEFAULT_FIELDS, tvalues, "WhatsAppBusinessHSM")
         return JSONResponse({n: tvalues[n] for n in names})
+    from .media import media_node  # the media routes import this module
+
+    media = media_node(request, node_id)
+    if media is not None:
+        return media
     if node_id == state.waba_id:
         analytics_params = parse_analytics_field(request.query_params.get("fields") or "")
         if analytics_params is not None:

@@ -280,6 +280,8 @@ class FaultRule(BaseModel):
     """
 
     action: Literal["error", "timeout", "drop", "latency"] = "error"
+    #: which POST it affects: the sends (``/messages``) or the media uploads (``/media``, issue 17)
+    endpoint: Literal["messages", "media"] = "messages"
     count: int | None = Field(default=1, ge=1)
     probability: float = Field(default=1.0, ge=0, le=1)
     phone_number_id: str | None = None
@@ -331,6 +333,7 @@ class SandboxState:
         self.templates: dict[str, Template] = {t["id"]: Template(**t) for t in seed["templates"]}
         self._template_counter = 300000000000100
         self.messages: list[SentRecord] = []
+        self.media: dict[str, Any] = {}  # media id → wa_sandbox.media.StoredMedia (POST /<PHONE_NUMBER_ID>/media)
         self.deliveries: list[WebhookDelivery] = []
         self._delivery_counter = 0
         self.valid_token: str | None = settings.valid_access_token
@@ -488,9 +491,9 @@ class SandboxState:
         self.faults.append(rule)
         return rule
 
-    def take_fault(self, phone_number_id: str) -> FaultRule | None:
+    def take_fault(self, phone_number_id: str, endpoint: str = "messages") -> FaultRule | None:
         for rule in self.faults:
-            if rule.phone_number_id not in (None, phone_number_id):
+            if rule.phone_number_id not in (None, phone_number_id) or rule.endpoint != endpoint:
                 continue
             if rule.probability < 1.0 and self.rng.random() >= rule.probability:
                 continue

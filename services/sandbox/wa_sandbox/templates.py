@@ -156,6 +156,9 @@ def check_send(state: SandboxState, obj: Any) -> CheckedTemplate:
         else:
             raise invalid(f"Invalid component type '{comp.get('type')}'")
 
+    from .media import check_header_media  # media → graph → templates
+
+    check_header_media(state, sent["header"])
     body_text = ""
     for kind in ("header", "body"):
         tcomp = _component(template, kind.upper())

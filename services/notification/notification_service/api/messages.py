@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from bakery_shared.auth import AdminOrOwner, AdminPrincipal
 from notification_service.api.schemas import AcceptedOut, AttemptOut, MessageDetailOut, MessageOut, MessagePage
@@ -47,6 +48,27 @@ async def get_message(message_id: uuid.UUID, principal: AdminOrOwner, runtime: R
     detail = MessageDetailOut.from_row(row)
     detail.attempt_log = [AttemptOut.model_validate({k: a.get(k) for k in AttemptOut.model_fields}) for a in attempts]
     return detail
+
+
+@router.get(
+    "/{message_id}/document",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the purchase order's PDF",
+        }
+    },
+)
+async def get_message_document(message_id: uuid.UUID, principal: AdminOrOwner, runtime: RuntimeDep) -> Response:
+    """The purchase order's PDF the supplier got (admin, or the owner of the message's bakery); 404 when the
+    message has none (an event without lines)."""
+    filename, pdf = await service.message_document(runtime.sessions, principal, message_id)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
 
 
 @router.post("/{message_id}/retry", status_code=202, response_model=AcceptedOut)

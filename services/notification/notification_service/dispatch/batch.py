@@ -28,14 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bakery_shared.contracts import InternalNotificationSettings
 from bakery_shared.db import transaction
-from bakery_shared.graph import SendResult
+from bakery_shared.graph import GraphTimeout, SendResult
 from bakery_shared.observability import bind
 from notification_service import metrics
 from notification_service.dispatch import outcomes
 from notification_service.dispatch.context import DispatchContext, count_applied
 from notification_service.dispatch.gating import Admitted, Gate
 from notification_service.dispatch.probes import PROBED_KINDS, HoldProber
-from notification_service.domain import button_payloads, decisions, transitions
+from notification_service.domain import button_payloads, decisions, po_document, transitions
 from notification_service.domain.message import Message, MessageUpdate
 from notification_service.domain.statuses import callback_data_for
 from notification_service.domain.supplier_replies import KIND_SUPPLIER_ACK
@@ -359,6 +359,10 @@ class Batch:
                 body=rendered.parameters[0],
                 biz_opaque_callback_data=callback_data_for(message.id),
             )
+        header_document = None
+        if rendered.document:
+            media_id = await self._document_media(item)
+            header_document = (media_id, po_document.filename(str(message.template_values["po_number"])))
         return await self.ctx.graph.send_template(
             item.send.phone_number_id,
             to=message.recipient_phone,
@@ -371,7 +375,40 @@ class Batch:
                 button_payloads.sign(self.ctx.button_key, message.id, button_payloads.Action(action))
                 for action in rendered.buttons
             ],
+            header_document=header_document,
         )
+
+    async def _document_media(self, item: _Out) -> str:
+        """The send's first step for a purchase order with lines: the media id of its PDF. The one uploaded by an
+        earlier attempt from the same number is reused within its life; else the PDF is rendered in the message's
+        language and uploaded (``POST /<PHONE_NUMBER_ID>/media``), and its id kept with the message. A failed
+        upload raises the Graph client's errors: the attempt fails and is retried like a failed send."""
+        message, rendered = item.message, item.send.rendered
+        reused = po_document.reusable_media_id(
+            message.media_id,
+            message.media_uploaded_at,
+            message.phone_number_id,
+            item.send.phone_number_id,
+            self.ctx.clock(),
+            last_error_code=message.error_code,
+        )
+        if reused is not None:
+            return reused
+        pdf = await asyncio.to_thread(po_document.render_pdf, message.template_values, rendered.language)
+        try:
+            media_id = await self.ctx.graph.upload_media(
+                item.send.phone_number_id,
+                content=pdf,
+                mime_type=po_document.MIME_TYPE,
+                filename=po_document.filename(str(message.template_values["po_number"])),
+            )
+        except GraphTimeout as exc:
+            # an upload that may have reached Meta is no message that may have reached the supplier: nothing was
+            # sent, so it is retried as transient (never an ambiguous send and its duplicate grace)
+            raise GraphTimeout(f"media upload: {exc}", maybe_delivered=False) from exc
+        async with transaction(self.ctx.sessions) as session:
+            await messages_repo.record_media(session, self.ctx.owner, message.id, media_id, self.ctx.clock())
+        return media_id
 
     async def _not_sent(self, item: _Out, lease: Lease, why: str = "dispatcher shutting down") -> None:
         """Shutting down, the tenant's settings changed, or the lease was lost: the attempt did not happen."""

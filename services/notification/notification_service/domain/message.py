@@ -69,10 +69,15 @@ class Message:
     #: the recipient's business-scoped user ID (Meta's ``recipient_user_id``), once a status webhook carried it;
     #: sends go to ``recipient_phone``: this is what a send by user ID (Graph ``recipient``) would use instead
     recipient_user_id: str | None = None
+    #: the purchase order's PDF as uploaded to Meta (``POST /<PHONE_NUMBER_ID>/media``) and when: a retry reuses it
+    #: while it is younger than :data:`notification_service.domain.po_document.MEDIA_REUSE`
+    media_id: str | None = None
+    media_uploaded_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Message:
-        values = {name: row[name] for name in _MESSAGE_FIELDS}
+        values = {name: row[name] for name in _MESSAGE_FIELDS if name not in _OPTIONAL_FIELDS}
+        values.update({name: row.get(name) for name in _OPTIONAL_FIELDS})  # rows built before migration 0010
         values["status"] = MessageStatus(values["status"])
         return cls(**values)
 
@@ -84,6 +89,8 @@ class Message:
 #: ``Message``'s field names, read once (``dataclasses.fields`` walks the class on every call: the webhook applier
 #: builds a message per status it merges).
 _MESSAGE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Message))
+#: columns of migration 0010 (issue 17): a row may lack them (rows written by hand in tests and tools)
+_OPTIONAL_FIELDS = ("media_id", "media_uploaded_at")
 
 
 class Keep(Enum):

@@ -14,6 +14,8 @@ from typing import Any
 from babel.numbers import format_currency
 
 PO_NOTIFICATION = "po_notification"
+#: the purchase order with its PDF in a DOCUMENT header (issue 17): an event with lines; same body and buttons
+PO_NOTIFICATION_DOCUMENT = "po_notification_document"
 #: Our free-form answer to a supplier's tap (not a Meta template: a text, sent only inside the 24-hour window)
 SUPPLIER_ACK = "supplier_ack"
 FALLBACK_LANGUAGE = "es"
@@ -52,6 +54,8 @@ class TemplateSpec:
     buttons: tuple[str, ...] = ()
     #: not a Meta template: one free-form text (``render`` gives ``[text]``), sent only inside the 24-hour window
     free_form: bool = False
+    #: the template has a DOCUMENT header: the purchase order's PDF (domain/po_document.py), uploaded before the send
+    document: bool = False
 
     def meta_language(self, language: str) -> str:
         return self.languages[language]
@@ -94,6 +98,19 @@ TEMPLATES: dict[str, TemplateSpec] = {
         },
         buttons=PO_BUTTONS,
     ),
+    PO_NOTIFICATION_DOCUMENT: TemplateSpec(
+        name=PO_NOTIFICATION_DOCUMENT,
+        languages={"es": "es", "en": "en"},
+        render=_render_po,
+        sample_values={
+            "supplier_name": "Proveedor de prueba",
+            "po_number": "PO-TEST-0001",
+            "total_amount": "125.50",
+            "currency": "EUR",
+        },
+        buttons=PO_BUTTONS,
+        document=True,
+    ),
     SUPPLIER_ACK: TemplateSpec(
         name=SUPPLIER_ACK,
         languages={"es": "es", "en": "en"},
@@ -131,6 +148,7 @@ class RenderedTemplate:
     parameters: list[str]  # body parameters; for a free-form text, ``[text]``
     buttons: tuple[str, ...] = ()  # the quick-reply buttons' actions, in order
     free_form: bool = False
+    document: bool = False  # a DOCUMENT header: the purchase order's PDF
 
 
 def render(
@@ -145,4 +163,5 @@ def render(
         parameters=spec.render(values, language),
         buttons=spec.buttons,
         free_form=spec.free_form,
+        document=spec.document,
     )

@@ -364,6 +364,17 @@ def _unnest_update(keys: tuple[str, ...]) -> sa.Update:
     )
 
 
+async def record_media(session: AsyncSession, owner: str, message_id: uuid.UUID, media_id: str, now: datetime) -> bool:
+    """The purchase order's PDF was uploaded for a message this dispatcher holds: keep its media id (a retry reuses
+    it). False when the lease was lost (the id is then not kept; the next holder uploads again)."""
+    result = await session.execute(
+        sa.update(M)
+        .where(M.c.id == message_id, M.c.lease_owner == owner, M.c.status == MessageStatus.SENDING.value)
+        .values(media_id=media_id, media_uploaded_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 async def record_wamid_if_missing(session: AsyncSession, message_id: uuid.UUID, wamid: str, now: datetime) -> None:
     """Meta accepted a send whose message had moved on (a webhook was faster): keep the wamid all the same."""
     await session.execute(

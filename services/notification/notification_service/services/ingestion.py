@@ -22,7 +22,7 @@ from notification_service import metrics
 from notification_service.domain.decisions import KIND_PURCHASE_ORDER, KIND_TEST
 from notification_service.domain.events import PurchaseOrderEvent, fingerprint
 from notification_service.domain.statuses import MessageStatus
-from notification_service.domain.templates import PO_NOTIFICATION, get_template
+from notification_service.domain.templates import PO_NOTIFICATION, PO_NOTIFICATION_DOCUMENT, get_template
 from notification_service.repositories import events as events_repo
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import rate_limits as rate_repo
@@ -118,7 +118,8 @@ def _submitted(event: PurchaseOrderEvent, now: datetime) -> _Submitted:
             event_id=event.event_id,
             kind=KIND_PURCHASE_ORDER,
             recipient=event.supplier.phone,
-            template_name=PO_NOTIFICATION,
+            # with lines, the purchase order's PDF goes in a document header (issue 17); without, today's text
+            template_name=PO_NOTIFICATION_DOCUMENT if event.purchase_order.lines else PO_NOTIFICATION,
             template_values=event.template_values(),
             requested_language=event.supplier.language,
             now=now,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -15,7 +16,7 @@ from bakery_shared.auth import MAX_SUB_LENGTH, Principal, Role, ensure_tenant_ac
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.errors import Conflict, InvalidInput, NotFound
 from notification_service import metrics
-from notification_service.domain import transitions
+from notification_service.domain import po_document, templates, transitions
 from notification_service.domain.statuses import MessageStatus
 from notification_service.repositories import messages as messages_repo
 from notification_service.repositories import supplier_replies as replies_repo
@@ -131,6 +132,24 @@ async def get_message(
         row = shown_to(principal, message.as_dict())
         await _with_replies(session, principal, [row])
     return row, attempts
+
+
+async def message_document(
+    sessions: async_sessionmaker[AsyncSession], principal: Principal, message_id: uuid.UUID
+) -> tuple[str, bytes]:
+    """The purchase order's PDF of a message (file name, bytes), rendered again from the stored event's values in
+    the message's language: rendering is deterministic, so these are the bytes the supplier got. 404 for unknown
+    ids, other tenants' messages and messages without a document alike."""
+    async with sessions() as session:
+        message = await messages_repo.get(session, message_id)
+    if message is None or (principal.role is not Role.ADMIN and message.tenant_id != principal.tenant_id):
+        raise NotFound("No such message")
+    if "document" not in message.template_values:
+        raise NotFound("This message has no document: only a purchase order sent with its lines has one")
+    spec = templates.get_template(message.template_name)
+    language = templates.choose_language(spec, message.language or message.requested_language, None)
+    pdf = await asyncio.to_thread(po_document.render_pdf, message.template_values, language)
+    return po_document.filename(str(message.template_values["po_number"])), pdf
 
 
 async def retry_message(

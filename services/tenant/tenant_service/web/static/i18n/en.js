@@ -292,6 +292,8 @@ export default {
   "owner.testFailed": "Could not send the test: {detail}",
   "owner.latestTitle": "Latest messages",
   "owner.messagesCount": "Recent messages: {count}.",
+  "owner.downloadPdf": "Download the order (PDF)",
+  "owner.downloadFailed": "Could not download the PDF: {detail}",
   "owner.noMessages": "No messages have been sent yet.",
   "owner.messagesFailed": "Messages not available: {detail}",
   "owner.ackTo": "Reply to supplier {to}",

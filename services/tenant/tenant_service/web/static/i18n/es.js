@@ -292,6 +292,8 @@ export default {
   "owner.testFailed": "No se pudo enviar la prueba: {detail}",
   "owner.latestTitle": "Últimos mensajes",
   "owner.messagesCount": "Mensajes recientes: {count}.",
+  "owner.downloadPdf": "Descargar el pedido (PDF)",
+  "owner.downloadFailed": "No se pudo descargar el PDF: {detail}",
   "owner.noMessages": "Aún no se ha enviado ningún mensaje.",
   "owner.messagesFailed": "Mensajes no disponibles: {detail}",
   "owner.ackTo": "Respuesta al proveedor {to}",

@@ -1,7 +1,9 @@
 // /app/settings/notifications: a bakery owner's WhatsApp switch, preferences, test message and latest messages.
 import {
+  config,
   explainMessage,
   formatDateTime,
+  getToken,
   h,
   initPage,
   notificationApi,
@@ -122,10 +124,57 @@ function renderMessages() {
           h("time", { class: "muted", datetime: m.created_at || "" }, formatDateTime(m.created_at)),
         ),
         h("p", { class: "message__explain" }, explainMessage(m)),
+        ...documentLink(m),
         ...supplierAnswer(m),
       ),
     ),
   );
+}
+
+// The purchase order's PDF (issue 17): the notification service is another origin and wants the bearer token, so
+// a plain link cannot carry it: fetch with the Authorization header and save the answer as a blob.
+const DOCUMENT_TEMPLATE = "po_notification_document";
+
+function documentLink(m) {
+  if (m.template_name !== DOCUMENT_TEMPLATE) return [];
+  const result = h("span", { class: "result", role: "status" });
+  const button = h("button", { type: "button", class: "button button--quiet", "data-document": m.id }, t("owner.downloadPdf"));
+  button.addEventListener("click", () => downloadDocument(m.id, button, result));
+  return [h("p", { class: "message__document" }, button, " ", result)];
+}
+
+async function downloadDocument(messageId, button, result) {
+  button.disabled = true;
+  setResult(result, "");
+  try {
+    const headers = {};
+    const token = getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const response = await fetch(`${config.notificationUrl}/api/v1/messages/${encodeURIComponent(messageId)}/document`, { headers });
+    if (!response.ok) {
+      let detail = `HTTP ${response.status}`;
+      try {
+        detail = (await response.json()).detail || detail;
+      } catch {
+        /* not JSON: keep the status */
+      }
+      setResult(result, t("owner.downloadFailed", { detail }), "error");
+      return;
+    }
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const match = /filename="([^"]+)"/.exec(disposition);
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const link = h("a", { href: url, download: match ? match[1] : "purchase-order.pdf", hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (error) {
+    setResult(result, t("owner.downloadFailed", { detail: String(error) }), "error");
+  } finally {
+    button.disabled = false;
+  }
 }
 
 const TO_KEYS = { test: "owner.testTo", purchase_order: "owner.orderTo", supplier_ack: "owner.ackTo" };
