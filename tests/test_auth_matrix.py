@@ -66,6 +66,8 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/health/ready"): PUBLIC,
     ("GET", "/metrics"): ADMIN_OR_SERVICE,
     ("POST", "/api/v1/events/purchase-orders"): SERVICE,
+    ("POST", "/api/v1/events/inventory-alerts"): SERVICE,
+    ("POST", "/api/v1/events/production-alerts"): SERVICE,
     ("GET", "/api/v1/messages"): OWNER_OR_ADMIN,
     ("GET", "/api/v1/messages/{message_id}"): OWNER_OR_ADMIN,
     ("POST", "/api/v1/messages/{message_id}/retry"): ADMIN,
