@@ -21,7 +21,7 @@ async def stack(sqlite_url: str) -> Any:
     async with sandbox_stack(sqlite_url) as e2e:
         tenant = e2e.tenants.add(phone_number_id=NUMBER)
         sync = await e2e.api.post("/api/v1/admin/whatsapp/sync", headers=e2e.admin)
-        assert sync.status_code == 200 and sync.json()["templates"] == 2, sync.text
+        assert sync.status_code == 200 and sync.json()["templates"] == 6, sync.text
         yield e2e, tenant
 
 

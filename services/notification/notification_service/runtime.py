@@ -113,6 +113,7 @@ class Runtime:
             on_change=changed,
         )
         intake = PurchaseOrderIntake(sessions, notify_other_processes=settings.dispatch_listen_notify)
+        alerts = AlertIntake(sessions, tenants, notify_other_processes=settings.dispatch_listen_notify)
         return cls(
             settings=settings,
             engine=engine,
@@ -136,8 +137,8 @@ class Runtime:
             dispatcher=dispatcher,
             outbound=outbound,
             today=today or _utc_today,
-            alerts=AlertIntake(sessions, tenants, notify_other_processes=settings.dispatch_listen_notify),
-            po_consumer=PurchaseOrderConsumer(settings, intake, on_created=wakeup.notify)
+            alerts=alerts,
+            po_consumer=PurchaseOrderConsumer(settings, intake, on_created=wakeup.notify, alerts=alerts)
             if settings.rabbitmq_url.get_secret_value()
             else None,
         )
