@@ -69,6 +69,7 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/events/inventory-alerts"): SERVICE,
     ("POST", "/api/v1/events/production-alerts"): SERVICE,
     ("GET", "/api/v1/messages"): OWNER_OR_ADMIN,
+    ("GET", "/api/v1/message-kinds"): OWNER_OR_ADMIN,
     ("GET", "/api/v1/messages/{message_id}"): OWNER_OR_ADMIN,
     ("POST", "/api/v1/messages/{message_id}/retry"): ADMIN,
     ("POST", "/api/v1/tenants/{tenant_id}/whatsapp/test-message"): OWNER_OR_ADMIN,

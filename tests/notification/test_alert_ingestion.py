@@ -155,3 +155,22 @@ async def test_unknown_tenant_is_404_and_tenant_service_down_is_503(env: Env) ->
     env.tenants.down = True
     response = await _post(env, "inventory-alerts", inventory_event(tenant))
     assert response.status_code == 503
+
+
+async def test_the_pages_read_the_registry_and_filter_messages_by_kind(env: Env) -> None:
+    tenant = _tenant(env, enable_inventory_alerts=True)
+    kinds = await env.client.get("/api/v1/message-kinds", headers=token(env.settings, "owner", tenant))
+    assert kinds.status_code == 200
+    items = kinds.json()["items"]
+    assert [k["name"] for k in items] == ["purchase_order", "inventory_alert", "production_alert"]
+    assert items[1]["switch"] == "enable_inventory_alerts" and items[1]["for_staff"] is True
+    assert items[1]["languages"] == {"es": "es", "en": "en"} and items[1]["category"] == "UTILITY"
+    await _post(env, "inventory-alerts", inventory_event(tenant))
+    await _post(env, "production-alerts", production_event(tenant))
+    listed = await env.client.get(
+        "/api/v1/messages",
+        params={"kind": "production_alert", "tenant_id": str(tenant)},
+        headers=token(env.settings, "owner", tenant),
+    )
+    assert listed.status_code == 200
+    assert [m["kind"] for m in listed.json()["items"]] == ["production_alert", "production_alert"]

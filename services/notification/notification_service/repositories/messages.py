@@ -68,9 +68,12 @@ async def list_messages(
     until: datetime | None,
     after: tuple[datetime, str] | None,
     limit: int,
+    kind: str | None = None,
 ) -> list[Message]:
     """Newest first; ``after`` is the (created_at, id) of the last row of the previous page."""
     query = sa.select(M)
+    if kind is not None:
+        query = query.where(M.c.kind == kind)
     if tenant_id is not None:
         query = query.where(M.c.tenant_id == tenant_id)
     if status is not None:
