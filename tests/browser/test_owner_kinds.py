@@ -64,3 +64,16 @@ def test_owner_edits_staff_numbers_and_switches_kinds(page, needs_notification, 
     provoked = [e for e in console_errors if "status of 422" in e and "/settings/notifications" in e]
     assert len(provoked) == 1, console_errors
     assert [e for e in console_errors if e not in provoked] == []
+
+
+def test_admin_sees_per_kind_and_language_whether_the_template_is_approved(page, needs_notification):
+    stack = needs_notification
+    stack.sync_now()  # the notification service reads the WABA's templates from the sandbox (its seed has all six)
+    open_as(page, stack, "/app/admin/whatsapp/messages", "admin")
+    rows = page.locator("#kinds-body tr[data-kind]")
+    expect(rows).to_have_count(6)  # three kinds × es, en
+    for kind in ("purchase_order", "inventory_alert", "production_alert"):
+        for language in ("es", "en"):
+            row = page.locator(f'#kinds-body tr[data-kind="{kind}:{language}"]')
+            expect(row).to_have_attribute("data-approved", "true")
+            expect(row).to_contain_text("Aprobada")

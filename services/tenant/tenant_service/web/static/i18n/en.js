@@ -323,4 +323,11 @@ export default {
   "kind.purchase_order": "Purchase orders (to the supplier)",
   "kind.inventory_alert": "Inventory alerts (stock under its minimum)",
   "kind.production_alert": "Production alerts (batch late or failed)",
+  "adminMsg.kindsTitle": "Message kinds: approved templates",
+  "adminMsg.kindsHelp": "Each message kind needs its template approved at Meta in every language.",
+  "adminMsg.colKind": "Kind",
+  "adminMsg.colKindApproved": "Approved?",
+  "adminMsg.kindApproved": "Approved",
+  "adminMsg.kindNotApproved": "No: {status}",
+  "adminMsg.kindMissing": "Not at Meta (or not synced)",
 };

@@ -323,4 +323,11 @@ export default {
   "kind.purchase_order": "Pedidos de compra (al proveedor)",
   "kind.inventory_alert": "Alertas de inventario (stock bajo mínimos)",
   "kind.production_alert": "Alertas de producción (lote con retraso o fallido)",
+  "adminMsg.kindsTitle": "Tipos de mensaje: plantillas aprobadas",
+  "adminMsg.kindsHelp": "Cada tipo de mensaje necesita su plantilla aprobada en Meta en cada idioma.",
+  "adminMsg.colKind": "Tipo",
+  "adminMsg.colKindApproved": "¿Aprobada?",
+  "adminMsg.kindApproved": "Aprobada",
+  "adminMsg.kindNotApproved": "No: {status}",
+  "adminMsg.kindMissing": "No está en Meta (o sin sincronizar)",
 };
