@@ -3,11 +3,15 @@ editor, in Chromium against the real services; no JavaScript or console errors."
 
 from __future__ import annotations
 
+import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.browser.test_pages import bakery, expect, open_as
+from tests.browser.test_pages import bakery, expect, number, open_as
 
 pytestmark = pytest.mark.browser
 
@@ -77,3 +81,52 @@ def test_admin_sees_per_kind_and_language_whether_the_template_is_approved(page,
             row = page.locator(f'#kinds-body tr[data-kind="{kind}:{language}"]')
             expect(row).to_have_attribute("data-approved", "true")
             expect(row).to_contain_text("Aprobada")
+
+
+def test_an_inventory_alert_reaches_two_staff_numbers_and_not_a_third_switched_off(page, needs_notification_webhooks):
+    """End to end through the real processes: three staff numbers, the third not taking inventory alerts; the alert
+    reaches the sandbox for the first two only, and the owner's page lists both under the kind."""
+    stack = needs_notification_webhooks
+    tenant_id, _ = bakery(8)
+    stack.assign(tenant_id, number(8))
+    stack.set_whatsapp(tenant_id, True)
+    staff = [
+        {"phone": "+34600333001", "name": "Ana", "kinds": ["inventory_alert", "production_alert"]},
+        {"phone": "+34600333002", "name": "Luis", "kinds": ["inventory_alert"]},
+        {"phone": "+34600333003", "name": "Eva", "kinds": ["production_alert"]},
+    ]
+    r = stack.tenant_api(
+        "PUT",
+        f"/api/v1/tenants/{tenant_id}/settings/notifications",
+        role="owner",
+        tenant_id=tenant_id,
+        json={"enable_inventory_alerts": True, "staff_numbers": staff},
+    )
+    assert r.status_code == 200, r.text
+    event = {
+        "event_id": str(uuid.uuid4()),
+        "tenant_id": tenant_id,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "product": {"id": "p-1", "name": "Harina", "unit": "kg", "current_stock": "12.5", "minimum_stock": "50"},
+    }
+    assert stack.notification_url
+    with httpx.Client(base_url=stack.notification_url, timeout=15) as client:
+        r = client.post("/api/v1/events/inventory-alerts", json=event, headers=stack.headers("service"))
+    assert r.status_code == 202, r.text
+    assert len(r.json()["notification_ids"]) == 2
+    assert stack.sandbox_url
+
+    def sent_to() -> list[str]:
+        with httpx.Client(base_url=stack.sandbox_url, timeout=15) as client:
+            found = client.get("/_sandbox/messages", params={"phone_number_id": number(8)}).json()
+        return sorted(m.get("to") or m.get("wa_id") for m in found)
+
+    deadline = time.monotonic() + 30
+    while len(sent_to()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert [to.lstrip("+") for to in sent_to()] == ["34600333001", "34600333002"]
+
+    open_as(page, stack, "/app/settings/notifications", "owner", tenant_id)
+    listed = page.locator('#kinds-list li[data-kind="inventory_alert"] li[data-message-id]')
+    expect(listed).to_have_count(2)
+    expect(page.locator('#kinds-list li[data-kind="production_alert"]')).to_contain_text("Aún no hay mensajes")
