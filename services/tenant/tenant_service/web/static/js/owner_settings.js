@@ -97,6 +97,7 @@ async function save(changes, resultNode) {
     if (response.status === 409) await loadSettings(); // the number may have been taken away meanwhile
   }
   renderSettings();
+  renderKinds(); // the purchase-order switch is on the preferences form too
   return response.ok;
 }
 
