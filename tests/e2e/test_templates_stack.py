@@ -43,16 +43,20 @@ def plan(stack: Stack) -> dict[str, dict[str, object]]:
 def test_plan_then_submit_then_approved(empty_waba_stack):
     r = cli(empty_waba_stack, "templates", "plan")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("missing") == 2 and "po_notification" in r.stdout and "UTILITY" in r.stdout
+    # the purchase order and the two staff alerts, es and en; the PDF variant cannot be built (DOCUMENT header)
+    assert r.stdout.count("missing") == 6 and "po_notification" in r.stdout and "UTILITY" in r.stdout
+    assert r.stdout.count("unbuildable") == 2
 
+    # exit 1: the PDF variant is not buildable here (the admin creates it in WhatsApp Manager); the rest is created
     r = cli(empty_waba_stack, "templates", "submit")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.count("created") >= 2 and "PENDING" in r.stdout and "2 created, 0 skipped, 0 refused" in r.stdout
+    assert r.returncode == 1, r.stderr
+    assert "2 not buildable" in r.stdout
+    assert r.stdout.count("created") >= 2 and "PENDING" in r.stdout and "6 created, 0 skipped, 0 refused" in r.stdout
 
     r = cli(empty_waba_stack, "--json", "templates", "submit")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr
     again = json.loads(r.stdout)
-    assert (again["created"], again["skipped"], again["refused"]) == (0, 2, 0)
+    assert (again["created"], again["skipped"], again["refused"]) == (0, 6, 0)
 
     deadline = time.monotonic() + 15
     while True:

@@ -27,6 +27,7 @@ from tests.tcp_proxy import TcpProxy
 
 from .conftest import Env, EnvFactory
 from .helpers import po_event
+from .test_alert_ingestion import inventory_event, production_event
 
 ROUTING_KEY = "procurement.po_approved"
 
@@ -409,4 +410,42 @@ async def test_a_message_the_database_keeps_refusing_is_dead_lettered_after_the_
     events, messages = await stored(postgres_url)
     assert events == 1  # the refused event's row went with its message's (one transaction)
     assert [m["event_id"] for m in messages] == [uuid.UUID(good["event_id"])]
+    await settled(broker, env)
+
+
+async def test_staff_alerts_arrive_on_their_routing_keys_through_the_same_consumer(
+    broker: Broker, make_env: EnvFactory, database_url: str
+) -> None:
+    """Issue 17: the alert kinds' routing keys are bound to the purchase-order queue; each body is read by its
+    kind's contract (a bad one is dead-lettered with the HTTP route's reason), one message per staff number."""
+    settings = broker.settings() | {
+        "rabbitmq_inventory_alert_routing_key": "inventory.alert",
+        "rabbitmq_production_alert_routing_key": "production.alert",
+    }
+    env = await make_env(database_url, **settings)
+    await consuming(env)
+    tenant = env.tenants.add()
+    env.tenants.tenants[tenant]["staff_numbers"] = [
+        {"phone": "+34612345671", "kinds": ["inventory_alert"]},
+        {"phone": "+34612345672", "kinds": ["inventory_alert", "production_alert"]},
+    ]
+    body = inventory_event(tenant)
+    await broker.publish(body, routing_key="inventory.alert")
+    await broker.publish(production_event(tenant) | {"problem": "burnt"}, routing_key="production.alert")
+
+    async def two_messages() -> bool:
+        return len((await stored(env.settings.notification_database_url))[1]) == 2
+
+    await eventually(two_messages, what="the alert's two messages")
+    _, messages = await stored(env.settings.notification_database_url)
+    assert {m["kind"] for m in messages} == {"inventory_alert"}
+    assert sorted(m["recipient_phone"] for m in messages) == ["+34612345671", "+34612345672"]
+    assert {m["event_id"] for m in messages} == {uuid.UUID(body["event_id"])}
+
+    async def one_dead_letter() -> bool:
+        return await broker.ready(broker.dlq) == 1
+
+    await eventually(one_dead_letter, what="the refused production alert")
+    [dead] = await broker.dead_letters()
+    assert "problem" in str(dead.headers.get("x-rejection-reason", dead.headers))
     await settled(broker, env)

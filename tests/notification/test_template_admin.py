@@ -17,6 +17,16 @@ WABA = "100000000000001"
 GRAPH = {"Authorization": f"Bearer {SANDBOX_TOKEN}"}
 
 
+@pytest.fixture(autouse=True)
+def _only_the_purchase_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about plan and submit, shown on one template: the product's other kinds (alerts, the PDF
+    variant) are covered by tests/e2e/test_templates_stack.py and domain/test_template_specs.py."""
+    from notification_service.domain import templates as definitions
+
+    only = {definitions.PO_NOTIFICATION: definitions.TEMPLATES[definitions.PO_NOTIFICATION]}
+    monkeypatch.setattr(definitions, "TEMPLATES", only)
+
+
 @pytest.fixture
 async def e2e(database_url: str) -> AsyncIterator[E2E]:
     async with sandbox_stack(database_url) as stack:
@@ -74,7 +84,7 @@ async def test_plan_shows_missing_present_and_another_category(e2e: E2E) -> None
     example = next(c for c in es["components"] if c["type"] == "BODY")["example"]["body_text"][0]
     assert len(example) == 3 and all(example)
     assert (en["state"], en["waba"]["category"], en["waba"]["status"]) == ("differs", "MARKETING", "APPROVED")
-    assert body["extra"] == [{"name": "old_promo", "language": "es", "status": "APPROVED", "category": "MARKETING"}]
+    assert {"name": "old_promo", "language": "es", "status": "APPROVED", "category": "MARKETING"} in body["extra"]
 
 
 async def test_submit_creates_the_missing_ones_then_skips_and_review_approves(e2e: E2E) -> None:
@@ -89,7 +99,7 @@ async def test_submit_creates_the_missing_ones_then_skips_and_review_approves(e2
         ("en", "created", "PENDING"),
     }
     listed = (await e2e.sandbox.get(f"/v23.0/{WABA}/message_templates?name=po_notification", headers=GRAPH)).json()
-    created = next(t for t in listed["data"] if t["language"] == "es")
+    created = next(t for t in listed["data"] if t["language"] == "es" and t["name"] == "po_notification")
     assert created["components"][0]["example"]["body_text"] == [["Proveedor de prueba", "PO-TEST-0001", "125,50 €"]]
     assert [b["text"] for b in created["components"][1]["buttons"]] == ["Confirmar", "Rechazar"]
 
@@ -156,18 +166,18 @@ async def test_not_configured_is_a_clear_503(sqlite_url: str) -> None:
 
 async def test_a_definition_without_wording_is_reported_not_a_500(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = definitions.TemplateSpec(
-        name="inventory_alert",
+        name="stock_report",
         languages={"es": "es"},
         render=lambda values, language: [str(values["product"])],
         sample_values={"product": "Harina"},
     )
-    monkeypatch.setitem(definitions.TEMPLATES, "inventory_alert", spec)
-    item = (await plan(e2e))[("inventory_alert", "es")]
+    monkeypatch.setitem(definitions.TEMPLATES, "stock_report", spec)
+    item = (await plan(e2e))[("stock_report", "es")]
     assert (item["state"], item["components"]) == ("unbuildable", [])
-    assert "no wording for template inventory_alert (es)" in item["error"]
+    assert "no wording for template stock_report (es)" in item["error"]
     r = await e2e.api.post("/api/v1/admin/whatsapp/templates/submit", headers=e2e.admin)
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["unbuildable"], body["skipped"], body["created"]) == (1, 2, 0)
-    listed = (await e2e.sandbox.get(f"/v23.0/{WABA}/message_templates?name=inventory_alert", headers=GRAPH)).json()
+    listed = (await e2e.sandbox.get(f"/v23.0/{WABA}/message_templates?name=stock_report", headers=GRAPH)).json()
     assert listed["data"] == []  # nothing was sent to Meta

@@ -21,9 +21,7 @@ async def stack(sqlite_url: str) -> Any:
     async with sandbox_stack(sqlite_url) as e2e:
         tenant = e2e.tenants.add(phone_number_id=NUMBER)
         sync = await e2e.api.post("/api/v1/admin/whatsapp/sync", headers=e2e.admin)
-        assert sync.status_code == 200 and sync.json()["templates"] == 4, (
-            sync.text
-        )  # the seed: po_notification(_document) × es, en
+        assert sync.status_code == 200 and sync.json()["templates"] == 8, sync.text  # po(_document), alerts × es, en
         yield e2e, tenant
 
 

@@ -99,26 +99,29 @@ async def test_read_one_number(client: httpx.AsyncClient) -> None:
 
 async def test_list_templates_and_filters(client: httpx.AsyncClient) -> None:
     body = (await client.get(f"/v23.0/{WABA_ID}/message_templates", headers=AUTH)).json()
-    assert {(t["name"], t["language"]) for t in body["data"]} == {
-        (name, language) for name in ("po_notification", "po_notification_document") for language in ("es", "en")
+    seeded = {
+        (name, lang)
+        for name in ("po_notification", "po_notification_document", "inventory_alert", "production_alert")
+        for lang in ("es", "en")
     }
+    assert {(t["name"], t["language"]) for t in body["data"]} == seeded
     first = body["data"][0]
     assert {"name", "language", "status", "category", "components", "id"} <= set(first)
     assert first["status"] == "APPROVED" and first["category"] == "UTILITY"
 
     es = (await client.get(f"/v23.0/{WABA_ID}/message_templates?language=es", headers=AUTH)).json()
-    assert [t["language"] for t in es["data"]] == ["es", "es"]
+    assert [t["language"] for t in es["data"]] == ["es", "es", "es", "es"]
     approved = (await client.get(f"/v23.0/{WABA_ID}/message_templates?status=approved", headers=AUTH)).json()
-    assert len(approved["data"]) == 4
+    assert len(approved["data"]) == 8
     none = (await client.get(f"/v23.0/{WABA_ID}/message_templates?name=zzz", headers=AUTH)).json()
     assert none == {"data": []}
     fields = (await client.get(f"/v23.0/{WABA_ID}/message_templates?fields=name,status", headers=AUTH)).json()
     assert set(fields["data"][0]) == {"name", "status", "id"}
 
-    page1 = (await client.get(f"/v23.0/{WABA_ID}/message_templates?limit=2", headers=AUTH)).json()
-    assert len(page1["data"]) == 2 and "next" in page1["paging"]
+    page1 = (await client.get(f"/v23.0/{WABA_ID}/message_templates?limit=4", headers=AUTH)).json()
+    assert len(page1["data"]) == 4 and "next" in page1["paging"]
     page2 = (await client.get(page1["paging"]["next"], headers=AUTH)).json()
-    assert len(page2["data"]) == 2 and "next" not in page2["paging"]
+    assert len(page2["data"]) == 4 and "next" not in page2["paging"]
     assert page1["data"][0]["id"] != page2["data"][0]["id"]
 
     one = (await client.get(f"/v23.0/{page1['data'][0]['id']}?fields=name,status", headers=AUTH)).json()

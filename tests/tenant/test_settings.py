@@ -15,6 +15,9 @@ async def test_new_tenant_reads_defaults(client, tokens):
         "whatsapp_display_phone_number": "",
         "whatsapp_default_language": "es",
         "enable_po_notifications": True,
+        "enable_inventory_alerts": False,
+        "enable_production_alerts": False,
+        "staff_numbers": [],
     }
 
 

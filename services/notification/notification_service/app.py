@@ -22,6 +22,7 @@ from notification_service.api import (
     events,
     health,
     internal,
+    kinds,
     messages,
     supplier_replies,
     tenants,
@@ -105,6 +106,7 @@ def create_app(
     events.install(app)  # the other hot route
     app.include_router(health.router)
     app.include_router(messages.router)
+    app.include_router(kinds.router)
     app.include_router(tenants.router)
     app.include_router(admin_whatsapp.router)
     app.include_router(admin_whatsapp.tenant_router)

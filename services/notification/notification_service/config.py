@@ -130,6 +130,9 @@ class NotificationSettings(WhatsAppSettings):
     rabbitmq_events_exchange: str = "events.exchange"
     #: the routing key purchase-order events arrive with (bound to the service's queue)
     rabbitmq_po_routing_key: str = "procurement.po_approved"
+    #: the routing keys staff alert events arrive with (issue 17), bound to the same queue; empty: not consumed
+    rabbitmq_inventory_alert_routing_key: str = Field(default="", max_length=255)
+    rabbitmq_production_alert_routing_key: str = Field(default="", max_length=255)
     #: purchase orders over RabbitMQ (services/po_consumer.py, docs/notification.md): the topic exchange the
     #: platform publishes procurement events on, and this service's durable queue bound to it (dead letters in
     #: ``<queue>.dlq``)

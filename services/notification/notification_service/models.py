@@ -29,7 +29,7 @@ whatsapp_messages = sa.Table(
     sa.Column("id", UUIDStr(), primary_key=True),
     sa.Column("tenant_id", UUIDStr(), nullable=False),
     sa.Column("event_id", UUIDStr(), nullable=True),  # NULL for test messages
-    sa.Column("kind", sa.String(32), nullable=False),  # purchase_order | test | supplier_ack (issue 16)
+    sa.Column("kind", sa.String(32), nullable=False),  # a registry kind (domain/kinds.py), test or supplier_ack
     sa.Column("recipient_phone", sa.String(32), nullable=False),  # E.164
     # migration 0004: the recipient's business-scoped user ID (BSUID), from status webhooks; portfolio-wide, so
     # never shown to a bakery's owner (docs/notification.md, "Business-scoped user IDs")
@@ -69,7 +69,7 @@ whatsapp_messages = sa.Table(
     # issue 17 (migration 0010): the purchase order's PDF uploaded to Meta, reused by retries within its 30 days
     sa.Column("media_id", sa.String(128), nullable=True),
     sa.Column("media_uploaded_at", UTCDateTime(), nullable=True),
-    sa.UniqueConstraint("tenant_id", "event_id", name="uq_whatsapp_messages_tenant_event"),
+    sa.UniqueConstraint("tenant_id", "event_id", "recipient_phone", name="uq_whatsapp_messages_tenant_event_recipient"),
     sa.Index("ix_whatsapp_messages_status_due", "status", "due_at"),
     sa.Index("ix_whatsapp_messages_tenant_created", "tenant_id", "created_at"),
     sa.Index("ix_whatsapp_messages_created", "created_at"),

@@ -22,6 +22,7 @@ from notification_service.dispatch.worker import Dispatcher
 from notification_service.domain.pricing import RateCard
 from notification_service.domain.webhook_security import TokenBucket
 from notification_service.outbound.worker import OutboundDelivery
+from notification_service.services.alert_ingestion import AlertIntake
 from notification_service.services.delivery_failures import AsyncFailures
 from notification_service.services.ingestion import PurchaseOrderIntake
 from notification_service.services.po_consumer import PurchaseOrderConsumer
@@ -57,6 +58,8 @@ class Runtime:
     today: Callable[[], date]
     #: purchase orders from RabbitMQ; None: ``RABBITMQ_URL`` not set (HTTP only)
     po_consumer: PurchaseOrderConsumer | None = None
+    #: the staff alert kinds' events (issue 17: domain/kinds.py)
+    alerts: AlertIntake | None = None
 
     @classmethod
     def build(
@@ -110,6 +113,7 @@ class Runtime:
             on_change=changed,
         )
         intake = PurchaseOrderIntake(sessions, notify_other_processes=settings.dispatch_listen_notify)
+        alerts = AlertIntake(sessions, tenants, notify_other_processes=settings.dispatch_listen_notify)
         return cls(
             settings=settings,
             engine=engine,
@@ -133,7 +137,8 @@ class Runtime:
             dispatcher=dispatcher,
             outbound=outbound,
             today=today or _utc_today,
-            po_consumer=PurchaseOrderConsumer(settings, intake, on_created=wakeup.notify)
+            alerts=alerts,
+            po_consumer=PurchaseOrderConsumer(settings, intake, on_created=wakeup.notify, alerts=alerts)
             if settings.rabbitmq_url.get_secret_value()
             else None,
         )

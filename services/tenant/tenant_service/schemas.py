@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from bakery_shared.contracts import StrictModel
-from bakery_shared.text import CleanText, NoControlText
+from bakery_shared.contracts import MAX_STAFF_NUMBERS, StrictModel
+from bakery_shared.phone import InvalidPhoneNumber, normalize_e164
+from bakery_shared.text import CleanText, NoControlText, refuse_control_characters
 
 
 class TenantCreate(StrictModel):
@@ -30,14 +32,55 @@ class TenantPage(BaseModel):
     offset: int
 
 
+#: the message kinds a staff number may receive (the notification service's registry, domain/kinds.py)
+StaffKind = Literal["inventory_alert", "production_alert"]
+
+
+class StaffNumberIn(StrictModel):
+    """One of the bakery's own people who receives alerts (issue 17)."""
+
+    phone: str = Field(max_length=40, examples=["+34612345678"], description="E.164 (without a country code: Spain)")
+    name: CleanText = Field(default="", max_length=80)
+    kinds: list[StaffKind] = Field(default_factory=list, max_length=2, description="the alert kinds it receives")
+
+    @field_validator("phone", mode="after")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        try:
+            return normalize_e164(refuse_control_characters(value))
+        except InvalidPhoneNumber as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("kinds", mode="after")
+    @classmethod
+    def _distinct_kinds(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
 class NotificationSettingsUpdate(StrictModel):
-    """Owners change the first three; the phone fields are accepted only when unchanged."""
+    """Owners change the switches, the language and the staff numbers; the phone fields are accepted only when
+    unchanged."""
 
     whatsapp_enabled: bool | None = None
     whatsapp_default_language: NoControlText | None = Field(default=None, min_length=2, max_length=8)
     enable_po_notifications: bool | None = None
+    enable_inventory_alerts: bool | None = None
+    enable_production_alerts: bool | None = None
+    staff_numbers: list[StaffNumberIn] | None = Field(
+        default=None, max_length=MAX_STAFF_NUMBERS, description=f"at most {MAX_STAFF_NUMBERS}, each number once"
+    )
     whatsapp_phone_number_id: NoControlText | None = Field(default=None, max_length=64)
     whatsapp_display_phone_number: NoControlText | None = Field(default=None, max_length=64)
+
+    @field_validator("staff_numbers", mode="after")
+    @classmethod
+    def _distinct_numbers(cls, value: list[StaffNumberIn] | None) -> list[StaffNumberIn] | None:
+        seen: set[str] = set()
+        for staff in value or []:
+            if staff.phone in seen:
+                raise ValueError(f"{staff.phone} is listed twice; keep each staff number once")
+            seen.add(staff.phone)
+        return value
 
 
 class PhoneNumberOut(BaseModel):

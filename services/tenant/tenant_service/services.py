@@ -24,7 +24,16 @@ log = logging.getLogger("tenant.whatsapp")
 
 #: Message languages the templates exist in (Spanish and its co-official languages, plus English).
 SUPPORTED_LANGUAGES = ("es", "en", "ca", "eu", "gl")
-OWNER_EDITABLE = frozenset({"whatsapp_enabled", "whatsapp_default_language", "enable_po_notifications"})
+OWNER_EDITABLE = frozenset(
+    {
+        "whatsapp_enabled",
+        "whatsapp_default_language",
+        "enable_po_notifications",
+        "enable_inventory_alerts",
+        "enable_production_alerts",
+        "staff_numbers",
+    }
+)
 READ_ONLY_FOR_OWNERS = ("whatsapp_phone_number_id", "whatsapp_display_phone_number")
 
 
@@ -154,7 +163,7 @@ class TenantService:
                     f"'{language}' is not supported; use one of {', '.join(SUPPORTED_LANGUAGES)}",
                     field="whatsapp_default_language",
                 )
-            merged = current.model_copy(update=updates)
+            merged = NotificationSettings.model_validate({**current.model_dump(), **updates})
             if merged.whatsapp_enabled and not current.whatsapp_enabled and not merged.whatsapp_phone_number_id:
                 raise Conflict(
                     "WhatsApp cannot be turned on yet: the platform admin must assign a phone number to this "

@@ -6,23 +6,35 @@ import pytest
 
 from notification_service.domain import templates as definitions
 from notification_service.domain.template_specs import (
+    RequiredTemplate,
     SpecError,
+    SpecProblem,
     TemplateText,
     build_components,
     placeholders,
     required_templates,
+    required_templates_or_problems,
 )
 
 
 def test_every_sent_template_and_language_is_required_free_form_texts_are_not() -> None:
-    required = {(r.name, r.language) for r in required_templates()}
-    assert required == {("po_notification", "es"), ("po_notification", "en")}
+    items = required_templates_or_problems()
+    required = {(r.name, r.language) for r in items if not isinstance(r, SpecProblem)}
+    kinds = ("po_notification", "inventory_alert", "production_alert")
+    assert required == {(name, language) for name in kinds for language in ("es", "en")}
     assert all(name != definitions.SUPPLIER_ACK for name, _ in required)
+    problems = [p for p in items if isinstance(p, SpecProblem)]
+    assert {(p.name, p.language) for p in problems} == {("po_notification_document", lang) for lang in ("es", "en")}
+    assert all("DOCUMENT header" in p.error for p in problems)
 
 
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_body_has_one_example_for_each_parameter_rendered_as_a_send_renders_it(language: str) -> None:
-    spec = next(r for r in required_templates() if r.language == language)
+    spec = next(
+        r
+        for r in required_templates_or_problems()
+        if isinstance(r, RequiredTemplate) and r.name == "po_notification" and r.language == language
+    )
     body = next(c for c in spec.components if c["type"] == "BODY")
     examples = body["example"]["body_text"]
     assert len(examples) == 1 and len(examples[0]) == len(placeholders(body["text"])) == 3
@@ -32,8 +44,12 @@ def test_the_body_has_one_example_for_each_parameter_rendered_as_a_send_renders_
     assert examples[0][2] == {"es": "125,50 €", "en": "€125.50"}[language]
 
 
+#: the purchase order alone (the alerts have no buttons; the PDF variant needs Meta's resumable upload)
+PO_ONLY = {definitions.PO_NOTIFICATION: definitions.TEMPLATES[definitions.PO_NOTIFICATION]}
+
+
 def test_the_create_body_is_meta_shaped_with_quick_replies_in_the_definition_order() -> None:
-    es = next(r for r in required_templates() if r.language == "es").create_body()
+    es = next(r for r in required_templates(PO_ONLY) if r.language == "es").create_body()
     assert (es["name"], es["language"], es["category"], es["parameter_format"]) == (
         "po_notification",
         "es",
@@ -49,7 +65,7 @@ def test_the_wording_matches_the_sandbox_seed_so_an_approved_seed_is_present() -
     from wa_sandbox.seed import load_seed
 
     seed = {(t["name"], t["language"]): t for t in load_seed()["templates"]}
-    for required in required_templates():
+    for required in required_templates(PO_ONLY):
         seeded = seed[(required.name, required.language)]
         assert [c["type"] for c in seeded["components"]] == [c["type"] for c in required.components]
         assert seeded["components"][0]["text"] == required.components[0]["text"]
@@ -87,19 +103,20 @@ def test_a_definition_meta_would_refuse_is_a_clear_error(
 
 def test_a_definition_without_wording_is_named() -> None:
     spec = definitions.TemplateSpec(
-        name="inventory_alert", languages={"es": "es"}, render=lambda v, lang: [str(v["p"])], sample_values={"p": "x"}
+        name="stock_report", languages={"es": "es"}, render=lambda v, lang: [str(v["p"])], sample_values={"p": "x"}
     )
-    with pytest.raises(SpecError, match=r"no wording for template inventory_alert \(es\)"):
-        required_templates({"inventory_alert": spec})
+    with pytest.raises(SpecError, match=r"no wording for template stock_report \(es\)"):
+        required_templates({"stock_report": spec})
 
 
 def test_or_problems_names_what_cannot_be_built_and_keeps_the_rest() -> None:
     from notification_service.domain.template_specs import SpecProblem, required_templates_or_problems
 
     spec = definitions.TemplateSpec(
-        name="inventory_alert", languages={"es": "es"}, render=lambda v, lang: [str(v["p"])], sample_values={"p": "x"}
+        name="stock_report", languages={"es": "es"}, render=lambda v, lang: [str(v["p"])], sample_values={"p": "x"}
     )
-    items = required_templates_or_problems({**definitions.TEMPLATES, "inventory_alert": spec})
+    po = definitions.TEMPLATES[definitions.PO_NOTIFICATION]
+    items = required_templates_or_problems({definitions.PO_NOTIFICATION: po, "stock_report": spec})
     problems = [i for i in items if isinstance(i, SpecProblem)]
-    assert [(p.name, p.language) for p in problems] == [("inventory_alert", "es")]
+    assert [(p.name, p.language) for p in problems] == [("stock_report", "es")]
     assert len(items) == 3

@@ -28,6 +28,9 @@ async def list_messages(
     until: datetime | None = None,
     cursor: Annotated[str | None, Query(max_length=256, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    kind: Annotated[
+        str | None, Query(max_length=32, description="only this kind (purchase_order, inventory_alert, …)")
+    ] = None,
 ) -> MessagePage:
     rows, next_cursor = await service.list_messages(
         runtime.sessions,
@@ -38,6 +41,7 @@ async def list_messages(
         until=until,
         cursor=cursor,
         limit=limit,
+        kind=kind,
     )
     return MessagePage(items=[MessageOut.from_row(r) for r in rows], next_cursor=next_cursor)
 

@@ -16,6 +16,12 @@ class AcceptedOut(BaseModel):
     status: str
 
 
+class AlertAcceptedOut(BaseModel):
+    """A staff alert: one message per staff number that takes the kind (none: nobody takes it)."""
+
+    notification_ids: list[uuid.UUID]
+
+
 class AttemptOut(BaseModel):
     attempt_no: int
     started_at: datetime

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bakery_shared.contracts import InternalNotificationSettings
-from notification_service.domain import supplier_replies, templates, transitions
+from notification_service.domain import kinds, supplier_replies, templates, transitions
 from notification_service.domain.message import ErrorInfo, Message, MessageUpdate
 from notification_service.domain.templates import RenderedTemplate
 from notification_service.domain.whatsapp_state import (
@@ -25,7 +25,7 @@ from notification_service.domain.whatsapp_state import (
     template_scope_key,
 )
 
-KIND_PURCHASE_ORDER = "purchase_order"
+KIND_PURCHASE_ORDER = kinds.KIND_PURCHASE_ORDER
 KIND_TEST = "test"
 
 ACCOUNT_SCOPE = "account"
@@ -99,8 +99,9 @@ def decide(
     if kind != KIND_TEST:
         if not tenant.whatsapp_enabled:
             return Decision(Action.SKIP, Reason.TENANT_WHATSAPP_OFF)
-        if kind == KIND_PURCHASE_ORDER and not tenant.enable_po_notifications:
-            return Decision(Action.SKIP, Reason.PO_NOTIFICATIONS_OFF)
+        spec = kinds.get_kind(kind)  # the registry's switch (purchase orders, staff alerts); others have none
+        if spec is not None and not spec.enabled(tenant):
+            return Decision(Action.SKIP, spec.off_reason)
     number = (tenant.whatsapp_phone_number_id or "").strip()
     if not number:
         return Decision(Action.SKIP, Reason.NO_NUMBER)

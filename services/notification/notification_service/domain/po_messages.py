@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bakery_shared.errors import printable, validation_message
 from notification_service.domain.events import PurchaseOrderEvent
@@ -32,9 +33,10 @@ class Rejection:
         return {"detail": printable(self.reason), "code": self.code}
 
 
-def read_event(body: bytes, *, max_bytes: int) -> PurchaseOrderEvent | Rejection:
-    """The event in ``body`` (UTF-8 JSON), or why it is refused. Bigger than ``max_bytes`` (the HTTP route's
-    ``MAX_BODY_BYTES``) is refused before it is parsed."""
+def read_event(body: bytes, *, max_bytes: int, model: type[BaseModel] = PurchaseOrderEvent) -> Any:
+    """The event in ``body`` (UTF-8 JSON) read as ``model`` (a purchase order, or a staff alert kind's contract), or
+    a :class:`Rejection` saying why it is refused. Bigger than ``max_bytes`` (the HTTP route's ``MAX_BODY_BYTES``)
+    is refused before it is parsed."""
     if len(body) > max_bytes:
         return Rejection(
             "payload_too_large", f"the message body has {len(body)} bytes; at most {max_bytes} are accepted", 413
@@ -48,6 +50,6 @@ def read_event(body: bytes, *, max_bytes: int) -> PurchaseOrderEvent | Rejection
     except ValueError as exc:
         return Rejection("validation_error", f"the message body is not valid JSON ({exc})", 422)
     try:
-        return PurchaseOrderEvent.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         return Rejection("validation_error", validation_message([dict(e) for e in exc.errors(include_url=False)]), 422)

@@ -47,6 +47,14 @@ TEXTS: dict[tuple[str, str], TemplateText] = {
     (definitions.PO_NOTIFICATION, "en"): TemplateText(
         body="Hello {{1}}, you have received a new purchase order {{2}} with a total of {{3}}."
     ),
+    (definitions.INVENTORY_ALERT, "es"): TemplateText(
+        body="Alerta de inventario: {{1}} tiene {{2}} en stock, por debajo del mínimo de {{3}}."
+    ),
+    (definitions.INVENTORY_ALERT, "en"): TemplateText(
+        body="Inventory alert: {{1}} has {{2}} in stock, below its minimum of {{3}}."
+    ),
+    (definitions.PRODUCTION_ALERT, "es"): TemplateText(body="Alerta de producción: el lote {{1}} de {{2}} {{3}}."),
+    (definitions.PRODUCTION_ALERT, "en"): TemplateText(body="Production alert: batch {{1}} of {{2}} {{3}}."),
 }
 
 #: The label of each quick-reply action per language (what the supplier sees on the button).
@@ -122,6 +130,10 @@ def spec_for(
 ) -> RequiredTemplate:
     """The create request of one definition's translation (``language``: our code)."""
     meta_language = spec.meta_language(language)
+    if spec.document:
+        # Meta wants example.header_handle from its Resumable Upload API (POST /<APP_ID>/uploads) for a DOCUMENT
+        # header; not built here yet: create this one in WhatsApp Manager (docs/whatsapp-master-account-setup.md)
+        raise SpecError(f"template {spec.name} has a DOCUMENT header: its example needs Meta's resumable upload")
     text = texts.get((spec.name, meta_language))
     if text is None:
         raise SpecError(f"no wording for template {spec.name} ({meta_language})")

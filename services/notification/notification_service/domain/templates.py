@@ -11,13 +11,16 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 
 PO_NOTIFICATION = "po_notification"
 #: the purchase order with its PDF in a DOCUMENT header (issue 17): an event with lines; same body and buttons
 PO_NOTIFICATION_DOCUMENT = "po_notification_document"
 #: Our free-form answer to a supplier's tap (not a Meta template: a text, sent only inside the 24-hour window)
 SUPPLIER_ACK = "supplier_ack"
+#: The bakery's own staff: a product under its minimum stock; a production batch late or failed (issue 17)
+INVENTORY_ALERT = "inventory_alert"
+PRODUCTION_ALERT = "production_alert"
 FALLBACK_LANGUAGE = "es"
 
 #: The actions of the purchase-order template's quick-reply buttons, in the template's button order (index 0, 1).
@@ -85,6 +88,31 @@ def _render_ack(values: Mapping[str, Any], language: str) -> list[str]:
     return [_ACK_TEXTS[language][str(values["decision"])].format(po=str(values["po_number"]))]
 
 
+_PROBLEM_WORDS = {
+    "es": {"late": "va con retraso", "failed": "ha fallado"},
+    "en": {"late": "is late", "failed": "failed"},
+}
+
+
+def format_quantity(quantity: Decimal | str, unit: str, language: str) -> str:
+    """A stock quantity as people read it in ``language``: es "2,5 kg", en "2.5 kg"."""
+    text = str(format_decimal(Decimal(str(quantity)), locale=language)).replace("\xa0", " ")
+    return f"{text} {unit}".strip()
+
+
+def _render_inventory(values: Mapping[str, Any], language: str) -> list[str]:
+    unit = str(values.get("unit") or "")
+    return [
+        str(values["product_name"]),
+        format_quantity(values["current_stock"], unit, language),
+        format_quantity(values["minimum_stock"], unit, language),
+    ]
+
+
+def _render_production(values: Mapping[str, Any], language: str) -> list[str]:
+    return [str(values["batch_number"]), str(values["product_name"]), _PROBLEM_WORDS[language][str(values["problem"])]]
+
+
 TEMPLATES: dict[str, TemplateSpec] = {
     PO_NOTIFICATION: TemplateSpec(
         name=PO_NOTIFICATION,
@@ -117,6 +145,18 @@ TEMPLATES: dict[str, TemplateSpec] = {
         render=_render_ack,
         sample_values={"decision": "confirmed", "po_number": "PO-TEST-0001"},
         free_form=True,
+    ),
+    INVENTORY_ALERT: TemplateSpec(
+        name=INVENTORY_ALERT,
+        languages={"es": "es", "en": "en"},
+        render=_render_inventory,
+        sample_values={"product_name": "Harina de trigo", "current_stock": "12.5", "minimum_stock": "50", "unit": "kg"},
+    ),
+    PRODUCTION_ALERT: TemplateSpec(
+        name=PRODUCTION_ALERT,
+        languages={"es": "es", "en": "en"},
+        render=_render_production,
+        sample_values={"batch_number": "LOTE-0007", "product_name": "Baguette", "problem": "late"},
     ),
 }
 

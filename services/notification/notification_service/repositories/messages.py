@@ -53,6 +53,12 @@ async def get_for_event(session: AsyncSession, tenant_id: uuid.UUID, event_id: u
     return Message.from_row(row) if row else None
 
 
+async def list_for_event(session: AsyncSession, tenant_id: uuid.UUID, event_id: uuid.UUID) -> list[Message]:
+    """Every message of one event (a staff alert has one per recipient), oldest first."""
+    query = sa.select(M).where(M.c.tenant_id == tenant_id, M.c.event_id == event_id).order_by(M.c.created_at, M.c.id)
+    return [Message.from_row(row) for row in (await session.execute(query)).mappings()]
+
+
 async def list_messages(
     session: AsyncSession,
     *,
@@ -62,9 +68,12 @@ async def list_messages(
     until: datetime | None,
     after: tuple[datetime, str] | None,
     limit: int,
+    kind: str | None = None,
 ) -> list[Message]:
     """Newest first; ``after`` is the (created_at, id) of the last row of the previous page."""
     query = sa.select(M)
+    if kind is not None:
+        query = query.where(M.c.kind == kind)
     if tenant_id is not None:
         query = query.where(M.c.tenant_id == tenant_id)
     if status is not None:

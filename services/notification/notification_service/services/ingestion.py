@@ -19,8 +19,9 @@ from bakery_shared.errors import Conflict, TooManyRequests
 from bakery_shared.group_commit import GroupCommit
 from bakery_shared.observability import bind
 from notification_service import metrics
-from notification_service.domain.decisions import KIND_PURCHASE_ORDER, KIND_TEST
+from notification_service.domain.decisions import KIND_TEST
 from notification_service.domain.events import PurchaseOrderEvent, fingerprint
+from notification_service.domain.kinds import KIND_PURCHASE_ORDER, KINDS
 from notification_service.domain.statuses import MessageStatus
 from notification_service.domain.templates import PO_NOTIFICATION, PO_NOTIFICATION_DOCUMENT, get_template
 from notification_service.repositories import events as events_repo
@@ -29,6 +30,7 @@ from notification_service.repositories import rate_limits as rate_repo
 from notification_service.repositories.signals import notify_in_transaction
 
 log = logging.getLogger("notification.whatsapp.ingestion")
+_PO = KINDS[KIND_PURCHASE_ORDER]
 
 
 def _log_queued(message: dict[str, Any]) -> None:
@@ -116,11 +118,11 @@ def _submitted(event: PurchaseOrderEvent, now: datetime) -> _Submitted:
         message=new_message_values(
             tenant_id=event.tenant_id,
             event_id=event.event_id,
-            kind=KIND_PURCHASE_ORDER,
-            recipient=event.supplier.phone,
-            # with lines, the purchase order's PDF goes in a document header (issue 17); without, today's text
-            template_name=PO_NOTIFICATION_DOCUMENT if event.purchase_order.lines else PO_NOTIFICATION,
-            template_values=event.template_values(),
+            kind=_PO.name,
+            recipient=event.supplier.phone,  # the registry's recipient of a purchase order: its supplier
+            # with lines, the purchase order's PDF goes in a document header (issue 17); without, the text template
+            template_name=PO_NOTIFICATION_DOCUMENT if event.purchase_order.lines else _PO.template,
+            template_values=_PO.values(event),
             requested_language=event.supplier.language,
             now=now,
         ),

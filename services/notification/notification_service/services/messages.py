@@ -66,6 +66,7 @@ async def list_messages(
     until: datetime | None,
     cursor: str | None,
     limit: int,
+    kind: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Admins see every tenant (optionally filtered); an owner only ever its own tenant."""
     if principal.role is Role.OWNER:
@@ -82,6 +83,7 @@ async def list_messages(
             until=_aware(until),
             after=after,
             limit=limit + 1,
+            kind=kind,
         )
         page = [shown_to(principal, m.as_dict()) for m in rows[:limit]]
         await _with_replies(session, principal, page)

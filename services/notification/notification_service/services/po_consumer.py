@@ -43,7 +43,10 @@ from bakery_shared.group_commit import database_unavailable
 from bakery_shared.observability import bind
 from notification_service import amqp, metrics
 from notification_service.config import NotificationSettings
+from notification_service.domain.events import PurchaseOrderEvent
+from notification_service.domain.kinds import KIND_INVENTORY_ALERT, KIND_PRODUCTION_ALERT, KINDS, KindSpec
 from notification_service.domain.po_messages import Rejection, read_event
+from notification_service.services.alert_ingestion import AlertAccepted, AlertIntake
 from notification_service.services.ingestion import Accepted, PurchaseOrderIntake
 
 log = logging.getLogger("notification.whatsapp.po_consumer")
@@ -62,6 +65,7 @@ class PurchaseOrderConsumer:
         intake: PurchaseOrderIntake,
         *,
         on_created: Callable[[], None] = lambda: None,
+        alerts: AlertIntake | None = None,
     ) -> None:
         self._url = settings.rabbitmq_url.get_secret_value()
         self.exchange = settings.rabbitmq_po_exchange
@@ -74,6 +78,16 @@ class PurchaseOrderConsumer:
         self._max_bytes = settings.max_body_bytes
         self._grace_seconds = settings.dispatch_shutdown_grace_seconds
         self._intake = intake
+        self._alerts = alerts
+        #: routing key → staff alert kind (issue 17): bound to the same queue, read by the kind's contract
+        self.alert_keys: dict[str, KindSpec] = {
+            key: KINDS[kind]
+            for key, kind in (
+                (settings.rabbitmq_inventory_alert_routing_key, KIND_INVENTORY_ALERT),
+                (settings.rabbitmq_production_alert_routing_key, KIND_PRODUCTION_ALERT),
+            )
+            if key and alerts is not None
+        }
         self._on_created = on_created
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -126,6 +140,8 @@ class PurchaseOrderConsumer:
             channel, exchange=self.exchange, queue=self.queue_name, routing_key=self.routing_key
         )
         self._queue, self._dead_letters = topology.queue, topology.dead_letter_exchange
+        for key in self.alert_keys:  # the staff alert kinds share the queue (and its dead-letter queue)
+            await topology.queue.bind(self.exchange, routing_key=key)
         self._connection.reconnect_callbacks.add(self._reconnected)
         self._consumer_tag = await topology.queue.consume(self._on_message)
         self.last_error = None
@@ -203,13 +219,18 @@ class PurchaseOrderConsumer:
                 self._handling.discard(task)
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
-        parsed = read_event(message.body, max_bytes=self._max_bytes)
+        kind = self.alert_keys.get(message.routing_key or "")
+        model = kind.event_model if kind is not None else PurchaseOrderEvent
+        parsed = read_event(message.body, max_bytes=self._max_bytes, model=model)
         if isinstance(parsed, Rejection):
             await self._dead_letter(message, parsed)
             return
         with bind(tenant_id=str(parsed.tenant_id), event_id=str(parsed.event_id)):
             try:
-                accepted = await self._intake.accept(parsed)
+                if kind is not None and self._alerts is not None:
+                    accepted: Accepted | AlertAccepted = await self._alerts.accept(kind, parsed)
+                else:
+                    accepted = await self._intake.accept(parsed)
             except AppError as exc:
                 if exc.status_code >= 500 or exc.status_code == 429:
                     await self._hand_back(message, exc, limited=False)
@@ -336,5 +357,7 @@ class PurchaseOrderConsumer:
         return hashlib.sha256(message.body).hexdigest()
 
 
-def _accepted_body(accepted: Accepted) -> dict[str, Any]:
+def _accepted_body(accepted: Accepted | AlertAccepted) -> dict[str, Any]:
+    if isinstance(accepted, AlertAccepted):
+        return {"notification_ids": [str(i) for i in accepted.notification_ids]}
     return {"notification_id": str(accepted.notification_id), "status": accepted.status}

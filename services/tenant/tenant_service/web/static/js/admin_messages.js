@@ -7,6 +7,7 @@ import {
   formatDateTime,
   formatMoney,
   h,
+  has,
   initPage,
   notificationApi,
   onLanguageChange,
@@ -20,6 +21,7 @@ import {
 const byId = (id) => document.getElementById(id);
 
 const state = {
+  kinds: null, // the notification service's registry (GET /api/v1/message-kinds)
   tenantNames: {},
   messages: [],
   nextCursor: null,
@@ -460,7 +462,52 @@ async function loadTemplates({ keepStatus = false } = {}) {
   }
   state.templates = listOf(response.data, "templates");
   renderTemplates();
+  renderKinds();
   if (!keepStatus) setResult(status, "");
+}
+
+// -- message kinds (issue 17): per kind and language, whether its template is approved at Meta -------------------
+
+async function loadKinds() {
+  const response = await notificationApi("/api/v1/message-kinds");
+  if (!response.ok) {
+    setResult(byId("kinds-status"), t("adminMsg.templatesFailed", { detail: response.detail }), "error");
+    return;
+  }
+  state.kinds = response.data.items;
+  renderKinds();
+}
+
+function renderKinds() {
+  const body = byId("kinds-body");
+  if (!state.kinds) return;
+  const known = new Map();
+  for (const template of state.templates || []) {
+    for (const x of template.languages) known.set(`${template.name}:${x.language}`, x.status);
+  }
+  body.replaceChildren(
+    ...state.kinds.flatMap((kind) =>
+      Object.values(kind.languages).map((language) => {
+        const status = known.get(`${kind.template}:${language}`);
+        const approved = status === "APPROVED";
+        return h(
+          "tr",
+          { "data-kind": `${kind.name}:${language}`, "data-approved": approved ? "true" : "false" },
+          h("th", { scope: "row", "data-label": t("adminMsg.colKind") }, has(`kind.${kind.name}`) ? t(`kind.${kind.name}`) : kind.label),
+          h("td", { "data-label": t("adminMsg.colTemplate") }, `${kind.template} (${language})`),
+          h(
+            "td",
+            { "data-label": t("adminMsg.colKindApproved") },
+            h(
+              "span",
+              { class: approved ? "badge badge--on" : "badge badge--held" },
+              approved ? t("adminMsg.kindApproved") : status ? t("adminMsg.kindNotApproved", { status }) : t("adminMsg.kindMissing"),
+            ),
+          ),
+        );
+      }),
+    ),
+  );
 }
 
 function renderAll() {
@@ -472,6 +519,7 @@ function renderAll() {
   renderQuality();
   renderApiVersion();
   renderTemplates();
+  renderKinds();
 }
 
 initPage({
@@ -501,6 +549,6 @@ initPage({
     fillTenantOptions();
     byId("f-tenant").value = params.get("tenant_id") || "";
     state.filters = readFilters();
-    await Promise.all([loadMessages(), loadInbound(), loadCosts(), loadQuality(), loadApiVersion(), loadTemplates()]);
+    await Promise.all([loadMessages(), loadInbound(), loadCosts(), loadQuality(), loadApiVersion(), loadTemplates(), loadKinds()]);
   },
 });

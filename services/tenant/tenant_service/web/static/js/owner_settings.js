@@ -1,10 +1,12 @@
-// /app/settings/notifications: a bakery owner's WhatsApp switch, preferences, test message and latest messages.
+// /app/settings/notifications: a bakery owner's WhatsApp switch, preferences, message kinds (switch + latest
+// messages each), staff numbers, test message and latest messages.
 import {
   config,
   explainMessage,
   formatDateTime,
   getToken,
   h,
+  has,
   initPage,
   notificationApi,
   onLanguageChange,
@@ -18,8 +20,13 @@ import {
 const byId = (id) => document.getElementById(id);
 const REFRESH_MS = 10000;
 
+const MAX_STAFF = 5;
+
 const state = {
   tenantId: null,
+  kinds: [], // the notification service's registry (GET /api/v1/message-kinds)
+  kindMessages: {}, // kind → its latest messages
+  staff: [], // the staff numbers being edited: {phone, name, kinds}
   settings: null,
   messages: null,
   messagesError: "",
@@ -77,6 +84,9 @@ async function save(changes, resultNode) {
     whatsapp_enabled: s.whatsapp_enabled,
     whatsapp_default_language: s.whatsapp_default_language,
     enable_po_notifications: s.enable_po_notifications,
+    enable_inventory_alerts: !!s.enable_inventory_alerts,
+    enable_production_alerts: !!s.enable_production_alerts,
+    staff_numbers: s.staff_numbers || [],
     ...changes,
   };
   const response = await tenantApi(settingsPath(), { method: "PUT", body });
@@ -89,6 +99,7 @@ async function save(changes, resultNode) {
     if (response.status === 409) await loadSettings(); // the number may have been taken away meanwhile
   }
   renderSettings();
+  renderKinds(); // the purchase-order switch is on the preferences form too
   return response.ok;
 }
 
@@ -99,7 +110,131 @@ async function loadSettings() {
     return;
   }
   state.settings = response.data;
+  state.staff = (response.data.staff_numbers || []).map((n) => ({ ...n, kinds: [...n.kinds] }));
   renderSettings();
+  renderKinds();
+  renderStaff();
+}
+
+// ---- message kinds (issue 17): each with its switch and its latest messages
+const kindLabel = (kind) => (has(`kind.${kind.name}`) ? t(`kind.${kind.name}`) : kind.label);
+
+function renderKinds() {
+  const list = byId("kinds-list");
+  if (!state.settings || !state.kinds.length) return;
+  list.replaceChildren(
+    ...state.kinds.map((kind) => {
+      const id = `kind-${kind.name}`;
+      const box = h("input", { type: "checkbox", id, "data-switch": kind.switch });
+      box.checked = !!state.settings[kind.switch];
+      box.addEventListener("change", async () => {
+        const ok = await save({ [kind.switch]: box.checked }, byId("kinds-status"));
+        if (!ok) box.checked = !!state.settings[kind.switch];
+      });
+      const messages = state.kindMessages[kind.name] || [];
+      return h(
+        "li",
+        { class: "message", "data-kind": kind.name },
+        h("div", { class: "field field--check" }, box, h("label", { for: id }, kindLabel(kind))),
+        messages.length
+          ? h(
+              "ul",
+              { class: "message__replies", "aria-label": t("owner.kindLatest") },
+              ...messages.map((m) =>
+                h(
+                  "li",
+                  { "data-message-id": m.id },
+                  statusBadge(m.status),
+                  " ",
+                  m.recipient_phone || "—",
+                  " · ",
+                  formatDateTime(m.created_at),
+                ),
+              ),
+            )
+          : h("p", { class: "hint" }, t("owner.kindNoMessages")),
+      );
+    }),
+  );
+}
+
+async function loadKinds() {
+  const response = await notificationApi("/api/v1/message-kinds");
+  if (!response.ok) {
+    setResult(byId("kinds-status"), t("owner.messagesFailed", { detail: response.detail }), "error");
+    return;
+  }
+  state.kinds = response.data.items;
+  await loadKindMessages();
+}
+
+async function loadKindMessages() {
+  await Promise.all(
+    state.kinds.map(async (kind) => {
+      const params = new URLSearchParams({ tenant_id: state.tenantId, kind: kind.name, limit: "3" });
+      const response = await notificationApi(`/api/v1/messages?${params}`);
+      state.kindMessages[kind.name] = response.ok ? response.data.items : [];
+    }),
+  );
+  renderKinds();
+  renderStaff();
+}
+
+// ---- staff numbers: up to 5, each with the staff kinds it receives
+function renderStaff() {
+  const staffKinds = state.kinds.filter((k) => k.for_staff);
+  const list = byId("staff-list");
+  list.replaceChildren(
+    ...state.staff.map((entry, index) => {
+      const phone = h("input", {
+        type: "tel",
+        id: `staff-phone-${index}`,
+        autocomplete: "off",
+        inputmode: "tel",
+        placeholder: "+34 600 000 000",
+        "data-testid": "staff-phone",
+      });
+      phone.value = entry.phone;
+      phone.addEventListener("input", () => (entry.phone = phone.value));
+      const name = h("input", { type: "text", id: `staff-name-${index}`, maxlength: "80", "data-testid": "staff-name" });
+      name.value = entry.name || "";
+      name.addEventListener("input", () => (entry.name = name.value));
+      const remove = h("button", { type: "button", class: "button button--quiet" }, t("owner.staffRemove"));
+      remove.addEventListener("click", () => {
+        state.staff.splice(index, 1);
+        renderStaff();
+      });
+      return h(
+        "li",
+        { class: "staff", "data-index": String(index) },
+        h("div", { class: "field" }, h("label", { for: phone.id }, t("owner.staffPhone")), phone),
+        h("div", { class: "field" }, h("label", { for: name.id }, t("owner.staffName")), name),
+        ...staffKinds.map((kind) => {
+          const id = `staff-${index}-${kind.name}`;
+          const box = h("input", { type: "checkbox", id, "data-kind": kind.name });
+          box.checked = entry.kinds.includes(kind.name);
+          box.addEventListener("change", () => {
+            entry.kinds = box.checked ? [...entry.kinds, kind.name] : entry.kinds.filter((k) => k !== kind.name);
+          });
+          return h("div", { class: "field field--check" }, box, h("label", { for: id }, kindLabel(kind)));
+        }),
+        remove,
+      );
+    }),
+  );
+  byId("staff-add").disabled = state.staff.length >= MAX_STAFF;
+}
+
+async function saveStaff(event) {
+  event.preventDefault();
+  const staff = state.staff
+    .map((s) => ({ phone: s.phone.trim(), name: s.name.trim(), kinds: s.kinds }))
+    .filter((s) => s.phone);
+  const ok = await save({ staff_numbers: staff }, byId("staff-result"));
+  if (ok) {
+    state.staff = (state.settings.staff_numbers || []).map((n) => ({ ...n, kinds: [...n.kinds] }));
+    renderStaff();
+  }
 }
 
 function renderMessages() {
@@ -177,7 +312,13 @@ async function downloadDocument(messageId, button, result) {
   }
 }
 
-const TO_KEYS = { test: "owner.testTo", purchase_order: "owner.orderTo", supplier_ack: "owner.ackTo" };
+const TO_KEYS = {
+  test: "owner.testTo",
+  purchase_order: "owner.orderTo",
+  supplier_ack: "owner.ackTo",
+  inventory_alert: "owner.alertTo",
+  production_alert: "owner.alertTo",
+};
 
 // Issue 17: the supplier's name and the PO number when the message carries them, not only the phone.
 function messageTo(m) {
@@ -342,18 +483,28 @@ initPage({
       );
     });
     byId("test-form").addEventListener("submit", sendTest);
+    byId("staff-form").addEventListener("submit", saveStaff);
+    byId("staff-add").addEventListener("click", () => {
+      if (state.staff.length >= MAX_STAFF) return;
+      state.staff.push({ phone: "", name: "", kinds: state.kinds.filter((k) => k.for_staff).map((k) => k.name) });
+      renderStaff();
+      byId(`staff-phone-${state.staff.length - 1}`).focus();
+    });
     byId("refresh-messages").addEventListener("click", () => Promise.all([loadMessages(), loadOptedOut()]));
     onLanguageChange(() => {
       renderSettings();
       renderMessages();
+      renderKinds();
+      renderStaff();
     });
     const tenant = await tenantApi(`/api/v1/tenants/${state.tenantId}`);
     if (tenant.ok) byId("bakery-name").textContent = tenant.data.name;
-    await Promise.all([loadSettings(), loadMessages(), loadUnreachable(), loadOptedOut()]);
+    await Promise.all([loadSettings(), loadMessages(), loadUnreachable(), loadOptedOut(), loadKinds()]);
     setInterval(() => {
       if (document.visibilityState === "visible") {
         loadMessages();
         loadOptedOut();
+        if (state.kinds.length) loadKindMessages();
       }
     }, REFRESH_MS);
   },
