@@ -227,6 +227,9 @@ def test_owner_sees_the_409_message_when_the_number_was_taken_away_meanwhile(pag
     stack = needs_sandbox
     tenant_id, _ = bakery(8)
     stack.assign(tenant_id, number(8))
+    stack.set_whatsapp(
+        tenant_id, False
+    )  # whatever an earlier scenario on this bakery left (tests/browser/test_owner_kinds)
     open_as(page, stack, "/app/settings/notifications", "owner", tenant_id)
     switch = page.get_by_role("switch")
     expect(switch).to_be_enabled()

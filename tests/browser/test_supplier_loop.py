@@ -294,7 +294,7 @@ def test_po_over_rabbitmq_confirmed_by_the_supplier_reaches_the_platform_and_the
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         open_as(page, stack, "/app/settings/notifications", "owner", tenant_id)
-        item = page.locator("#latest-list li.message", has_text="Pedido a " + supplier)
+        item = page.locator("#latest-list li.message", has_text="PO-LOOP-0001")
         expect(item.locator("[data-decision='confirmed']")).to_contain_text("El proveedor confirmó el pedido")
         assert not errors, errors
     finally:

@@ -333,6 +333,7 @@ async def test_create_template_posts_the_body_to_the_waba_and_types_meta_refusal
     assert info.value.raw["error"]["error_user_title"] == "Content in This Language Already Exists"
 
 
+@respx.mock
 async def test_upload_media_is_multipart_and_returns_the_id():
     route = respx.post(f"{BASE}/v23.0/555/media").mock(return_value=httpx.Response(200, json={"id": "1234567890"}))
     c = client()
