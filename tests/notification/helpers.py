@@ -288,6 +288,18 @@ class Clock:
         self.offset += timedelta(seconds=seconds)
 
 
+class FrozenClock(Clock):
+    """Stands still at the moment it is made (after the messages were queued, so they are due) until a test moves
+    it: a rate slot cannot open because the machine was slow between two claims."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.start + self.offset
+
+
 def message_row(status: str = "sending", at: datetime | None = None, **overrides: Any) -> dict[str, Any]:
     """Every column of one ``whatsapp_messages`` row (for the pure domain functions), leased when ``sending``."""
     at = at or datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
