@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from bakery_shared.contracts import StrictModel
 from bakery_shared.text import CleanText, refuse_control_characters
-from notification_service.domain.events import fingerprint
+from notification_service.domain.events import fingerprint, not_blank
 
 #: a stock quantity: plain decimal, no sign or exponent, at most 4 decimals, below a billion
 _QUANTITY = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,4})?$")
@@ -27,13 +27,6 @@ def _quantity(value: Any) -> str:
     if not _QUANTITY.match(text):
         raise ValueError(f"'{text[:20]}' is not {QUANTITY_RULE} (below 1,000,000,000)")
     return format(Decimal(text), "f")
-
-
-def _not_blank(value: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be blank")
-    return value
 
 
 class _AlertEvent(StrictModel):
@@ -61,7 +54,7 @@ class Product(StrictModel):
     current_stock: str = Field(max_length=32, description=QUANTITY_RULE)
     minimum_stock: str = Field(max_length=32, description=QUANTITY_RULE)
 
-    _blank = field_validator("id", "name", mode="after")(_not_blank)
+    _blank = field_validator("id", "name", mode="after")(not_blank)
     _qty = field_validator("current_stock", "minimum_stock", mode="before")(_quantity)
 
     @field_validator("minimum_stock", mode="after")
@@ -84,7 +77,7 @@ class Batch(StrictModel):
     number: CleanText = Field(min_length=1, max_length=64)
     product_name: CleanText = Field(min_length=1, max_length=200)
 
-    _blank = field_validator("id", "number", "product_name", mode="after")(_not_blank)
+    _blank = field_validator("id", "number", "product_name", mode="after")(not_blank)
 
 
 class ProductionAlertEvent(_AlertEvent):

@@ -86,6 +86,14 @@ MAX_PO_LINES = 200
 MAX_ADDRESS = 300
 
 
+def not_blank(value: str) -> str:
+    """A text field's value without surrounding spaces; a blank one is refused (a field validator)."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
 class PurchaseOrderLine(StrictModel):
     """One line of a purchase order: ``line_total`` must be ``quantity`` × ``unit_price`` (rounded to cents)."""
 
@@ -95,13 +103,7 @@ class PurchaseOrderLine(StrictModel):
     unit_price: str = Field(description='decimal string such as "1.25" (money rules)', max_length=MAX_AMOUNT_TEXT)
     line_total: str = Field(description='decimal string such as "15.00" (money rules)', max_length=MAX_AMOUNT_TEXT)
 
-    @field_validator("product", "unit", mode="after")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be blank")
-        return value
+    _blank = field_validator("product", "unit", mode="after")(not_blank)
 
     @field_validator("quantity", mode="before")
     @classmethod
@@ -169,13 +171,7 @@ class PurchaseOrder(StrictModel):
             raise ValueError(f"the lines add up to {total}, not total_amount {self.total_amount}")
         return self
 
-    @field_validator("id", "number", mode="after")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be blank")
-        return value
+    _blank = field_validator("id", "number", mode="after")(not_blank)
 
     @field_validator("total_amount", mode="before")
     @classmethod
