@@ -23,6 +23,7 @@ DEV_DEFAULTS = {
     "WHATSAPP_BUSINESS_ACCOUNT_ID": "100000000000001",
     "WHATSAPP_ACCESS_TOKEN": "sandbox-access-token",
     "WHATSAPP_APP_SECRET": "sandbox-app-secret",
+    "WHATSAPP_APP_ID": "100000000000099",  # the sandbox's app (resumable uploads, embedded signup)
     "WHATSAPP_WEBHOOK_VERIFY_TOKEN": "sandbox-verify-token",
     "WHATSAPP_HTTP_TRANSPORT": "aiohttp",  # the Graph client over aiohttp: 5-9x cheaper (docs/benchmarks.md)
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +51,37 @@ class InternalNotificationSettings(NotificationSettings):
 
     tenant_id: uuid.UUID
     tenant_name: str
+    #: the account (WABA) the assigned number belongs to, and where its token comes from (issue 18); empty when no
+    #: number is assigned; ``settings`` is the account of the environment's ``WHATSAPP_*`` variables
+    waba_id: str = ""
+    token_ref: str = ""
+    #: the business portfolio whose messaging limit the account shares (its own WABA id when none is set)
+    portfolio_id: str = ""
+    account_kind: Literal["platform", "tenant_owned"] = "platform"
+
+
+AccountKind = Literal["platform", "tenant_owned"]
+
+
+class WhatsAppAccount(BaseModel):
+    """One WhatsApp Business Account the platform sends through (issue 18), as the tenant service keeps it and
+    tells the notification service: the token's *reference*, never the token."""
+
+    waba_id: str
+    display_name: str
+    kind: AccountKind = "platform"
+    #: ``settings``, ``file:/path`` or ``env:NAME`` (bakery_shared.accounts)
+    token_ref: str
+    portfolio_id: str
+    #: the bakery a tenant-owned account belongs to (its messages are billed to it)
+    tenant_id: uuid.UUID | None = None
+    #: Meta's cap on registered numbers in the portfolio (20 verified, 2 before verification)
+    max_numbers: int = 20
+    #: business-initiated conversations per rolling 24 h shared by the portfolio; ``None`` = unlimited
+    daily_limit: int | None = None
+    status: Literal["active", "retired"] = "active"
+    #: ``environment`` for the account of the ``WHATSAPP_*`` variables, ``database`` for one added by an admin
+    source: Literal["environment", "database"] = "database"
 
 
 class PhoneNumberOwner(BaseModel):

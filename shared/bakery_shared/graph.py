@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json as jsonlib
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -207,6 +208,13 @@ class AiohttpGraphTransport(AiohttpTransport):
             raise
 
 
+@dataclass
+class _Pool:
+    """The aiohttp session a client and its token views share (created on first use)."""
+
+    session: aiohttp.ClientSession | None = None
+
+
 class GraphClient:
     def __init__(
         self,
@@ -231,7 +239,8 @@ class GraphClient:
         #: the same error mapping as the httpx path; httpx's request and response objects around aiohttp cost
         #: more CPU than the request itself (docs/benchmarks.md, issue 14)
         self._aiohttp = transport is None and http_transport == "aiohttp"
-        self._session: aiohttp.ClientSession | None = None
+        #: the connection pools, shared with every view :meth:`with_tokens` makes (one pool per process)
+        self._pool = _Pool()
         self._aiohttp_timeout = aiohttp.ClientTimeout(
             sock_connect=min(timeout, 5.0), sock_read=timeout, connect=timeout
         )
@@ -241,6 +250,15 @@ class GraphClient:
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), limits=limits, transport=transport
         )
+        self._owns_pool = True
+
+    def with_tokens(self, tokens: AccessTokenProvider) -> GraphClient:
+        """The same client (connection pools, in-flight cap, version) speaking with another account's token
+        (issue 18: a number's account decides the token). Closing a view closes nothing."""
+        view = copy.copy(self)
+        view.tokens = tokens
+        view._owns_pool = False
+        return view
 
     @classmethod
     def from_settings(cls, settings: WhatsAppSettings, **kwargs: Any) -> GraphClient:
@@ -257,9 +275,11 @@ class GraphClient:
         )
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if not self._owns_pool:
+            return
+        if self._pool.session is not None:
+            await self._pool.session.close()
+            self._pool.session = None
         await self._http.aclose()
 
     def _url(self, path: str) -> str:
@@ -295,15 +315,16 @@ class GraphClient:
     ) -> tuple[int, bytes]:
         """One request on the aiohttp session: (status, body), or the Graph exception the httpx path raises for
         the same failure (connect problems are "never sent"; anything after connecting may have reached Meta)."""
-        if self._session is None or self._session.closed:
+        session = self._pool.session
+        if session is None or session.closed:
             connector = aiohttp.TCPConnector(limit=self._max_in_flight)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._aiohttp_timeout)
+            session = self._pool.session = aiohttp.ClientSession(connector=connector, timeout=self._aiohttp_timeout)
         data: bytes | None = None
         if json is not None:
             data = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
             headers["Content-Type"] = "application/json"
         try:
-            async with self._session.request(
+            async with session.request(
                 method, url, data=data, params=params, headers=headers, allow_redirects=False
             ) as response:
                 return response.status, await response.read()
@@ -362,17 +383,84 @@ class GraphClient:
         """POST a file to ``/<phone_number_id>/media`` (multipart: ``messaging_product``, ``type``, ``file``; Meta
         page "Media", Cloud API) and return its media id. Meta keeps uploaded media for 30 days. Errors are the
         sends' errors (:class:`GraphError`, :class:`GraphTransportError`, :class:`GraphTimeout`)."""
+        token = self._token()
+        response = await self._http_call(
+            "POST",
+            self._url(f"{phone_number_id}/media"),
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, content, mime_type)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return self._required(response, token, "id", "The Graph API answered the upload without a media id")
+
+    async def upload_header_handle(self, app_id: str, *, content: bytes, mime_type: str, filename: str) -> str:
+        """Meta's Resumable Upload API, as template creation needs it for a media header (``example.header_handle``):
+        ``POST /<APP_ID>/uploads`` opens a session (``{"id": "upload:…"}``), ``POST /<upload id>`` with
+        ``Authorization: OAuth <token>`` and ``file_offset: 0`` sends the bytes and answers ``{"h": <handle>}``."""
+        if not app_id:
+            raise GraphNotConfigured("WHATSAPP_APP_ID is not set: Meta's Resumable Upload API needs the app's id")
+        token = self._token()
+        opened = await self._http_call(
+            "POST",
+            self._url(f"{app_id}/uploads"),
+            params={"file_name": filename, "file_length": len(content), "file_type": mime_type},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        session_id = self._required(opened, token, "id", "The Graph API opened no upload session")
+        sent = await self._http_call(
+            "POST",
+            self._url(session_id),
+            content=content,
+            headers={"Authorization": f"OAuth {token}", "file_offset": "0", "Content-Type": mime_type},
+        )
+        return self._required(sent, token, "h", "The Graph API answered the upload without a file handle")
+
+    async def get_account(self, waba_id: str) -> dict[str, Any]:
+        """The WhatsApp Business Account itself (``GET /<WABA_ID>``): proves the token can read it."""
+        return await self._request("GET", waba_id, params={"fields": "id,name,currency,timezone_id"})
+
+    async def exchange_code(self, *, app_id: str, app_secret: str, code: str) -> str:
+        """Embedded Signup's code → the customer's business token (``GET /oauth/access_token``, Tech Provider
+        onboarding). The request carries the app's credentials, not a bearer token; the token that comes back is
+        registered as a secret at once, so no log line or error can show it."""
+        register_secret(app_secret)
+        register_secret(code)
+        response = await self._http_call(
+            "GET",
+            self._url("oauth/access_token"),
+            params={"client_id": app_id, "client_secret": app_secret, "code": code},
+            headers={},
+        )
+        token = _parse(response, app_secret).get("access_token")
+        if not isinstance(token, str) or not token:
+            raise GraphError(
+                http_status=response.status_code, code=None, message="Meta answered the code without a token", raw={}
+            )
+        register_secret(token)
+        return token
+
+    async def subscribe_app(self, waba_id: str) -> dict[str, Any]:
+        """Subscribe this app to the account's webhooks (``POST /<WABA_ID>/subscribed_apps``)."""
+        return await self._request("POST", f"{waba_id}/subscribed_apps")
+
+    async def register_number(self, phone_number_id: str, *, pin: str) -> dict[str, Any]:
+        """Register a number for the Cloud API (``POST /<PHONE_NUMBER_ID>/register`` with its two-step PIN)."""
+        register_secret(pin)
+        return await self._request(
+            "POST", f"{phone_number_id}/register", json={"messaging_product": "whatsapp", "pin": pin}
+        )
+
+    def _token(self) -> str:
         token = self.tokens.get()
         if not token:
             raise GraphNotConfigured("No WhatsApp access token is configured")
+        return token
+
+    async def _http_call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request on the httpx pool (uploads and the code exchange), with the sends' error mapping."""
         async with self._gate:
             try:
-                response = await self._http.post(
-                    self._url(f"{phone_number_id}/media"),
-                    data={"messaging_product": "whatsapp", "type": mime_type},
-                    files={"file": (filename, content, mime_type)},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
+                return await self._http.request(method, url, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise GraphTransportError(f"Could not connect to the Graph API: {type(exc).__name__}") from exc
             except httpx.TimeoutException as exc:
@@ -381,16 +469,16 @@ class GraphClient:
                 raise GraphTimeout(
                     f"The connection to the Graph API broke: {type(exc).__name__}", maybe_delivered=True
                 ) from exc
+
+    @staticmethod
+    def _required(response: httpx.Response, token: str, key: str, problem: str) -> str:
         data = _parse(response, token)
-        media_id = data.get("id")
-        if not isinstance(media_id, str) or not media_id:
+        value = data.get(key)
+        if not isinstance(value, str) or not value:
             raise GraphError(
-                http_status=response.status_code,
-                code=None,
-                message="The Graph API answered the upload without a media id",
-                raw=redact_data(data, (token,)),
+                http_status=response.status_code, code=None, message=problem, raw=redact_data(data, (token,))
             )
-        return media_id
+        return value
 
     async def _send(self, path: str, body: dict[str, Any]) -> SendResult:
         data = await self._request("POST", path, json=body)

@@ -78,6 +78,8 @@ class WhatsAppSettings(BaseServiceSettings):
     whatsapp_access_token_file: Path | None = None
     whatsapp_phone_number_id: str = ""
     whatsapp_app_secret: SecretStr = SecretStr("")
+    #: the Meta app's id: Meta's Resumable Upload API (template media headers) and Embedded Signup need it
+    whatsapp_app_id: str = ""
     whatsapp_webhook_verify_token: SecretStr = SecretStr("")
     whatsapp_http_timeout_seconds: float = Field(default=10.0, gt=0)
     whatsapp_max_in_flight: int = Field(default=16, ge=1, le=512)
