@@ -55,6 +55,7 @@ class Stack:
             "WHATSAPP_BUSINESS_ACCOUNT_ID": WABA,
             "WHATSAPP_ACCESS_TOKEN": SANDBOX_TOKEN,
             "WHATSAPP_APP_SECRET": APP_SECRET,
+            "WHATSAPP_APP_ID": "100000000000099",  # the sandbox's app (resumable uploads, embedded signup)
             "WHATSAPP_WEBHOOK_VERIFY_TOKEN": VERIFY_TOKEN,
             "TENANT_DATABASE_URL": self.tenant_db,
             "TENANT_PORT": str(self.tenant_port),

@@ -52,6 +52,7 @@ def make_settings(database_url: str, **overrides: Any) -> NotificationSettings:
         "retry_base_seconds": 1,
         "ambiguous_grace_seconds": 30,
         "whatsapp_app_secret": APP_SECRET,
+        "whatsapp_app_id": "100000000000099",  # the sandbox's app id (Resumable Upload API)
         "whatsapp_webhook_verify_token": VERIFY_TOKEN,
         "whatsapp_sync_enabled": False,
         "whatsapp_sync_min_interval_seconds": 0,

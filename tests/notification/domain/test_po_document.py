@@ -162,3 +162,18 @@ def test_a_stored_media_id_is_reused_only_from_the_same_number_within_29_days() 
     assert reuse(None, None, "pn1", "pn1", now) is None
     assert reuse("m1", now, "pn1", "pn1", now, last_error_code="131053") is None  # Meta refused the media
     assert reuse("m1", now, "pn1", "pn1", now, last_error_code="131000") == "m1"
+
+
+@pytest.mark.parametrize(
+    ("language", "total", "title"), [("es", "125,50 €", "Pedido de compra"), ("en", "€125.50", "Purchase order")]
+)
+def test_the_template_review_sample_is_a_purchase_order_whose_lines_add_up(
+    language: str, total: str, title: str
+) -> None:
+    """The DOCUMENT header's example file (uploaded when the template is submitted): the template's sample values
+    with two lines that add up to the sample total, in the template's language."""
+    from notification_service.domain import templates as definitions
+
+    sample = definitions.TEMPLATES[definitions.PO_NOTIFICATION_DOCUMENT].sample_values
+    text = text_of(po_document.sample_pdf(sample, language))[0]
+    assert f"{title} PO-TEST-0001" in text and "Harina T65" in text and total in text

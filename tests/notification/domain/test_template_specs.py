@@ -20,12 +20,48 @@ from notification_service.domain.template_specs import (
 def test_every_sent_template_and_language_is_required_free_form_texts_are_not() -> None:
     items = required_templates_or_problems()
     required = {(r.name, r.language) for r in items if not isinstance(r, SpecProblem)}
-    kinds = ("po_notification", "inventory_alert", "production_alert")
+    kinds = ("po_notification", "po_notification_document", "inventory_alert", "production_alert")
     assert required == {(name, language) for name in kinds for language in ("es", "en")}
     assert all(name != definitions.SUPPLIER_ACK for name, _ in required)
-    problems = [p for p in items if isinstance(p, SpecProblem)]
-    assert {(p.name, p.language) for p in problems} == {("po_notification_document", lang) for lang in ("es", "en")}
-    assert all("DOCUMENT header" in p.error for p in problems)
+    assert [p for p in items if isinstance(p, SpecProblem)] == []
+
+
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_the_pdf_variant_has_a_document_header_whose_example_is_the_upload_handle(language: str) -> None:
+    """Meta's review needs ``example.header_handle`` (a Resumable Upload handle, not a media id): the plan shows
+    the header without it, the create body carries the handle obtained at submission, and none is refused."""
+    spec = next(
+        r for r in required_templates() if r.name == definitions.PO_NOTIFICATION_DOCUMENT and r.language == language
+    )
+    assert spec.media_header == "DOCUMENT"
+    assert spec.components[0] == {"type": "HEADER", "format": "DOCUMENT"}
+    with pytest.raises(SpecError, match="needs a handle"):
+        spec.create_body()
+    body = spec.create_body(header_handle="4::aGFuZGxl")
+    assert body["components"][0] == {
+        "type": "HEADER",
+        "format": "DOCUMENT",
+        "example": {"header_handle": ["4::aGFuZGxl"]},
+    }
+    assert spec.components[0] == {"type": "HEADER", "format": "DOCUMENT"}  # the spec itself is unchanged
+    assert [c["type"] for c in body["components"]] == ["HEADER", "BODY", "BUTTONS"]
+
+
+def test_the_pdf_variant_wording_matches_the_sandbox_seed() -> None:
+    from wa_sandbox.seed import load_seed
+
+    seed = {(t["name"], t["language"]): t for t in load_seed()["templates"]}
+    for required in required_templates():
+        if required.name != definitions.PO_NOTIFICATION_DOCUMENT:
+            continue
+        seeded = seed[(required.name, required.language)]
+        assert seeded["components"][1]["text"] == required.components[1]["text"]
+        assert seeded["components"][2]["buttons"] == required.components[2]["buttons"]
+
+
+def test_a_file_header_leaves_no_room_for_a_text_header() -> None:
+    with pytest.raises(SpecError, match="one header"):
+        build_components(TemplateText(body="Pedido {{1}} adjunto.", header="Aviso"), ["PO-1"], media_header="DOCUMENT")
 
 
 @pytest.mark.parametrize("language", ["es", "en"])
@@ -44,7 +80,7 @@ def test_the_body_has_one_example_for_each_parameter_rendered_as_a_send_renders_
     assert examples[0][2] == {"es": "125,50 €", "en": "€125.50"}[language]
 
 
-#: the purchase order alone (the alerts have no buttons; the PDF variant needs Meta's resumable upload)
+#: the purchase order alone (the alerts have no buttons; the PDF variant's header is tested above)
 PO_ONLY = {definitions.PO_NOTIFICATION: definitions.TEMPLATES[definitions.PO_NOTIFICATION]}
 
 

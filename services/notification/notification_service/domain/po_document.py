@@ -88,6 +88,37 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
+def sample_pdf(values: Mapping[str, Any], language: str) -> bytes:
+    """A purchase order as Meta's template review sees it (the DOCUMENT header's example file): ``values`` are the
+    template's sample values, printed with two sample lines that add up to their total."""
+    total = Decimal(str(values["total_amount"]))
+    first = (total * Decimal("0.6")).quantize(Decimal("0.01"))
+    document = {
+        "bakery_name": "Panadería de ejemplo" if language == "es" else "Sample bakery",
+        "bakery_address": None,
+        "order_date": "2026-01-15",
+        "delivery_date": None,
+        "delivery_address": None,
+        "lines": [
+            {
+                "product": "Harina T65",
+                "quantity": "1",
+                "unit": "kg",
+                "unit_price": str(first),
+                "line_total": str(first),
+            },
+            {
+                "product": "Levadura",
+                "quantity": "1",
+                "unit": "ud",
+                "unit_price": str(total - first),
+                "line_total": str(total - first),
+            },
+        ],
+    }
+    return render_pdf({**values, "document": document}, language)
+
+
 def filename(po_number: str) -> str:
     """``PO-<number>.pdf``, with characters a file name cannot hold replaced."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in po_number).strip(".") or "order"

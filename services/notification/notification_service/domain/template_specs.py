@@ -3,7 +3,8 @@
 Pure: no I/O. :func:`required_templates` is the one place that reads the template definitions
 (:mod:`notification_service.domain.templates`) to build Meta's ``POST /<WABA_ID>/message_templates`` body:
 ``name``, ``language``, ``category`` (UTILITY), ``parameter_format`` and ``components`` — an optional text
-``HEADER``, the ``BODY`` with ``example.body_text`` (one sample value per ``{{n}}``, rendered from the definition's
+``HEADER`` (or a ``DOCUMENT`` header, whose example is a Resumable Upload handle added at submission), the
+``BODY`` with ``example.body_text`` (one sample value per ``{{n}}``, rendered from the definition's
 ``sample_values`` exactly as a real send renders them), an optional ``FOOTER`` and, when the definition has
 quick-reply actions, ``BUTTONS`` with one ``QUICK_REPLY`` per action in the definition's button order.
 
@@ -47,6 +48,13 @@ TEXTS: dict[tuple[str, str], TemplateText] = {
     (definitions.PO_NOTIFICATION, "en"): TemplateText(
         body="Hello {{1}}, you have received a new purchase order {{2}} with a total of {{3}}."
     ),
+    (definitions.PO_NOTIFICATION_DOCUMENT, "es"): TemplateText(
+        body="Hola {{1}}, te enviamos la orden de compra {{2}} por un total de {{3}}. El documento adjunto tiene el "
+        "detalle."
+    ),
+    (definitions.PO_NOTIFICATION_DOCUMENT, "en"): TemplateText(
+        body="Hello {{1}}, here is purchase order {{2}} with a total of {{3}}. The attached document has the details."
+    ),
     (definitions.INVENTORY_ALERT, "es"): TemplateText(
         body="Alerta de inventario: {{1}} tiene {{2}} en stock, por debajo del mínimo de {{3}}."
     ),
@@ -68,21 +76,36 @@ class SpecError(ValueError):
     """A definition cannot become a valid create request (a missing text, label or sample value)."""
 
 
+#: the header format of a template whose header is a file (the purchase order's PDF)
+DOCUMENT = "DOCUMENT"
+
+
 @dataclass(frozen=True)
 class RequiredTemplate:
     name: str
     language: str  # Meta's language code
     category: str
     components: list[dict[str, Any]]
+    #: ``DOCUMENT`` when the header is a file: its example is a handle of Meta's Resumable Upload API, obtained
+    #: when the template is submitted (``create_body(header_handle=…)``), so the plan shows the header without it
+    media_header: str | None = None
 
-    def create_body(self) -> dict[str, Any]:
-        """The JSON body of ``POST /<WABA_ID>/message_templates``."""
+    def create_body(self, header_handle: str | None = None) -> dict[str, Any]:
+        """The JSON body of ``POST /<WABA_ID>/message_templates``; a media header needs its ``header_handle``."""
+        components = self.components
+        if self.media_header is not None:
+            if not header_handle:
+                raise SpecError(f"template {self.name} has a {self.media_header} header: its example needs a handle")
+            components = [
+                {**c, "example": {"header_handle": [header_handle]}} if c.get("type") == "HEADER" else c
+                for c in components
+            ]
         return {
             "name": self.name,
             "language": self.language,
             "category": self.category,
             "parameter_format": "POSITIONAL",
-            "components": self.components,
+            "components": components,
         }
 
 
@@ -95,9 +118,14 @@ def placeholders(text: str) -> list[str]:
 
 
 def build_components(
-    text: TemplateText, example: list[str], buttons: Iterable[str] = (), language: str = ""
+    text: TemplateText,
+    example: list[str],
+    buttons: Iterable[str] = (),
+    language: str = "",
+    media_header: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Meta's creation components for one translation; ``example``: one sample value per body variable."""
+    """Meta's creation components for one translation; ``example``: one sample value per body variable;
+    ``media_header``: the format of a file header (its example handle is added at submission)."""
     variables = placeholders(text.body)
     if len(variables) != len(example):
         raise SpecError(f"the body has {len(variables)} variables but {len(example)} sample values")
@@ -105,7 +133,11 @@ def build_components(
     if variables and (stripped.startswith("{{") or stripped.endswith("}}")):
         raise SpecError("Meta refuses a body that starts or ends with a variable: add text around it")
     components: list[dict[str, Any]] = []
-    if text.header:
+    if media_header is not None:
+        if text.header:
+            raise SpecError("a template has one header: a file header leaves no room for a text header")
+        components.append({"type": "HEADER", "format": media_header})
+    elif text.header:
         if placeholders(text.header):
             raise SpecError("headers here are plain texts: a header variable would need its own example")
         components.append({"type": "HEADER", "format": "TEXT", "text": text.header})
@@ -130,19 +162,17 @@ def spec_for(
 ) -> RequiredTemplate:
     """The create request of one definition's translation (``language``: our code)."""
     meta_language = spec.meta_language(language)
-    if spec.document:
-        # Meta wants example.header_handle from its Resumable Upload API (POST /<APP_ID>/uploads) for a DOCUMENT
-        # header; not built here yet: create this one in WhatsApp Manager (docs/whatsapp-master-account-setup.md)
-        raise SpecError(f"template {spec.name} has a DOCUMENT header: its example needs Meta's resumable upload")
     text = texts.get((spec.name, meta_language))
     if text is None:
         raise SpecError(f"no wording for template {spec.name} ({meta_language})")
     example = spec.render(spec.sample_values, language)
+    media_header = DOCUMENT if spec.document else None
     return RequiredTemplate(
         name=spec.name,
         language=meta_language,
         category=CATEGORY,
-        components=build_components(text, example, spec.buttons, language),
+        components=build_components(text, example, spec.buttons, language, media_header),
+        media_header=media_header,
     )
 
 

@@ -27,6 +27,8 @@ from notification_service.api.schemas_templates import (
     WabaTemplateOut,
 )
 from notification_service.config import NotificationSettings
+from notification_service.domain import po_document
+from notification_service.domain import templates as definitions
 from notification_service.domain.template_specs import (
     RequiredTemplate,
     SpecProblem,
@@ -119,6 +121,18 @@ def _refused(required: RequiredTemplate, exc: GraphClientError) -> SubmitItemOut
     return SubmitItemOut(name=required.name, language=required.language, result="refused", error=str(exc)[:1000])
 
 
+async def _header_handle(settings: NotificationSettings, graph: GraphClient, required: RequiredTemplate) -> str:
+    """The example of a DOCUMENT header: a sample purchase order in the template's language, uploaded with Meta's
+    Resumable Upload API (``POST /<APP_ID>/uploads``); Meta keeps the file with the template for its review."""
+    spec = definitions.TEMPLATES[required.name]
+    language = next((ours for ours, meta in spec.languages.items() if meta == required.language), required.language)
+    content = po_document.sample_pdf(spec.sample_values, language)
+    name = po_document.filename(str(spec.sample_values.get("po_number") or "sample"))
+    return await graph.upload_header_handle(
+        settings.whatsapp_app_id, content=content, mime_type=po_document.MIME_TYPE, filename=name
+    )
+
+
 async def submit(
     settings: NotificationSettings, graph: GraphClient, sessions: async_sessionmaker[AsyncSession]
 ) -> SubmitOut:
@@ -149,7 +163,8 @@ async def submit(
             )
             continue
         try:
-            answer = await graph.create_template(waba_id, required.create_body())
+            handle = await _header_handle(settings, graph, required) if required.media_header else None
+            answer = await graph.create_template(waba_id, required.create_body(header_handle=handle))
         except GraphClientError as exc:
             item = _refused(required, exc)
             log.warning("template %s (%s) refused: %s", required.name, required.language, item.error)
