@@ -349,3 +349,37 @@ async def test_reset_drops_added_accounts(client: httpx.AsyncClient) -> None:
     await client.post("/_sandbox/reset")
     assert [a["waba_id"] for a in (await client.get("/_sandbox/accounts")).json()] == [WABA_ID]
     assert_graph_error(await client.get(f"/v23.0/{B_WABA}", headers=B_AUTH), 401, 190)
+
+
+async def test_numbers_can_be_added_up_to_twenty_per_account(client: httpx.AsyncClient) -> None:
+    added = await client.post(f"/_sandbox/accounts/{WABA_ID}/phone_numbers", json={"numbers": 10})
+    assert added.status_code == 200, added.text
+    assert len(added.json()["added"]) == 10 and len(added.json()["phone_numbers"]) == 20
+    listed = (await client.get(f"/v23.0/{WABA_ID}/phone_numbers?limit=50", headers=AUTH)).json()["data"]
+    assert len(listed) == 20 and len({n["id"] for n in listed}) == 20
+    new_number = added.json()["added"][0]
+    assert (await client.post(f"/v23.0/{new_number}/messages", json=template_body(), headers=AUTH)).status_code == 200
+    full = await client.post(f"/_sandbox/accounts/{WABA_ID}/phone_numbers", json={"numbers": 1})
+    assert full.status_code == 422 and "the account has 20" in full.json()["detail"]
+    assert (await client.post("/_sandbox/accounts/999/phone_numbers", json={"numbers": 1})).status_code == 404
+    # a tenant-owned account's new numbers start unregistered
+    signup = (await client.post("/_sandbox/embedded-signup", json={"numbers": 1})).json()
+    more = (await client.post(f"/_sandbox/accounts/{signup['waba_id']}/phone_numbers", json={"numbers": 2})).json()
+    assert [n["registered"] for n in more["phone_numbers"]] == [False, False, False]
+
+
+async def test_messages_and_webhooks_filter_by_account(hooked: Hooked) -> None:
+    client, receiver = hooked
+    created = await add_account(client)
+    b_number = created["phone_numbers"][0]["id"]
+    await client.post(f"/v23.0/{b_number}/messages", json=template_body(), headers=B_AUTH)
+    await client.post(f"/v23.0/{PNID}/messages", json=template_body(), headers=AUTH)
+    b_sends = (await client.get("/_sandbox/messages", params={"waba_id": B_WABA})).json()
+    assert [m["phone_number_id"] for m in b_sends] == [b_number]
+
+    async def six() -> bool:
+        return len(receiver.received) >= 6
+
+    await wait_until(six)
+    b_hooks = (await client.get("/_sandbox/webhooks", params={"waba_id": B_WABA})).json()
+    assert len(b_hooks) == 3 and {d["phone_number_id"] for d in b_hooks} == {b_number}

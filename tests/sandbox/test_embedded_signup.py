@@ -124,6 +124,20 @@ async def test_register_subscribe_then_send_and_receive_webhooks(hooked: Hooked)
     client, receiver = hooked
     result = await sign_up(client)
     waba, number = result["waba_id"], result["phone_number_ids"][0]
+
+    # the app hears of the onboarding itself (account_update, PARTNER_ADDED) before it subscribes to the WABA
+    async def partner_added() -> bool:
+        return len(receiver.received) >= 1
+
+    await wait_until(partner_added)
+    entry = receiver.received[0].json["entry"][0]
+    assert entry["id"] == waba and entry["changes"][0]["field"] == "account_update"
+    assert entry["changes"][0]["value"] == {
+        "event": "PARTNER_ADDED",
+        "waba_info": {"waba_id": waba, "owner_business_id": result["session_info"]["data"]["business_id"]},
+    }
+    assert result["webhook_id"] is not None
+    receiver.received.clear()
     token = {"Authorization": f"Bearer {(await exchange(client, result['code'])).json()['access_token']}"}
 
     # not registered: Meta's 133010
@@ -158,7 +172,7 @@ async def test_register_subscribe_then_send_and_receive_webhooks(hooked: Hooked)
         return len(record["statuses"]) >= 3
 
     await wait_until(first_statuses_emitted)
-    assert receiver.received == [] and (await client.get("/_sandbox/webhooks")).json() == []
+    assert receiver.received == [] and (await client.get("/_sandbox/webhooks?field=messages")).json() == []
     listed = await client.get(f"/v23.0/{waba}/subscribed_apps", headers=token)
     assert listed.json() == {"data": []}
 

@@ -20,6 +20,7 @@ from .state import (
     SandboxState,
     SignupCode,
 )
+from .webhooks import WebhookDispatcher
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"], dependencies=[Depends(require_control_token)])
 
@@ -110,6 +111,34 @@ async def get_account(waba_id: str, request: Request) -> dict[str, Any]:
     return state.account_view(account)
 
 
+class NumbersRequest(BaseModel):
+    numbers: int = 1
+    quality_rating: str = "GREEN"
+
+
+@router.post("/accounts/{waba_id}/phone_numbers")
+async def add_numbers(waba_id: str, body: NumbersRequest, request: Request) -> dict[str, Any]:
+    """More numbers for an account (the seed's too), up to Meta's 20 per portfolio. A tenant-owned account's new
+    numbers start unregistered, as its first ones did."""
+    state = _state(request)
+    account = state.accounts.get(waba_id)
+    if account is None:
+        raise HTTPException(404, f"unknown waba_id {waba_id}")
+    have = len(state.account_numbers(account))
+    if body.numbers < 1 or have + body.numbers > MAX_NUMBERS_PER_PORTFOLIO:
+        raise HTTPException(
+            422,
+            f"numbers must be 1 to {MAX_NUMBERS_PER_PORTFOLIO - have}: the account has {have} and Meta caps a "
+            f"verified business portfolio at {MAX_NUMBERS_PER_PORTFOLIO} registered numbers",
+        )
+    if body.quality_rating not in QUALITY_RATINGS:
+        raise HTTPException(422, f"quality_rating must be one of {QUALITY_RATINGS}")
+    added = state.add_numbers(
+        account, body.numbers, quality_rating=body.quality_rating, registered=account.kind == "platform"
+    )
+    return {**state.account_view(account), "added": [n.id for n in added]}
+
+
 @router.post("/embedded-signup")
 async def embedded_signup(body: SignupRequest, request: Request) -> dict[str, Any]:
     """A bakery finished Meta's Embedded Signup: a new tenant-owned WABA whose token is not issued yet, whose
@@ -131,6 +160,8 @@ async def embedded_signup(body: SignupRequest, request: Request) -> dict[str, An
     state.signup_codes[code] = SignupCode(code=code, waba_id=account.id)
     numbers = [n.id for n in state.account_numbers(account)]
     business_id = str(10**15 + secrets.randbelow(9 * 10**15))
+    disp: WebhookDispatcher = request.app.state.dispatcher
+    delivery = disp.partner_added(account.id, business_id)
     return {
         "code": code,
         "waba_id": account.id,
@@ -145,4 +176,5 @@ async def embedded_signup(body: SignupRequest, request: Request) -> dict[str, An
             },
         },
         "account": state.account_view(account),
+        "webhook_id": delivery.id if delivery else None,
     }

@@ -243,14 +243,20 @@ async def reset(request: Request) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ sends and webhooks
 @router.get("/messages")
 async def list_messages(
-    request: Request, phone_number_id: str | None = None, to: str | None = None, wamid: str | None = None
+    request: Request,
+    phone_number_id: str | None = None,
+    to: str | None = None,
+    wamid: str | None = None,
+    waba_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    records = _state(request).messages
+    state = _state(request)
+    records = state.messages
     wa_id = digits_only(to) if to else None
     return [
         r.as_dict()
         for r in records
         if (phone_number_id is None or r.phone_number_id == phone_number_id)
+        and (waba_id is None or state.numbers[r.phone_number_id].waba_id == waba_id)
         and (wa_id is None or r.wa_id == wa_id)
         and (wamid is None or r.wamid == wamid)
     ]
@@ -271,15 +277,24 @@ async def list_webhooks(
     wamid: str | None = None,
     status: str | None = None,
     delivered: bool | None = None,
+    waba_id: str | None = None,
 ) -> list[dict[str, Any]]:
     return [
         d.as_dict()
         for d in _state(request).deliveries
         if (field is None or d.field == field)
+        and (waba_id is None or _entry_id(d.body) == waba_id)
         and (wamid is None or d.wamid == wamid)
         and (status is None or d.status == status)
         and (delivered is None or d.delivered == delivered)
     ]
+
+
+def _entry_id(body: dict[str, Any]) -> str | None:
+    entries = body.get("entry")
+    if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+        return str(entries[0].get("id"))
+    return None
 
 
 @router.delete("/webhooks")

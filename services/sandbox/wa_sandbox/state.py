@@ -525,7 +525,21 @@ class SandboxState:
             subscribed_apps=[self.settings.app_id] if subscribed else [],
         )
         self.accounts[account.id] = account
-        for position in range(1, numbers + 1):
+        self.add_numbers(account, numbers, quality_rating=quality_rating, registered=registered)
+        for seeded in self.seed_templates:
+            template = Template(**{**seeded, "id": self.new_template_id(), "status": "APPROVED", "waba_id": account.id})
+            self.templates[template.id] = template
+        return account
+
+    def add_numbers(
+        self, account: Account, count: int, *, quality_rating: str = "GREEN", registered: bool = True
+    ) -> list[PhoneNumber]:
+        """``count`` new CONNECTED numbers of the account: distinct ids and (Spanish) display numbers, verified names
+        after the account's name, the portfolio's messaging limit."""
+        added: list[PhoneNumber] = []
+        position = len(self.account_numbers(account))
+        for _ in range(count):
+            position += 1
             self._number_counter += 1
             while str(self._number_counter) in self.numbers:
                 self._number_counter += 1
@@ -534,17 +548,15 @@ class SandboxState:
             number = PhoneNumber(
                 id=str(self._number_counter),
                 display_phone_number=display,
-                verified_name=f"{account.waba['name']} {position}",
+                verified_name=f"{account.waba.get('name')} {position}",
                 quality_rating=quality_rating,
-                messaging_limit_tier=messaging_limit_tier,
+                messaging_limit_tier=account.messaging_limit_tier,
                 waba_id=account.id,
                 registered=registered,
             )
             self.numbers[number.id] = number
-        for seeded in self.seed_templates:
-            template = Template(**{**seeded, "id": self.new_template_id(), "status": "APPROVED", "waba_id": account.id})
-            self.templates[template.id] = template
-        return account
+            added.append(number)
+        return added
 
     def account_view(self, account: Account | None = None) -> dict[str, Any]:
         """Without an account: the account-wide send switches (``GET /_sandbox/account``). With one: the account as

@@ -224,9 +224,10 @@ class WebhookDispatcher:
         account = self.state.accounts.get(str(entries[0].get("id")))
         return account is None or bool(account.subscribed_apps)
 
-    def send(self, field: str, body: dict[str, Any], **meta: Any) -> WebhookDelivery | None:
-        """Queue a webhook for background delivery (none for a WABA no app subscribed to)."""
-        if not self.subscribed(body):
+    def send(self, field: str, body: dict[str, Any], *, app_level: bool = False, **meta: Any) -> WebhookDelivery | None:
+        """Queue a webhook for background delivery (none for a WABA no app subscribed to, unless ``app_level``: what
+        Meta sends the Tech Provider's app about an onboarding itself)."""
+        if not app_level and not self.subscribed(body):
             return None
         delivery = self.prepare(field, body, **meta)
         if delivery is not None:
@@ -285,7 +286,7 @@ class WebhookDispatcher:
         copies = 2 if knobs.duplicate else 1
         for _ in range(copies):
             body = self.status_body(record, status, knobs)
-            meta = {"wamid": record.wamid, "status": status, "phone_number_id": record.phone_number_id}
+            meta: dict[str, Any] = {"wamid": record.wamid, "status": status, "phone_number_id": record.phone_number_id}
             if inline:
                 await self.send_inline_first("messages", body, **meta)
             else:
@@ -395,6 +396,12 @@ class WebhookDispatcher:
             management_envelope(number.waba_id or self.state.waba_id, "phone_number_quality_update", value),
             phone_number_id=number.id,
         )
+
+    def partner_added(self, waba_id: str, business_id: str) -> WebhookDelivery | None:
+        """``account_update`` / ``PARTNER_ADDED``: a business finished Embedded Signup and shared its WABA with the
+        app (sent to the app before any ``subscribed_apps``, so that the Tech Provider learns of the WABA)."""
+        value = {"event": "PARTNER_ADDED", "waba_info": {"waba_id": waba_id, "owner_business_id": business_id}}
+        return self.send("account_update", management_envelope(waba_id, "account_update", value), app_level=True)
 
     async def verify_callback(self) -> dict[str, Any]:
         """Meta's subscription handshake: GET with hub.mode/hub.challenge/hub.verify_token."""
