@@ -600,21 +600,25 @@ async def rotate_token(body: TokenRequest, request: Request) -> dict[str, Any]:
     return {"token": token}
 
 
-@router.post("/token/expire")
-async def expire_token(request: Request, body: ExpireRequest | None = None) -> dict[str, Any]:
+def _end_token(request: Request, body: ExpireRequest | None, how: Literal["expire", "revoke"]) -> bool:
+    """Expire or revoke the named account's token (default: the first account's current one)."""
     state = _state(request)
     account = _account(state, body.waba_id if body else None)
-    token = state.expire_token(body.token if body else None, account)
-    return {"expired": token is not None}
+    given = body.token if body else None
+    ended = state.expire_token(given, account) if how == "expire" else state.revoke_token(given, account)
+    return ended is not None
+
+
+@router.post("/token/expire")
+async def expire_token(request: Request, body: ExpireRequest | None = None) -> dict[str, Any]:
+    """The account's token (or the one given) now answers 190 / subcode 463."""
+    return {"expired": _end_token(request, body, "expire")}
 
 
 @router.post("/token/revoke")
 async def revoke_token(request: Request, body: ExpireRequest | None = None) -> dict[str, Any]:
     """Meta invalidates the account's token (or the one given): it now answers 190 / subcode 460."""
-    state = _state(request)
-    account = _account(state, body.waba_id if body else None)
-    token = state.revoke_token(body.token if body else None, account)
-    return {"revoked": token is not None}
+    return {"revoked": _end_token(request, body, "revoke")}
 
 
 # ------------------------------------------------------------------------------------------ users (BSUIDs)

@@ -166,6 +166,16 @@ def number_account(request: Request, version: str, node_id: str, method: str) ->
     return number, account
 
 
+def check_messaging_product(product: Any) -> None:
+    """Every WhatsApp request names its product: missing or not ``whatsapp`` is Meta's code 100."""
+    if product is None:
+        raise GraphError(code=100, message="(#100) The parameter messaging_product is required.")
+    if product != "whatsapp":
+        raise GraphError(
+            code=100, message=f'(#100) Param messaging_product must be one of {{WHATSAPP}} - got "{product}".'
+        )
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:
@@ -356,13 +366,7 @@ async def _send(version: str, node_id: str, request: Request, endpoint: str) -> 
     check_number_can_send(number)
     body = await json_body(request)
 
-    product = body.get("messaging_product")
-    if product is None:
-        raise GraphError(code=100, message="(#100) The parameter messaging_product is required.")
-    if product != "whatsapp":
-        raise GraphError(
-            code=100, message=f'(#100) Param messaging_product must be one of {{WHATSAPP}} - got "{product}".'
-        )
+    check_messaging_product(body.get("messaging_product"))
     recipient_type = body.get("recipient_type", "individual")
     if recipient_type not in ("individual", "group"):
         raise GraphError(code=100, message="(#100) Invalid parameter", details=f"recipient_type {recipient_type!r}")

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from .errors import GraphError
-from .graph import authenticate, number_account, sandbox
+from .graph import authenticate, check_messaging_product, number_account, sandbox
 
 router = APIRouter()
 
@@ -99,13 +99,7 @@ async def upload_media(version: str, node_id: str, request: Request) -> JSONResp
         form = await request.form(max_part_size=101 * MB)
     except Exception as exc:  # noqa: BLE001 - any unreadable form is Meta's invalid parameter
         raise GraphError(code=100, message="(#100) Invalid parameter", details=f"multipart form: {exc}") from exc
-    product = form.get("messaging_product")
-    if product is None:
-        raise GraphError(code=100, message="(#100) The parameter messaging_product is required.")
-    if product != "whatsapp":
-        raise GraphError(
-            code=100, message=f'(#100) Param messaging_product must be one of {{WHATSAPP}} - got "{product}".'
-        )
+    check_messaging_product(form.get("messaging_product"))
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise GraphError(code=100, message="(#100) The parameter file is required.")

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from .errors import GraphError
-from .graph import check_version, json_body, number_account, sandbox, waba_account
+from .graph import check_messaging_product, check_version, json_body, number_account, sandbox, waba_account
 
 router = APIRouter()
 
@@ -112,13 +112,7 @@ async def register_number(version: str, node_id: str, request: Request) -> JSONR
     """Register the number on the Cloud API with a 6-digit two-step verification PIN; until then it cannot send."""
     number, _ = number_account(request, version, node_id, "post")
     body = await json_body(request)
-    product = body.get("messaging_product")
-    if product is None:
-        raise GraphError(code=100, message="(#100) The parameter messaging_product is required.")
-    if product != "whatsapp":
-        raise GraphError(
-            code=100, message=f'(#100) Param messaging_product must be one of {{WHATSAPP}} - got "{product}".'
-        )
+    check_messaging_product(body.get("messaging_product"))
     pin = body.get("pin")
     if pin is None:
         raise GraphError(code=100, message="(#100) The parameter pin is required.")
