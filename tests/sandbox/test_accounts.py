@@ -383,3 +383,40 @@ async def test_messages_and_webhooks_filter_by_account(hooked: Hooked) -> None:
     await wait_until(six)
     b_hooks = (await client.get("/_sandbox/webhooks", params={"waba_id": B_WABA})).json()
     assert len(b_hooks) == 3 and {d["phone_number_id"] for d in b_hooks} == {b_number}
+
+
+async def test_a_tenant_owned_account_can_be_added_ready_to_send(client: httpx.AsyncClient) -> None:
+    created = await add_account(client, kind="tenant_owned", numbers=1)
+    assert created["kind"] == "tenant_owned" and created["phone_numbers"][0]["registered"] is True
+    sent = await client.post(
+        f"/v23.0/{created['phone_numbers'][0]['id']}/messages", json=template_body(), headers=B_AUTH
+    )
+    assert sent.status_code == 200, sent.text
+    bad = await client.post("/_sandbox/accounts", json={"kind": "shared"})
+    assert bad.status_code == 422 and "kind must be one of" in bad.json()["detail"]
+
+
+async def test_the_account_controls_need_the_control_token_when_one_is_set() -> None:
+    from wa_sandbox.app import create_app
+
+    from .conftest import make_settings
+
+    control_token = "a-sandbox-control-token-0123456789"
+    app = create_app(make_settings(sandbox_host="0.0.0.0", sandbox_control_token=control_token))  # noqa: S104
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox") as client:
+            for method, path in [
+                ("GET", "/_sandbox/accounts"),
+                ("POST", "/_sandbox/accounts"),
+                ("GET", f"/_sandbox/accounts/{WABA_ID}"),
+                ("POST", f"/_sandbox/accounts/{WABA_ID}/phone_numbers"),
+                ("POST", "/_sandbox/embedded-signup"),
+                ("POST", "/_sandbox/token/revoke"),
+            ]:
+                for headers in ({}, AUTH):
+                    response = await client.request(method, path, json={}, headers=headers)
+                    assert response.status_code == 401, (method, path)
+            allowed = await client.get("/_sandbox/accounts", headers={"Authorization": f"Bearer {control_token}"})
+            assert allowed.status_code == 200 and len(allowed.json()) == 1
+    finally:
+        await app.state.dispatcher.aclose()

@@ -116,6 +116,10 @@ async def test_the_exchange_as_a_form_post_and_with_a_configured_app_id() -> Non
             response = await client.post(EXCHANGE, data=form)
             assert response.status_code == 200, response.text
             assert response.json()["token_type"] == "bearer"
+            # without a version in the path too
+            other = await sign_up(client)
+            unversioned = await client.get("/oauth/access_token", params={**form, "code": other["code"]})
+            assert unversioned.status_code == 200, unversioned.text
     finally:
         await app.state.dispatcher.aclose()
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from .control import require_control_token
 from .state import (
+    ACCOUNT_KINDS,
     MAX_NUMBERS_PER_PORTFOLIO,
     MESSAGING_LIMIT_TIERS,
     QUALITY_RATINGS,
@@ -30,7 +31,7 @@ LIMIT_CHOICES = ", ".join("null" if k is None else str(k) for k in MESSAGING_LIM
 
 
 class AccountRequest(BaseModel):
-    """A platform portfolio's WABA. ``messaging_limit``: business-initiated conversations per 24 h (null: unlimited)."""
+    """A WABA ready to send. ``messaging_limit``: business-initiated conversations per 24 h (null: unlimited)."""
 
     waba_id: str | None = None
     name: str | None = None
@@ -38,6 +39,8 @@ class AccountRequest(BaseModel):
     numbers: int = 0
     messaging_limit: int | None = DEFAULT_MESSAGING_LIMIT
     quality_rating: str = "GREEN"
+    #: ``platform`` (a portfolio of the platform's own) or ``tenant_owned`` (a bakery's account, already onboarded)
+    kind: str = "platform"
 
 
 class SignupRequest(BaseModel):
@@ -81,6 +84,8 @@ async def create_account(body: AccountRequest, request: Request) -> dict[str, An
     tier = _checked_account_fields(state, body.waba_id, body.numbers, body.messaging_limit)
     if body.quality_rating not in QUALITY_RATINGS:
         raise HTTPException(422, f"quality_rating must be one of {QUALITY_RATINGS}")
+    if body.kind not in ACCOUNT_KINDS:
+        raise HTTPException(422, f"kind must be one of {ACCOUNT_KINDS}")
     if body.access_token is not None and not body.access_token.strip():
         raise HTTPException(422, "access_token must not be blank; leave it out to get a generated one")
     token = body.access_token.strip() if body.access_token else "sandbox-" + secrets.token_urlsafe(24)
@@ -91,6 +96,7 @@ async def create_account(body: AccountRequest, request: Request) -> dict[str, An
         numbers=body.numbers,
         messaging_limit_tier=tier,
         quality_rating=body.quality_rating,
+        kind=body.kind,
     )
     return {**state.account_view(account), "access_token": token}
 
@@ -133,9 +139,9 @@ async def add_numbers(waba_id: str, body: NumbersRequest, request: Request) -> d
         )
     if body.quality_rating not in QUALITY_RATINGS:
         raise HTTPException(422, f"quality_rating must be one of {QUALITY_RATINGS}")
-    added = state.add_numbers(
-        account, body.numbers, quality_rating=body.quality_rating, registered=account.kind == "platform"
-    )
+    # a number added to an Embedded Signup account that still has unregistered numbers starts unregistered too
+    pending = any(not n.registered for n in state.account_numbers(account))
+    added = state.add_numbers(account, body.numbers, quality_rating=body.quality_rating, registered=not pending)
     return {**state.account_view(account), "added": [n.id for n in added]}
 
 

@@ -40,10 +40,20 @@ async def _oauth_params(request: Request) -> dict[str, str]:
     return params
 
 
+@router.api_route("/oauth/access_token", methods=["GET", "POST"])
+async def exchange_code_unversioned(request: Request) -> JSONResponse:
+    """The same exchange without a version in the path (Meta then uses the app's default version)."""
+    return await _exchange(request)
+
+
 @router.api_route("/{version}/oauth/access_token", methods=["GET", "POST"])
 async def exchange_code(version: str, request: Request) -> JSONResponse:
     """Embedded Signup's code → the business token of the account the code onboarded (once)."""
     check_version(request, version)
+    return await _exchange(request)
+
+
+async def _exchange(request: Request) -> JSONResponse:
     state = sandbox(request)
     params = await _oauth_params(request)
     client_id = params.get("client_id")
