@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from . import control, graph, media
+from . import accounts, control, graph, media, onboarding, uploads
 from .errors import GraphError
 from .faults import FaultInjectionMiddleware
 from .settings import SandboxSettings
@@ -54,6 +54,9 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(control.router)  # before the Graph catch-all routes
+    app.include_router(accounts.router)
+    app.include_router(onboarding.router)  # before the Graph node route and catch-all
+    app.include_router(uploads.router)  # before the Graph node route (GET /{version}/upload:<ID>)
     app.include_router(media.router)  # before the Graph node route (GET /{version}/{node_id})
     app.include_router(graph.router)
     app.add_middleware(FaultInjectionMiddleware, state=state)

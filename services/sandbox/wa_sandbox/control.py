@@ -20,6 +20,7 @@ from .state import (
     QUALITY_RATINGS,
     TEMPLATE_CATEGORIES,
     TEMPLATE_STATUSES,
+    Account,
     FaultRule,
     Knobs,
     OneShotKnobs,
@@ -62,6 +63,14 @@ def _dispatcher(request: Request) -> WebhookDispatcher:
     return disp
 
 
+def _account(state: SandboxState, waba_id: str | None) -> Account:
+    """The account a control request names (``None``: the first account); 404 for an unknown one."""
+    account = state.resolve_account(waba_id)
+    if account is None:
+        raise HTTPException(404, f"unknown waba_id {waba_id} (GET /_sandbox/accounts lists them)")
+    return account
+
+
 # ------------------------------------------------------------------------------------------ request models
 class KnobsRequest(BaseModel):
     phone_number_id: str | None = None
@@ -90,6 +99,8 @@ class TemplateStatusRequest(BaseModel):
     id: str | None = None
     name: str | None = None
     language: str | None = None
+    #: whose template ``name`` means (default: the first account's); ``id`` needs none
+    waba_id: str | None = None
     status: str
     reason: str | None = None
 
@@ -110,6 +121,8 @@ class TemplateReviewRequest(BaseModel):
 
 
 class TemplateUpsert(BaseModel):
+    #: the account (default: the first)
+    waba_id: str | None = None
     name: str
     language: str
     category: str = "UTILITY"
@@ -122,6 +135,7 @@ class TemplateCategoryRequest(BaseModel):
     id: str | None = None
     name: str | None = None
     language: str | None = None
+    waba_id: str | None = None
     category: Literal["AUTHENTICATION", "MARKETING", "UTILITY"]
 
 
@@ -136,10 +150,13 @@ class AccountPolicyUpdate(BaseModel):
 
 class TokenRequest(BaseModel):
     token: str | None = None
+    #: the account whose token this is (default: the first account)
+    waba_id: str | None = None
 
 
 class ExpireRequest(BaseModel):
     token: str | None = None
+    waba_id: str | None = None
 
 
 class ButtonReply(BaseModel):
@@ -226,14 +243,20 @@ async def reset(request: Request) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ sends and webhooks
 @router.get("/messages")
 async def list_messages(
-    request: Request, phone_number_id: str | None = None, to: str | None = None, wamid: str | None = None
+    request: Request,
+    phone_number_id: str | None = None,
+    to: str | None = None,
+    wamid: str | None = None,
+    waba_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    records = _state(request).messages
+    state = _state(request)
+    records = state.messages
     wa_id = digits_only(to) if to else None
     return [
         r.as_dict()
         for r in records
         if (phone_number_id is None or r.phone_number_id == phone_number_id)
+        and (waba_id is None or state.numbers[r.phone_number_id].waba_id == waba_id)
         and (wa_id is None or r.wa_id == wa_id)
         and (wamid is None or r.wamid == wamid)
     ]
@@ -254,15 +277,24 @@ async def list_webhooks(
     wamid: str | None = None,
     status: str | None = None,
     delivered: bool | None = None,
+    waba_id: str | None = None,
 ) -> list[dict[str, Any]]:
     return [
         d.as_dict()
         for d in _state(request).deliveries
         if (field is None or d.field == field)
+        and (waba_id is None or _entry_id(d.body) == waba_id)
         and (wamid is None or d.wamid == wamid)
         and (status is None or d.status == status)
         and (delivered is None or d.delivered == delivered)
     ]
+
+
+def _entry_id(body: dict[str, Any]) -> str | None:
+    entries = body.get("entry")
+    if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+        return str(entries[0].get("id"))
+    return None
 
 
 @router.delete("/webhooks")
@@ -404,7 +436,8 @@ async def update_phone_number(phone_number_id: str, body: PhoneNumberUpdate, req
     if body.messaging_limit_tier is not None and body.messaging_limit_tier != number.messaging_limit_tier:
         up = TIER_RANK[body.messaging_limit_tier] > TIER_RANK.get(number.messaging_limit_tier, 0)
         event = event or ("UPGRADE" if up else "DOWNGRADE")
-        state.set_portfolio_messaging_limit(body.messaging_limit_tier)  # one limit for every number of the portfolio
+        # one limit for every number of the portfolio (the number's account)
+        state.set_portfolio_messaging_limit(body.messaging_limit_tier, state.account_of_number(number.id))
     if body.throughput_level is not None and body.throughput_level != number.throughput_level:
         if body.throughput_level == "HIGH":
             event = event or "THROUGHPUT_UPGRADE"
@@ -433,8 +466,10 @@ async def update_phone_number(phone_number_id: str, body: PhoneNumberUpdate, req
 
 class PortfolioUpdate(BaseModel):
     messaging_limit: str
-    #: the number whose ``phone_number_quality_update`` carries the change (default: the first)
+    #: the number whose ``phone_number_quality_update`` carries the change (default: the account's first)
     phone_number_id: str | None = None
+    #: the account (default: the number's, else the first account)
+    waba_id: str | None = None
     notify: bool = True
 
 
@@ -444,40 +479,54 @@ async def update_portfolio(body: PortfolioUpdate, request: Request) -> dict[str,
     state = _state(request)
     if body.messaging_limit not in TIER_RANK:
         raise HTTPException(422, f"messaging_limit must be one of {tuple(TIER_RANK)}")
-    number = state.numbers.get(body.phone_number_id or next(iter(state.numbers)))
-    if number is None:
-        raise HTTPException(404, f"unknown phone_number_id {body.phone_number_id}")
-    old = state.portfolio_messaging_limit
-    state.set_portfolio_messaging_limit(body.messaging_limit)
+    if body.phone_number_id is not None:
+        account = state.account_of_number(body.phone_number_id)
+        if account is None or (body.waba_id is not None and account.id != body.waba_id):
+            raise HTTPException(404, f"unknown phone_number_id {body.phone_number_id} (of that account)")
+    else:
+        account = _account(state, body.waba_id)
+    numbers = state.account_numbers(account)
+    number = state.numbers.get(body.phone_number_id) if body.phone_number_id else (numbers[0] if numbers else None)
+    old = account.messaging_limit_tier
+    state.set_portfolio_messaging_limit(body.messaging_limit, account)
     delivery = None
-    if body.notify and old != body.messaging_limit:
+    if body.notify and old != body.messaging_limit and number is not None:
         up = TIER_RANK[body.messaging_limit] > TIER_RANK.get(old, 0)
         delivery = _dispatcher(request).phone_quality(number, "UPGRADE" if up else "DOWNGRADE")
     return {
-        "messaging_limit": state.portfolio_messaging_limit,
-        "unique_recipients_24h": state.portfolio_recipients_24h(),
+        "messaging_limit": account.messaging_limit_tier,
+        "unique_recipients_24h": state.portfolio_recipients_24h(account),
         "webhook_id": delivery.id if delivery else None,
     }
 
 
 # ------------------------------------------------------------------------------------------ templates
-@router.post("/templates/status")
-async def set_template_status(body: TemplateStatusRequest, request: Request) -> dict[str, Any]:
-    state = _state(request)
-    if body.status not in TEMPLATE_STATUSES:
-        raise HTTPException(422, f"status must be one of {TEMPLATE_STATUSES}")
-    if body.id is not None:
-        targets = [t for t in state.templates.values() if t.id == body.id]
-    elif body.name is not None:
+def _template_targets(
+    state: SandboxState, template_id: str | None, name: str | None, language: str | None, waba_id: str | None
+) -> list[Template]:
+    """The templates a control request names: by id (any account), or by name (and language) in one account."""
+    if template_id is not None:
+        targets = [t for t in state.templates.values() if t.id == template_id]
+    elif name is not None:
+        account = _account(state, waba_id)
         targets = [
             t
-            for t in state.templates.values()
-            if t.name == body.name and (body.language is None or t.language == body.language)
+            for t in state.account_templates(account)
+            if t.name == name and (language is None or t.language == language)
         ]
     else:
         raise HTTPException(422, "give the template's id, or its name (and optionally language)")
     if not targets:
         raise HTTPException(404, "no such template")
+    return targets
+
+
+@router.post("/templates/status")
+async def set_template_status(body: TemplateStatusRequest, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    if body.status not in TEMPLATE_STATUSES:
+        raise HTTPException(422, f"status must be one of {TEMPLATE_STATUSES}")
+    targets = _template_targets(state, body.id, body.name, body.language, body.waba_id)
     disp = _dispatcher(request)
     changed = []
     for template in targets:
@@ -509,18 +558,7 @@ async def set_template_review(body: TemplateReviewRequest, request: Request) -> 
 async def set_template_category(body: TemplateCategoryRequest, request: Request) -> dict[str, Any]:
     """Meta re-categorises a template (it may, since April 2025): ``template_category_update`` for each changed one."""
     state = _state(request)
-    if body.id is not None:
-        targets = [t for t in state.templates.values() if t.id == body.id]
-    elif body.name is not None:
-        targets = [
-            t
-            for t in state.templates.values()
-            if t.name == body.name and (body.language is None or t.language == body.language)
-        ]
-    else:
-        raise HTTPException(422, "give the template's id, or its name (and optionally language)")
-    if not targets:
-        raise HTTPException(404, "no such template")
+    targets = _template_targets(state, body.id, body.name, body.language, body.waba_id)
     disp = _dispatcher(request)
     changed = []
     for template in targets:
@@ -536,7 +574,8 @@ async def upsert_template(body: TemplateUpsert, request: Request) -> dict[str, A
     state = _state(request)
     if body.category.upper() not in TEMPLATE_CATEGORIES or body.status not in TEMPLATE_STATUSES:
         raise HTTPException(422, "invalid category or status")
-    existing = state.find_template(body.name, body.language)
+    account = _account(state, body.waba_id)
+    existing = state.find_template(body.name, body.language, account.id)
     template = Template(
         id=existing.id if existing else state.new_template_id(),
         name=body.name,
@@ -545,6 +584,7 @@ async def upsert_template(body: TemplateUpsert, request: Request) -> dict[str, A
         category=body.category.upper(),
         components=[{**c, "type": str(c.get("type", "")).upper()} for c in body.components],
         parameter_format=body.parameter_format,
+        waba_id=account.id,
     )
     state.templates[template.id] = template
     return template.graph_fields()
@@ -554,16 +594,31 @@ async def upsert_template(body: TemplateUpsert, request: Request) -> dict[str, A
 @router.post("/token")
 async def rotate_token(body: TokenRequest, request: Request) -> dict[str, Any]:
     state = _state(request)
+    account = _account(state, body.waba_id)
     token = body.token or "sandbox-" + secrets.token_urlsafe(24)
-    state.rotate_token(token)
+    state.rotate_token(token, account)
     return {"token": token}
+
+
+def _end_token(request: Request, body: ExpireRequest | None, how: Literal["expire", "revoke"]) -> bool:
+    """Expire or revoke the named account's token (default: the first account's current one)."""
+    state = _state(request)
+    account = _account(state, body.waba_id if body else None)
+    given = body.token if body else None
+    ended = state.expire_token(given, account) if how == "expire" else state.revoke_token(given, account)
+    return ended is not None
 
 
 @router.post("/token/expire")
 async def expire_token(request: Request, body: ExpireRequest | None = None) -> dict[str, Any]:
-    state = _state(request)
-    token = state.expire_token(body.token if body else None)
-    return {"expired": token is not None}
+    """The account's token (or the one given) now answers 190 / subcode 463."""
+    return {"expired": _end_token(request, body, "expire")}
+
+
+@router.post("/token/revoke")
+async def revoke_token(request: Request, body: ExpireRequest | None = None) -> dict[str, Any]:
+    """Meta invalidates the account's token (or the one given): it now answers 190 / subcode 460."""
+    return {"revoked": _end_token(request, body, "revoke")}
 
 
 # ------------------------------------------------------------------------------------------ users (BSUIDs)
@@ -628,7 +683,7 @@ async def simulate_inbound(body: InboundRequest, request: Request) -> dict[str, 
     wa_id = digits_only(body.from_)
     if not wa_id:
         raise HTTPException(422, "'from' must be a phone number")
-    user = state.user(wa_id)
+    user = state.user(wa_id, number.waba_id)
     message: dict[str, Any] = {}
     if not user.hide_phone:  # a user with a username whose number Meta withholds writes without ``from``
         message["from"] = wa_id
@@ -671,7 +726,8 @@ async def tap_button(wamid: str, body: TapRequest, request: Request) -> dict[str
     if record.type != "template":
         raise HTTPException(409, "only a template message has quick-reply buttons")
     index = BUTTON_NAMES[body.button] if isinstance(body.button, str) else body.button
-    template = state.find_template(record.template_name or "", record.template_language or "")
+    number = state.numbers[record.phone_number_id]
+    template = state.find_template(record.template_name or "", record.template_language or "", number.waba_id)
     buttons: list[dict[str, Any]] = []
     for component in template.components if template is not None else []:
         if str(component.get("type", "")).upper() == "BUTTONS":
@@ -690,8 +746,7 @@ async def tap_button(wamid: str, body: TapRequest, request: Request) -> dict[str
             for parameter in component.get("parameters", []):
                 if isinstance(parameter, dict) and parameter.get("type") == "payload":
                     payload = str(parameter.get("payload"))
-    number = state.numbers[record.phone_number_id]
-    user = state.user(record.wa_id)
+    user = state.user(record.wa_id, number.waba_id)
     message: dict[str, Any] = {}
     if not user.hide_phone:
         message["from"] = record.wa_id

@@ -30,6 +30,7 @@ KNOWN_CODES: dict[int, CodeInfo] = {
     10: CodeInfo("Permission denied", "The permission is either not granted or has been removed.", 403),
     33: CodeInfo("This business phone number has been deleted", "The business phone number was deleted.", 400),
     100: CodeInfo("Invalid parameter", "A parameter is invalid, misspelled or unsupported.", 400),
+    101: CodeInfo("Invalid application", "The app id is missing or not valid.", 400),
     190: CodeInfo("Access token has expired", "The access token is invalid or has expired.", 401),
     368: CodeInfo("Temporarily blocked for policies violations", "The account is restricted.", 403),
     80007: CodeInfo("Rate limit issues", "The WhatsApp Business Account reached its rate limit.", 400),
@@ -113,6 +114,7 @@ KNOWN_CODES: dict[int, CodeInfo] = {
         400,
     ),
     133004: CodeInfo("Server temporarily unavailable", "The server is temporarily unavailable.", 503),
+    133005: CodeInfo("Two step verification PIN Mismatch", "The PIN is not the number's two-step PIN.", 400),
     133010: CodeInfo("Phone number Not Registered", "The phone number is not registered on the platform.", 400),
 }
 

@@ -31,7 +31,16 @@ from .pricing import (
     parse_analytics_field,
     pricing_for,
 )
-from .state import PhoneNumber, SandboxState, SentRecord, Template, digits_only, region_of, utc_now_iso
+from .state import (
+    Account,
+    PhoneNumber,
+    SandboxState,
+    SentRecord,
+    Template,
+    digits_only,
+    region_of,
+    utc_now_iso,
+)
 from .templates import check_create, check_send
 from .webhooks import WebhookDispatcher
 
@@ -85,7 +94,7 @@ def check_version(request: Request, version: str) -> None:
         )
 
 
-def _access_token(request: Request) -> str | None:
+def access_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() in ("bearer", "oauth") and value.strip():
@@ -93,16 +102,23 @@ def _access_token(request: Request) -> str | None:
     return request.query_params.get("access_token") or None
 
 
-def authenticate(request: Request) -> None:
+def authenticate(request: Request, owner: Account | None = None, method: str = "get", object_id: str = "") -> None:
+    """Check the request's token. With ``owner`` (the account of the object the request names) the token must be
+    that account's: a valid token of another account gets Meta's answer for an object the token cannot see
+    (100 / subcode 33). Without one, any account's valid token passes (the caller then answers 100 / 33 for an
+    object it does not know)."""
     state = sandbox(request)
-    token = _access_token(request)
-    problem = state.token_problem(token)
+    token = access_token(request)
+    problem = state.token_problem(token, owner)
     if problem is None:
         return
+    if problem == "foreign":
+        raise unsupported_request(method, object_id)
     if problem == "missing":
         raise GraphError(code=190, message="An access token is required to request this resource.", http_status=401)
-    if problem == "expired" and token is not None:
-        expired_at = datetime.fromtimestamp(state.expired_tokens[token], UTC)
+    expired = state.expired_at(token) if token is not None else None
+    if problem == "expired" and expired is not None:
+        expired_at = datetime.fromtimestamp(expired, UTC)
         now = datetime.now(UTC)
         raise GraphError(
             code=190,
@@ -125,6 +141,39 @@ def authenticate(request: Request) -> None:
             ),
         )
     raise GraphError(code=190, message="Invalid OAuth access token - Cannot parse access token", http_status=401)
+
+
+def waba_account(request: Request, version: str, node_id: str, method: str) -> Account:
+    """A route on ``/<WABA_ID>/...``: the version, the token (it must be that account's), the account."""
+    check_version(request, version)
+    account = sandbox(request).accounts.get(node_id)
+    authenticate(request, account, method, node_id)
+    if account is None:
+        raise unsupported_request(method, node_id)
+    return account
+
+
+def number_account(request: Request, version: str, node_id: str, method: str) -> tuple[PhoneNumber, Account]:
+    """A route on ``/<PHONE_NUMBER_ID>/...``: the version, the token (it must be the number's account's), the
+    number and its account."""
+    check_version(request, version)
+    state = sandbox(request)
+    account = state.account_of_number(node_id)
+    authenticate(request, account, method, node_id)
+    number = state.numbers.get(node_id)
+    if number is None or account is None:
+        raise unsupported_request(method, node_id)
+    return number, account
+
+
+def check_messaging_product(product: Any) -> None:
+    """Every WhatsApp request names its product: missing or not ``whatsapp`` is Meta's code 100."""
+    if product is None:
+        raise GraphError(code=100, message="(#100) The parameter messaging_product is required.")
+    if product != "whatsapp":
+        raise GraphError(
+            code=100, message=f'(#100) Param messaging_product must be one of {{WHATSAPP}} - got "{product}".'
+        )
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -244,12 +293,13 @@ def normalize_recipient(to: str, number: PhoneNumber) -> str:
     return digits
 
 
-def recipient_wa_id(state: SandboxState, user_id: Any) -> str:
-    """The user behind a ``recipient`` (a BSUID or parent BSUID this sandbox handed out in a webhook)."""
+def recipient_wa_id(state: SandboxState, user_id: Any, waba_id: str) -> str:
+    """The user behind a ``recipient`` (a BSUID or parent BSUID this sandbox handed out in a webhook of that WABA:
+    BSUIDs are per WABA)."""
     if not isinstance(user_id, str) or not user_id.strip():
         raise GraphError(code=100, message="(#100) Invalid parameter", details="recipient must be a non-empty string")
     wa_id = state.user_ids.get(user_id.strip())
-    if wa_id is None:
+    if wa_id is None or state.user_id_wabas.get(user_id.strip(), waba_id) != waba_id:
         raise GraphError(
             code=131009, details=f"Recipient {user_id!r} is not a business-scoped user ID of this business"
         )
@@ -257,6 +307,11 @@ def recipient_wa_id(state: SandboxState, user_id: Any) -> str:
 
 
 def check_number_can_send(number: PhoneNumber) -> None:
+    if not number.registered:
+        raise GraphError(
+            code=133010,
+            details=f"Account not registered: register phone number {number.id} (POST /{number.id}/register) first.",
+        )
     if number.status == "CONNECTED" or number.status == "FLAGGED":
         return
     if number.status == "DELETED":
@@ -306,22 +361,12 @@ def check_account_policy(state: SandboxState, endpoint: str, category: str) -> N
 
 
 async def _send(version: str, node_id: str, request: Request, endpoint: str) -> JSONResponse:
-    check_version(request, version)
-    authenticate(request)
+    number, account = number_account(request, version, node_id, "post")
     state = sandbox(request)
-    number = state.numbers.get(node_id)
-    if number is None:
-        raise unsupported_request("post", node_id)
     check_number_can_send(number)
     body = await json_body(request)
 
-    product = body.get("messaging_product")
-    if product is None:
-        raise GraphError(code=100, message="(#100) The parameter messaging_product is required.")
-    if product != "whatsapp":
-        raise GraphError(
-            code=100, message=f'(#100) Param messaging_product must be one of {{WHATSAPP}} - got "{product}".'
-        )
+    check_messaging_product(body.get("messaging_product"))
     recipient_type = body.get("recipient_type", "individual")
     if recipient_type not in ("individual", "group"):
         raise GraphError(code=100, message="(#100) Invalid parameter", details=f"recipient_type {recipient_type!r}")
@@ -329,7 +374,7 @@ async def _send(version: str, node_id: str, request: Request, endpoint: str) -> 
     # Meta page "Business-scoped user IDs" (2026): ``recipient`` addresses a (parent) BSUID; ``to`` wins if both
     user_id = None if to is not None else body.get("recipient")
     if user_id is not None:
-        wa_id = recipient_wa_id(state, user_id)
+        wa_id = recipient_wa_id(state, user_id, account.id)
     elif not isinstance(to, str) or not to.strip():
         raise GraphError(code=100, message="(#100) The parameter to is required.")
     else:
@@ -343,7 +388,7 @@ async def _send(version: str, node_id: str, request: Request, endpoint: str) -> 
     rendered: str | None = None
     category = "service"
     if message_type == "template":
-        checked = check_send(state, body.get("template"))
+        checked = check_send(state, body.get("template"), account.id)
         template_name = checked.template.name
         template_language = checked.template.language
         rendered = checked.rendered_body
@@ -422,12 +467,9 @@ async def _send(version: str, node_id: str, request: Request, endpoint: str) -> 
 # ------------------------------------------------------------------------------------------ phone numbers
 @router.get("/{version}/{node_id}/phone_numbers")
 async def list_phone_numbers(version: str, node_id: str, request: Request) -> JSONResponse:
-    check_version(request, version)
-    authenticate(request)
+    account = waba_account(request, version, node_id, "get")
     state = sandbox(request)
-    if node_id != state.waba_id:
-        raise unsupported_request("get", node_id)
-    numbers = list(state.numbers.values())
+    numbers = state.account_numbers(account)
     available = numbers[0].graph_fields(listing=True) if numbers else {}
     names = requested_fields(request, PHONE_DEFAULT_LIST_FIELDS, available, "WhatsAppBusinessPhoneNumber")
     items = []
@@ -443,12 +485,9 @@ EMPTY_TEMPLATE = Template(id="0", name="", language="", status="", category="", 
 
 @router.get("/{version}/{node_id}/message_templates")
 async def list_templates(version: str, node_id: str, request: Request) -> JSONResponse:
-    check_version(request, version)
-    authenticate(request)
+    account = waba_account(request, version, node_id, "get")
     state = sandbox(request)
-    if node_id != state.waba_id:
-        raise unsupported_request("get", node_id)
-    templates = [t for t in state.templates.values() if t.status != "DELETED"]
+    templates = [t for t in state.account_templates(account) if t.status != "DELETED"]
     query = request.query_params
     if name := query.get("name"):
         templates = [t for t in templates if name.lower() in t.name.lower()]
@@ -460,7 +499,7 @@ async def list_templates(version: str, node_id: str, request: Request) -> JSONRe
     if category := query.get("category"):
         templates = [t for t in templates if t.category == category.upper()]
     # the fields a template has (to check ``fields=``), also for a WABA without any template
-    sample = (templates or list(state.templates.values()) or [EMPTY_TEMPLATE])[0].graph_fields()
+    sample = (templates or state.account_templates(account) or [EMPTY_TEMPLATE])[0].graph_fields()
     names = requested_fields(request, TEMPLATE_DEFAULT_FIELDS, sample, "WhatsAppBusinessHSM")
     items = [{n: t.graph_fields()[n] for n in names} for t in templates]
     return JSONResponse(paginate(request, items))
@@ -468,12 +507,9 @@ async def list_templates(version: str, node_id: str, request: Request) -> JSONRe
 
 @router.post("/{version}/{node_id}/message_templates")
 async def create_template(version: str, node_id: str, request: Request) -> JSONResponse:
-    check_version(request, version)
-    authenticate(request)
+    account = waba_account(request, version, node_id, "post")
     state = sandbox(request)
-    if node_id != state.waba_id:
-        raise unsupported_request("post", node_id)
-    template = check_create(state, await json_body(request))
+    template = check_create(state, await json_body(request), account.id)
     state.templates[template.id] = template
     delay = state.template_auto_approve_seconds
     if delay >= 0:
@@ -491,18 +527,15 @@ async def create_template(version: str, node_id: str, request: Request) -> JSONR
 
 @router.delete("/{version}/{node_id}/message_templates")
 async def delete_templates(version: str, node_id: str, request: Request) -> JSONResponse:
-    check_version(request, version)
-    authenticate(request)
+    account = waba_account(request, version, node_id, "delete")
     state = sandbox(request)
-    if node_id != state.waba_id:
-        raise unsupported_request("delete", node_id)
     name = request.query_params.get("name")
     hsm_id = request.query_params.get("hsm_id")
     if not name:
         raise GraphError(code=100, message="(#100) The parameter name is required.")
     matches = [
         t
-        for t in state.templates.values()
+        for t in state.account_templates(account)
         if t.name == name and t.status != "DELETED" and (not hsm_id or t.id == hsm_id)
     ]
     if not matches:
@@ -516,33 +549,42 @@ async def delete_templates(version: str, node_id: str, request: Request) -> JSON
 @router.get("/{version}/{node_id}")
 async def read_node(version: str, node_id: str, request: Request) -> JSONResponse:
     check_version(request, version)
-    authenticate(request)
     state = sandbox(request)
+    from .media import known_media, media_node  # the media routes import this module
+
+    template = state.templates.get(node_id)
+    if template is not None and template.status == "DELETED":
+        template = None
+    media = known_media(state, node_id)
+    owner: Account | None = state.accounts.get(node_id) or state.account_of_number(node_id)
+    if owner is None and template is not None:
+        owner = state.accounts.get(template.waba_id)
+    if owner is None and media is not None:
+        owner = state.account_of_number(media.phone_number_id)
+    authenticate(request, owner, "get", node_id)
     if node_id in state.numbers:
         values = state.numbers[node_id].graph_fields(listing=False)
         names = requested_fields(request, PHONE_DEFAULT_FIELDS, values, "WhatsAppBusinessPhoneNumber")
         return JSONResponse({n: values[n] for n in names})
-    template = state.templates.get(node_id)
-    if template is not None and template.status != "DELETED":
+    if template is not None:
         tvalues = template.graph_fields()
         names = requested_fields(request, TEMPLATE_DEFAULT_FIELDS, tvalues, "WhatsAppBusinessHSM")
         return JSONResponse({n: tvalues[n] for n in names})
-    from .media import media_node  # the media routes import this module
-
-    media = media_node(request, node_id)
-    if media is not None:
-        return media
-    if node_id == state.waba_id:
+    found = media_node(request, node_id)
+    if found is not None:
+        return found
+    account = state.accounts.get(node_id)
+    if account is not None:
         analytics_params = parse_analytics_field(request.query_params.get("fields") or "")
         if analytics_params is not None:
-            return JSONResponse(pricing_analytics(state, analytics_params))
-        wvalues = {k: state.waba.get(k) for k in WABA_FIELDS}
+            return JSONResponse(pricing_analytics(state, account, analytics_params))
+        wvalues = {k: account.waba.get(k) for k in WABA_FIELDS}
         names = requested_fields(request, WABA_FIELDS, wvalues, "WhatsAppBusinessAccount")
         return JSONResponse({n: wvalues[n] for n in names})
     raise unsupported_request("get", node_id)
 
 
-def pricing_analytics(state: SandboxState, params: dict[str, str]) -> dict[str, Any]:
+def pricing_analytics(state: SandboxState, account: Account, params: dict[str, str]) -> dict[str, Any]:
     """``GET /<WABA_ID>?fields=pricing_analytics.start(..).end(..).granularity(..)[.dimensions([..])]
     [.phone_numbers([..])]`` from what the sandbox delivered, in Meta's shape
     (``pricing_analytics.data[].data_points``)."""
@@ -565,8 +607,9 @@ def pricing_analytics(state: SandboxState, params: dict[str, str]) -> dict[str, 
     unknown = [d for d in dimensions if d not in ANALYTICS_DIMENSIONS]
     if unknown:
         raise GraphError(code=100, message=f"(#100) unknown dimension(s) {', '.join(unknown)}", messaging_product=False)
+    own = {n.id for n in state.account_numbers(account)}
     points = analytics(
-        state.messages,
+        [r for r in state.messages if r.phone_number_id in own],
         start=start,
         end=end,
         granularity=granularity,
@@ -576,7 +619,7 @@ def pricing_analytics(state: SandboxState, params: dict[str, str]) -> dict[str, 
         country_of=region_of,
         rates=state.rates,
     )
-    return {"pricing_analytics": {"data": [{"data_points": points}]}, "id": state.waba_id}
+    return {"pricing_analytics": {"data": [{"data_points": points}]}, "id": account.id}
 
 
 @router.api_route("/{version}/{rest:path}", methods=["GET", "POST", "DELETE", "PUT", "PATCH"])

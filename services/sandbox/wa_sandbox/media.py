@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from .errors import GraphError
-from .graph import authenticate, check_version, sandbox, unsupported_request
+from .graph import authenticate, check_messaging_product, number_account, sandbox
 
 router = APIRouter()
 
@@ -93,22 +93,13 @@ def _new_media_id() -> str:
 
 @router.post("/{version}/{node_id}/media")
 async def upload_media(version: str, node_id: str, request: Request) -> JSONResponse:
-    check_version(request, version)
-    authenticate(request)
+    number_account(request, version, node_id, "post")
     state = sandbox(request)
-    if node_id not in state.numbers:
-        raise unsupported_request("post", node_id)
     try:
         form = await request.form(max_part_size=101 * MB)
     except Exception as exc:  # noqa: BLE001 - any unreadable form is Meta's invalid parameter
         raise GraphError(code=100, message="(#100) Invalid parameter", details=f"multipart form: {exc}") from exc
-    product = form.get("messaging_product")
-    if product is None:
-        raise GraphError(code=100, message="(#100) The parameter messaging_product is required.")
-    if product != "whatsapp":
-        raise GraphError(
-            code=100, message=f'(#100) Param messaging_product must be one of {{WHATSAPP}} - got "{product}".'
-        )
+    check_messaging_product(form.get("messaging_product"))
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise GraphError(code=100, message="(#100) The parameter file is required.")
@@ -156,8 +147,9 @@ def media_node(request: Request, media_id: str) -> JSONResponse | None:
 @router.get(DOWNLOAD_PREFIX + "/{media_id}")
 async def download_media(media_id: str, request: Request) -> Response:
     """The file behind ``GET /<MEDIA_ID>``'s url: the same bearer token, within 5 minutes."""
-    authenticate(request)
-    media = known_media(sandbox(request), media_id)
+    state = sandbox(request)
+    media = known_media(state, media_id)
+    authenticate(request, state.account_of_number(media.phone_number_id) if media else None, "get", media_id)
     try:
         expires = int(request.query_params.get("expires", "0"))
     except ValueError:

@@ -26,6 +26,8 @@ DEV_ACCESS_TOKEN = SANDBOX_ACCESS_TOKEN
 DEV_BUSINESS_ACCOUNT_ID = "100000000000001"
 DEV_APP_SECRET = SANDBOX_APP_SECRET
 DEV_VERIFY_TOKEN = SANDBOX_VERIFY_TOKEN
+#: the Meta app id of development (the app that exchanges Embedded Signup codes and owns resumable uploads)
+DEV_APP_ID = "100000000000099"
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8002/api/v1/whatsapp/webhook"
 #: ``SANDBOX_WEBHOOK_URL=off`` turns webhooks off (an empty value means "not set", i.e. the default URL).
 WEBHOOKS_OFF = frozenset({"off", "none"})
@@ -47,6 +49,9 @@ def is_loopback(host: str) -> bool:
 class SandboxSettings(WhatsAppSettings):
     """WhatsApp settings plus the sandbox's own knobs (env names are the upper-cased field names)."""
 
+    #: the Meta app's id (``client_id`` of ``/oauth/access_token``, ``<APP_ID>`` of ``POST /<APP_ID>/uploads``);
+    #: empty: ``DEV_APP_ID``. Its secret is WHATSAPP_APP_SECRET.
+    whatsapp_app_id: str = ""
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=8009, ge=1, le=65535)
     #: Bearer token of the control API (``/_sandbox/...``). Required when SANDBOX_HOST is not a loopback address
@@ -111,6 +116,10 @@ class SandboxSettings(WhatsAppSettings):
     @property
     def app_secret(self) -> str:
         return self.whatsapp_app_secret.get_secret_value() or DEV_APP_SECRET
+
+    @property
+    def app_id(self) -> str:
+        return self.whatsapp_app_id.strip() or DEV_APP_ID
 
     @property
     def verify_token(self) -> str:

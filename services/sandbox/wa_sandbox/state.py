@@ -98,6 +98,13 @@ class PhoneNumber:
     throughput_level: str = "STANDARD"
     is_official_business_account: bool = False
     last_onboarded_time: str = "2026-01-01T09:00:00+0000"
+    #: the WABA the number belongs to (set when the account is built)
+    waba_id: str = ""
+    #: registered on the Cloud API (``POST /<PHONE_NUMBER_ID>/register``); an Embedded Signup number starts
+    #: unregistered and cannot send (133010) until then
+    registered: bool = True
+    #: the two-step verification PIN the registration set (a later registration must give the same one)
+    pin: str | None = None
 
     @property
     def digits(self) -> str:
@@ -145,6 +152,8 @@ class Template:
     parameter_format: str = "POSITIONAL"
     rejected_reason: str = "NONE"
     created_at: float = dc_field(default_factory=time.time)
+    #: the WABA the template belongs to (set when the account is built or the template created)
+    waba_id: str = ""
 
     def graph_fields(self) -> dict[str, Any]:
         return {
@@ -158,6 +167,58 @@ class Template:
             "rejected_reason": self.rejected_reason,
             "quality_score": {"score": "GREEN" if self.status == "APPROVED" else "UNKNOWN"},
         }
+
+
+#: Meta's portfolio messaging limits (business-initiated conversations per 24 h) and their tier names;
+#: ``None`` is unlimited.
+MESSAGING_LIMIT_TIERS: dict[int | None, str] = {
+    50: "TIER_50", 250: "TIER_250", 1000: "TIER_1K", 2000: "TIER_2K", 10000: "TIER_10K", 100000: "TIER_100K",
+    None: "TIER_UNLIMITED",
+}  # fmt: skip
+TIER_LIMITS: dict[str, int | None] = {tier: limit for limit, tier in MESSAGING_LIMIT_TIERS.items()}
+#: Meta's cap of registered numbers per verified business portfolio
+MAX_NUMBERS_PER_PORTFOLIO = 20
+ACCOUNT_KINDS = ("platform", "tenant_owned")
+
+
+@dataclass
+class Account:
+    """One WhatsApp Business Account (WABA): its fields, its own access token (and the tokens that token
+    replaced), its numbers (``SandboxState.numbers`` with this ``waba_id``) and templates (same), its portfolio's
+    messaging limit, and the apps subscribed to its webhooks."""
+
+    waba: dict[str, Any]
+    kind: str = "platform"
+    valid_token: str | None = None
+    expired_tokens: dict[str, float] = dc_field(default_factory=dict)
+    revoked_tokens: set[str] = dc_field(default_factory=set)
+    messaging_limit_tier: str = "TIER_2K"
+    #: app ids subscribed to the WABA's webhooks (``POST /<WABA_ID>/subscribed_apps``); no subscription: no webhooks
+    subscribed_apps: list[str] = dc_field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return str(self.waba["id"])
+
+    @property
+    def messaging_limit(self) -> int | None:
+        return TIER_LIMITS.get(self.messaging_limit_tier)
+
+    def token_state(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid_token is not None,
+            "expired_count": len(self.expired_tokens),
+            "revoked_count": len(self.revoked_tokens),
+        }
+
+
+@dataclass
+class SignupCode:
+    """A one-time code of Meta's Embedded Signup, exchanged at ``/oauth/access_token`` for the account's token."""
+
+    code: str
+    waba_id: str
+    used: bool = False
 
 
 @dataclass
@@ -326,19 +387,35 @@ class SandboxState:
     def reset(self) -> None:
         settings = self.settings
         seed = load_seed(settings.sandbox_seed_file)
-        self.waba: dict[str, Any] = dict(seed["waba"])
+        #: the seed's templates, copied (APPROVED) into every account created later
+        self.seed_templates: list[dict[str, Any]] = [dict(t) for t in seed["templates"]]
+        waba: dict[str, Any] = dict(seed["waba"])
         if settings.business_account_id:
-            self.waba["id"] = settings.business_account_id
-        self.numbers: dict[str, PhoneNumber] = {n["id"]: PhoneNumber(**n) for n in seed["phone_numbers"]}
-        self.templates: dict[str, Template] = {t["id"]: Template(**t) for t in seed["templates"]}
+            waba["id"] = settings.business_account_id
+        first = Account(waba=waba, valid_token=settings.valid_access_token, subscribed_apps=[settings.app_id])
+        #: every WABA, the seed's first (a client that knows nothing of accounts only ever sees that one)
+        self.accounts: dict[str, Account] = {first.id: first}
+        self.numbers: dict[str, PhoneNumber] = {}
+        for n in seed["phone_numbers"]:
+            number = PhoneNumber(**{**n, "waba_id": first.id})
+            self.numbers[number.id] = number
+        if self.numbers:
+            first.messaging_limit_tier = next(iter(self.numbers.values())).messaging_limit_tier
+        self.templates: dict[str, Template] = {
+            t["id"]: Template(**{**t, "waba_id": first.id}) for t in seed["templates"]
+        }
         self._template_counter = 300000000000100
+        self._waba_counter = 100000000000100
+        self._number_counter = 200000000000100
+        #: Embedded Signup's one-time codes (``POST /_sandbox/embedded-signup``) → the account they onboard
+        self.signup_codes: dict[str, SignupCode] = {}
+        #: Resumable Upload API sessions (``upload:<id>``) and the handles of completed ones
+        self.upload_sessions: dict[str, Any] = {}
+        self.upload_handles: dict[str, Any] = {}
         self.messages: list[SentRecord] = []
         self.media: dict[str, Any] = {}  # media id → wa_sandbox.media.StoredMedia (POST /<PHONE_NUMBER_ID>/media)
         self.deliveries: list[WebhookDelivery] = []
         self._delivery_counter = 0
-        self.valid_token: str | None = settings.valid_access_token
-        self.expired_tokens: dict[str, float] = {}
-        self.revoked_tokens: set[str] = set()
         self.faults: list[FaultRule] = []
         self._fault_counter = 0
         self.rng = random.Random()  # noqa: S311 - fault injection, not security
@@ -349,6 +426,7 @@ class SandboxState:
         self.windows: dict[tuple[str, str], float] = {}
         self.users: dict[str, SandboxUser] = {}  # wa_id → the user's username / hidden phone (POST /_sandbox/users)
         self.user_ids: dict[str, str] = {}  # every (parent) BSUID the sandbox handed out → wa_id
+        self.user_id_wabas: dict[str, str] = {}  # every (parent) BSUID the sandbox handed out → its WABA
         #: the day Graph versions' end dates are checked against (None: the real UTC date); POST /_sandbox/clock
         self.today_override: date | None = settings.sandbox_today
         #: Meta turned marketing templates off on the Cloud API's /messages (they must go to /marketing_messages):
@@ -382,11 +460,136 @@ class SandboxState:
     def today(self) -> date:
         return self.today_override or datetime.now(UTC).date()
 
-    # ---------------------------------------------------------------- ids
+    # ---------------------------------------------------------------- accounts
+    @property
+    def first_account(self) -> Account:
+        return next(iter(self.accounts.values()))
+
+    @property
+    def waba(self) -> dict[str, Any]:
+        """The first account's WABA fields (what the sandbox had before it served several accounts)."""
+        return self.first_account.waba
+
     @property
     def waba_id(self) -> str:
-        return str(self.waba["id"])
+        return self.first_account.id
 
+    def account_of_number(self, phone_number_id: str) -> Account | None:
+        number = self.numbers.get(phone_number_id)
+        return self.accounts.get(number.waba_id) if number is not None else None
+
+    def account_numbers(self, account: Account) -> list[PhoneNumber]:
+        return [n for n in self.numbers.values() if n.waba_id == account.id]
+
+    def account_templates(self, account: Account) -> list[Template]:
+        return [t for t in self.templates.values() if t.waba_id == account.id]
+
+    def resolve_account(self, waba_id: str | None) -> Account | None:
+        """The account of that WABA id; ``None`` selects the first account."""
+        return self.first_account if waba_id is None else self.accounts.get(waba_id)
+
+    def new_waba_id(self) -> str:
+        self._waba_counter += 1
+        while str(self._waba_counter) in self.accounts:
+            self._waba_counter += 1
+        return str(self._waba_counter)
+
+    def add_account(
+        self,
+        *,
+        waba_id: str | None,
+        name: str | None,
+        token: str | None,
+        numbers: int,
+        messaging_limit_tier: str,
+        quality_rating: str = "GREEN",
+        kind: str = "platform",
+        registered: bool = True,
+        subscribed: bool = True,
+    ) -> Account:
+        """A new WABA with ``numbers`` generated numbers (CONNECTED, distinct ids and display numbers) and a copy of
+        the seed's templates (APPROVED). The caller has checked the id is free and the count within Meta's cap."""
+        waba_id = waba_id or self.new_waba_id()
+        index = len(self.accounts) + 1
+        account = Account(
+            waba={
+                "id": waba_id,
+                "name": name or f"Sandbox account {index}",
+                "currency": "EUR",
+                "timezone_id": "142",
+                "message_template_namespace": f"sandbox_namespace_{waba_id[-6:]}",
+            },
+            kind=kind,
+            valid_token=token,
+            messaging_limit_tier=messaging_limit_tier,
+            subscribed_apps=[self.settings.app_id] if subscribed else [],
+        )
+        self.accounts[account.id] = account
+        self.add_numbers(account, numbers, quality_rating=quality_rating, registered=registered)
+        for seeded in self.seed_templates:
+            template = Template(**{**seeded, "id": self.new_template_id(), "status": "APPROVED", "waba_id": account.id})
+            self.templates[template.id] = template
+        return account
+
+    def add_numbers(
+        self, account: Account, count: int, *, quality_rating: str = "GREEN", registered: bool = True
+    ) -> list[PhoneNumber]:
+        """``count`` new CONNECTED numbers of the account: distinct ids and (Spanish) display numbers, verified names
+        after the account's name, the portfolio's messaging limit."""
+        added: list[PhoneNumber] = []
+        position = len(self.account_numbers(account))
+        for _ in range(count):
+            position += 1
+            self._number_counter += 1
+            while str(self._number_counter) in self.numbers:
+                self._number_counter += 1
+            serial = self._number_counter % 10**7
+            display = f"+34 71{serial // 10**6 % 10} {serial // 1000 % 1000:03d} {serial % 1000:03d}"
+            number = PhoneNumber(
+                id=str(self._number_counter),
+                display_phone_number=display,
+                verified_name=f"{account.waba.get('name')} {position}",
+                quality_rating=quality_rating,
+                messaging_limit_tier=account.messaging_limit_tier,
+                waba_id=account.id,
+                registered=registered,
+            )
+            self.numbers[number.id] = number
+            added.append(number)
+        return added
+
+    def account_view(self, account: Account | None = None) -> dict[str, Any]:
+        """Without an account: the account-wide send switches (``GET /_sandbox/account``). With one: the account as
+        the control API lists it (never its token)."""
+        if account is None:
+            return {
+                "marketing_via_cloud_api": self.marketing_via_cloud_api,
+                "classification_limit": self.classification_limit,
+            }
+        return {
+            "waba_id": account.id,
+            "name": account.waba.get("name"),
+            "kind": account.kind,
+            "messaging_limit": account.messaging_limit,
+            "messaging_limit_tier": account.messaging_limit_tier,
+            "unique_recipients_24h": self.portfolio_recipients_24h(account),
+            "token": account.token_state(),
+            "subscribed_apps": list(account.subscribed_apps),
+            "phone_numbers": [
+                {
+                    "id": n.id,
+                    "display_phone_number": n.display_phone_number,
+                    "verified_name": n.verified_name,
+                    "quality_rating": n.quality_rating,
+                    "status": n.status,
+                    "registered": n.registered,
+                }
+                for n in self.account_numbers(account)
+            ],
+            "templates": len([t for t in self.account_templates(account) if t.status != "DELETED"]),
+        }
+
+    # ---------------------------------------------------------------- ids
     def new_template_id(self) -> str:
         self._template_counter += 1
         return str(self._template_counter)
@@ -403,15 +606,33 @@ class SandboxState:
         raw += secrets.token_hex(9).upper().encode() + b"\x00"
         return "wamid." + base64.b64encode(raw).decode()
 
-    def bsuid(self, wa_id: str) -> str:
-        user_id = business_scoped_user_id(self.waba_id, wa_id)
+    def bsuid(self, wa_id: str, waba_id: str | None = None) -> str:
+        """The user's business-scoped user ID for that WABA (default: the first account's)."""
+        waba_id = waba_id or self.waba_id
+        user_id = business_scoped_user_id(waba_id, wa_id)
         self.user_ids[user_id] = wa_id  # so that a send may address it (``recipient``)
+        self.user_id_wabas[user_id] = waba_id
         return user_id
 
-    def user(self, wa_id: str) -> SandboxUser:
-        """The user behind a phone number: as set through the control API, else one without a username."""
+    def user(self, wa_id: str, waba_id: str | None = None) -> SandboxUser:
+        """The user behind a phone number, as a WABA sees it (BSUIDs are per WABA): as set through the control API,
+        else one without a username."""
         known = self.users.get(wa_id)
-        return known if known is not None else SandboxUser(wa_id=wa_id, user_id=self.bsuid(wa_id))
+        if known is None:
+            return SandboxUser(wa_id=wa_id, user_id=self.bsuid(wa_id, waba_id))
+        if waba_id is None or waba_id == self.waba_id:
+            return known
+        parent = parent_user_id(waba_id, wa_id) if known.parent_user_id is not None else None
+        if parent is not None:
+            self.user_ids[parent] = wa_id
+            self.user_id_wabas[parent] = waba_id
+        return SandboxUser(
+            wa_id=wa_id,
+            user_id=self.bsuid(wa_id, waba_id),
+            username=known.username,
+            hide_phone=known.hide_phone,
+            parent_user_id=parent,
+        )
 
     def set_user(self, wa_id: str, *, username: str | None, hide_phone: bool, parent: bool) -> SandboxUser:
         user = SandboxUser(
@@ -423,13 +644,21 @@ class SandboxState:
         )
         if user.parent_user_id is not None:
             self.user_ids[user.parent_user_id] = wa_id
+            self.user_id_wabas[user.parent_user_id] = self.waba_id
         self.users[wa_id] = user
         return user
 
     # ---------------------------------------------------------------- lookups
-    def find_template(self, name: str, language: str) -> Template | None:
+    def find_template(self, name: str, language: str, waba_id: str | None = None) -> Template | None:
+        """A live template of that name and language in that WABA (default: the first account's)."""
+        waba_id = waba_id or self.waba_id
         for template in self.templates.values():
-            if template.name == name and template.language == language and template.status != "DELETED":
+            if (
+                template.name == name
+                and template.language == language
+                and template.status != "DELETED"
+                and template.waba_id == waba_id
+            ):
                 return template
         return None
 
@@ -440,31 +669,88 @@ class SandboxState:
         return None
 
     # ---------------------------------------------------------------- tokens
-    def token_problem(self, token: str | None) -> str | None:
-        """``None`` when the token is valid, else ``missing``/``expired``/``revoked``/``invalid``."""
+    # The first account's token, as the sandbox had one token before it served several accounts.
+    @property
+    def valid_token(self) -> str | None:
+        return self.first_account.valid_token
+
+    @valid_token.setter
+    def valid_token(self, token: str | None) -> None:
+        self.first_account.valid_token = token
+
+    @property
+    def expired_tokens(self) -> dict[str, float]:
+        return self.first_account.expired_tokens
+
+    @property
+    def revoked_tokens(self) -> set[str]:
+        return self.first_account.revoked_tokens
+
+    def expired_at(self, token: str) -> float | None:
+        for account in self.accounts.values():
+            if token in account.expired_tokens:
+                return account.expired_tokens[token]
+        return None
+
+    def token_problem(self, token: str | None, owner: Account | None = None) -> str | None:
+        """``None`` when the token may act on the owner's objects (without an owner: when it is the valid token of
+        some account), else ``missing``/``expired``/``revoked``/``invalid``, or ``foreign``: a valid token of
+        another account (Meta answers as for an object the token cannot see)."""
         if not token:
             return "missing"
-        if token in self.expired_tokens:
-            return "expired"
-        if token in self.revoked_tokens:
-            return "revoked"
-        if self.valid_token is not None and secrets.compare_digest(token, self.valid_token):
-            return None
+        accounts = list(self.accounts.values()) if owner is None else [owner]
+        for account in accounts:
+            if account.valid_token is not None and secrets.compare_digest(token, account.valid_token):
+                return None
+        for account in [owner] if owner is not None else []:
+            if token in account.expired_tokens:
+                return "expired"
+            if token in account.revoked_tokens:
+                return "revoked"
+        for account in self.accounts.values():
+            if account.valid_token is not None and secrets.compare_digest(token, account.valid_token):
+                return "foreign"
+        for account in self.accounts.values():
+            if token in account.expired_tokens:
+                return "expired"
+            if token in account.revoked_tokens:
+                return "revoked"
         return "invalid"
 
-    def rotate_token(self, new_token: str) -> None:
-        if self.valid_token and self.valid_token != new_token and self.valid_token not in self.expired_tokens:
-            self.revoked_tokens.add(self.valid_token)
-        self.expired_tokens.pop(new_token, None)
-        self.revoked_tokens.discard(new_token)
-        self.valid_token = new_token
+    def token_account(self, token: str | None) -> Account | None:
+        """The (first) account whose valid token this is."""
+        for account in self.accounts.values():
+            if token and account.valid_token is not None and secrets.compare_digest(token, account.valid_token):
+                return account
+        return None
 
-    def expire_token(self, token: str | None = None) -> str | None:
-        token = token or self.valid_token
+    def rotate_token(self, new_token: str, account: Account | None = None) -> None:
+        account = account or self.first_account
+        old = account.valid_token
+        if old and old != new_token and old not in account.expired_tokens:
+            account.revoked_tokens.add(old)
+        account.expired_tokens.pop(new_token, None)
+        account.revoked_tokens.discard(new_token)
+        account.valid_token = new_token
+
+    def expire_token(self, token: str | None = None, account: Account | None = None) -> str | None:
+        account = account or self.first_account
+        token = token or account.valid_token
         if token:
-            self.expired_tokens[token] = time.time()
-            if token == self.valid_token:
-                self.valid_token = None
+            account.expired_tokens[token] = time.time()
+            if token == account.valid_token:
+                account.valid_token = None
+        return token
+
+    def revoke_token(self, token: str | None = None, account: Account | None = None) -> str | None:
+        """Meta invalidated the session (a password change, a removed system user): 190 / subcode 460."""
+        account = account or self.first_account
+        token = token or account.valid_token
+        if token:
+            account.revoked_tokens.add(token)
+            account.expired_tokens.pop(token, None)
+            if token == account.valid_token:
+                account.valid_token = None
         return token
 
     # ---------------------------------------------------------------- knobs
@@ -517,21 +803,28 @@ class SandboxState:
     # ``whatsapp_business_manager_messaging_limit``.
     @property
     def portfolio_messaging_limit(self) -> str:
-        return next(iter(self.numbers.values())).messaging_limit_tier if self.numbers else "TIER_NOT_SET"
+        """The first account's portfolio limit (see :meth:`set_portfolio_messaging_limit` for others)."""
+        return self.first_account.messaging_limit_tier
 
-    def set_portfolio_messaging_limit(self, tier: str) -> None:
-        for number in self.numbers.values():
+    def set_portfolio_messaging_limit(self, tier: str, account: Account | None = None) -> None:
+        account = account or self.first_account
+        account.messaging_limit_tier = tier
+        for number in self.account_numbers(account):
             number.messaging_limit_tier = tier
 
-    def portfolio_recipients_24h(self) -> int:
+    def portfolio_recipients_24h(self, account: Account | None = None) -> int:
         """Unique users the portfolio's numbers sent to in the last 24 h, outside a customer-service window (what
         the limit counts)."""
+        account = account or self.first_account
         since = time.time() - 24 * 3600
+        own = {n.id for n in self.account_numbers(account)}
         return len(
             {
                 r.wa_id
                 for r in self.messages
-                if r.timestamp >= since and not self.window_open(r.phone_number_id, r.wa_id)
+                if r.timestamp >= since
+                and r.phone_number_id in own
+                and not self.window_open(r.phone_number_id, r.wa_id)
             }
         )
 
@@ -554,13 +847,10 @@ class SandboxState:
     def snapshot(self) -> dict[str, Any]:
         return {
             "waba": self.waba,
-            "phone_numbers": [asdict(n) for n in self.numbers.values()],
+            "phone_numbers": [{k: v for k, v in asdict(n).items() if k != "pin"} for n in self.numbers.values()],
             "templates": [asdict(t) for t in self.templates.values()],
-            "token": {
-                "valid": self.valid_token is not None,
-                "expired_count": len(self.expired_tokens),
-                "revoked_count": len(self.revoked_tokens),
-            },
+            "token": self.first_account.token_state(),
+            "accounts": [self.account_view(a) for a in self.accounts.values()],
             "faults": [f.model_dump() for f in self.faults],
             "knobs": self.knobs_view(),
             "limits": self.limits_view(),
@@ -585,12 +875,6 @@ class SandboxState:
             "today": today.isoformat(),
             "overridden": self.today_override is not None,
             "versions": {name: version_status(name, today).as_dict() for name in GRAPH_API_VERSIONS},
-        }
-
-    def account_view(self) -> dict[str, Any]:
-        return {
-            "marketing_via_cloud_api": self.marketing_via_cloud_api,
-            "classification_limit": self.classification_limit,
         }
 
     def knobs_view(self) -> dict[str, Any]:

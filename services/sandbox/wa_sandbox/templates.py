@@ -97,8 +97,9 @@ class CheckedTemplate:
     rendered_body: str
 
 
-def check_send(state: SandboxState, obj: Any) -> CheckedTemplate:
-    """Validate a send's ``template`` object. Raises :class:`GraphError` like Meta would."""
+def check_send(state: SandboxState, obj: Any, waba_id: str | None = None) -> CheckedTemplate:
+    """Validate a send's ``template`` object against the templates of the sending number's WABA (default: the
+    first account's). Raises :class:`GraphError` like Meta would."""
     if not isinstance(obj, dict):
         raise GraphError(code=100, message="(#100) The parameter template is required.")
     name = obj.get("name")
@@ -109,7 +110,7 @@ def check_send(state: SandboxState, obj: Any) -> CheckedTemplate:
     if not isinstance(code, str) or not code:
         raise GraphError(code=100, message="(#100) The parameter template['language']['code'] is required.")
 
-    template = state.find_template(name, code)
+    template = state.find_template(name, code, waba_id)
     if template is None or template.status not in ("APPROVED", "PAUSED", "DISABLED", "REINSTATED"):
         raise GraphError(
             code=132001,
@@ -208,8 +209,10 @@ def check_send(state: SandboxState, obj: Any) -> CheckedTemplate:
     return CheckedTemplate(template=template, rendered_body=body_text)
 
 
-def check_create(state: SandboxState, body: Any) -> Template:
-    """Validate a ``POST /{waba_id}/message_templates`` body and build the (PENDING) template."""
+def check_create(state: SandboxState, body: Any, waba_id: str | None = None) -> Template:
+    """Validate a ``POST /{waba_id}/message_templates`` body and build the (PENDING) template of that WABA
+    (default: the first account's)."""
+    waba_id = waba_id or state.waba_id
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object")
     name = body.get("name")
@@ -231,7 +234,8 @@ def check_create(state: SandboxState, body: Any) -> Template:
     if parameter_format not in ("POSITIONAL", "NAMED"):
         raise invalid("parameter_format: must be POSITIONAL or NAMED")
     check_create_components(components, parameter_format)
-    if state.find_template(name, language) is not None:
+    check_header_handles(state, components)
+    if state.find_template(name, language, waba_id) is not None:
         raise GraphError(
             code=100,
             message="(#100) Invalid parameter",
@@ -245,7 +249,7 @@ def check_create(state: SandboxState, body: Any) -> Template:
                 ),
             },
         )
-    live = [t for t in state.templates.values() if t.status != "DELETED"]
+    live = [t for t in state.templates.values() if t.status != "DELETED" and t.waba_id == waba_id]
     if len(live) >= MAX_TEMPLATES_PER_WABA:
         raise GraphError(
             code=100,
@@ -265,6 +269,7 @@ def check_create(state: SandboxState, body: Any) -> Template:
         category=category,
         components=normalized,
         parameter_format=parameter_format,
+        waba_id=waba_id,
     )
 
 
@@ -397,3 +402,51 @@ def check_create_components(components: list[dict[str, Any]], parameter_format: 
                     raise invalid(f"BUTTONS: a {btype} button needs a text of 1 to {MAX_BUTTON_LABEL} characters")
                 if btype == "URL" and placeholders(str(button.get("url", ""))) and not button.get("example"):
                     raise missing_example(kind)
+
+
+# ---------------------------------------------------------------------------------------------- media header samples
+#: the file types of the Resumable Upload API a media header's sample may be, per header format
+HANDLE_TYPES = {
+    "DOCUMENT": ("application/pdf",),
+    "IMAGE": ("image/jpeg", "image/jpg", "image/png"),
+    "VIDEO": ("video/mp4",),
+}
+
+
+def missing_sample(fmt: str, details: str) -> GraphError:
+    """Meta's refusal of a media header whose ``example.header_handle`` is not a handle of its Resumable Upload API
+    (a URL, a media id, a made-up string): code 100, subcode 2388273, as integrators report it."""
+    return GraphError(
+        code=100,
+        message="(#100) Invalid parameter",
+        subcode=2388273,
+        details=details,
+        extra={
+            "is_transient": False,
+            "error_user_title": "Missing sample media",
+            "error_user_msg": f"Templates with {fmt} header type need an example/sample, but it was not provided",
+        },
+    )
+
+
+def check_header_handles(state: SandboxState, components: list[dict[str, Any]]) -> None:
+    """A DOCUMENT / IMAGE / VIDEO header's ``example.header_handle`` must name a completed upload of this sandbox's
+    Resumable Upload API (``POST /<APP_ID>/uploads``), of a file type that fits the format."""
+    for comp in components:
+        fmt = str(comp.get("format", "")).upper()
+        if str(comp.get("type", "")).upper() != "HEADER" or fmt not in HANDLE_TYPES:
+            continue
+        example = comp.get("example")
+        handles = example.get("header_handle") if isinstance(example, dict) else None
+        if not isinstance(handles, list) or not handles or not isinstance(handles[0], str):
+            raise missing_sample(fmt, "example.header_handle must be a list with the handle of an uploaded file")
+        upload = state.upload_handles.get(handles[0])
+        if upload is None:
+            raise missing_sample(
+                fmt,
+                f"header_handle {handles[0][:80]!r} is not a handle of the Resumable Upload API "
+                "(POST /<APP_ID>/uploads, then POST /upload:<ID>)",
+            )
+        if upload.file_type not in HANDLE_TYPES[fmt]:
+            wanted = " or ".join(HANDLE_TYPES[fmt])
+            raise missing_sample(fmt, f"a {fmt} header needs a {wanted} sample, not {upload.file_type}")

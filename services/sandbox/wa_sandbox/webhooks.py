@@ -215,8 +215,20 @@ class WebhookDispatcher:
         logger.warning("webhook %s gave up after %d attempts", delivery.id, tries)
         return False
 
-    def send(self, field: str, body: dict[str, Any], **meta: Any) -> WebhookDelivery | None:
-        """Queue a webhook for background delivery."""
+    def subscribed(self, body: dict[str, Any]) -> bool:
+        """Meta delivers a WABA's webhooks only once an app subscribed to it (``POST /<WABA_ID>/subscribed_apps``);
+        bodies without a WABA entry (tests' raw bodies) always go."""
+        entries = body.get("entry") if isinstance(body, dict) else None
+        if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+            return True
+        account = self.state.accounts.get(str(entries[0].get("id")))
+        return account is None or bool(account.subscribed_apps)
+
+    def send(self, field: str, body: dict[str, Any], *, app_level: bool = False, **meta: Any) -> WebhookDelivery | None:
+        """Queue a webhook for background delivery (none for a WABA no app subscribed to, unless ``app_level``: what
+        Meta sends the Tech Provider's app about an onboarding itself)."""
+        if not app_level and not self.subscribed(body):
+            return None
         delivery = self.prepare(field, body, **meta)
         if delivery is not None:
             self.spawn(self.deliver(delivery))
@@ -224,6 +236,8 @@ class WebhookDispatcher:
 
     async def send_inline_first(self, field: str, body: dict[str, Any], **meta: Any) -> WebhookDelivery | None:
         """First attempt awaited now (before the caller answers), retries in the background."""
+        if not self.subscribed(body):
+            return None
         delivery = self.prepare(field, body, **meta)
         if delivery is not None and not await self.attempt(delivery):
             self.spawn(self.deliver(delivery, already_tried=1))
@@ -233,7 +247,7 @@ class WebhookDispatcher:
     def status_body(self, record: SentRecord, status: str, knobs: EffectiveKnobs) -> dict[str, Any]:
         state = self.state
         number = state.numbers[record.phone_number_id]
-        user = state.user(record.wa_id)
+        user = state.user(record.wa_id, number.waba_id)
         # Meta page "Business-scoped user IDs" (2026): the phone number is in a status unless the send was addressed
         # by user ID to a user whose number Meta withholds; a failed status has no ``contacts``, and no
         # ``recipient_user_id`` either when the send went to a phone number
@@ -265,14 +279,14 @@ class WebhookDispatcher:
             # the username only on delivered and read (Meta's page)
             value["contacts"] = [user_contact(user, phone_shown, with_username=status in ("delivered", "read"))]
         value["statuses"] = [item]
-        return messages_envelope(state.waba_id, value)
+        return messages_envelope(number.waba_id, value)
 
     async def emit_status(self, record: SentRecord, status: str, knobs: EffectiveKnobs, *, inline: bool) -> None:
         record.statuses.append(status)
         copies = 2 if knobs.duplicate else 1
         for _ in range(copies):
             body = self.status_body(record, status, knobs)
-            meta = {"wamid": record.wamid, "status": status, "phone_number_id": record.phone_number_id}
+            meta: dict[str, Any] = {"wamid": record.wamid, "status": status, "phone_number_id": record.phone_number_id}
             if inline:
                 await self.send_inline_first("messages", body, **meta)
             else:
@@ -301,7 +315,7 @@ class WebhookDispatcher:
         profile_name: str,
     ) -> WebhookDelivery | None:
         """An inbound message; ``message`` carries ``from`` only when the user's phone number is shown."""
-        user = self.state.user(wa_id)
+        user = self.state.user(wa_id, number.waba_id)
         contact = user_contact(user, not user.hide_phone, with_username=True)
         contact["profile"] = {"name": profile_name, **contact.get("profile", {})}
         value = {
@@ -312,13 +326,13 @@ class WebhookDispatcher:
         }
         return self.send(
             "messages",
-            messages_envelope(self.state.waba_id, value),
+            messages_envelope(number.waba_id, value),
             wamid=message["id"],
             phone_number_id=number.id,
         )
 
     def template_status(self, template_id: str, name: str, language: str, category: str, event: str,
-                        reason: str | None) -> WebhookDelivery | None:  # fmt: skip
+                        reason: str | None, waba_id: str | None = None) -> WebhookDelivery | None:  # fmt: skip
         value: dict[str, Any] = {
             "event": event,
             "message_template_id": int(template_id),
@@ -331,7 +345,7 @@ class WebhookDispatcher:
             value["other_info"] = {"title": "FIRST_PAUSE", "description": "Paused by the sandbox control API."}
         return self.send(
             "message_template_status_update",
-            management_envelope(self.state.waba_id, "message_template_status_update", value),
+            management_envelope(waba_id or self.state.waba_id, "message_template_status_update", value),
         )
 
     def set_template_status(self, template: Template, status: str, reason: str | None = None) -> WebhookDelivery | None:
@@ -343,7 +357,13 @@ class WebhookDispatcher:
             template.rejected_reason = reason or "INVALID_FORMAT"
         event_reason = reason if reason is not None else ("NONE" if status != "PENDING_DELETION" else None)
         return self.template_status(
-            template.id, template.name, template.language, template.category, status, event_reason
+            template.id,
+            template.name,
+            template.language,
+            template.category,
+            status,
+            event_reason,
+            template.waba_id or None,
         )
 
     def set_template_category(self, template: Template, category: str) -> WebhookDelivery | None:
@@ -360,7 +380,8 @@ class WebhookDispatcher:
             "new_category": category,
         }
         return self.send(
-            "template_category_update", management_envelope(self.state.waba_id, "template_category_update", value)
+            "template_category_update",
+            management_envelope(template.waba_id or self.state.waba_id, "template_category_update", value),
         )
 
     def phone_quality(self, number: PhoneNumber, event: str) -> WebhookDelivery | None:
@@ -372,9 +393,15 @@ class WebhookDispatcher:
         }
         return self.send(
             "phone_number_quality_update",
-            management_envelope(self.state.waba_id, "phone_number_quality_update", value),
+            management_envelope(number.waba_id or self.state.waba_id, "phone_number_quality_update", value),
             phone_number_id=number.id,
         )
+
+    def partner_added(self, waba_id: str, business_id: str) -> WebhookDelivery | None:
+        """``account_update`` / ``PARTNER_ADDED``: a business finished Embedded Signup and shared its WABA with the
+        app (sent to the app before any ``subscribed_apps``, so that the Tech Provider learns of the WABA)."""
+        value = {"event": "PARTNER_ADDED", "waba_info": {"waba_id": waba_id, "owner_business_id": business_id}}
+        return self.send("account_update", management_envelope(waba_id, "account_update", value), app_level=True)
 
     async def verify_callback(self) -> dict[str, Any]:
         """Meta's subscription handshake: GET with hub.mode/hub.challenge/hub.verify_token."""
