@@ -181,3 +181,49 @@ async def test_a_definition_without_wording_is_reported_not_a_500(e2e: E2E, monk
     assert (body["unbuildable"], body["skipped"], body["created"]) == (1, 2, 0)
     listed = (await e2e.sandbox.get(f"/v23.0/{WABA}/message_templates?name=stock_report", headers=GRAPH)).json()
     assert listed["data"] == []  # nothing was sent to Meta
+
+
+async def delete_templates(e2e: E2E, name: str) -> None:
+    r = await e2e.sandbox.delete(f"/v23.0/{WABA}/message_templates", params={"name": name}, headers=GRAPH)
+    assert r.json() == {"success": True}, r.text
+
+
+#: the registry as shipped (read at import, before the autouse fixture keeps only the purchase order)
+PDF_VARIANT = definitions.TEMPLATES[definitions.PO_NOTIFICATION_DOCUMENT]
+
+
+async def test_the_pdf_variant_is_submitted_with_an_uploaded_sample_as_its_header_example(
+    e2e: E2E, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: the DOCUMENT header's example is a handle of Meta's Resumable Upload API (a sample purchase order
+    in the template's language), which the sandbox checks as Meta does (an unknown handle is 2388273)."""
+    monkeypatch.setattr(definitions, "TEMPLATES", {definitions.PO_NOTIFICATION_DOCUMENT: PDF_VARIANT})
+    item = (await plan(e2e))[("po_notification_document", "es")]
+    assert item["components"][0] == {"type": "HEADER", "format": "DOCUMENT"}  # the handle comes at submission
+    await delete_templates(e2e, "po_notification_document")
+    r = await e2e.api.post("/api/v1/admin/whatsapp/templates/submit", headers=e2e.admin)
+    assert r.status_code == 200, r.text
+    assert (r.json()["created"], r.json()["refused"]) == (2, 0), r.text
+    listed = (
+        await e2e.sandbox.get(f"/v23.0/{WABA}/message_templates?name=po_notification_document", headers=GRAPH)
+    ).json()["data"]
+    handles = {t["language"]: t["components"][0]["example"]["header_handle"] for t in listed}
+    assert set(handles) == {"es", "en"} and all(len(h) == 1 and h[0] for h in handles.values())
+
+
+async def test_the_pdf_variant_without_an_app_id_is_refused_with_what_to_set(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        definitions,
+        "TEMPLATES",
+        {definitions.PO_NOTIFICATION: definitions.TEMPLATES[definitions.PO_NOTIFICATION],
+         definitions.PO_NOTIFICATION_DOCUMENT: PDF_VARIANT},
+    )  # fmt: skip
+    async with sandbox_stack(database_url, whatsapp_app_id="") as e2e:
+        await delete_templates(e2e, "po_notification_document")
+        body = (await e2e.api.post("/api/v1/admin/whatsapp/templates/submit", headers=e2e.admin)).json()
+        results = {(x["name"], x["language"]): x for x in body["results"]}
+        assert (body["refused"], body["skipped"]) == (2, 2)  # the text-only template is already there
+        refused = results[("po_notification_document", "es")]
+        assert refused["result"] == "refused" and "WHATSAPP_APP_ID" in refused["error"]
