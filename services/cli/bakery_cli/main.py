@@ -97,6 +97,14 @@ def _emit(ctx: Context, data: Any, table: Table | None) -> None:
         out.print(table)
 
 
+def _done(ctx: Context, data: Any, text: str) -> None:
+    """A change went through: its JSON, or a check mark and ``text``."""
+    if ctx.as_json:
+        _emit(ctx, data, None)
+    else:
+        out.print(f"[green]✓[/green] {text}")
+
+
 def _quality(value: str | None) -> str:
     colours = {"GREEN": "green", "YELLOW": "yellow", "RED": "red"}
     value = value or "UNKNOWN"
@@ -153,10 +161,7 @@ def assign(
     if display:
         body["display_phone_number"] = display
     data = _call(c, "POST", f"{c.tenant_url}/api/v1/admin/whatsapp/tenants/{tenant_id}/assign-phone", json=body)
-    if c.as_json:
-        _emit(c, data, None)
-    else:
-        out.print(f"[green]✓[/green] {data['message']}")
+    _done(c, data, data["message"])
 
 
 @app.command()
@@ -164,10 +169,7 @@ def unassign(ctx: typer.Context, tenant_id: str) -> None:
     """Free a bakery's number (this also turns its WhatsApp off)."""
     c = _state(ctx)
     data = _call(c, "DELETE", f"{c.tenant_url}/api/v1/admin/whatsapp/tenants/{tenant_id}/unassign-phone")
-    if c.as_json:
-        _emit(c, data, None)
-    else:
-        out.print(f"[green]✓[/green] {data['message']}")
+    _done(c, data, data["message"])
 
 
 def _message_rows(items: list[dict[str, Any]]) -> Table:
@@ -529,12 +531,7 @@ def accounts_add(
         if value is not None:
             body[key] = value
     data = _call(c, "POST", f"{c.tenant_url}{ACCOUNTS_PATH}", json=body)
-    if c.as_json:
-        _emit(c, data, None)
-    else:
-        out.print(
-            f"[green]✓[/green] Added {data['display_name']} ({data['waba_id']}): {len(data['numbers'])} number(s)"
-        )
+    _done(c, data, f"Added {data['display_name']} ({data['waba_id']}): {len(data['numbers'])} number(s)")
 
 
 @accounts_app.command("retire")
@@ -542,10 +539,7 @@ def accounts_retire(ctx: typer.Context, waba_id: str) -> None:
     """Retire an account none of whose numbers is assigned (its numbers leave the phone list)."""
     c = _state(ctx)
     data = _call(c, "POST", f"{c.tenant_url}{ACCOUNTS_PATH}/{waba_id}/retire")
-    if c.as_json:
-        _emit(c, data, None)
-    else:
-        out.print(f"[green]✓[/green] {data['message']}")
+    _done(c, data, data["message"])
 
 
 @accounts_app.command("connect")
@@ -570,7 +564,4 @@ def accounts_connect(
     if name:
         body["display_name"] = name
     data = _call(c, "POST", f"{c.tenant_url}{ACCOUNTS_PATH}/embedded-signup", json=body)
-    if c.as_json:
-        _emit(c, data, None)
-    else:
-        out.print(f"[green]✓[/green] {data['assignment']['message']} (token at {data['account']['token_ref']})")
+    _done(c, data, f"{data['assignment']['message']} (token at {data['account']['token_ref']})")

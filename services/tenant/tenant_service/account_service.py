@@ -7,6 +7,7 @@ by the Embedded Signup exchange goes to a 0600 file, its reference to the databa
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid
@@ -27,7 +28,7 @@ from tenant_service import repository as repo
 from tenant_service.config import TenantSettings
 from tenant_service.phone_directory import MasterNumber, PhoneDirectory, graph_error_to_app_error
 from tenant_service.schemas import AccountCreate, EmbeddedSignupRequest
-from tenant_service.services import TenantService, account_of_row, known_accounts
+from tenant_service.services import TenantService, account_of_row, known_accounts, number_row
 
 log = logging.getLogger("tenant.accounts")
 
@@ -137,23 +138,8 @@ class AccountService:
             retired_at=row.retired_at if row else None,
             assigned_count=assigned,
             error={"code": error.code, "detail": error.detail} if error else None,
-            numbers=[],
+            numbers=[number_row(number, assignments.get(number.id), names) for number in numbers],
         )
-        for number in numbers:
-            held = assignments.get(number.id)
-            out["numbers"].append(
-                {
-                    "id": number.id,
-                    "display_phone_number": number.display_phone_number,
-                    "verified_name": number.verified_name,
-                    "quality_rating": number.quality_rating,
-                    "status": number.status,
-                    "messaging_limit": number.messaging_limit,
-                    "throughput_level": number.throughput_level,
-                    "assigned_tenant_id": held.tenant_id if held else None,
-                    "assigned_tenant_name": names.get(held.tenant_id) if held else None,
-                }
-            )
         return out
 
     async def audit(self, limit: int, offset: int) -> list[dict[str, Any]]:
@@ -283,7 +269,7 @@ class AccountService:
                 await repo.add_account_audit(
                     session, actor=principal.sub, action="retire", waba_id=waba_id, detail=row.display_name
                 )
-                row = repo.AccountRow(**{**row.__dict__, "status": "retired", "retired_at": now})
+                row = dataclasses.replace(row, status="retired", retired_at=now)
         self.directory.invalidate(waba_id)
         if changed:
             log.info("whatsapp account retired waba_id=%s by=%s", waba_id, principal.sub)
@@ -292,9 +278,8 @@ class AccountService:
     # -- Embedded Signup (Tech Provider onboarding) --------------------------------------------------------
 
     def _secrets_dir(self) -> Path:
-        directory = Path(self.settings.whatsapp_account_secrets_dir)
-        if not directory.is_absolute():
-            directory = Path.cwd() / directory
+        # absolute and without "..": a ``file:`` token reference accepts nothing else
+        directory = Path(self.settings.whatsapp_account_secrets_dir).resolve()
         if not directory.is_dir():
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(directory, 0o700)

@@ -84,7 +84,7 @@ class NotificationSettingsUpdate(StrictModel):
         return value
 
 
-class PhoneNumberOut(BaseModel):
+class AccountNumberOut(BaseModel):
     id: str
     display_phone_number: str
     verified_name: str | None = None
@@ -92,9 +92,12 @@ class PhoneNumberOut(BaseModel):
     status: str | None = None
     messaging_limit: str | None = None
     throughput_level: str | None = None
-    name_status: str | None = None
     assigned_tenant_id: uuid.UUID | None = None
     assigned_tenant_name: str | None = None
+
+
+class PhoneNumberOut(AccountNumberOut):
+    name_status: str | None = None
     #: the account (WABA) the number belongs to (issue 18)
     waba_id: str | None = None
     account_name: str | None = None
@@ -170,18 +173,6 @@ class AccountCreate(StrictModel):
     @classmethod
     def _valid_ref(cls, value: str) -> str:
         return _token_ref(value)
-
-
-class AccountNumberOut(BaseModel):
-    id: str
-    display_phone_number: str
-    verified_name: str | None = None
-    quality_rating: str | None = None
-    status: str | None = None
-    messaging_limit: str | None = None
-    throughput_level: str | None = None
-    assigned_tenant_id: uuid.UUID | None = None
-    assigned_tenant_name: str | None = None
 
 
 class AccountProblem(BaseModel):

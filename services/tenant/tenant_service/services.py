@@ -74,6 +74,21 @@ async def known_accounts(session: AsyncSession, directory: PhoneDirectory) -> li
     ]
 
 
+def number_row(number: MasterNumber, assignment: repo.Assignment | None, names: dict[uuid.UUID, str]) -> dict[str, Any]:
+    """A number as Meta reports it and the bakery holding it (``names``: tenant id → name)."""
+    return {
+        "id": number.id,
+        "display_phone_number": number.display_phone_number,
+        "verified_name": number.verified_name,
+        "quality_rating": number.quality_rating,
+        "status": number.status,
+        "messaging_limit": number.messaging_limit,
+        "throughput_level": number.throughput_level,
+        "assigned_tenant_id": str(assignment.tenant_id) if assignment else None,
+        "assigned_tenant_name": names.get(assignment.tenant_id) if assignment else None,
+    }
+
+
 @dataclass(frozen=True)
 class PhoneListing:
     numbers: list[dict[str, Any]]
@@ -272,19 +287,10 @@ class TenantService:
         numbers = []
         for result in results:
             for number in result.numbers:
-                assignment = assignments.get(number.id)
                 numbers.append(
                     {
-                        "id": number.id,
-                        "display_phone_number": number.display_phone_number,
-                        "verified_name": number.verified_name,
-                        "quality_rating": number.quality_rating,
-                        "status": number.status,
-                        "messaging_limit": number.messaging_limit,
-                        "throughput_level": number.throughput_level,
+                        **number_row(number, assignments.get(number.id), names),
                         "name_status": number.name_status,
-                        "assigned_tenant_id": str(assignment.tenant_id) if assignment else None,
-                        "assigned_tenant_name": names.get(assignment.tenant_id) if assignment else None,
                         "waba_id": result.account.waba_id,
                         "account_name": result.account.display_name,
                     }
