@@ -410,3 +410,55 @@ async def test_retire_races_assign_one_wins_cleanly(postgres_url, tokens, graph,
             # never a retired account holding a number
             assert not (listing[waba]["status"] == "retired" and listing[waba]["assigned_count"])
         assert outcomes
+
+
+async def _interleave(client, tokens, graph, token_file, monkeypatch, first: str):
+    """``first`` (assign | retire) is held inside its transaction, after its write, while the other one starts."""
+    from tenant_service import repository as repo
+
+    mock_account(graph)
+    assert (await add_second(client, tokens, token_file)).status_code == 201
+    tid = await new_tenant(client, tokens)
+    inside = asyncio.Event()
+    name = "insert_assignment" if first == "assign" else "retire_account"
+    original = getattr(repo, name)
+
+    async def held(*args, **kwargs):
+        await original(*args, **kwargs)
+        inside.set()
+        await asyncio.sleep(0.3)
+
+    monkeypatch.setattr(repo, name, held)
+
+    def assign():
+        return client.post(
+            f"/api/v1/admin/whatsapp/tenants/{tid}/assign-phone",
+            json={"phone_number_id": "300000000000001"},
+            headers=tokens.admin(),
+        )
+
+    def retire():
+        return client.post(f"{ACCOUNTS}/{WABA2}/retire", headers=tokens.admin())
+
+    one = asyncio.ensure_future(assign() if first == "assign" else retire())
+    await asyncio.wait_for(inside.wait(), 5)
+    other = await (retire() if first == "assign" else assign())
+    return (await one, other) if first == "assign" else (other, await one)
+
+
+async def test_assign_holding_the_account_makes_a_concurrent_retire_wait_and_refuse(
+    client, tokens, graph, token_file, monkeypatch
+):
+    assign, retire = await _interleave(client, tokens, graph, token_file, monkeypatch, "assign")
+    assert assign.status_code == 200, assign.text
+    assert retire.status_code == 409 and retire.json()["code"] == "account_in_use", retire.text
+
+
+async def test_retire_holding_the_account_makes_a_concurrent_assign_wait_and_refuse(
+    client, tokens, graph, token_file, monkeypatch
+):
+    assign, retire = await _interleave(client, tokens, graph, token_file, monkeypatch, "retire")
+    assert retire.status_code == 200, retire.text
+    assert assign.status_code == 409 and assign.json()["code"] == "account_retired", assign.text
+    listing = (await client.get(ACCOUNTS, headers=tokens.admin())).json()
+    assert listing[1]["status"] == "retired" and listing[1]["assigned_count"] == 0
