@@ -303,14 +303,6 @@ class AccountService:
             ) from exc
 
     async def embedded_signup(self, principal: Principal, body: EmbeddedSignupRequest) -> dict[str, Any]:
-        app_id = self.settings.whatsapp_app_id
-        app_secret = self.settings.whatsapp_app_secret.get_secret_value()
-        missing = [n for n, v in (("WHATSAPP_APP_ID", app_id), ("WHATSAPP_APP_SECRET", app_secret)) if not v]
-        if missing:
-            raise ServiceUnavailable(
-                "Embedded signup needs the Meta app's credentials: set " + " and ".join(missing),
-                code="whatsapp_app_not_configured",
-            )
         async with self.sessions() as session:
             tenant = await repo.get_tenant(session, body.tenant_id)
             if tenant is None:
@@ -322,6 +314,14 @@ class AccountService:
                     f"Phone number {body.phone_number_id} is already assigned to another bakery",
                     code="phone_already_assigned",
                 )
+        app_id = self.settings.whatsapp_app_id
+        app_secret = self.settings.whatsapp_app_secret.get_secret_value()
+        missing = [n for n, v in (("WHATSAPP_APP_ID", app_id), ("WHATSAPP_APP_SECRET", app_secret)) if not v]
+        if missing:
+            raise ServiceUnavailable(
+                "Embedded signup needs the Meta app's credentials: set " + " and ".join(missing),
+                code="whatsapp_app_not_configured",
+            )
         graph = self.directory.graph
         token = await self._step(
             1,
