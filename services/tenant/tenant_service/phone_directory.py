@@ -136,10 +136,11 @@ class PhoneDirectory:
         )
 
     def not_configured(self) -> ServiceUnavailable:
-        return ServiceUnavailable(
-            "WhatsApp master account not configured: missing " + ", ".join(self.missing()),
-            code="whatsapp_not_configured",
-        )
+        """No account to read: the environment's is incomplete (and none added, or all of them retired)."""
+        detail = "WhatsApp master account not configured: missing " + ", ".join(self.missing())
+        if not self.waba_id:
+            detail += " (or add an account: POST /api/v1/admin/whatsapp/accounts, bakery-admin accounts add)"
+        return ServiceUnavailable(detail, code="whatsapp_not_configured")
 
     def client(self, token_ref: str) -> GraphClient:
         """The Graph client speaking with the token ``token_ref`` names (the shared connection pool)."""
