@@ -40,6 +40,13 @@ TENANT_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/admin/whatsapp/audit"): ADMIN,
     ("GET", "/internal/v1/tenants/{tenant_id}/notification-settings"): SERVICE,
     ("GET", "/internal/v1/whatsapp/phone-numbers/{phone_number_id}/tenant"): SERVICE,
+    # issue 18: WhatsApp Business Accounts
+    ("GET", "/api/v1/admin/whatsapp/accounts"): ADMIN,
+    ("POST", "/api/v1/admin/whatsapp/accounts"): ADMIN,
+    ("POST", "/api/v1/admin/whatsapp/accounts/embedded-signup"): ADMIN,
+    ("GET", "/api/v1/admin/whatsapp/accounts/audit"): ADMIN,
+    ("POST", "/api/v1/admin/whatsapp/accounts/{waba_id}/retire"): ADMIN,
+    ("GET", "/internal/v1/whatsapp/accounts"): SERVICE,
     # Dev sign-in of the web pages: public on purpose (it hands out demo tokens), and registered only when
     # DEV_LOGIN_ENABLED is true and ENVIRONMENT is not production (404 there; tests/browser/test_pages_http.py).
     # The pages themselves (/app/..., /app/static/...) hold no data and are left out of OpenAPI.

@@ -11,7 +11,14 @@ from bakery_shared.db import create_engine
 from tenant_service.migrate import downgrade, upgrade
 
 OLD = datetime(2025, 1, 17, 10, 0, tzinfo=UTC)
-TABLES = {"tenants", "tenant_settings", "whatsapp_phone_assignments", "whatsapp_audit_log"}
+TABLES = {
+    "tenants",
+    "tenant_settings",
+    "whatsapp_phone_assignments",
+    "whatsapp_audit_log",
+    "whatsapp_accounts",
+    "whatsapp_account_audit",
+}
 
 
 async def _tables(url: str) -> set[str]:

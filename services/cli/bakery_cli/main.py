@@ -97,6 +97,14 @@ def _emit(ctx: Context, data: Any, table: Table | None) -> None:
         out.print(table)
 
 
+def _done(ctx: Context, data: Any, text: str) -> None:
+    """A change went through: its JSON, or a check mark and ``text``."""
+    if ctx.as_json:
+        _emit(ctx, data, None)
+    else:
+        out.print(f"[green]✓[/green] {text}")
+
+
 def _quality(value: str | None) -> str:
     colours = {"GREEN": "green", "YELLOW": "yellow", "RED": "red"}
     value = value or "UNKNOWN"
@@ -105,10 +113,10 @@ def _quality(value: str | None) -> str:
 
 @app.command()
 def numbers(ctx: typer.Context) -> None:
-    """List the master account's phone numbers with quality and which bakery holds each."""
+    """List the phone numbers of every active account with quality and which bakery holds each."""
     c = _state(ctx)
     data = _call(c, "GET", f"{c.tenant_url}/api/v1/admin/whatsapp/phone-numbers")
-    table = Table("phone_number_id", "number", "name", "quality", "status", "limit", "assigned to")
+    table = Table("phone_number_id", "number", "name", "quality", "status", "limit", "account", "assigned to")
     for n in data:
         table.add_row(
             n["id"],
@@ -117,6 +125,7 @@ def numbers(ctx: typer.Context) -> None:
             _quality(n.get("quality_rating")),
             n.get("status") or "",
             n.get("messaging_limit") or "",
+            n.get("account_name") or n.get("waba_id") or "",
             n.get("assigned_tenant_name") or "[dim]free[/dim]",
         )
     _emit(c, data, table)
@@ -152,10 +161,7 @@ def assign(
     if display:
         body["display_phone_number"] = display
     data = _call(c, "POST", f"{c.tenant_url}/api/v1/admin/whatsapp/tenants/{tenant_id}/assign-phone", json=body)
-    if c.as_json:
-        _emit(c, data, None)
-    else:
-        out.print(f"[green]✓[/green] {data['message']}")
+    _done(c, data, data["message"])
 
 
 @app.command()
@@ -163,10 +169,7 @@ def unassign(ctx: typer.Context, tenant_id: str) -> None:
     """Free a bakery's number (this also turns its WhatsApp off)."""
     c = _state(ctx)
     data = _call(c, "DELETE", f"{c.tenant_url}/api/v1/admin/whatsapp/tenants/{tenant_id}/unassign-phone")
-    if c.as_json:
-        _emit(c, data, None)
-    else:
-        out.print(f"[green]✓[/green] {data['message']}")
+    _done(c, data, data["message"])
 
 
 def _message_rows(items: list[dict[str, Any]]) -> Table:
@@ -468,3 +471,97 @@ def templates_submit(ctx: typer.Context) -> None:
     _emit(c, data, table)
     if data["refused"] or data.get("unbuildable"):
         raise typer.Exit(EXIT_API_REFUSED)
+
+
+accounts_app = typer.Typer(
+    help="WhatsApp Business Accounts: list, add (checked against Meta), retire, connect a bakery's own.",
+    no_args_is_help=True,
+)
+app.add_typer(accounts_app, name="accounts")
+ACCOUNTS_PATH = "/api/v1/admin/whatsapp/accounts"
+
+
+@accounts_app.command("list")
+def accounts_list(ctx: typer.Context) -> None:
+    """Every account (the environment's first) with numbers used / max, daily limit, status and token problems."""
+    c = _state(ctx)
+    data = _call(c, "GET", f"{c.tenant_url}{ACCOUNTS_PATH}")
+    table = Table("waba_id", "name", "kind", "numbers", "assigned / max", "daily limit", "status", "token / problem")
+    for a in data:
+        problem = a.get("error")
+        table.add_row(
+            a["waba_id"],
+            a["display_name"],
+            a["kind"] + (f" ({a['tenant_id']})" if a.get("tenant_id") else ""),
+            str(len(a.get("numbers") or [])),
+            f"{a.get('assigned_count', 0)} / {a.get('max_numbers')}",
+            str(a["daily_limit"]) if a.get("daily_limit") else "[dim]none[/dim]",
+            a["status"] if a["status"] == "active" else f"[dim]{a['status']}[/dim]",
+            f"[red]{problem['detail']}[/red]" if problem else f"[dim]{a['token_ref']}[/dim]",
+        )
+    _emit(c, data, table)
+
+
+@accounts_app.command("add")
+def accounts_add(
+    ctx: typer.Context,
+    waba_id: Annotated[str, typer.Option("--waba-id", help="The WhatsApp Business Account id")],
+    name: Annotated[str, typer.Option("--name", help="Display name")],
+    token_ref: Annotated[
+        str, typer.Option("--token-ref", help="file:/absolute/path or env:NAME (where the token is; never the token)")
+    ],
+    kind: Annotated[str, typer.Option("--kind", help="platform or tenant_owned")] = "platform",
+    tenant: Annotated[str | None, typer.Option("--tenant", help="The bakery of a tenant_owned account")] = None,
+    portfolio: Annotated[str | None, typer.Option("--portfolio", help="Business portfolio id (default: WABA)")] = None,
+    max_numbers: Annotated[int, typer.Option("--max-numbers", help="Numbers the portfolio may register")] = 20,
+    daily_limit: Annotated[
+        int | None, typer.Option("--daily-limit", help="Business-initiated conversations per 24 h")
+    ] = None,
+) -> None:
+    """Add an account once Meta confirms its token reads the WABA and its numbers."""
+    c = _state(ctx)
+    body: dict[str, Any] = {
+        "waba_id": waba_id,
+        "display_name": name,
+        "token_ref": token_ref,
+        "kind": kind,
+        "max_numbers": max_numbers,
+    }
+    for key, value in (("tenant_id", tenant), ("portfolio_id", portfolio), ("daily_limit", daily_limit)):
+        if value is not None:
+            body[key] = value
+    data = _call(c, "POST", f"{c.tenant_url}{ACCOUNTS_PATH}", json=body)
+    _done(c, data, f"Added {data['display_name']} ({data['waba_id']}): {len(data['numbers'])} number(s)")
+
+
+@accounts_app.command("retire")
+def accounts_retire(ctx: typer.Context, waba_id: str) -> None:
+    """Retire an account none of whose numbers is assigned (its numbers leave the phone list)."""
+    c = _state(ctx)
+    data = _call(c, "POST", f"{c.tenant_url}{ACCOUNTS_PATH}/{waba_id}/retire")
+    _done(c, data, data["message"])
+
+
+@accounts_app.command("connect")
+def accounts_connect(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Option("--code", help="The code Embedded Signup handed back (valid once, minutes)")],
+    waba_id: Annotated[str, typer.Option("--waba-id", help="The bakery's WABA id from Embedded Signup")],
+    phone_number_id: Annotated[str, typer.Option("--phone-number-id", help="Its phone number id")],
+    tenant: Annotated[str, typer.Option("--tenant", help="The bakery (tenant id)")],
+    pin: Annotated[str, typer.Option("--pin", help="The number's 6-digit two-step verification PIN")],
+    name: Annotated[str | None, typer.Option("--name", help="Display name (default: the bakery's)")] = None,
+) -> None:
+    """Connect a bakery's own account after Embedded Signup: token, webhooks, number registration, assignment."""
+    c = _state(ctx)
+    body: dict[str, Any] = {
+        "code": code,
+        "waba_id": waba_id,
+        "phone_number_id": phone_number_id,
+        "tenant_id": tenant,
+        "pin": pin,
+    }
+    if name:
+        body["display_name"] = name
+    data = _call(c, "POST", f"{c.tenant_url}{ACCOUNTS_PATH}/embedded-signup", json=body)
+    _done(c, data, f"{data['assignment']['message']} (token at {data['account']['token_ref']})")

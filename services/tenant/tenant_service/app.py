@@ -11,7 +11,8 @@ from bakery_shared.db import create_engine, create_session_factory
 from bakery_shared.graph import GraphClient
 from bakery_shared.http import create_service_app
 from bakery_shared.logging import configure_logging
-from tenant_service.api import admin_whatsapp, health, internal, pages, tenants
+from tenant_service.account_service import AccountService
+from tenant_service.api import admin_accounts, admin_whatsapp, health, internal, pages, tenants
 from tenant_service.config import TenantSettings
 from tenant_service.notifier import SettingsChangeNotifier
 from tenant_service.phone_directory import PhoneDirectory
@@ -35,7 +36,9 @@ def create_app(settings: TenantSettings | None = None) -> FastAPI:
 
     app = create_service_app(
         title="Tenant service",
-        description="Tenants, their settings and the assignment of the master WhatsApp account's phone numbers.",
+        description=(
+            "Tenants, their settings, the WhatsApp Business Accounts and the assignment of their phone numbers."
+        ),
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
         service_name="tenant-service",
@@ -44,8 +47,11 @@ def create_app(settings: TenantSettings | None = None) -> FastAPI:
     app.state.graph = graph
     app.state.engine = engine
     app.state.notifier = notifier
-    app.state.service = TenantService(create_session_factory(engine), PhoneDirectory(settings, graph), notifier)
-    for module in (health, tenants, admin_whatsapp, internal):
+    sessions = create_session_factory(engine)
+    directory = PhoneDirectory(settings, graph)
+    app.state.service = TenantService(sessions, directory, notifier)
+    app.state.accounts = AccountService(sessions, directory, app.state.service, settings)
+    for module in (health, tenants, admin_accounts, admin_whatsapp, internal):
         app.include_router(module.router)
     pages.install(app, settings)  # web pages under /app/ (and the dev sign-in outside production)
     return app

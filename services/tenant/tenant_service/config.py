@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 
@@ -22,6 +23,9 @@ class TenantSettings(WhatsAppSettings):
     #: expires after its TTL).
     notification_service_url: str = ""
     notification_service_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    #: Where the business tokens of bakeries' own accounts connected through Embedded Signup are written (one file
+    #: per account, mode 0600; the directory is created 0700). Relative paths are under the working directory.
+    whatsapp_account_secrets_dir: Path = Path("var/secrets")
     #: The dev sign-in page that lists demo users; always off in production.
     dev_login_enabled: bool = True
 

@@ -1,9 +1,9 @@
 """SQL of the tenant service. Every function takes the caller's session (the caller owns the transaction).
 
 Lock order, the same in every write transaction (PostgreSQL would otherwise detect deadlocks between them):
-first the ``tenants`` row (:func:`lock_tenant`), then ``phone_assignments``, then the ``tenant_settings`` row
-(:func:`get_notification_settings` with ``for_update``). On SQLite the whole database is locked up front
-(``BEGIN IMMEDIATE``, see ``bakery_shared.db.transaction``).
+first the ``tenants`` row (:func:`lock_tenant`), then the ``whatsapp_accounts`` row (:func:`lock_account`), then
+``phone_assignments``, then the ``tenant_settings`` row (:func:`get_notification_settings` with ``for_update``).
+On SQLite the whole database is locked up front (``BEGIN IMMEDIATE``, see ``bakery_shared.db.transaction``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bakery_shared.db import fit, utcnow
-from tenant_service.models import audit_log, phone_assignments, tenant_settings, tenants
+from tenant_service.models import (
+    account_audit,
+    audit_log,
+    phone_assignments,
+    tenant_settings,
+    tenants,
+    whatsapp_accounts,
+)
 
 
 @dataclass(frozen=True)
@@ -203,6 +210,83 @@ async def tenants_with_settings(
     )
     rows = (await session.execute(stmt)).all()
     return [(_tenant(r), dict(r.notification_settings or {})) for r in rows]
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    waba_id: str
+    display_name: str
+    kind: str
+    token_ref: str
+    portfolio_id: str
+    tenant_id: uuid.UUID | None
+    max_numbers: int
+    daily_limit: int | None
+    status: str
+    created_at: datetime
+    created_by: str
+    retired_at: datetime | None
+
+
+def _account(row: Any) -> AccountRow:
+    return AccountRow(**{name: getattr(row, name) for name in AccountRow.__dataclass_fields__})
+
+
+async def list_accounts(session: AsyncSession) -> list[AccountRow]:
+    stmt = select(whatsapp_accounts).order_by(whatsapp_accounts.c.created_at, whatsapp_accounts.c.waba_id)
+    return [_account(r) for r in (await session.execute(stmt)).all()]
+
+
+async def get_account(session: AsyncSession, waba_id: str) -> AccountRow | None:
+    row = (await session.execute(select(whatsapp_accounts).where(whatsapp_accounts.c.waba_id == waba_id))).first()
+    return _account(row) if row else None
+
+
+async def lock_account(session: AsyncSession, waba_id: str, *, share: bool = False) -> AccountRow | None:
+    """Reads the account row and, on PostgreSQL, locks it: ``share`` for an assignment (several may run at once),
+    exclusively for a retirement (which then waits for them, and they for it)."""
+    stmt = select(whatsapp_accounts).where(whatsapp_accounts.c.waba_id == waba_id).with_for_update(read=share)
+    row = (await session.execute(stmt)).first()
+    return _account(row) if row else None
+
+
+async def insert_account(session: AsyncSession, account: AccountRow) -> None:
+    values = {name: getattr(account, name) for name in AccountRow.__dataclass_fields__}
+    values["created_by"] = fit(account.created_by, whatsapp_accounts.c.created_by)
+    await session.execute(insert(whatsapp_accounts).values(**values))
+
+
+async def retire_account(session: AsyncSession, waba_id: str, at: datetime) -> None:
+    await session.execute(
+        update(whatsapp_accounts).where(whatsapp_accounts.c.waba_id == waba_id).values(status="retired", retired_at=at)
+    )
+
+
+async def assignments_of_account(session: AsyncSession, waba_id: str) -> list[Assignment]:
+    stmt = select(phone_assignments).where(phone_assignments.c.waba_id == waba_id)
+    return [_assignment(r) for r in (await session.execute(stmt.order_by(phone_assignments.c.assigned_at))).all()]
+
+
+async def assigned_counts(session: AsyncSession) -> dict[str, int]:
+    stmt = select(phone_assignments.c.waba_id, func.count()).group_by(phone_assignments.c.waba_id)
+    return {r[0]: int(r[1]) for r in (await session.execute(stmt)).all()}
+
+
+async def add_account_audit(session: AsyncSession, *, actor: str, action: str, waba_id: str, detail: str) -> None:
+    await session.execute(
+        insert(account_audit).values(
+            at=utcnow(),
+            actor=fit(actor, account_audit.c.actor),
+            action=action,
+            waba_id=waba_id,
+            detail=fit(detail, account_audit.c.detail),
+        )
+    )
+
+
+async def list_account_audit(session: AsyncSession, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    stmt = select(account_audit).order_by(account_audit.c.at.desc(), account_audit.c.id.desc())
+    return [dict(r._mapping) for r in (await session.execute(stmt.limit(limit).offset(offset))).all()]
 
 
 async def ping(session: AsyncSession) -> None:

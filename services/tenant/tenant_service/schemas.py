@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from bakery_shared.contracts import MAX_STAFF_NUMBERS, StrictModel
+from bakery_shared.accounts import TokenRefError, parse_token_ref
+from bakery_shared.contracts import MAX_STAFF_NUMBERS, AccountKind, StrictModel, WhatsAppAccount
 from bakery_shared.phone import InvalidPhoneNumber, normalize_e164
 from bakery_shared.text import CleanText, NoControlText, refuse_control_characters
 
@@ -83,7 +84,7 @@ class NotificationSettingsUpdate(StrictModel):
         return value
 
 
-class PhoneNumberOut(BaseModel):
+class AccountNumberOut(BaseModel):
     id: str
     display_phone_number: str
     verified_name: str | None = None
@@ -91,9 +92,15 @@ class PhoneNumberOut(BaseModel):
     status: str | None = None
     messaging_limit: str | None = None
     throughput_level: str | None = None
-    name_status: str | None = None
     assigned_tenant_id: uuid.UUID | None = None
     assigned_tenant_name: str | None = None
+
+
+class PhoneNumberOut(AccountNumberOut):
+    name_status: str | None = None
+    #: the account (WABA) the number belongs to (issue 18)
+    waba_id: str | None = None
+    account_name: str | None = None
 
 
 class TenantWhatsAppOut(BaseModel):
@@ -134,3 +141,84 @@ class PhoneOwnerOut(BaseModel):
     tenant_name: str
     display_phone_number: str
     waba_id: str
+
+
+DIGITS = r"^[0-9]{1,64}$"
+
+
+def _token_ref(value: str) -> str:
+    try:
+        return str(parse_token_ref(refuse_control_characters(value)))
+    except TokenRefError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+class AccountCreate(StrictModel):
+    """An account to add (issue 18). ``token_ref`` says where the token is read, never the token."""
+
+    waba_id: str = Field(pattern=DIGITS, examples=["100000000000002"], description="the WhatsApp Business Account id")
+    display_name: CleanText = Field(min_length=1, max_length=200, examples=["Portfolio EU 2"])
+    token_ref: str = Field(
+        max_length=520,
+        examples=["file:/run/secrets/waba-eu-2", "env:WABA_EU_2_TOKEN"],
+        description="file:/absolute/path, env:NAME or settings (the environment's token) — never the token",
+    )
+    kind: AccountKind = "platform"
+    tenant_id: uuid.UUID | None = Field(default=None, description="the bakery a tenant_owned account belongs to")
+    portfolio_id: str | None = Field(default=None, pattern=DIGITS, description="defaults to the waba_id")
+    max_numbers: int = Field(default=20, ge=1, le=10_000)
+    daily_limit: int | None = Field(default=None, ge=1, description="business-initiated conversations per 24 h")
+
+    @field_validator("token_ref", mode="after")
+    @classmethod
+    def _valid_ref(cls, value: str) -> str:
+        return _token_ref(value)
+
+
+class AccountProblem(BaseModel):
+    code: str
+    detail: str
+
+
+class AccountOut(WhatsAppAccount):
+    created_at: datetime | None = None
+    created_by: str | None = None
+    retired_at: datetime | None = None
+    numbers: list[AccountNumberOut] = Field(default_factory=list)
+    assigned_count: int = 0
+    #: why the numbers could not be read (a token or Meta problem); the other accounts are listed all the same
+    error: AccountProblem | None = None
+
+
+class RetireResult(AccountOut):
+    changed: bool
+    message: str
+
+
+class InternalAccounts(BaseModel):
+    accounts: list[WhatsAppAccount]
+
+
+class EmbeddedSignupRequest(StrictModel):
+    """What Meta's Embedded Signup hands back to the Tech Provider, plus the bakery it is for."""
+
+    code: str = Field(min_length=1, max_length=4096, pattern=r"^[^\s]+$", description="the one-time code")
+    waba_id: str = Field(pattern=DIGITS)
+    phone_number_id: str = Field(pattern=DIGITS)
+    tenant_id: uuid.UUID
+    pin: str = Field(pattern=r"^[0-9]{6}$", description="the number's two-step verification PIN (6 digits)")
+    display_name: CleanText | None = Field(default=None, min_length=1, max_length=200)
+
+
+class EmbeddedSignupResult(BaseModel):
+    account: AccountOut
+    assignment: AssignmentResult
+
+
+class AccountAuditEntry(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    waba_id: str
+    detail: str

@@ -21,9 +21,17 @@ from tenant_service.schemas import (
 router = APIRouter(prefix="/api/v1/admin/whatsapp", tags=["admin: whatsapp"])
 
 
-@router.get("/phone-numbers", response_model=list[PhoneNumberOut])
-async def list_phone_numbers(_: AdminPrincipal, service: Service) -> list[dict[str, object]]:
-    return await service.phone_numbers()
+@router.get(
+    "/phone-numbers",
+    response_model=list[PhoneNumberOut],
+    responses={200: {"headers": {"X-Unreadable-Accounts": {"description": "WABA ids whose numbers are missing"}}}},
+)
+async def list_phone_numbers(_: AdminPrincipal, service: Service, response: Response) -> list[dict[str, object]]:
+    listing = await service.phone_numbers()
+    if listing.failures:
+        # the others' numbers are listed; GET /accounts says what is wrong with these
+        response.headers["X-Unreadable-Accounts"] = ",".join(account.waba_id for account, _ in listing.failures)
+    return listing.numbers
 
 
 @router.get("/tenants", response_model=list[TenantWhatsAppOut])

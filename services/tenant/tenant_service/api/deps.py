@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from tenant_service.account_service import AccountService
 from tenant_service.services import TenantService
 
 
@@ -13,3 +14,11 @@ def get_service(request: Request) -> TenantService:
 
 
 Service = Annotated[TenantService, Depends(get_service)]
+
+
+def get_accounts(request: Request) -> AccountService:
+    accounts: AccountService = request.app.state.accounts
+    return accounts
+
+
+Accounts = Annotated[AccountService, Depends(get_accounts)]

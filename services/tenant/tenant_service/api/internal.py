@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 
 from bakery_shared.auth import ServicePrincipal
 from bakery_shared.contracts import InternalNotificationSettings
-from tenant_service.api.deps import Service
-from tenant_service.schemas import PhoneOwnerOut
+from tenant_service.api.deps import Accounts, Service
+from tenant_service.schemas import InternalAccounts, PhoneOwnerOut
 from tenant_service.services import settings_etag
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"])
@@ -49,3 +49,9 @@ async def phone_number_owner(
         display_phone_number=assignment.display_phone_number,
         waba_id=assignment.waba_id,
     )
+
+
+@router.get("/whatsapp/accounts", response_model=InternalAccounts)
+async def whatsapp_accounts(_: ServicePrincipal, accounts: Accounts) -> InternalAccounts:
+    """Every account (the environment's first, retired ones included): token references, never tokens."""
+    return InternalAccounts(accounts=await accounts.accounts())

@@ -18,11 +18,17 @@ const state = {
   tenants: [],
   numbers: null, // null: not available (the banner says why)
   audit: null,
+  accounts: null, // null: not available (the accounts status line says why)
   usage: null, // tenant_id → its share of the portfolio's daily new recipients and its use today (null: n/a)
   rowMessages: {}, // tenant_id → {text, kind}
 };
 
 const byId = (id) => document.getElementById(id);
+
+function accountName(waba) {
+  const account = (state.accounts || []).find((a) => a.waba_id === waba);
+  return account ? account.display_name : waba;
+}
 
 function numberById(id) {
   return (state.numbers || []).find((n) => n.id === id) || null;
@@ -54,7 +60,11 @@ function tenantRow(tenant) {
   const number = tenant.phone_number_id ? numberById(tenant.phone_number_id) : null;
   const selectId = `assign-select-${id}`;
   const options = freeNumbers().map((n) =>
-    h("option", { value: n.id }, `${n.display_phone_number} · ${t("adminWa.qualityShort")}: ${qualityWord(n.quality_rating)}`),
+    h(
+      "option",
+      { value: n.id, "data-waba-id": n.waba_id || "" },
+      `${n.display_phone_number} · ${t("adminWa.qualityShort")}: ${qualityWord(n.quality_rating)} · ${n.account_name || accountName(n.waba_id)}`,
+    ),
   );
   const select = h(
     "select",
@@ -93,7 +103,14 @@ function tenantRow(tenant) {
       "td",
       { "data-label": t("adminWa.colNumber"), class: "cell-number" },
       tenant.phone_number_id
-        ? [h("span", { class: "phone" }, tenant.display_phone_number || tenant.phone_number_id), h("br"), h("small", { class: "muted" }, `ID ${tenant.phone_number_id}`)]
+        ? [
+            h("span", { class: "phone" }, tenant.display_phone_number || tenant.phone_number_id),
+            h("br"),
+            h("small", { class: "muted" }, `ID ${tenant.phone_number_id}`),
+            ...(number
+              ? [h("br"), h("small", { class: "muted cell-account" }, t("adminWa.ofAccount", { name: number.account_name || accountName(number.waba_id) }))]
+              : []),
+          ]
         : h("span", { class: "muted" }, t("adminWa.noNumber")),
     ),
     h(
@@ -150,19 +167,68 @@ function renderAudit() {
   if (!state.audit.length) body.append(h("tr", {}, h("td", { colspan: "5" }, t("adminWa.noAudit"))));
 }
 
+function accountRow(account) {
+  const problem = account.error;
+  const kind = has(`adminWa.kind.${account.kind}`) ? t(`adminWa.kind.${account.kind}`) : account.kind;
+  const source = account.source === "environment" ? [h("br"), h("small", { class: "muted" }, t("adminWa.fromEnvironment"))] : null;
+  return h(
+    "tr",
+    { "data-waba-id": account.waba_id, "data-status": account.status },
+    h("th", { scope: "row", "data-label": t("adminWa.colAccount") }, account.display_name, source),
+    h("td", { "data-label": t("adminWa.colWaba") }, account.waba_id),
+    h("td", { "data-label": t("adminWa.colKind") }, kind),
+    h(
+      "td",
+      { "data-label": t("adminWa.colUsed"), class: "cell-used" },
+      t("adminWa.usedOfMax", { used: account.assigned_count, max: account.max_numbers, listed: account.numbers.length }),
+    ),
+    h(
+      "td",
+      { "data-label": t("adminWa.colDailyLimit") },
+      account.daily_limit === null ? t("adminWa.noDailyLimit") : String(account.daily_limit),
+    ),
+    h("td", { "data-label": t("adminWa.colStatus") }, t(`adminWa.accountStatus.${account.status}`)),
+    h(
+      "td",
+      { "data-label": t("adminWa.colProblems"), class: problem ? "cell-problem" : "" },
+      problem ? h("span", { class: "result", "data-kind": "error" }, problem.detail) : h("small", { class: "muted" }, account.token_ref),
+    ),
+  );
+}
+
+function renderAccounts() {
+  const body = byId("accounts-body");
+  if (state.accounts === null) {
+    body.replaceChildren();
+    return;
+  }
+  body.replaceChildren(...state.accounts.map(accountRow));
+  if (!state.accounts.length) body.append(h("tr", {}, h("td", { colspan: "7" }, t("adminWa.noAccounts"))));
+}
+
 function render() {
   renderTenants();
+  renderAccounts();
   renderAudit();
 }
 
 async function load() {
   setResult(byId("load-status"), t("common.loading"));
-  const [tenants, numbers, audit, usage] = await Promise.all([
+  const [tenants, numbers, audit, usage, accounts] = await Promise.all([
     tenantApi("/api/v1/admin/whatsapp/tenants?limit=1000"),
     tenantApi("/api/v1/admin/whatsapp/phone-numbers"),
     tenantApi("/api/v1/admin/whatsapp/audit?limit=50"),
     notificationApi("/api/v1/admin/whatsapp/usage"),
+    tenantApi("/api/v1/admin/whatsapp/accounts"),
   ]);
+  if (accounts.ok) {
+    state.accounts = accounts.data;
+    const failing = accounts.data.filter((a) => a.error).length;
+    setResult(byId("accounts-status"), failing ? t("adminWa.accountsFailing", { count: failing }) : "", failing ? "error" : undefined);
+  } else {
+    state.accounts = null;
+    setResult(byId("accounts-status"), t("adminWa.accountsFailed", { detail: accounts.detail }), "error");
+  }
   state.usage = usage.ok ? Object.fromEntries(usage.data.tenants.map((row) => [row.tenant_id, row])) : null;
   const problems = [];
   if (tenants.ok) state.tenants = tenants.data;
