@@ -420,15 +420,16 @@ class GraphClient:
         return await self._request("GET", waba_id, params={"fields": "id,name,currency,timezone_id"})
 
     async def exchange_code(self, *, app_id: str, app_secret: str, code: str) -> str:
-        """Embedded Signup's code → the customer's business token (``GET /oauth/access_token``, Tech Provider
+        """Embedded Signup's code → the customer's business token (``/oauth/access_token``, Tech Provider
         onboarding). The request carries the app's credentials, not a bearer token; the token that comes back is
         registered as a secret at once, so no log line or error can show it."""
         register_secret(app_secret)
         register_secret(code)
+        # a form body, not the query string: the app secret and the code never reach a URL (or a log of one)
         response = await self._http_call(
-            "GET",
+            "POST",
             self._url("oauth/access_token"),
-            params={"client_id": app_id, "client_secret": app_secret, "code": code},
+            data={"client_id": app_id, "client_secret": app_secret, "code": code},
             headers={},
         )
         token = _parse(response, app_secret).get("access_token")

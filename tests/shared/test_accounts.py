@@ -115,7 +115,7 @@ async def test_upload_header_handle_is_meta_resumable_upload() -> None:
 
 @respx.mock
 async def test_exchange_code_returns_a_token_that_never_prints() -> None:
-    route = respx.get(f"{BASE}/v25.0/oauth/access_token").mock(
+    route = respx.post(f"{BASE}/v25.0/oauth/access_token").mock(
         return_value=httpx.Response(200, json={"access_token": "EAAbusinesstoken123", "token_type": "bearer"})
     )
     c = GraphClient(base_url=BASE, api_version="v25.0", tokens=AccessTokenProvider(""))
@@ -123,7 +123,8 @@ async def test_exchange_code_returns_a_token_that_never_prints() -> None:
     assert token == "EAAbusinesstoken123"
     request = route.calls.last.request
     assert "authorization" not in request.headers
-    assert request.url.params["client_id"] == "99" and request.url.params["code"] == "code-1"
+    assert not request.url.params  # the app secret and the code are in the form body, never in a URL
+    assert request.content == b"client_id=99&client_secret=app-secret-xyz&code=code-1"
     assert "EAAbusinesstoken123" not in redact(f"got {token}") and "app-secret-xyz" not in redact("app-secret-xyz")
     route.mock(
         return_value=httpx.Response(

@@ -34,7 +34,7 @@ def mock_signup(router: respx.Router, **fail: tuple[int, dict[str, Any]]) -> dic
         return httpx.Response(status, json=body)
 
     return {
-        "exchange": router.get(f"{GRAPH}/{VERSION}/oauth/access_token").mock(
+        "exchange": router.post(f"{GRAPH}/{VERSION}/oauth/access_token").mock(
             return_value=answer("exchange", {"access_token": BUSINESS_TOKEN, "token_type": "bearer"})
         ),
         "subscribe": router.post(f"{GRAPH}/{VERSION}/{WABA3}/subscribed_apps").mock(
@@ -92,7 +92,9 @@ async def test_connect_a_bakery_own_account(app_client, tokens, graph, secrets_d
     assert stat.S_IMODE(secrets_dir.stat().st_mode) == 0o700
 
     exchange = routes["exchange"].calls.last.request
-    assert exchange.url.params["client_id"] == "100000000000099" and exchange.url.params["code"] == "AQD-one-time-code"
+    form = dict(httpx.QueryParams(exchange.content.decode()))
+    assert form["client_id"] == "100000000000099" and form["code"] == "AQD-one-time-code"
+    assert not exchange.url.params  # the app secret and the code travel in the body, never in a URL
     assert routes["subscribe"].calls.last.request.headers["authorization"] == f"Bearer {BUSINESS_TOKEN}"
     register = routes["register"].calls.last.request
     assert json.loads(register.content) == {"messaging_product": "whatsapp", "pin": "123456"}
