@@ -56,7 +56,9 @@ class TooManyRequests(AppError):
 async def quality(_: AdminPrincipal, runtime: RuntimeDep) -> QualityOut:
     """Per number: quality rating, messaging limit, status, held or not and why, last change."""
     async with runtime.sessions() as session:
-        return await whatsapp_admin.quality(session, last_sync_at=runtime.sync.last_run)
+        return await whatsapp_admin.quality(
+            session, last_sync_at=runtime.sync.last_run, environment_waba=runtime.accounts.environment_waba
+        )
 
 
 @router.get("/templates", response_model=TemplatesOut)
@@ -177,17 +179,24 @@ async def set_recipient_share(
 )
 async def release(
     phone_number_id: Annotated[
-        str, Path(pattern=r"^([0-9]{1,64}|account)$", description="Meta's phone number id, or account")
+        str,
+        Path(
+            pattern=r"^([0-9]{1,64}|account|account:[0-9]{1,64})$",
+            description="Meta's phone number id; account (the environment's account) or account:<WABA id>",
+        ),
     ],
     principal: AdminPrincipal,
     runtime: RuntimeDep,
 ) -> ReleaseOut:
-    """Lift every hold on a number (``account`` as the id: the account-wide holds); its held messages resume.
+    """Lift every hold on a number (``account`` as the id: the environment's account-wide holds; ``account:<WABA
+    id>``: that account's); its held messages resume.
 
     A quality hold released here is not placed again while the number stays in the state the admin saw;
     it is placed again if the number recovers and later drops again.
     """
-    released = await whatsapp_admin.release_holds(runtime.sessions, phone_number_id, principal, utcnow())
+    released = await whatsapp_admin.release_holds(
+        runtime.sessions, phone_number_id, principal, utcnow(), environment_waba=runtime.accounts.environment_waba
+    )
     runtime.wakeup.notify()
     return released
 

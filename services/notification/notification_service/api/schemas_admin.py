@@ -29,6 +29,9 @@ class HoldOut(BaseModel):
     reason: str
     since: IsoTime
     error_code: str | None
+    waba_id: str | None = Field(
+        default=None, description="The WhatsApp Business Account it holds (account holds) or the number belongs to"
+    )
 
 
 class NumberQualityOut(BaseModel):

@@ -30,7 +30,7 @@ S = webhook_statuses
 
 @dataclass(frozen=True, slots=True)
 class NumberRow:
-    """A phone number of the master account as last synced or reported by webhooks."""
+    """A phone number of one of the accounts as last synced or reported by webhooks."""
 
     phone_number_id: str
     display_phone_number: str | None
@@ -45,6 +45,8 @@ class NumberRow:
     override_by: str | None
     synced_at: datetime | None
     updated_at: datetime
+    #: the account the sync read it from (migration 0012, issue 18); None: not synced since
+    waba_id: str | None = None
 
 
 def _number(row: Any) -> NumberRow:

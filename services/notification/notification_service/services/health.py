@@ -82,6 +82,8 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     checks["webhooks"] = {
         "ok": secret_ok,
         "verify_token_configured": verify_ok,
+        #: changes of entries whose WABA is no account of the platform, refused since this process started
+        "unknown_account_changes": runtime.webhooks.unknown_account_changes,
         "detail": None
         if secret_ok
         else "WHATSAPP_APP_SECRET not configured: every webhook POST is refused (503); "
