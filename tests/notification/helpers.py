@@ -216,6 +216,8 @@ class FakeGraph:
     #: Meta's pricing analytics (``GET /{waba}?fields=pricing_analytics…``): its ``data_points``
     pricing_points: list[dict[str, Any]] = field(default_factory=list)
     management_calls: list[str] = field(default_factory=list)
+    #: the numbers of each WABA when several accounts are tested (issue 18); absent: every number is the WABA's
+    numbers_by_waba: dict[str, list[str]] = field(default_factory=dict)
     #: the token of each ``GET /{id}`` read (probes), in order
     probe_tokens: list[str] = field(default_factory=list)
     #: (WABA id, kind, token) of each list call: which account was read with which token
@@ -293,6 +295,8 @@ class FakeGraph:
         if auth_error is not None:
             return auth_error
         data = list(self.numbers.values()) if kind == "phone_numbers" else list(self.templates)
+        if kind == "phone_numbers" and waba in self.numbers_by_waba:
+            data = [self.numbers[n] for n in self.numbers_by_waba[waba]]
         return httpx.Response(200, json={"data": data, "paging": {"cursors": {"before": "a", "after": "b"}}})
 
     def transport(self) -> httpx.MockTransport:

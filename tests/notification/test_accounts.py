@@ -235,3 +235,36 @@ async def test_an_account_update_holds_only_the_entrys_account(
     assert (await post_applied(env, body)).status_code == 200
     [hold] = await rows(env, "sending_holds")
     assert (hold["scope"], hold["scope_key"], hold["kind"]) == ("account", WABA_B, "account_update")
+
+
+# ---------------------------------------------------------------- sync
+
+
+async def test_the_sync_reads_every_account_with_its_token_and_survives_one_failing(
+    make_env: EnvFactory, database_url: str, monkeypatch
+) -> None:
+    env = await make_env(database_url)
+    monkeypatch.setenv("WABA_B_TOKEN", "revoked-token")
+    monkeypatch.setenv("WABA_C_TOKEN", "account-c-token")
+    env.graph.valid_tokens.add("account-c-token")
+    env.tenants.add_account(WABA_ID, "settings", source="environment")
+    env.tenants.add_account(WABA_B, "env:WABA_B_TOKEN")
+    env.tenants.add_account("100000000000003", "env:WABA_C_TOKEN", kind="tenant_owned")
+    env.tenants.add_account("100000000000004", "env:WABA_D_TOKEN", status="retired")
+    env.graph.add_number(NUMBER_A, "+34 612 345 678")
+    env.graph.add_number(NUMBER_B, "+34 612 345 679")
+    env.graph.add_number("200000000000031", "+34 612 345 680")
+    env.graph.numbers_by_waba = {WABA_ID: [NUMBER_A], WABA_B: [NUMBER_B], "100000000000003": ["200000000000031"]}
+    result = await env.app.state.runtime.sync.run_once()
+    assert result["accounts"] == [WABA_ID, WABA_B, "100000000000003"]  # the retired account is not read
+    assert result["status"] == "partial" and result["numbers"] == 2
+    assert [e.split(":")[0] for e in result["errors"]] == [WABA_B, WABA_B]  # its numbers and its pricing
+    calls = {(waba, kind): tok for waba, kind, tok in env.graph.list_calls}
+    assert calls == {
+        (WABA_ID, "phone_numbers"): TOKEN,
+        (WABA_ID, "message_templates"): TOKEN,  # templates: the environment's account's
+        (WABA_B, "phone_numbers"): "revoked-token",
+        ("100000000000003", "phone_numbers"): "account-c-token",
+    }
+    numbers = {n["phone_number_id"]: n["waba_id"] for n in await rows(env, "phone_numbers")}
+    assert numbers == {NUMBER_A: WABA_ID, "200000000000031": "100000000000003"}

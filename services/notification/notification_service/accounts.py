@@ -119,6 +119,10 @@ class Accounts:
         others = [a for a in listed if a.waba_id != self.environment_waba]
         return [env or self.environment(), *others]
 
+    def several(self) -> bool:
+        """Whether the accounts last listed include another than the environment's (no I/O)."""
+        return any(a.waba_id != self.environment_waba for a in self._listed or [])
+
     async def active(self) -> list[WhatsAppAccount]:
         """The accounts that send (not retired) and have a WABA id."""
         return [a for a in await self.all() if a.status == "active" and a.waba_id]

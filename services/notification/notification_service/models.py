@@ -282,6 +282,8 @@ meta_pricing_analytics = sa.Table(
     sa.Column("volume", sa.Integer(), nullable=False),
     sa.Column("cost", sa.Numeric(14, 6), nullable=True),
     sa.Column("synced_at", UTCDateTime(), nullable=False),
+    # migration 0012 (issue 18): the account the figures were read from (NULL: stored before accounts were recorded)
+    sa.Column("waba_id", sa.String(64), nullable=True),
     sa.Index("ix_meta_pricing_analytics_day", "day"),
 )
 

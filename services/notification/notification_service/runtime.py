@@ -108,7 +108,9 @@ class Runtime:
             on_change=lambda card: setattr(webhooks, "rate_card", card),
             refresh_seconds=settings.whatsapp_rate_card_refresh_seconds,
         )
-        sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
+        sync = WhatsAppSync(
+            settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify, accounts=accounts
+        )
         outbound = OutboundDelivery(settings, sessions)
 
         def changed() -> None:  # a webhook batch may have lifted holds (dispatcher) and stored events (outbound)

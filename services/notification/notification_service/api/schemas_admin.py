@@ -277,6 +277,7 @@ class SyncOut(BaseModel):
     held_numbers: list[str] | None = None
     errors: list[str] | None = None
     reason: str | None = None
+    accounts: list[str] | None = Field(default=None, description="The WABA ids read, each with its own token")
 
 
 # ---------------------------------------------------------------- issue 15: shares and unreachable suppliers

@@ -232,6 +232,7 @@ def _account_mismatch(message: Message, waba_id: str) -> bool:
     return bool(message.waba_id and waba_id and message.waba_id != waba_id)
 
 
+_TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_category_update"})
 #: what each non-status field changes (``services/webhook_fields.py``)
 _FIELD_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     "phone_number_quality_update": webhook_fields.quality,
@@ -632,6 +633,15 @@ class WebhookProcessor:
         handler = _FIELD_HANDLERS.get(change.field)
         if handler is None:
             log.info("webhook field %s stored, not processed", change.field)
+            return False
+        if change.field in _TEMPLATE_FIELDS and self.accounts is not None and waba != self.accounts.environment_waba:
+            # template state (and its holds) is kept per name and language for the environment's account, whose
+            # templates every number sends; another account's template events would pause or release them all
+            log.info(
+                "webhook %s of account %s stored, not applied (templates follow the environment's account)",
+                change.field,
+                waba,
+            )
             return False
         await handler(session, change.value, result, now)
         return True

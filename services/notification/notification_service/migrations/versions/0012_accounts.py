@@ -1,5 +1,5 @@
 """WhatsApp accounts as data (issue 18): a message records the account (WABA) it went out from, a hold the account
-of what it holds, a phone number its account. Account holds keep their key: the environment's account is still
+of what it holds, a phone number and Meta's pricing figures their account. Account holds keep their key: the environment's account is still
 ``master`` (domain/decisions.account_scope_key), so a hold placed before this migration stays in force.
 
 Revision ID: 0012
@@ -23,9 +23,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("waba_id", sa.String(64), nullable=True))
     with op.batch_alter_table("phone_numbers") as batch:
         batch.add_column(sa.Column("waba_id", sa.String(64), nullable=True))
+    with op.batch_alter_table("meta_pricing_analytics") as batch:
+        batch.add_column(sa.Column("waba_id", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("meta_pricing_analytics") as batch:
+        batch.drop_column("waba_id")
     with op.batch_alter_table("phone_numbers") as batch:
         batch.drop_column("waba_id")
     with op.batch_alter_table("sending_holds") as batch:
