@@ -268,3 +268,52 @@ async def test_the_sync_reads_every_account_with_its_token_and_survives_one_fail
     }
     numbers = {n["phone_number_id"]: n["waba_id"] for n in await rows(env, "phone_numbers")}
     assert numbers == {NUMBER_A: WABA_ID, "200000000000031": "100000000000003"}
+
+
+# ---------------------------------------------------------------- portfolios: budgets and costs
+
+
+async def test_each_portfolio_has_its_own_budget_and_costs_group_by_account(
+    make_env: EnvFactory, database_url: str, tmp_path: Path
+) -> None:
+    """Account B's portfolio allows 1 new recipient a day: its bakery's second supplier waits for tomorrow, while
+    the environment's bakery (its portfolio's limit unknown, no fallback cap) is not held back by B's budget."""
+    env = await make_env(database_url)
+    token_file = tmp_path / "waba-b"
+    token_file.write_text(TOKEN_B + "\n")
+    env.tenants.add_account(WABA_ID, "settings", source="environment")
+    account_b = env.tenants.add_account(WABA_B, f"file:{token_file}", kind="tenant_owned", portfolio_id="P-B")
+    account_b["daily_limit"] = 1
+    env.graph.valid_tokens.add(TOKEN_B)
+    bakery_a = env.tenants.add(phone_number_id=NUMBER_A, name="Panadería A")
+    bakery_b = env.tenants.add(phone_number_id=NUMBER_B, name="Panadería B", account=account_b)
+    ids: dict[str, list[str]] = {"a": [], "b": []}
+    for key, bakery in (("a", bakery_a), ("b", bakery_b)):
+        for i in range(2):
+            response = await env.post_event(po_event(bakery, supplier={"phone": f"+34 612 345 {i:03d}"}))
+            ids[key].append(str(response.json()["notification_id"]))
+    await env.dispatcher().drain()
+    a_statuses = [(await env.message(i))["status"] for i in ids["a"]]
+    b_messages = [await env.message(i) for i in ids["b"]]
+    assert a_statuses == ["sent", "sent"]
+    assert sorted(m["status"] for m in b_messages) == ["queued", "sent"]
+    waiting = next(m for m in b_messages if m["status"] == "queued")
+    assert waiting["status_reason"].startswith("rate_limited: daily cap")
+
+    admin = token(env.settings, "admin")
+    usage = (await env.client.get("/api/v1/admin/whatsapp/usage", headers=admin)).json()
+    portfolios = {p["portfolio_id"]: p for p in usage["portfolios"]}
+    assert portfolios["P-B"]["messaging_limit"] == 1 and portfolios["P-B"]["waba_ids"] == [WABA_B]
+    assert portfolios["P-B"]["new_recipients_today"] == 1
+    assert portfolios[WABA_ID]["new_recipients_today"] == 2  # the environment's portfolio: its own count
+    assert usage["portfolio"]["new_recipients_today"] == 2  # the existing field: the environment's portfolio
+    by_tenant = {t["tenant_id"]: t for t in usage["tenants"]}
+    assert by_tenant[str(bakery_b)]["portfolio_id"] == "P-B" and by_tenant[str(bakery_b)]["cap"] == 1
+
+    costs = (await env.client.get("/api/v1/admin/whatsapp/costs", headers=admin)).json()
+    accounts = {a["waba_id"]: a for a in costs["accounts"]}
+    assert accounts[WABA_ID]["kind"] == "platform" and accounts[WABA_ID]["messages"] == 2
+    assert accounts[WABA_B]["kind"] == "tenant_owned" and accounts[WABA_B]["portfolio_id"] == "P-B"
+    assert accounts[WABA_B]["messages"] == 1
+    assert accounts[None]["messages"] == 1  # the one still waiting has gone out from no account yet
+    assert len(costs["tenants"]) == 2 and costs["total"]["messages"] == 4  # the per-bakery report is unchanged

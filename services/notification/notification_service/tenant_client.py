@@ -208,7 +208,7 @@ class TenantSettingsClient:
         try:
             async with self._gate:
                 status, content, _ = await self._get("/internal/v1/whatsapp/accounts", headers)
-        except (httpx.HTTPError, aiohttp.ClientError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a best-effort directory: any failure falls back to the environment
             self._down_until = self._clock() + _DOWN_BACKOFF
             log.warning("the WhatsApp accounts could not be read from the tenant service: %s", type(exc).__name__)
             return None

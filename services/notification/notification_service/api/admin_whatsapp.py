@@ -121,7 +121,14 @@ async def costs(
 ) -> CostsOut:
     """Messages, statuses and cost (EUR) per bakery for a month, with a projection for the whole month."""
     async with runtime.sessions() as session:
-        return await reports.costs(session, month=month, tenant_id=tenant_id, now=utcnow(), with_meta=True)
+        return await reports.costs(
+            session,
+            month=month,
+            tenant_id=tenant_id,
+            now=utcnow(),
+            with_meta=True,
+            accounts=await runtime.accounts.all(),
+        )
 
 
 @router.get("/rates", response_model=RatesOut)
@@ -154,7 +161,7 @@ async def load_rates(
 async def usage(_: AdminPrincipal, runtime: RuntimeDep) -> UsageOut:
     """Today's new recipients per bakery, and the portfolio's against the numbers' messaging limit."""
     async with runtime.sessions() as session:
-        return await reports.usage(session, runtime.settings, now=utcnow())
+        return await reports.usage(session, runtime.settings, now=utcnow(), accounts=await runtime.accounts.all())
 
 
 @router.put("/tenants/{tenant_id}/recipient-share", response_model=ShareOut)
@@ -165,7 +172,13 @@ async def set_recipient_share(
     messaging limit and the active bakeries again)."""
     async with transaction(runtime.sessions) as session:
         out = await shares.set_share(
-            session, runtime.settings, tenant_id, body.daily_new_recipients, actor=principal.sub, now=utcnow()
+            session,
+            runtime.settings,
+            tenant_id,
+            body.daily_new_recipients,
+            actor=principal.sub,
+            now=utcnow(),
+            accounts=await runtime.accounts.all(),
         )
     if runtime.dispatcher is not None:
         runtime.dispatcher.shares_changed()
@@ -230,7 +243,9 @@ async def tenant_usage(tenant_id: uuid.UUID, principal: AdminOrOwner, runtime: R
     """This bakery's new recipients today against the daily cap."""
     ensure_tenant_access(principal, tenant_id)
     async with runtime.sessions() as session:
-        return await reports.tenant_usage(session, runtime.settings, tenant_id=tenant_id, now=utcnow())
+        return await reports.tenant_usage(
+            session, runtime.settings, tenant_id=tenant_id, now=utcnow(), accounts=await runtime.accounts.all()
+        )
 
 
 @tenant_router.get("/{tenant_id}/whatsapp/unreachable", response_model=UnreachableListOut)

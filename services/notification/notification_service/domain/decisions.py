@@ -147,6 +147,8 @@ class Send:
     #: reference to its token
     waba_id: str = ""
     token_ref: str = ""
+    #: the portfolio whose daily budget the send draws on (its account's)
+    portfolio_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -292,9 +294,9 @@ def prepare(
     return Send(message, decision.phone_number_id, rendered, possible_duplicate, route, *_account(tenant, ctx))
 
 
-def _account(tenant: InternalNotificationSettings, ctx: Context) -> tuple[str, str]:
-    """The (WABA id, token reference) a tenant's message goes out with: the account of its number, or the
-    environment's account when the settings name none (a tenant service from before issue 18)."""
+def _account(tenant: InternalNotificationSettings, ctx: Context) -> tuple[str, str, str]:
+    """The (WABA id, token reference, portfolio) a tenant's message goes out with: the account of its number, or
+    the environment's account when the settings name none (a tenant service from before issue 18)."""
     if tenant.waba_id:
-        return tenant.waba_id, tenant.token_ref
-    return ctx.environment_waba, ""
+        return tenant.waba_id, tenant.token_ref, tenant.portfolio_id or tenant.waba_id
+    return ctx.environment_waba, "", ""

@@ -27,7 +27,17 @@ class FieldResult(Protocol):
     refresh_all_numbers: bool
 
 
-async def quality(session: AsyncSession, value: dict[str, Any], result: FieldResult, now: datetime) -> None:
+async def quality(
+    session: AsyncSession,
+    value: dict[str, Any],
+    result: FieldResult,
+    now: datetime,
+    *,
+    waba_id: str | None = None,
+    legacy: bool = True,
+) -> None:
+    """``phone_number_quality_update``; the portfolio's messaging limit it carries is stored on the numbers of its
+    account (``waba_id``; ``legacy``: with the numbers whose account is not recorded; None: every number)."""
     display = digits(str(value.get("display_phone_number") or ""))
     phone_number_id = scalar_text(
         value.get("phone_number_id"), PHONE_NUMBER_ID_LENGTH
@@ -53,7 +63,7 @@ async def quality(session: AsyncSession, value: dict[str, Any], result: FieldRes
         values["status"] = str(value["status"]).upper()
     await state_service.apply_number(session, phone_number_id, values, now)
     if tier and tier.upper() != "TIER_NOT_SET":
-        await state_repo.set_portfolio_messaging_limit(session, tier.upper(), now)
+        await state_repo.set_portfolio_messaging_limit(session, tier.upper(), now, waba_id=waba_id, legacy=legacy)
     result.numbers_to_refresh.add(phone_number_id)
 
 

@@ -626,6 +626,11 @@ class WebhookProcessor:
         self, session: AsyncSession, change: Change, waba: str, result: ProcessResult, now: datetime
     ) -> bool:
         """Apply a non-status change (quality, account, templates); False when the field is not processed."""
+        if change.field == "phone_number_quality_update" and self.accounts is not None:
+            # the messaging limit a number reports is its portfolio's: stored on that account's numbers only
+            legacy = waba == self.accounts.environment_waba
+            await webhook_fields.quality(session, change.value, result, now, waba_id=waba, legacy=legacy)
+            return True
         if change.field == "account_update":
             key = self.accounts.key_for(waba) if self.accounts is not None else MASTER_ACCOUNT_KEY
             await webhook_fields.account(session, change.value, result, now, account_key=key, waba_id=waba or None)
