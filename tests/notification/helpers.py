@@ -218,6 +218,8 @@ class FakeGraph:
     management_calls: list[str] = field(default_factory=list)
     #: the numbers of each WABA when several accounts are tested (issue 18); absent: every number is the WABA's
     numbers_by_waba: dict[str, list[str]] = field(default_factory=dict)
+    #: (number, token) of each media upload (``POST /{id}/media``)
+    uploads: list[tuple[str, str]] = field(default_factory=list)
     #: the token of each ``GET /{id}`` read (probes), in order
     probe_tokens: list[str] = field(default_factory=list)
     #: (WABA id, kind, token) of each list call: which account was read with which token
@@ -276,6 +278,12 @@ class FakeGraph:
             return httpx.Response(200, json=self.numbers[pnid])
         return httpx.Response(200, json={"id": pnid, "status": "CONNECTED", "quality_rating": "GREEN"})
 
+    def media_handler(self, request: httpx.Request, pnid: str) -> httpx.Response:
+        """``POST /{id}/media`` (the purchase order's PDF): records the number and the token it came with."""
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        self.uploads.append((pnid, token))
+        return self._auth_error(request) or httpx.Response(200, json={"id": f"media-{len(self.uploads)}"})
+
     def add_number(self, pnid: str, display: str, **fields: Any) -> None:
         self.numbers[pnid] = {
             "id": pnid,
@@ -308,6 +316,7 @@ class FakeGraph:
             return self.send_handler(request, pnid)
 
         router.post(path__regex=r"/(?P<pnid>\d+)/messages$").mock(side_effect=send)
+        router.post(path__regex=r"/(?P<pnid>\d+)/media$").mock(side_effect=self.media_handler)
         router.get(path__regex=r"/(?P<pnid>\d+)$").mock(side_effect=self.phone_handler)
         router.get(path__regex=r"/(?P<waba>\d+)/(?P<kind>phone_numbers|message_templates)$").mock(
             side_effect=self.list_handler

@@ -317,3 +317,23 @@ async def test_each_portfolio_has_its_own_budget_and_costs_group_by_account(
     assert accounts[WABA_B]["messages"] == 1
     assert accounts[None]["messages"] == 1  # the one still waiting has gone out from no account yet
     assert len(costs["tenants"]) == 2 and costs["total"]["messages"] == 4  # the per-bakery report is unchanged
+
+
+async def test_the_purchase_orders_pdf_is_uploaded_with_the_numbers_account_token(
+    make_env: EnvFactory, sqlite_url: str, tmp_path: Path
+) -> None:
+    from .domain.test_po_document import event_with_lines
+
+    env = await make_env(sqlite_url)
+    token_file = tmp_path / "waba-b"
+    token_file.write_text(TOKEN_B + "\n")
+    _, bakery_b = await _two_accounts(env, token_file)
+    body = event_with_lines(2)
+    body["tenant_id"] = str(bakery_b)
+    response = await env.post_event(body)
+    assert response.status_code == 202, response.text
+    await env.dispatcher().drain()
+    message = await env.message(str(response.json()["notification_id"]))
+    assert message["status"] == "sent" and message["template_name"] == "po_notification_document"
+    assert env.graph.uploads == [(NUMBER_B, TOKEN_B)]
+    assert [s["token"] for s in env.graph.sends] == [TOKEN_B]
