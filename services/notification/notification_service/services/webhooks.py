@@ -227,9 +227,19 @@ class _StatusItem:
     waba_id: str = ""  # the entry's account (issue 18)
 
 
-def _account_mismatch(message: Message, waba_id: str) -> bool:
-    """A status from another account than the one the message went out from (when both are known)."""
-    return bool(message.waba_id and waba_id and message.waba_id != waba_id)
+def _account_mismatch(message: Message, waba_id: str, raw_status: str) -> bool:
+    """A status from another account than the one the message went out from (when both are known): logged."""
+    if not (message.waba_id and waba_id and message.waba_id != waba_id):
+        return False
+    with bind(tenant_id=message.tenant_id, notification_id=message.id):
+        log.warning(
+            "status %s for message %s rejected: the webhook's account %s is not the message's %s",
+            raw_status,
+            message.id,
+            waba_id,
+            message.waba_id,
+        )
+    return True
 
 
 _TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_category_update"})
@@ -470,15 +480,7 @@ class WebhookProcessor:
                     )
                 mismatches += 1
                 outcome = "rejected_phone_number_mismatch"
-            elif _account_mismatch(message, status_item.waba_id):
-                with bind(tenant_id=message.tenant_id, notification_id=message.id):
-                    log.warning(
-                        "status %s for message %s rejected: the webhook's account %s is not the message's %s",
-                        raw_status,
-                        message.id,
-                        status_item.waba_id,
-                        message.waba_id,
-                    )
+            elif _account_mismatch(message, status_item.waba_id, raw_status):
                 account_mismatches += 1
                 outcome = "rejected_account_mismatch"
             elif (report := self._report(message, raw_status, at, wamid, item)) is None:
@@ -751,14 +753,7 @@ class WebhookProcessor:
                 metrics.WEBHOOKS_REJECTED.labels(reason="status_phone_number_mismatch").inc()
                 await state_repo.record_status(session, {**record, "outcome": "rejected_phone_number_mismatch"})
                 return "rejected_phone_number_mismatch"
-            if _account_mismatch(message, waba):
-                log.warning(
-                    "status %s for message %s rejected: the webhook's account %s is not the message's %s",
-                    raw_status,
-                    message.id,
-                    waba,
-                    message.waba_id,
-                )
+            if _account_mismatch(message, waba, raw_status):
                 metrics.WEBHOOKS_REJECTED.labels(reason="status_account_mismatch").inc()
                 await state_repo.record_status(session, {**record, "outcome": "rejected_account_mismatch"})
                 return "rejected_account_mismatch"
