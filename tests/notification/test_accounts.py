@@ -79,6 +79,9 @@ async def test_a_revoked_token_holds_only_its_account_until_the_file_is_rotated(
     assert (await env.message(more_b))["status"] == "held"
     assert len(env.graph.sends) == sends + 1
 
+    # another account's hold stops only its bakeries: the service is degraded, not unready
+    ready = await env.ready()
+    assert ready.status_code == 200 and ready.json()["status"] == "degraded"
     # the admin's view names the account of the hold
     quality = (await env.client.get("/api/v1/admin/whatsapp/quality", headers=token(env.settings, "admin"))).json()
     assert [h["waba_id"] for h in quality["account"]["holds"]] == [WABA_B]
@@ -137,6 +140,8 @@ async def test_a_single_account_installation_changes_nothing(make_env: EnvFactor
         "/api/v1/admin/whatsapp/holds/account/release", headers=token(env.settings, "admin")
     )
     assert released.status_code == 200 and released.json()["requeued"] == 1
+    # the 404 is remembered like a list (for a minute): not asked again for every batch
+    assert env.tenants.accounts_requests == 1
 
 
 async def test_tenant_service_down_falls_back_to_the_environments_account(

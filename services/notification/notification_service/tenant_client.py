@@ -196,8 +196,9 @@ class TenantSettingsClient:
 
     async def accounts(self) -> list[WhatsAppAccount] | None:
         """The WhatsApp accounts the tenant service keeps (``GET /internal/v1/whatsapp/accounts``, issue 18); None
-        when it cannot tell (unreachable, an error, a body that does not match the contract, or a tenant service
-        from before issue 18: 404). The caller falls back to the environment's account."""
+        when it cannot tell now (unreachable, an error, a body that does not match the contract: asked again in a
+        few seconds); ``[]`` for a tenant service from before issue 18 (404). Either way the caller falls back to
+        the environment's account."""
         if self._clock() < self._down_until:
             return None
         headers = {
@@ -212,9 +213,10 @@ class TenantSettingsClient:
             self._down_until = self._clock() + _DOWN_BACKOFF
             log.warning("the WhatsApp accounts could not be read from the tenant service: %s", type(exc).__name__)
             return None
+        if status == 404:  # a tenant service from before accounts were data: the environment's account alone
+            return []
         if status != 200:
-            if status != 404:
-                log.warning("the tenant service answered HTTP %s for the WhatsApp accounts", status)
+            log.warning("the tenant service answered HTTP %s for the WhatsApp accounts", status)
             return None
         try:
             return _AccountsBody.model_validate_json(content).accounts
