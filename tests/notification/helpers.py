@@ -77,6 +77,9 @@ class FakeTenantService:
     requests: int = 0
     not_modified: int = 0
     delay: float = 0.0  # seconds each answer takes (a slow tenant service)
+    #: ``GET /internal/v1/whatsapp/accounts`` (issue 18): None answers 404 (a tenant service from before accounts)
+    accounts: list[dict[str, Any]] | None = None
+    accounts_requests: int = 0
 
     def add(
         self,
@@ -87,7 +90,9 @@ class FakeTenantService:
         enable_po_notifications: bool = True,
         tenant_id: uuid.UUID | None = None,
         name: str = "Panadería Sol",
+        account: dict[str, Any] | None = None,
     ) -> uuid.UUID:
+        """A bakery; ``account``: the account of its number (an entry of :attr:`accounts`), else none named."""
         tenant_id = tenant_id or uuid.uuid4()
         self.tenants[tenant_id] = {
             "tenant_id": str(tenant_id),
@@ -98,7 +103,49 @@ class FakeTenantService:
             "whatsapp_default_language": default_language,
             "enable_po_notifications": enable_po_notifications,
         }
+        if account is not None:
+            self.tenants[tenant_id] |= {
+                "waba_id": account["waba_id"],
+                "token_ref": account["token_ref"],
+                "portfolio_id": account.get("portfolio_id") or account["waba_id"],
+                "account_kind": account.get("kind", "platform"),
+            }
         return tenant_id
+
+    def add_account(
+        self,
+        waba_id: str,
+        token_ref: str,
+        *,
+        kind: str = "platform",
+        portfolio_id: str | None = None,
+        daily_limit: int | None = None,
+        status: str = "active",
+        source: str = "database",
+    ) -> dict[str, Any]:
+        """An account as the tenant service lists it (the environment's is listed first when added first)."""
+        account = {
+            "waba_id": waba_id,
+            "display_name": f"Account {waba_id}",
+            "kind": kind,
+            "token_ref": token_ref,
+            "portfolio_id": portfolio_id or waba_id,
+            "tenant_id": None,
+            "max_numbers": 20,
+            "daily_limit": daily_limit,
+            "status": status,
+            "source": source,
+        }
+        self.accounts = [*(self.accounts or []), account]
+        return account
+
+    def accounts_handler(self, request: httpx.Request) -> httpx.Response:
+        self.accounts_requests += 1
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if self.accounts is None:
+            return httpx.Response(404, json={"detail": "Not Found"})
+        return httpx.Response(200, json={"accounts": self.accounts})
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests += 1
@@ -132,6 +179,7 @@ class FakeTenantService:
         router.get(path__regex=r"^/internal/v1/tenants/[^/]+/notification-settings$").mock(
             side_effect=self.slow_handler
         )
+        router.get("/internal/v1/whatsapp/accounts").mock(side_effect=self.accounts_handler)
         return httpx.MockTransport(router.async_handler)
 
 
@@ -169,6 +217,14 @@ class FakeGraph:
     #: Meta's pricing analytics (``GET /{waba}?fields=pricing_analytics…``): its ``data_points``
     pricing_points: list[dict[str, Any]] = field(default_factory=list)
     management_calls: list[str] = field(default_factory=list)
+    #: the numbers of each WABA when several accounts are tested (issue 18); absent: every number is the WABA's
+    numbers_by_waba: dict[str, list[str]] = field(default_factory=dict)
+    #: (number, token) of each media upload (``POST /{id}/media``)
+    uploads: list[tuple[str, str]] = field(default_factory=list)
+    #: the token of each ``GET /{id}`` read (probes), in order
+    probe_tokens: list[str] = field(default_factory=list)
+    #: (WABA id, kind, token) of each list call: which account was read with which token
+    list_calls: list[tuple[str, str, str]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -181,7 +237,14 @@ class FakeGraph:
     def send_handler(self, request: httpx.Request, pnid: str) -> httpx.Response:
         payload = json.loads(request.content)
         with self._lock:
-            self.sends.append({"phone_number_id": pnid, "payload": payload, "at": datetime.now(UTC)})
+            self.sends.append(
+                {
+                    "phone_number_id": pnid,
+                    "payload": payload,
+                    "at": datetime.now(UTC),
+                    "token": request.headers.get("Authorization", "").removeprefix("Bearer "),
+                }
+            )
             step = self.script.pop(0) if self.script else None
         if step is not None:
             if isinstance(step, Exception):
@@ -209,11 +272,18 @@ class FakeGraph:
                 200, json={"pricing_analytics": {"data": [{"data_points": self.pricing_points}]}, "id": pnid}
             )
         self.probes.append(pnid)
+        self.probe_tokens.append(request.headers.get("Authorization", "").removeprefix("Bearer "))
         if auth_error is not None:
             return auth_error
         if pnid in self.numbers:
             return httpx.Response(200, json=self.numbers[pnid])
         return httpx.Response(200, json={"id": pnid, "status": "CONNECTED", "quality_rating": "GREEN"})
+
+    def media_handler(self, request: httpx.Request, pnid: str) -> httpx.Response:
+        """``POST /{id}/media`` (the purchase order's PDF): records the number and the token it came with."""
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        self.uploads.append((pnid, token))
+        return self._auth_error(request) or httpx.Response(200, json={"id": f"media-{len(self.uploads)}"})
 
     def add_number(self, pnid: str, display: str, **fields: Any) -> None:
         self.numbers[pnid] = {
@@ -229,10 +299,13 @@ class FakeGraph:
 
     def list_handler(self, request: httpx.Request, waba: str, kind: str) -> httpx.Response:
         self.management_calls.append(kind)
+        self.list_calls.append((waba, kind, request.headers.get("Authorization", "").removeprefix("Bearer ")))
         auth_error = self._auth_error(request)
         if auth_error is not None:
             return auth_error
         data = list(self.numbers.values()) if kind == "phone_numbers" else list(self.templates)
+        if kind == "phone_numbers" and waba in self.numbers_by_waba:
+            data = [self.numbers[n] for n in self.numbers_by_waba[waba]]
         return httpx.Response(200, json={"data": data, "paging": {"cursors": {"before": "a", "after": "b"}}})
 
     def transport(self) -> httpx.MockTransport:
@@ -244,6 +317,7 @@ class FakeGraph:
             return self.send_handler(request, pnid)
 
         router.post(path__regex=r"/(?P<pnid>\d+)/messages$").mock(side_effect=send)
+        router.post(path__regex=r"/(?P<pnid>\d+)/media$").mock(side_effect=self.media_handler)
         router.get(path__regex=r"/(?P<pnid>\d+)$").mock(side_effect=self.phone_handler)
         router.get(path__regex=r"/(?P<waba>\d+)/(?P<kind>phone_numbers|message_templates)$").mock(
             side_effect=self.list_handler

@@ -49,6 +49,11 @@ WEBHOOKS_REJECTED = Counter(
     "Webhook POSTs refused, by reason (bad_signature, missing_signature, not_configured, rate_limited, ...)",
     ["reason"],
 )
+WEBHOOKS_UNKNOWN_ACCOUNT = Counter(
+    "whatsapp_webhook_unknown_account_total",
+    "Webhook changes refused because their entry's WABA id is no account of the platform (issue 18), by field",
+    ["field"],
+)
 WEBHOOKS_INVALID = Counter(
     "whatsapp_webhooks_invalid_total",
     "Signed webhook parts stored but not usable (acknowledged, not retried), by part: body, change, status",

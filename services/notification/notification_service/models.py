@@ -69,12 +69,16 @@ whatsapp_messages = sa.Table(
     # issue 17 (migration 0010): the purchase order's PDF uploaded to Meta, reused by retries within its 30 days
     sa.Column("media_id", sa.String(128), nullable=True),
     sa.Column("media_uploaded_at", UTCDateTime(), nullable=True),
+    # issue 18 (migration 0012): the WhatsApp Business Account the message went out from (NULL: not sent yet, or
+    # a row from before); costs and usage group by it
+    sa.Column("waba_id", sa.String(64), nullable=True),
     sa.UniqueConstraint("tenant_id", "event_id", "recipient_phone", name="uq_whatsapp_messages_tenant_event_recipient"),
     sa.Index("ix_whatsapp_messages_status_due", "status", "due_at"),
     sa.Index("ix_whatsapp_messages_tenant_created", "tenant_id", "created_at"),
     sa.Index("ix_whatsapp_messages_created", "created_at"),
     sa.Index("ix_whatsapp_messages_wamid", "wamid", unique=True),
     sa.Index("ix_whatsapp_messages_hold_key", "hold_key"),
+    sa.Index("ix_whatsapp_messages_waba_created", "waba_id", "created_at"),
 )
 
 #: One row per HTTP attempt to the Graph API, written before the call and completed after it.
@@ -98,7 +102,8 @@ whatsapp_message_attempts = sa.Table(
     sa.Index("ix_whatsapp_message_attempts_message", "message_id", "attempt_no"),
 )
 
-#: Sending pauses, keyed by scope: ``account`` (key "master") or ``phone_number`` (key = phone_number_id).
+#: Sending pauses, keyed by scope: ``account`` (key = the WABA id; "master" for the environment's account) or
+#: ``phone_number`` (key = phone_number_id) or ``template``.
 #: ``kind`` separates independent reasons for one scope (credential now; quality/template holds in issue 5).
 sending_holds = sa.Table(
     "sending_holds",
@@ -116,6 +121,8 @@ sending_holds = sa.Table(
     sa.Column("probe_message_id", UUIDStr(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # migration 0012 (issue 18): the account of the number held (its token probes the hold); NULL: unknown
+    sa.Column("waba_id", sa.String(64), nullable=True),
     sa.UniqueConstraint("scope", "scope_key", "kind", name="uq_sending_holds_scope_key_kind"),
 )
 
@@ -193,6 +200,8 @@ phone_numbers = sa.Table(
     sa.Column("override_by", sa.String(128), nullable=True),
     sa.Column("synced_at", UTCDateTime(), nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # migration 0012 (issue 18): the account the number belongs to, as the sync read it (NULL: not known yet)
+    sa.Column("waba_id", sa.String(64), nullable=True),
     sa.Index("ix_phone_numbers_display", "display_phone_number"),
 )
 
@@ -273,6 +282,8 @@ meta_pricing_analytics = sa.Table(
     sa.Column("volume", sa.Integer(), nullable=False),
     sa.Column("cost", sa.Numeric(14, 6), nullable=True),
     sa.Column("synced_at", UTCDateTime(), nullable=False),
+    # migration 0012 (issue 18): the account the figures were read from (NULL: stored before accounts were recorded)
+    sa.Column("waba_id", sa.String(64), nullable=True),
     sa.Index("ix_meta_pricing_analytics_day", "day"),
 )
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bakery_shared.db import create_engine, create_session_factory, is_sqlite, report_statement_counts, utcnow
 from bakery_shared.graph import GraphClient
+from notification_service.accounts import Accounts
 from notification_service.config import NotificationSettings
 from notification_service.dispatch.worker import Dispatcher
 from notification_service.domain.pricing import RateCard
@@ -43,6 +44,8 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     tenants: TenantSettingsClient
     graph: GraphClient
+    #: the WhatsApp accounts (issue 18): tokens per account, the directory webhooks and the sync go by
+    accounts: Accounts
     wakeup: Wakeup
     rate_card: RateCard  # the base card; ``rates.card`` is the one in use (with the loaded rates)
     rates: RateCardStore
@@ -77,9 +80,16 @@ class Runtime:
         wakeup = Wakeup()
         graph = GraphClient.from_settings(settings, transport=graph_transport)
         tenants = TenantSettingsClient(settings, transport=tenant_transport)
+        accounts = Accounts(settings, graph, tenants)
         dispatcher = (
             Dispatcher(
-                settings, engine=engine, session_factory=sessions, graph=graph, tenant_client=tenants, wakeup=wakeup
+                settings,
+                engine=engine,
+                session_factory=sessions,
+                graph=graph,
+                tenant_client=tenants,
+                wakeup=wakeup,
+                accounts=accounts,
             )
             if settings.dispatcher_enabled
             else None
@@ -90,6 +100,7 @@ class Runtime:
             serialise=is_sqlite(settings.notification_database_url),
             failures=AsyncFailures.from_settings(settings),
             replies=SupplierReplies(settings),
+            accounts=accounts,
         )
         rates = RateCardStore(
             rate_card,
@@ -97,7 +108,9 @@ class Runtime:
             on_change=lambda card: setattr(webhooks, "rate_card", card),
             refresh_seconds=settings.whatsapp_rate_card_refresh_seconds,
         )
-        sync = WhatsAppSync(settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify)
+        sync = WhatsAppSync(
+            settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify, accounts=accounts
+        )
         outbound = OutboundDelivery(settings, sessions)
 
         def changed() -> None:  # a webhook batch may have lifted holds (dispatcher) and stored events (outbound)
@@ -120,6 +133,7 @@ class Runtime:
             sessions=sessions,
             tenants=tenants,
             graph=graph,
+            accounts=accounts,
             wakeup=wakeup,
             rate_card=rate_card,
             rates=rates,

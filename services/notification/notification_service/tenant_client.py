@@ -18,10 +18,10 @@ from datetime import timedelta
 
 import aiohttp
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bakery_shared.auth import Role, issue_token
-from bakery_shared.contracts import InternalNotificationSettings
+from bakery_shared.contracts import InternalNotificationSettings, WhatsAppAccount
 from bakery_shared.observability import outbound_headers
 from notification_service.config import NotificationSettings
 
@@ -38,6 +38,10 @@ class TenantServiceUnavailable(Exception):
 
 class TenantNotFound(Exception):
     """The tenant service answered 404 for this tenant."""
+
+
+class _AccountsBody(BaseModel):
+    accounts: list[WhatsAppAccount]
 
 
 @dataclass
@@ -189,6 +193,36 @@ class TenantSettingsClient:
         if invalidations == self._invalidations:
             self._cache[tenant_id] = _Entry(value=value, etag=etag, validated_at=self._clock())
         return value
+
+    async def accounts(self) -> list[WhatsAppAccount] | None:
+        """The WhatsApp accounts the tenant service keeps (``GET /internal/v1/whatsapp/accounts``, issue 18); None
+        when it cannot tell now (unreachable, an error, a body that does not match the contract: asked again in a
+        few seconds); ``[]`` for a tenant service from before issue 18 (404). Either way the caller falls back to
+        the environment's account."""
+        if self._clock() < self._down_until:
+            return None
+        headers = {
+            "Authorization": f"Bearer {self._service_token()}",
+            "Accept": "application/json",
+            **outbound_headers(),
+        }
+        try:
+            async with self._gate:
+                status, content, _ = await self._get("/internal/v1/whatsapp/accounts", headers)
+        except Exception as exc:  # noqa: BLE001 - a best-effort directory: any failure falls back to the environment
+            self._down_until = self._clock() + _DOWN_BACKOFF
+            log.warning("the WhatsApp accounts could not be read from the tenant service: %s", type(exc).__name__)
+            return None
+        if status == 404:  # a tenant service from before accounts were data: the environment's account alone
+            return []
+        if status != 200:
+            log.warning("the tenant service answered HTTP %s for the WhatsApp accounts", status)
+            return None
+        try:
+            return _AccountsBody.model_validate_json(content).accounts
+        except ValidationError:
+            log.warning("the tenant service's WhatsApp accounts do not match the contract; ignored")
+            return None
 
     async def _get(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
         """One GET: (status, body, ETag). Transport failures raise ``httpx.HTTPError`` / ``aiohttp.ClientError`` /

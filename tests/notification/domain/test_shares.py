@@ -6,7 +6,13 @@ import uuid
 
 import pytest
 
-from notification_service.domain.shares import LimitState, portfolio_limit, portfolio_tier, share_table
+from notification_service.domain.shares import (
+    LimitState,
+    portfolio_limit,
+    portfolio_shares,
+    portfolio_tier,
+    share_table,
+)
 
 A, B, C, D = (uuid.UUID(int=i) for i in range(1, 5))
 
@@ -59,3 +65,21 @@ def test_unlimited_and_unknown_limits() -> None:
     unknown = share_table(tier=None, configured={}, active=[A], fallback_cap=250)
     assert (unknown.share(A).daily, unknown.share(A).source) == (250, "fallback")
     assert share_table(tier=None, configured={}, active=[A], fallback_cap=0).share(A).daily is None
+
+
+def test_portfolios_do_not_share_one_budget() -> None:
+    """Issue 18: bakeries of different portfolios each divide their own portfolio's limit."""
+    a1, a2, b1 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    shares = portfolio_shares(
+        tiers={"P1": ["TIER_2K"]},
+        daily_limits={"P2": 90},
+        tenant_portfolio={a2: "P1", b1: "P2"},
+        configured={a2: 500},
+        active=[a1, a2, b1],
+        fallback_cap=0,
+        default="P1",
+    )
+    assert shares.share(a1).daily == 1500 and shares.share(a2).daily == 500  # P1: 2000 − 500 configured
+    assert shares.share(b1).daily == 90 and shares.share(b1).source == "derived"  # P2 alone, its account's limit
+    assert shares.share(uuid.uuid4(), "P2").daily == 90  # a bakery new to P2: its settings name the portfolio
+    assert shares.table().active_tenants == 2 and shares.table("P2").active_tenants == 1

@@ -56,7 +56,9 @@ class TooManyRequests(AppError):
 async def quality(_: AdminPrincipal, runtime: RuntimeDep) -> QualityOut:
     """Per number: quality rating, messaging limit, status, held or not and why, last change."""
     async with runtime.sessions() as session:
-        return await whatsapp_admin.quality(session, last_sync_at=runtime.sync.last_run)
+        return await whatsapp_admin.quality(
+            session, last_sync_at=runtime.sync.last_run, environment_waba=runtime.accounts.environment_waba
+        )
 
 
 @router.get("/templates", response_model=TemplatesOut)
@@ -119,7 +121,14 @@ async def costs(
 ) -> CostsOut:
     """Messages, statuses and cost (EUR) per bakery for a month, with a projection for the whole month."""
     async with runtime.sessions() as session:
-        return await reports.costs(session, month=month, tenant_id=tenant_id, now=utcnow(), with_meta=True)
+        return await reports.costs(
+            session,
+            month=month,
+            tenant_id=tenant_id,
+            now=utcnow(),
+            with_meta=True,
+            accounts=await runtime.accounts.all(),
+        )
 
 
 @router.get("/rates", response_model=RatesOut)
@@ -152,7 +161,7 @@ async def load_rates(
 async def usage(_: AdminPrincipal, runtime: RuntimeDep) -> UsageOut:
     """Today's new recipients per bakery, and the portfolio's against the numbers' messaging limit."""
     async with runtime.sessions() as session:
-        return await reports.usage(session, runtime.settings, now=utcnow())
+        return await reports.usage(session, runtime.settings, now=utcnow(), accounts=await runtime.accounts.all())
 
 
 @router.put("/tenants/{tenant_id}/recipient-share", response_model=ShareOut)
@@ -163,7 +172,13 @@ async def set_recipient_share(
     messaging limit and the active bakeries again)."""
     async with transaction(runtime.sessions) as session:
         out = await shares.set_share(
-            session, runtime.settings, tenant_id, body.daily_new_recipients, actor=principal.sub, now=utcnow()
+            session,
+            runtime.settings,
+            tenant_id,
+            body.daily_new_recipients,
+            actor=principal.sub,
+            now=utcnow(),
+            accounts=await runtime.accounts.all(),
         )
     if runtime.dispatcher is not None:
         runtime.dispatcher.shares_changed()
@@ -177,17 +192,24 @@ async def set_recipient_share(
 )
 async def release(
     phone_number_id: Annotated[
-        str, Path(pattern=r"^([0-9]{1,64}|account)$", description="Meta's phone number id, or account")
+        str,
+        Path(
+            pattern=r"^([0-9]{1,64}|account|account:[0-9]{1,64})$",
+            description="Meta's phone number id; account (the environment's account) or account:<WABA id>",
+        ),
     ],
     principal: AdminPrincipal,
     runtime: RuntimeDep,
 ) -> ReleaseOut:
-    """Lift every hold on a number (``account`` as the id: the account-wide holds); its held messages resume.
+    """Lift every hold on a number (``account`` as the id: the environment's account-wide holds; ``account:<WABA
+    id>``: that account's); its held messages resume.
 
     A quality hold released here is not placed again while the number stays in the state the admin saw;
     it is placed again if the number recovers and later drops again.
     """
-    released = await whatsapp_admin.release_holds(runtime.sessions, phone_number_id, principal, utcnow())
+    released = await whatsapp_admin.release_holds(
+        runtime.sessions, phone_number_id, principal, utcnow(), environment_waba=runtime.accounts.environment_waba
+    )
     runtime.wakeup.notify()
     return released
 
@@ -221,7 +243,9 @@ async def tenant_usage(tenant_id: uuid.UUID, principal: AdminOrOwner, runtime: R
     """This bakery's new recipients today against the daily cap."""
     ensure_tenant_access(principal, tenant_id)
     async with runtime.sessions() as session:
-        return await reports.tenant_usage(session, runtime.settings, tenant_id=tenant_id, now=utcnow())
+        return await reports.tenant_usage(
+            session, runtime.settings, tenant_id=tenant_id, now=utcnow(), accounts=await runtime.accounts.all()
+        )
 
 
 @tenant_router.get("/{tenant_id}/whatsapp/unreachable", response_model=UnreachableListOut)

@@ -109,6 +109,9 @@ class MessageOut(BaseModel):
     failed_at: datetime | None
     #: the recipient's business-scoped user ID: admins only (always null for an owner; docs/notification.md)
     recipient_user_id: str | None = None
+    #: issue 18: the WhatsApp Business Account the message went out from: admins only (null for an owner, and for
+    #: a message not sent yet or sent before accounts were recorded)
+    waba_id: str | None = None
     #: issue 16: the supplier's decision on this message (its buttons), and what the supplier wrote about it
     supplier_decision: SupplierDecisionOut | None = None
     replies: list[InboundOut] = []

@@ -29,6 +29,9 @@ class HoldOut(BaseModel):
     reason: str
     since: IsoTime
     error_code: str | None
+    waba_id: str | None = Field(
+        default=None, description="The WhatsApp Business Account it holds (account holds) or the number belongs to"
+    )
 
 
 class NumberQualityOut(BaseModel):
@@ -181,10 +184,20 @@ class CostEstimateOut(BaseModel):
     seed_estimate: SeedEstimateOut
 
 
+class AccountCostOut(CostSummaryOut):
+    """The month of one WhatsApp Business Account (issue 18): a tenant-owned account's messages are billed to the
+    bakery's own account, so they show apart from the platform's."""
+
+    waba_id: str | None = Field(description="The account the messages went out from (null: not sent, or older)")
+    kind: str | None = Field(description="platform or tenant_owned (null: an account the directory does not list)")
+    portfolio_id: str | None
+
+
 class CostsOut(BaseModel):
     month: str = Field(pattern=r"^\d{4}-\d{2}$")
     currency: str
     tenants: list[TenantCostOut]
+    accounts: list[AccountCostOut] = Field(default=[], description="The same month grouped by account (issue 18)")
     total: CostSummaryOut
     total_cost_eur: Money
     estimate: CostEstimateOut
@@ -198,6 +211,7 @@ class CostsOut(BaseModel):
 
 class TenantUsageOut(BaseModel):
     tenant_id: uuid.UUID
+    portfolio_id: str | None = Field(default=None, description="The portfolio whose budget the share is of")
     new_recipients_today: int = Field(description="Distinct recipients of the messages Meta accepted today (UTC)")
     cap: int | None = Field(description="This bakery's daily share of new recipients (null: no cap)")
     share_source: str = Field(
@@ -223,11 +237,17 @@ class PortfolioUsageOut(BaseModel):
     configured_shares_total: int
 
 
+class PortfolioUsageByIdOut(PortfolioUsageOut):
+    portfolio_id: str
+    waba_ids: list[str] = Field(description="The accounts in the portfolio (as the directory lists them)")
+
+
 class UsageOut(BaseModel):
     day: str = Field(description="The UTC day, YYYY-MM-DD")
     tenant_daily_new_recipient_cap: int | None
     tenants: list[TenantUsageOut]
-    portfolio: PortfolioUsageOut
+    portfolio: PortfolioUsageOut = Field(description="The environment's account's portfolio")
+    portfolios: list[PortfolioUsageByIdOut] = Field(default=[], description="Every portfolio (issue 18)")
 
 
 # ---------------------------------------------------------------- actions
@@ -274,6 +294,7 @@ class SyncOut(BaseModel):
     held_numbers: list[str] | None = None
     errors: list[str] | None = None
     reason: str | None = None
+    accounts: list[str] | None = Field(default=None, description="The WABA ids read, each with its own token")
 
 
 # ---------------------------------------------------------------- issue 15: shares and unreachable suppliers

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bakery_shared.contracts import InternalNotificationSettings
 from bakery_shared.db import transaction
-from bakery_shared.graph import GraphTimeout, SendResult
+from bakery_shared.graph import GraphClient, GraphTimeout, SendResult
 from bakery_shared.observability import bind
 from notification_service import metrics
 from notification_service.dispatch import outcomes
@@ -216,6 +216,7 @@ class Batch:
             marketing_templates=self._marketing,
             opted_out=self._opted_out,
             last_inbound=self._last_inbound,
+            environment_waba=ctx.accounts.environment_waba,
         )
         sends: list[decisions.Send] = []
         settles: list[MessageUpdate] = []
@@ -273,6 +274,7 @@ class Batch:
                 language=a.send.rendered.language,
                 parameters=a.send.rendered.parameters,
                 possible_duplicate=a.send.possible_duplicate,
+                waba_id=a.send.waba_id,
             )
             for a in admitted
         ]
@@ -352,8 +354,9 @@ class Batch:
         """The Graph call: a free-form text (only ever decided inside the customer-service window), or the template
         with a signed payload on each of its quick-reply buttons (domain/button_payloads.py)."""
         message, rendered = item.message, item.send.rendered
+        graph = self.ctx.accounts.graph_for(item.send.token_ref)  # the number's account speaks with its own token
         if rendered.free_form:
-            return await self.ctx.graph.send_text(
+            return await graph.send_text(
                 item.send.phone_number_id,
                 to=message.recipient_phone,
                 body=rendered.parameters[0],
@@ -361,9 +364,9 @@ class Batch:
             )
         header_document = None
         if rendered.document:
-            media_id = await self._document_media(item)
+            media_id = await self._document_media(item, graph)
             header_document = (media_id, po_document.filename(str(message.template_values["po_number"])))
-        return await self.ctx.graph.send_template(
+        return await graph.send_template(
             item.send.phone_number_id,
             to=message.recipient_phone,
             template_name=rendered.name,
@@ -378,7 +381,7 @@ class Batch:
             header_document=header_document,
         )
 
-    async def _document_media(self, item: _Out) -> str:
+    async def _document_media(self, item: _Out, graph: GraphClient) -> str:
         """The send's first step for a purchase order with lines: the media id of its PDF. The one uploaded by an
         earlier attempt from the same number is reused within its life; else the PDF is rendered in the message's
         language and uploaded (``POST /<PHONE_NUMBER_ID>/media``), and its id kept with the message. A failed
@@ -396,7 +399,7 @@ class Batch:
             return reused
         pdf = await asyncio.to_thread(po_document.render_pdf, message.template_values, rendered.language)
         try:
-            media_id = await self.ctx.graph.upload_media(
+            media_id = await graph.upload_media(
                 item.send.phone_number_id,
                 content=pdf,
                 mime_type=po_document.MIME_TYPE,
@@ -480,6 +483,8 @@ class Batch:
             policy=ctx.policy,
             rng=ctx.rng,
             template=(item.send.rendered.name, item.send.rendered.meta_language),
+            account_key=ctx.accounts.key_for(item.send.waba_id),
+            waba_id=item.send.waba_id,
         )
         end = AttemptEnd(
             item.attempt_id,

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bakery_shared.graph import GraphClient
 from bakery_shared.observability import bind
 from notification_service import metrics
+from notification_service.accounts import Accounts
 from notification_service.config import NotificationSettings
 from notification_service.dispatch.outcomes import Policy
 from notification_service.domain import button_payloads
@@ -36,6 +37,8 @@ class DispatchContext:
     clock: Callable[[], datetime]
     rng: random.Random
     wake: Callable[[], None]
+    #: the accounts' tokens (a number's account sends with its own) and the directory of accounts (issue 18)
+    accounts: Accounts
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @functools.cached_property

@@ -47,7 +47,7 @@ class Gate:
             pair_interval=s.recipient_min_interval_seconds,
             horizon=s.rate_wait_horizon_seconds,
         )
-        #: each bakery's share of the portfolio's daily new-recipient budget (re-read every few seconds)
+        #: each bakery's share of its portfolio's daily new-recipient budget (re-read every few seconds)
         self.shares = ShareCache(s)
         #: rate-limit keys whose row this process created or locked (so it need not create them again)
         self._known_keys: set[str] = set()
@@ -67,9 +67,11 @@ class Gate:
             )
             for s in sends
         ]
+        accounts = await self.ctx.accounts.all()  # cached: the tenant service is asked at most once a minute
         async with self.ctx.sessions() as session:
-            table = await self.shares.get(session, now)
-        caps = {r.tenant_id: table.share(r.tenant_id).daily for r in requests}
+            table = await self.shares.get(session, now, accounts)
+        # each bakery draws on its own portfolio's budget (issue 18): the one its settings name now
+        caps = {s.message.tenant_id: table.share(s.message.tenant_id, s.portfolio_id).daily for s in sends}
         keys = rate_gate.keys_for(requests, self.config, now.date(), caps)
         for _ in range(3):
             try:

@@ -210,6 +210,8 @@ class HoldRequest:
     reason: str
     error_code: str
     probe_phone_number_id: str
+    #: the account of the number that failed (issue 18): its token probes the hold
+    waba_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,10 +236,14 @@ def plan_failure(
     policy: Policy,
     rng: random.Random,
     template: tuple[str, str] | None = None,
+    account_key: str = MASTER_ACCOUNT_KEY,
+    waba_id: str = "",
 ) -> FailurePlan:
     """The message's next state after ``failure`` (pure: the caller writes the update, pace and hold).
 
     ``template`` is the (name, Meta language code) the message was sent with: a template error records its status.
+    ``account_key`` is the ``account`` hold key of the number's account (``master``: the environment's), so a
+    token problem holds that account only (issue 18); ``waba_id`` the account itself.
     """
     transient = message.transient_failures + 1
     error = failure.error
@@ -326,9 +332,9 @@ def plan_failure(
         template_key = template_scope_key(*template)
         reason = f"template_marketing_refused: ({failure.label}) {error.message}; held until an admin acts"
         kind = CATEGORY_HOLD_CODES[failure.code]
-        hold = HoldRequest(TEMPLATE_SCOPE, template_key, kind, reason[:500], failure.label, phone_number_id)
+        hold = HoldRequest(TEMPLATE_SCOPE, template_key, kind, reason[:500], failure.label, phone_number_id, waba_id)
     else:
-        hold = hold_request(failure, phone_number_id)
+        hold = hold_request(failure, phone_number_id, account_key=account_key, waba_id=waba_id)
     reason = hold.reason
     update = transitions.held(
         message,
@@ -342,15 +348,19 @@ def plan_failure(
     return FailurePlan(update, outcome, hold=hold)
 
 
-def hold_request(failure: Failure, phone_number_id: str) -> HoldRequest:
-    """The hold a credential or restricted failure places: the whole account for a shared problem (token,
-    billing, WABA), else the number that sent."""
+def hold_request(
+    failure: Failure, phone_number_id: str, *, account_key: str = MASTER_ACCOUNT_KEY, waba_id: str = ""
+) -> HoldRequest:
+    """The hold a credential or restricted failure places: the number's whole account (``account_key``) for a
+    shared problem (token, billing, WABA), else the number that sent."""
     if failure.code is None or failure.code in ACCOUNT_WIDE_CODES:
-        scope, scope_key = ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY
+        scope, scope_key = ACCOUNT_SCOPE, account_key
     else:
         scope, scope_key = PHONE_NUMBER_SCOPE, phone_number_id
     reason = f"{failure.error_class.value}: ({failure.label}) {failure.error.message}"
-    return HoldRequest(scope, scope_key, failure.error_class.value, reason[:500], failure.label, phone_number_id)
+    return HoldRequest(
+        scope, scope_key, failure.error_class.value, reason[:500], failure.label, phone_number_id, waba_id
+    )
 
 
 def throttle_delay(

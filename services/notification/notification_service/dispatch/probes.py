@@ -29,7 +29,7 @@ from notification_service import metrics
 from notification_service.dispatch.context import DispatchContext
 from notification_service.dispatch.outcomes import ErrorClass, HoldRequest
 from notification_service.domain import transitions
-from notification_service.domain.decisions import PHONE_NUMBER_SCOPE
+from notification_service.domain.decisions import ACCOUNT_SCOPE, PHONE_NUMBER_SCOPE
 from notification_service.domain.statuses import PENDING, MessageStatus
 from notification_service.repositories import holds as holds_repo
 from notification_service.repositories import messages as messages_repo
@@ -69,6 +69,7 @@ class HoldProber:
             now=now,
             # a template's category hold (131063) is lifted by an admin or by Meta's change back, never by a probe
             next_probe_at=now + self._backoff(0) if request.kind in PROBED_KINDS else None,
+            waba_id=request.waba_id or None,
         )
         if created:
             log.warning("sending paused for %s %s: %s", request.scope, request.scope_key, request.reason)
@@ -162,10 +163,15 @@ class HoldProber:
         return True
 
     async def _read(self, hold: Hold) -> None:
+        """The read of a credential probe, with the token of the held account (issue 18: the account a hold's
+        number belongs to, or the account the hold is on; the environment's for holds from before)."""
+        accounts = self.ctx.accounts
+        waba = hold.waba_id or (accounts.waba_of_key(hold.scope_key) if hold.scope == ACCOUNT_SCOPE else "")
+        graph = await accounts.graph_for_waba(waba)
         number = hold.probe_phone_number_id or (hold.scope_key if hold.scope == PHONE_NUMBER_SCOPE else None)
         if number:
-            await self.ctx.graph.get_phone_number(number, fields="id,status,quality_rating")
-        elif self.ctx.settings.whatsapp_business_account_id:
-            await self.ctx.graph.list_phone_numbers(self.ctx.settings.whatsapp_business_account_id)
+            await graph.get_phone_number(number, fields="id,status,quality_rating")
+        elif waba:
+            await graph.list_phone_numbers(waba)
         else:
             raise GraphNotConfigured("WhatsApp master account not configured")

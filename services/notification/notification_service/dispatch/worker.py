@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import random
@@ -33,6 +32,7 @@ from bakery_shared.graph import GraphClient
 from bakery_shared.logging import configure_logging
 from bakery_shared.observability import bind
 from notification_service import metrics
+from notification_service.accounts import Accounts
 from notification_service.config import NotificationSettings
 from notification_service.dispatch.batch import Batch
 from notification_service.dispatch.context import DispatchContext
@@ -69,6 +69,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         graph_transport: httpx.AsyncBaseTransport | None = None,
         tenant_transport: httpx.AsyncBaseTransport | None = None,
+        accounts: Accounts | None = None,
     ) -> None:
         self.settings = settings
         self._owns_engine = engine is None and session_factory is None
@@ -82,6 +83,8 @@ class Dispatcher:
         self._owns_tenants = tenant_client is None
         self.tenants = tenant_client or TenantSettingsClient(settings, transport=tenant_transport)
         self.wakeup = wakeup or Wakeup()
+        #: one per process (the API process shares its own): a number's account sends with its own token
+        self.accounts = accounts or Accounts(settings, self.graph, self.tenants)
         self.id = dispatcher_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.ctx = DispatchContext(
             settings=settings,
@@ -92,6 +95,7 @@ class Dispatcher:
             clock=clock,
             rng=rng or random.Random(),  # noqa: S311 - jitter, not security
             wake=self.wakeup.notify,
+            accounts=self.accounts,
         )
         self.prober = HoldProber(self.ctx)
         self.gate = Gate(self.ctx)
@@ -230,7 +234,7 @@ class Dispatcher:
         token_changed = fingerprint != self._token_fingerprint
         if token_changed:
             self._token_fingerprint = fingerprint
-            log.info("the WhatsApp access token changed; probing held accounts now")
+            log.info("a WhatsApp access token changed; probing held accounts now")
         if token_changed or now_mono - self._last_probe >= min(5.0, self.settings.hold_probe_interval_seconds):
             self._last_probe = now_mono
             await self.prober.probe(force=token_changed)
@@ -246,11 +250,9 @@ class Dispatcher:
                 )
 
     def _fingerprint(self) -> str:
-        try:
-            token = self.graph.tokens.get()
-        except OSError:
-            token = ""
-        return hashlib.sha256(token.encode()).hexdigest()[:16]
+        """Of every token this process sends with (each account's, re-read from its file): a rotation is seen
+        without a restart."""
+        return self.accounts.fingerprint()
 
 
 async def _main() -> None:

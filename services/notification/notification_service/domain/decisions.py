@@ -39,6 +39,19 @@ def hold_key(scope: str, key: str) -> str:
 
 ACCOUNT_HOLD_KEY = hold_key(ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY)
 
+
+def account_scope_key(waba_id: str, environment_waba: str) -> str:
+    """The ``account`` hold's key of an account (issue 18): its WABA id; the environment's account (and a tenant
+    whose settings name no account) keeps ``master``, the key of every account hold placed before accounts were
+    data, so an installation upgraded while held keeps its hold."""
+    return MASTER_ACCOUNT_KEY if not waba_id or waba_id == environment_waba else waba_id
+
+
+def account_waba_of_key(key: str, environment_waba: str) -> str:
+    """The WABA id an ``account`` hold key stands for (``master``: the environment's account)."""
+    return environment_waba if key == MASTER_ACCOUNT_KEY else key
+
+
 #: ``status_reason`` code of a message not sent (or failed) because its supplier's number is unreachable (131026)
 UNREACHABLE_REASON_CODE = "supplier_unreachable"
 
@@ -87,8 +100,10 @@ def decide(
     globally_enabled: bool,
     tenant: InternalNotificationSettings,
     active_holds: Mapping[str, str],
+    environment_waba: str = "",
 ) -> Decision:
-    """``active_holds`` maps hold keys (``account:master``, ``phone_number:<id>``) to their reasons.
+    """``active_holds`` maps hold keys (``account:master``, ``account:<waba id>``, ``phone_number:<id>``) to their
+    reasons; the tenant's account (``tenant.waba_id``) decides which account hold applies (issue 18).
 
     Never falls back to the platform's default number (``WHATSAPP_PHONE_NUMBER_ID``): no tenant number, no send.
     A test message (sent by an admin/owner to check the set-up) ignores the tenant's on/off switches but still
@@ -105,7 +120,8 @@ def decide(
     number = (tenant.whatsapp_phone_number_id or "").strip()
     if not number:
         return Decision(Action.SKIP, Reason.NO_NUMBER)
-    for key in (ACCOUNT_HOLD_KEY, hold_key(PHONE_NUMBER_SCOPE, number)):
+    account_key = hold_key(ACCOUNT_SCOPE, account_scope_key(tenant.waba_id, environment_waba))
+    for key in (account_key, hold_key(PHONE_NUMBER_SCOPE, number)):
         if key in active_holds:
             return Decision(Action.HOLD, active_holds[key], hold_key=key, phone_number_id=number)
     return Decision(Action.SEND, phone_number_id=number)
@@ -127,6 +143,12 @@ class Send:
     rendered: RenderedTemplate
     possible_duplicate: bool
     route: str = MESSAGES_ROUTE  # the Graph edge: messages, or marketing_messages (an accepted MARKETING template)
+    #: the account of the number (issue 18): its WABA id (the environment's when the settings name none) and the
+    #: reference to its token
+    waba_id: str = ""
+    token_ref: str = ""
+    #: the portfolio whose daily budget the send draws on (its account's)
+    portfolio_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,6 +172,8 @@ class Context:
     opted_out: Mapping[tuple[uuid.UUID, str], str] = field(default_factory=dict)
     #: (business number, supplier phone) → when the supplier last wrote to that number (free-form sends' window)
     last_inbound: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
+    #: ``WHATSAPP_BUSINESS_ACCOUNT_ID``: the account of tenants whose settings name none (issue 18)
+    environment_waba: str = ""
 
 
 def prepare(
@@ -182,7 +206,13 @@ def prepare(
         return transitions.requeued(message, owner, now, due=due, reason=Reason.TENANT_UNAVAILABLE)
     assert isinstance(tenant, InternalNotificationSettings)
     blocking = {key: reason for key, (reason, probe) in ctx.holds.items() if probe != message.id}
-    decision = decide(kind=message.kind, globally_enabled=ctx.globally_enabled, tenant=tenant, active_holds=blocking)
+    decision = decide(
+        kind=message.kind,
+        globally_enabled=ctx.globally_enabled,
+        tenant=tenant,
+        active_holds=blocking,
+        environment_waba=ctx.environment_waba,
+    )
     if decision.action is Action.SKIP:
         return transitions.skipped(message, owner, now, reason=decision.reason or "skipped")
     unreachable = ctx.unreachable.get((message.tenant_id, message.recipient_phone))
@@ -219,7 +249,9 @@ def prepare(
         last = ctx.last_inbound.get((decision.phone_number_id, message.recipient_phone))
         if not supplier_replies.window_open(last, now):
             return transitions.skipped(message, owner, now, reason=supplier_replies.OUTSIDE_WINDOW_REASON)
-        return Send(message, decision.phone_number_id, rendered, possible_duplicate, MESSAGES_ROUTE)
+        return Send(
+            message, decision.phone_number_id, rendered, possible_duplicate, MESSAGES_ROUTE, *_account(tenant, ctx)
+        )
     state = ctx.template_states.get((rendered.name, normalize_language(rendered.meta_language)))
     if state is not None:
         status, why = state
@@ -259,4 +291,12 @@ def prepare(
         )
     marketing = (rendered.name, normalize_language(rendered.meta_language)) in ctx.marketing_templates
     route = MARKETING_ROUTE if marketing else MESSAGES_ROUTE
-    return Send(message, decision.phone_number_id, rendered, possible_duplicate, route)
+    return Send(message, decision.phone_number_id, rendered, possible_duplicate, route, *_account(tenant, ctx))
+
+
+def _account(tenant: InternalNotificationSettings, ctx: Context) -> tuple[str, str, str]:
+    """The (WABA id, token reference, portfolio) a tenant's message goes out with: the account of its number, or
+    the environment's account when the settings name none (a tenant service from before issue 18)."""
+    if tenant.waba_id:
+        return tenant.waba_id, tenant.token_ref, tenant.portfolio_id or tenant.waba_id
+    return ctx.environment_waba, "", ""

@@ -73,6 +73,9 @@ class Message:
     #: while it is younger than :data:`notification_service.domain.po_document.MEDIA_REUSE`
     media_id: str | None = None
     media_uploaded_at: datetime | None = None
+    #: the WhatsApp Business Account the message went out from (migration 0012, issue 18; None before its first
+    #: attempt and on rows older than that)
+    waba_id: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Message:
@@ -90,7 +93,7 @@ class Message:
 #: builds a message per status it merges).
 _MESSAGE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Message))
 #: columns of migration 0010 (issue 17): a row may lack them (rows written by hand in tests and tools)
-_OPTIONAL_FIELDS = ("media_id", "media_uploaded_at")
+_OPTIONAL_FIELDS = ("media_id", "media_uploaded_at", "waba_id")
 
 
 class Keep(Enum):
@@ -147,6 +150,7 @@ class MessageUpdate:
     hold_key: Change[str | None] = KEEP
     wamid: Change[str | None] = KEEP
     phone_number_id: Change[str] = KEEP
+    waba_id: Change[str] = KEEP
     language: Change[str] = KEEP
     template_parameters: Change[list[str]] = KEEP
     attempts: Change[int] = KEEP
@@ -178,6 +182,7 @@ class MessageUpdate:
             "hold_key",
             "wamid",
             "phone_number_id",
+            "waba_id",
             "language",
             "template_parameters",
             "attempts",

@@ -11,6 +11,10 @@ draws on that one budget, so one busy bakery could use it up for all. Each baker
 * an **unlimited** portfolio (``TIER_UNLIMITED``) gives derived shares no cap;
 * while the limit is **unknown** (never synced, ``TIER_NOT_SET``), ``TENANT_DAILY_NEW_RECIPIENT_CAP`` applies
   (0: no cap).
+
+With several WhatsApp accounts (issue 18) there is one budget **per portfolio** (:class:`PortfolioShares`): a
+bakery shares only with the bakeries whose numbers are in the same portfolio; an account's ``daily_limit``, when
+set, is its portfolio's limit, else the tier its numbers report.
 """
 
 from __future__ import annotations
@@ -83,9 +87,13 @@ def share_table(
     configured: Mapping[uuid.UUID, int],
     active: Iterable[uuid.UUID],
     fallback_cap: int,
+    daily_limit: int | None = None,
 ) -> ShareTable:
-    """The shares of every bakery, from the portfolio's tier, the configured shares and the active bakeries."""
+    """The shares of every bakery, from the portfolio's tier (or its account's ``daily_limit`` when set), the
+    configured shares and the active bakeries."""
     state, limit = portfolio_limit(tier)
+    if daily_limit is not None:
+        state, limit = LimitState.KNOWN, daily_limit
     active_set = set(active)
     if state is LimitState.UNKNOWN:
         derived = Share(fallback_cap or None, FALLBACK)
@@ -104,3 +112,57 @@ def share_table(
         configured=dict(configured),
         derived=derived,
     )
+
+
+@dataclass(frozen=True)
+class PortfolioShares:
+    """One :class:`ShareTable` per portfolio (issue 18); ``default`` is the environment's account's portfolio, the
+    one of a bakery whose portfolio is not known (it has sent nothing yet and its settings did not say)."""
+
+    tables: Mapping[str, ShareTable]
+    tenant_portfolio: Mapping[uuid.UUID, str]
+    default: str
+
+    def table(self, portfolio_id: str | None = None) -> ShareTable:
+        found = self.tables.get(portfolio_id or self.default)
+        return found if found is not None else self.tables[self.default]
+
+    def portfolio_of(self, tenant_id: uuid.UUID, portfolio_id: str | None = None) -> str:
+        """The bakery's portfolio: the one its settings name now, else the one it last sent from."""
+        if portfolio_id and portfolio_id in self.tables:
+            return portfolio_id
+        return self.tenant_portfolio.get(tenant_id, self.default)
+
+    def share(self, tenant_id: uuid.UUID, portfolio_id: str | None = None) -> Share:
+        return self.table(self.portfolio_of(tenant_id, portfolio_id)).share(tenant_id)
+
+
+def portfolio_shares(
+    *,
+    tiers: Mapping[str, Iterable[str]],
+    daily_limits: Mapping[str, int | None],
+    tenant_portfolio: Mapping[uuid.UUID, str],
+    configured: Mapping[uuid.UUID, int],
+    active: Iterable[uuid.UUID],
+    fallback_cap: int,
+    default: str,
+) -> PortfolioShares:
+    """The shares per portfolio: ``tiers`` are the tiers its numbers report, ``daily_limits`` its accounts'
+    limits, ``tenant_portfolio`` each bakery's portfolio (the others are in ``default``'s)."""
+    active_set = set(active)
+    names = {default, *tiers, *daily_limits, *tenant_portfolio.values()}
+
+    def members(portfolio: str) -> set[uuid.UUID]:
+        return {t for t in active_set | set(configured) if tenant_portfolio.get(t, default) == portfolio}
+
+    tables = {}
+    for name in names:
+        mine = members(name)
+        tables[name] = share_table(
+            tier=portfolio_tier(tiers.get(name, ())),
+            configured={t: n for t, n in configured.items() if t in mine},
+            active=active_set & mine,
+            fallback_cap=fallback_cap,
+            daily_limit=daily_limits.get(name),
+        )
+    return PortfolioShares(tables=tables, tenant_portfolio=dict(tenant_portfolio), default=default)

@@ -42,8 +42,10 @@ def attempt_started(
     language: str,
     parameters: list[str],
     possible_duplicate: bool,
+    waba_id: str = "",
 ) -> MessageUpdate:
-    """An HTTP attempt is about to start (written and committed before the call)."""
+    """An HTTP attempt is about to start (written and committed before the call); the message records the account
+    it goes out from (``waba_id``, issue 18; empty: unknown, kept as it was)."""
     _check(message, MessageStatus.SENDING)
     return MessageUpdate(
         message_id=message.id,
@@ -53,6 +55,7 @@ def attempt_started(
         at=now,
         attempts=message.attempts + 1,
         phone_number_id=phone_number_id,
+        waba_id=waba_id or KEEP,
         language=language,
         template_parameters=parameters,
         awaiting_webhook_until=None,

@@ -52,6 +52,8 @@ class Change:
     path: str  # e.g. "entry[0].changes[1]", for logs and the event's note
     field: str
     value: dict[str, Any]
+    #: the entry's ``id``: the WhatsApp Business Account the change is about (issue 18); None when absent
+    waba_id: str | None = None
 
 
 def clean_text(value: Any, max_length: int | None = None) -> str:
@@ -128,6 +130,7 @@ def changes(payload: dict[str, Any], problems: list[str]) -> Iterator[Change]:
         if not isinstance(entry_changes, list):
             problems.append(f"entry[{i}].changes: expected a list")
             continue
+        waba_id = scalar_text(entry.get("id"), 64)
         for j, change in enumerate(entry_changes):
             path = f"entry[{i}].changes[{j}]"
             if not isinstance(change, dict):
@@ -137,7 +140,7 @@ def changes(payload: dict[str, Any], problems: list[str]) -> Iterator[Change]:
             if not isinstance(value, dict):
                 problems.append(f"{path}.value: expected an object")
                 continue
-            yield Change(path=path, field=scalar_text(change.get("field"), 64) or "", value=value)
+            yield Change(path=path, field=scalar_text(change.get("field"), 64) or "", value=value, waba_id=waba_id)
 
 
 def change_fields(parsed: ParsedBody) -> list[str]:

@@ -32,6 +32,8 @@ class Hold:
     next_probe_at: datetime | None
     probe_message_id: uuid.UUID | None
     created_at: datetime
+    #: the account of the number (or the account) held (migration 0012, issue 18); None: unknown / older holds
+    waba_id: str | None = None
 
     @property
     def key(self) -> str:
@@ -51,6 +53,7 @@ class Hold:
             next_probe_at=row["next_probe_at"],
             probe_message_id=row["probe_message_id"],
             created_at=row["created_at"],
+            waba_id=row.get("waba_id"),
         )
 
 
@@ -97,6 +100,7 @@ async def place_hold(
     probe_phone_number_id: str | None,
     now: datetime,
     next_probe_at: datetime | None,
+    waba_id: str | None = None,
 ) -> bool:
     """Create the hold, or refresh its reason when it already exists (idempotent across dispatchers).
 
@@ -114,6 +118,7 @@ async def place_hold(
             next_probe_at=next_probe_at,
             created_at=now,
             updated_at=now,
+            waba_id=waba_id,
         )
     )
     created = bool(getattr(result, "rowcount", 0))

@@ -85,12 +85,23 @@ async def number_ids_by_display(session: AsyncSession) -> dict[str, str]:
 
 
 async def replace_days(
-    session: AsyncSession, points: Iterable[AnalyticsPoint], *, days: Sequence[date], now: datetime
+    session: AsyncSession,
+    points: Iterable[AnalyticsPoint],
+    *,
+    days: Sequence[date],
+    now: datetime,
+    waba_id: str | None = None,
+    legacy: bool = True,
 ) -> int:
-    """Meta's figures for ``days`` replace what was stored for them (a later read of a day is more complete)."""
+    """Meta's figures for ``days`` of one account (``waba_id``; None: every row) replace what was stored of it for
+    them (a later read of a day is more complete); ``legacy``: with the rows stored before accounts were recorded."""
     ids = await number_ids_by_display(session)
     if days:
-        await session.execute(sa.delete(A).where(A.c.day.in_(list(days))))
+        delete = sa.delete(A).where(A.c.day.in_(list(days)))
+        if waba_id is not None:
+            mine = A.c.waba_id == waba_id
+            delete = delete.where(sa.or_(mine, A.c.waba_id.is_(None)) if legacy else mine)
+        await session.execute(delete)
     merged: dict[tuple[str, date, str, str, str], dict[str, Any]] = {}
     for p in points:
         key = (p.phone_number, p.day, p.country, p.pricing_category, p.pricing_type)
@@ -103,6 +114,7 @@ async def replace_days(
                 "pricing_category": p.pricing_category,
                 "pricing_type": p.pricing_type,
                 "phone_number_id": ids.get(p.phone_number),
+                "waba_id": waba_id,
                 "volume": p.volume,
                 "cost": p.cost,
                 "synced_at": now,

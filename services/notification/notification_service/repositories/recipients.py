@@ -153,7 +153,12 @@ async def set_share(
         )
 
 
-async def active_tenants(session: AsyncSession, *, since: datetime) -> set[uuid.UUID]:
-    """Bakeries with a purchase-order message created since ``since`` (the ones that share the budget)."""
-    query = sa.select(M.c.tenant_id).where(M.c.created_at >= since, M.c.kind == "purchase_order").distinct()
-    return {row[0] for row in (await session.execute(query)).all()}
+async def active_tenant_accounts(session: AsyncSession, *, since: datetime) -> dict[uuid.UUID, str | None]:
+    """Bakeries with a purchase-order message created since ``since``, each with the account (WABA id) it sent
+    from (None: none of those messages went out yet)."""
+    query = (
+        sa.select(M.c.tenant_id, sa.func.max(M.c.waba_id))
+        .where(M.c.created_at >= since, M.c.kind == "purchase_order")
+        .group_by(M.c.tenant_id)
+    )
+    return {row[0]: row[1] for row in (await session.execute(query)).all()}

@@ -26,12 +26,13 @@ class CostGroup:
     billable: int
     unpriced: int  # billable, but no cost recorded (no rate for the category)
     cost_eur: Decimal | None  # sum of the recorded costs; None when none was recorded
+    waba_id: str | None = None  # the account the messages went out from (issue 18)
 
 
 async def cost_groups(
     session: AsyncSession, *, start: datetime, end: datetime, tenant_id: uuid.UUID | None
 ) -> list[CostGroup]:
-    """Messages created in ``[start, end)`` grouped by tenant, status and pricing category."""
+    """Messages created in ``[start, end)`` grouped by tenant, account, status and pricing category."""
     billable = sa.case((M.c.billable.is_(True), 1), else_=0)
     unpriced = sa.case((sa.and_(M.c.billable.is_(True), M.c.cost_eur.is_(None)), 1), else_=0)
     query = (
@@ -43,9 +44,10 @@ async def cost_groups(
             sa.func.sum(billable),
             sa.func.sum(unpriced),
             sa.func.sum(M.c.cost_eur),
+            M.c.waba_id,
         )
         .where(M.c.created_at >= start, M.c.created_at < end)
-        .group_by(M.c.tenant_id, M.c.status, M.c.pricing_category)
+        .group_by(M.c.tenant_id, M.c.waba_id, M.c.status, M.c.pricing_category)
     )
     if tenant_id is not None:
         query = query.where(M.c.tenant_id == tenant_id)
@@ -58,8 +60,9 @@ async def cost_groups(
             billable=int(n_billable or 0),
             unpriced=int(n_unpriced or 0),
             cost_eur=None if cost is None else Decimal(str(cost)),
+            waba_id=waba,
         )
-        for tid, status, category, count, n_billable, n_unpriced, cost in (await session.execute(query)).all()
+        for tid, status, category, count, n_billable, n_unpriced, cost, waba in (await session.execute(query)).all()
     ]
 
 

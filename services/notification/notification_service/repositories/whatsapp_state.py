@@ -30,7 +30,7 @@ S = webhook_statuses
 
 @dataclass(frozen=True, slots=True)
 class NumberRow:
-    """A phone number of the master account as last synced or reported by webhooks."""
+    """A phone number of one of the accounts as last synced or reported by webhooks."""
 
     phone_number_id: str
     display_phone_number: str | None
@@ -45,6 +45,8 @@ class NumberRow:
     override_by: str | None
     synced_at: datetime | None
     updated_at: datetime
+    #: the account the sync read it from (migration 0012, issue 18); None: not synced since
+    waba_id: str | None = None
 
 
 def _number(row: Any) -> NumberRow:
@@ -93,14 +95,23 @@ async def messaging_limit_tiers(session: AsyncSession) -> list[str]:
     return [str(r[0]) for r in rows.all() if r[0]]
 
 
-async def set_portfolio_messaging_limit(session: AsyncSession, tier: str, now: datetime) -> None:
+async def messaging_limit_tiers_by_account(session: AsyncSession) -> list[tuple[str | None, str]]:
+    """(account, tier) of the numbers that report a tier (account None: not synced since accounts were kept)."""
+    query = sa.select(P.c.waba_id, P.c.messaging_limit_tier).where(P.c.messaging_limit_tier.is_not(None))
+    return [(r[0], str(r[1])) for r in (await session.execute(query)).all() if r[1]]
+
+
+async def set_portfolio_messaging_limit(
+    session: AsyncSession, tier: str, now: datetime, *, waba_id: str | None = None, legacy: bool = True
+) -> None:
     """The messaging limit belongs to the business portfolio (since 2025-10-07), so a report for one number is
-    the limit of every number: store it on all of them."""
-    await session.execute(
-        sa.update(P)
-        .where(sa.or_(P.c.messaging_limit_tier.is_(None), P.c.messaging_limit_tier != tier))
-        .values(messaging_limit_tier=clean_text(tier, 32), updated_at=now)
-    )
+    the limit of every number of its account: store it on all of them (``waba_id`` None: every number;
+    ``legacy``: with the numbers whose account is not recorded yet). The sync reads each number's own."""
+    query = sa.update(P).where(sa.or_(P.c.messaging_limit_tier.is_(None), P.c.messaging_limit_tier != tier))
+    if waba_id is not None:
+        mine = P.c.waba_id == waba_id
+        query = query.where(sa.or_(mine, P.c.waba_id.is_(None)) if legacy else mine)
+    await session.execute(query.values(messaging_limit_tier=clean_text(tier, 32), updated_at=now))
 
 
 # ---------------------------------------------------------------- templates

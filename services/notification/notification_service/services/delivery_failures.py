@@ -33,7 +33,7 @@ from notification_service.api.schemas_admin import UnreachableClearedOut, Unreac
 from notification_service.config import NotificationSettings
 from notification_service.dispatch import outcomes
 from notification_service.dispatch.outcomes import ErrorClass, Failure, FailurePlan, Policy
-from notification_service.domain.decisions import unreachable_reason
+from notification_service.domain.decisions import account_scope_key, unreachable_reason
 from notification_service.domain.message import ErrorInfo, Message
 from notification_service.domain.templates import TEMPLATES
 from notification_service.repositories import holds as holds_repo
@@ -145,7 +145,9 @@ class AsyncFailures:
             log.warning("error %s reported in a status webhook: %s waits %.0f s", code, key.split(":")[0], delay)
         elif error_class in (ErrorClass.CREDENTIAL, ErrorClass.RESTRICTED) and number:
             failure = Failure(error_class, code, error)
-            hold = outcomes.hold_request(failure, number)
+            waba = message.waba_id or ""  # the account it went out from (issue 18): its hold, not another's
+            account_key = account_scope_key(waba, self.settings.whatsapp_business_account_id)
+            hold = outcomes.hold_request(failure, number, account_key=account_key, waba_id=waba)
             created = await holds_repo.place_hold(
                 session,
                 scope=hold.scope,
@@ -156,6 +158,7 @@ class AsyncFailures:
                 probe_phone_number_id=hold.probe_phone_number_id,
                 now=now,
                 next_probe_at=now + timedelta(seconds=self.settings.hold_probe_interval_seconds),
+                waba_id=hold.waba_id or None,
             )
             if created:
                 log.warning("sending paused for %s %s (status webhook): %s", hold.scope, hold.scope_key, hold.reason)

@@ -6,7 +6,7 @@ from typing import Any
 
 from bakery_shared.db import utcnow
 from bakery_shared.graph_versions import VersionStatus, version_status
-from notification_service.domain.decisions import ACCOUNT_SCOPE
+from notification_service.domain.decisions import ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY
 from notification_service.repositories import holds as holds_repo
 from notification_service.repositories import queue as queue_repo
 from notification_service.repositories.common import ping
@@ -64,7 +64,9 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
         }
         for h in holds
     ]
-    account_holds = [h for h in hold_list if h["scope"] == ACCOUNT_SCOPE]
+    # the environment's account held stops the service (every bakery without an account of its own); another
+    # account's hold stops only its bakeries: degraded, like a number's (issue 18)
+    account_holds = [h for h in hold_list if h["scope"] == ACCOUNT_SCOPE and h["key"] == MASTER_ACCOUNT_KEY]
     checks["sending"] = {"ok": not account_holds, "paused": hold_list}
     if account_holds:
         problems.append("sending paused for the whole account: " + account_holds[0]["reason"])
@@ -82,6 +84,8 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     checks["webhooks"] = {
         "ok": secret_ok,
         "verify_token_configured": verify_ok,
+        #: changes of entries whose WABA is no account of the platform, refused since this process started
+        "unknown_account_changes": runtime.webhooks.unknown_account_changes,
         "detail": None
         if secret_ok
         else "WHATSAPP_APP_SECRET not configured: every webhook POST is refused (503); "

@@ -40,7 +40,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 #: Columns only an admin is shown. The business-scoped user ID is the same for one supplier across every bakery of
 #: the portfolio (Meta page "Business-scoped user IDs"), so a bakery owner who saw it could recognise that its
 #: supplier also supplies other bakeries: owners never get it, not even on their own messages.
-ADMIN_ONLY_COLUMNS = ("recipient_user_id",)
+#: The account (WABA) a message went out from is the platform's business (issue 18): admins only as well.
+ADMIN_ONLY_COLUMNS = ("recipient_user_id", "waba_id")
 
 
 def shown_to(principal: Principal, row: dict[str, Any]) -> dict[str, Any]:

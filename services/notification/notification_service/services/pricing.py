@@ -129,8 +129,10 @@ async def sync_pricing_analytics(
     waba_id: str,
     now: datetime,
     days: int,
+    legacy: bool = True,
 ) -> int:
-    """Read the last ``days`` UTC days (today included) and replace what was stored for them."""
+    """Read the last ``days`` UTC days (today included) of one account and replace what was stored of that account
+    for them (``legacy``: also the rows stored before accounts were recorded: the environment's account's)."""
     today = now.astimezone(UTC).date()
     first = today - timedelta(days=max(days, 1) - 1)
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
@@ -139,4 +141,4 @@ async def sync_pricing_analytics(
     points = _points(data_points)
     covered = [first + timedelta(days=i) for i in range((today - first).days + 1)]
     async with transaction(sessions) as session:
-        return await pricing_repo.replace_days(session, points, days=covered, now=now)
+        return await pricing_repo.replace_days(session, points, days=covered, now=now, waba_id=waba_id, legacy=legacy)

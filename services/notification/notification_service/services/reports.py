@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import calendar
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bakery_shared.contracts import WhatsAppAccount
 from bakery_shared.errors import InvalidInput
 from notification_service.api.schemas_admin import (
+    AccountCostOut,
     CostEstimateOut,
     CostsOut,
     CostSummaryOut,
+    PortfolioUsageByIdOut,
     PortfolioUsageOut,
     ReconciliationOut,
     ReconciliationTotalOut,
@@ -27,7 +31,7 @@ from notification_service.api.schemas_admin import (
 )
 from notification_service.config import NotificationSettings
 from notification_service.domain.pricing import COST_QUANTUM, CURRENCY
-from notification_service.domain.shares import Share
+from notification_service.domain.shares import Share, ShareTable
 from notification_service.repositories import pricing as pricing_repo
 from notification_service.repositories import rate_limits as rate_repo
 from notification_service.repositories import reports as reports_repo
@@ -94,14 +98,18 @@ async def costs(
     tenant_id: uuid.UUID | None,
     now: datetime,
     with_meta: bool = False,
+    accounts: Sequence[WhatsAppAccount] = (),
 ) -> CostsOut:
     """Messages, statuses, categories and cost per tenant for a month (only ``tenant_id`` when given); with
-    ``with_meta`` (the admin's report) each bakery's estimate beside Meta's pricing analytics for its number."""
+    ``with_meta`` (the admin's report) each bakery's estimate beside Meta's pricing analytics for its number. The
+    same month grouped by account (issue 18, admin report): ``accounts`` names each one's kind and portfolio."""
     label, start, end = parse_month(month, now.date())
     per_tenant: dict[uuid.UUID, _Totals] = {}
+    per_account: dict[str | None, _Totals] = {}
     total = _Totals()
     for group in await reports_repo.cost_groups(session, start=start, end=end, tenant_id=tenant_id):
         per_tenant.setdefault(group.tenant_id, _Totals()).add(group)
+        per_account.setdefault(group.waba_id, _Totals()).add(group)
         total.add(group)
     if tenant_id is not None and tenant_id not in per_tenant:
         per_tenant[tenant_id] = _Totals()
@@ -111,10 +119,21 @@ async def costs(
     ]
     total_out = total.summary()
     reconciliation = await _reconcile(session, tenants, start, end, tenant_id) if with_meta else None
+    directory = {a.waba_id: a for a in accounts}
+    by_account = [
+        AccountCostOut(
+            waba_id=waba,
+            kind=directory[waba].kind if waba in directory else None,
+            portfolio_id=directory[waba].portfolio_id if waba in directory else None,
+            **acc.summary().model_dump(),
+        )
+        for waba, acc in sorted(per_account.items(), key=lambda item: item[0] or "")
+    ]
     return CostsOut(
         month=label,
         currency=CURRENCY,
         tenants=tenants,
+        accounts=by_account if with_meta else [],
         total=total_out,
         total_cost_eur=total_out.cost_eur,
         estimate=_estimate(total, start, end, now),
@@ -213,9 +232,12 @@ def _estimate(total: _Totals, start: datetime, end: datetime, now: datetime) -> 
     )
 
 
-def _tenant_usage(tenant_id: uuid.UUID, accepted: int, counted: int, share: Share) -> TenantUsageOut:
+def _tenant_usage(
+    tenant_id: uuid.UUID, accepted: int, counted: int, share: Share, portfolio_id: str | None = None
+) -> TenantUsageOut:
     return TenantUsageOut(
         tenant_id=tenant_id,
+        portfolio_id=portfolio_id,
         new_recipients_today=accepted,
         cap=share.daily,
         share_source=share.source,
@@ -236,39 +258,79 @@ async def _recipients_today(
 
 
 async def tenant_usage(
-    session: AsyncSession, settings: NotificationSettings, *, tenant_id: uuid.UUID, now: datetime
+    session: AsyncSession,
+    settings: NotificationSettings,
+    *,
+    tenant_id: uuid.UUID,
+    now: datetime,
+    accounts: Sequence[WhatsAppAccount] = (),
 ) -> TenantUsageDayOut:
-    """One tenant's new recipients today against its share of the portfolio's messaging limit."""
+    """One tenant's new recipients today against its share of its portfolio's messaging limit."""
     day, counts = await _recipients_today(session, now, tenant_id)
     counted = await rate_repo.recipients_counted(session, day, tenant_id)
-    table = await shares_service.load(session, settings, now)
-    usage = _tenant_usage(tenant_id, counts.get(tenant_id, 0), counted.get(tenant_id, 0), table.share(tenant_id))
+    table = await shares_service.load(session, settings, now, accounts)
+    usage = _tenant_usage(
+        tenant_id,
+        counts.get(tenant_id, 0),
+        counted.get(tenant_id, 0),
+        table.share(tenant_id),
+        table.portfolio_of(tenant_id),
+    )
     return TenantUsageDayOut(day=day.isoformat(), **usage.model_dump())
 
 
-async def usage(session: AsyncSession, settings: NotificationSettings, *, now: datetime) -> UsageOut:
-    """Every bakery's share of the portfolio's daily new-recipient budget and its use today, and the portfolio's
-    use against its messaging limit (``whatsapp_business_manager_messaging_limit``, shared by every number)."""
+async def usage(
+    session: AsyncSession,
+    settings: NotificationSettings,
+    *,
+    now: datetime,
+    accounts: Sequence[WhatsAppAccount] = (),
+) -> UsageOut:
+    """Every bakery's share of its portfolio's daily new-recipient budget and its use today, and each portfolio's
+    use against its messaging limit (``whatsapp_business_manager_messaging_limit``, shared by its numbers, or its
+    account's ``daily_limit``); ``portfolio`` is the environment's account's, ``portfolios`` every one (issue 18)."""
     day, counts = await _recipients_today(session, now, None)
     counted = await rate_repo.recipients_counted(session, day, None)
-    table = await shares_service.load(session, settings, now)
-    tenants = set(counts) | set(counted) | set(table.configured) | set(table.active)
-    limit = table.limit
-    total = sum(counts.values())
+    shares = await shares_service.load(session, settings, now, accounts)
+    tenants: set[uuid.UUID] = set(counts) | set(counted)
+    for table in shares.tables.values():
+        tenants |= set(table.configured) | set(table.active)
+    used: dict[str, int] = {}
+    for tenant, n in counts.items():
+        portfolio = shares.portfolio_of(tenant)
+        used[portfolio] = used.get(portfolio, 0) + n
+    wabas: dict[str, list[str]] = {}
+    for account in accounts:
+        wabas.setdefault(account.portfolio_id or account.waba_id, []).append(account.waba_id)
+    portfolios = [
+        PortfolioUsageByIdOut(
+            portfolio_id=name,
+            waba_ids=wabas.get(name, [name] if name else []),
+            **_portfolio_usage(shares.tables[name], used.get(name, 0)).model_dump(),
+        )
+        for name in sorted(shares.tables)
+    ]
     return UsageOut(
         day=day.isoformat(),
         tenant_daily_new_recipient_cap=settings.tenant_daily_new_recipient_cap or None,
         tenants=[
-            _tenant_usage(t, counts.get(t, 0), counted.get(t, 0), table.share(t)) for t in sorted(tenants, key=str)
+            _tenant_usage(t, counts.get(t, 0), counted.get(t, 0), shares.share(t), shares.portfolio_of(t))
+            for t in sorted(tenants, key=str)
         ],
-        portfolio=PortfolioUsageOut(
-            new_recipients_today=total,
-            messaging_limit_tier=table.tier,
-            messaging_limit=limit,
-            remaining=max(limit - total, 0) if limit is not None else None,
-            utilization=round(total / limit, 4) if limit else None,
-            active_bakeries=table.active_tenants,
-            derived_share=table.derived.daily,
-            configured_shares_total=sum(table.configured.values()),
-        ),
+        portfolio=_portfolio_usage(shares.table(), used.get(shares.default, 0)),
+        portfolios=portfolios,
+    )
+
+
+def _portfolio_usage(table: ShareTable, total: int) -> PortfolioUsageOut:
+    limit = table.limit
+    return PortfolioUsageOut(
+        new_recipients_today=total,
+        messaging_limit_tier=table.tier,
+        messaging_limit=limit,
+        remaining=max(limit - total, 0) if limit is not None else None,
+        utilization=round(total / limit, 4) if limit else None,
+        active_bakeries=table.active_tenants,
+        derived_share=table.derived.daily,
+        configured_shares_total=sum(table.configured.values()),
     )

@@ -1,7 +1,8 @@
 """Periodic sync of phone numbers (quality, limits, status) and templates from the Graph API.
 
 Webhooks are the fast path; this catches what they miss (quality colours are not pushed, see the reference
-§3.6). One ``GET /{waba}/phone_numbers`` and one ``GET /{waba}/message_templates`` per page, and one
+§3.6). Every active account (issue 18) with its own token: one ``GET /{waba}/phone_numbers`` per page, one
+``GET /{waba}/message_templates`` per page (the environment's account), and one
 ``GET /{waba}?fields=pricing_analytics…`` for the last ``WHATSAPP_PRICING_SYNC_DAYS`` days (Meta's bill), every
 ``WHATSAPP_SYNC_INTERVAL_SECONDS`` (default 15 min): far below Meta's 200 management calls per WABA and hour.
 On PostgreSQL only the process holding the advisory lock syncs; on SQLite there is one process anyway.
@@ -21,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.graph import GraphClient, GraphClientError
+from notification_service.accounts import Accounts
 from notification_service.config import NotificationSettings
+from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.repositories.common import advisory_unlock, try_advisory_lock
 from notification_service.services import holds as holds_service
 from notification_service.services import pricing as pricing_service
@@ -46,8 +49,11 @@ class WhatsAppSync:
         graph: GraphClient,
         on_change: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        accounts: Accounts | None = None,
     ) -> None:
         self.settings = settings
+        #: the accounts to read, each with its own token (issue 18); None: the environment's account alone
+        self.accounts = accounts
         self.engine = engine
         self.sessions = sessions
         self.graph = graph
@@ -103,70 +109,39 @@ class WhatsAppSync:
     # ------------------------------------------------------------------ work
 
     async def run_once(self, *, manual: bool = False) -> dict[str, Any]:
-        """Sync numbers and templates now. ``manual``: refused within ``WHATSAPP_SYNC_MIN_INTERVAL_SECONDS``."""
+        """Sync numbers and templates now. ``manual``: refused within ``WHATSAPP_SYNC_MIN_INTERVAL_SECONDS``.
+
+        Every active account is read with its own token (issue 18); one account's failure (a revoked token) is
+        an error of that account and the others are still read. Templates are read from the environment's account
+        only: template state is kept per name and language, not per account (an account's own templates are its
+        administrator's)."""
         now_mono = time.monotonic()
         if manual and now_mono - self._last_started < self.settings.whatsapp_sync_min_interval_seconds:
             raise SyncBusy("a sync ran moments ago; try again shortly")
-        waba = self.settings.whatsapp_business_account_id
         if self.settings.missing_master_account_variables():
             return {"status": "skipped", "reason": "WhatsApp master account not configured"}
         self._last_started = now_mono
         async with self._leader() as leader:
             if not leader:
                 raise SyncBusy("another process is syncing")
-            result: dict[str, Any] = {"status": "ok", "numbers": 0, "templates": 0, "held_numbers": [], "errors": []}
-            try:
-                numbers = await self.graph.list_phone_numbers(waba)
-            except GraphClientError as exc:
-                numbers = None
-                result["errors"].append(f"phone_numbers: {exc}")
-            if numbers is not None:
-                now = self.clock()
-                async with transaction(self.sessions) as session:
-                    for item in numbers:
-                        if not item.get("id"):
-                            continue
-                        values = state_service.number_values_from_graph(item)
-                        values["synced_at"] = now
-                        reason = await state_service.apply_number(session, str(item["id"]), values, now)
-                        if reason:
-                            result["held_numbers"].append(str(item["id"]))
-                    result["numbers"] = len(numbers)
-            try:
-                templates = await self.graph.list_templates(waba)
-            except GraphClientError as exc:
-                templates = None
-                result["errors"].append(f"message_templates: {exc}")
-            if templates is not None:
-                now = self.clock()
-                async with transaction(self.sessions) as session:
-                    for tpl in templates:
-                        if not tpl.get("name") or not tpl.get("status"):
-                            continue
-                        await state_service.apply_template(
-                            session,
-                            name=str(tpl["name"]),
-                            language=str(tpl.get("language") or ""),
-                            status=str(tpl["status"]),
-                            category=tpl.get("category"),
-                            reason=tpl.get("rejected_reason"),
-                            template_id=str(tpl.get("id") or "") or None,
-                            now=now,
-                            synced=True,
-                        )
-                    result["templates"] = len(templates)
-            if self.settings.whatsapp_pricing_sync_days > 0:
-                # Meta's own volume and cost per number, day and category: the admin's reconciliation (issue 15)
+            result: dict[str, Any] = {
+                "status": "ok",
+                "numbers": 0,
+                "templates": 0,
+                "held_numbers": [],
+                "errors": [],
+                "accounts": [],
+            }
+            for waba, token_ref in await self._accounts():
+                result["accounts"].append(waba)
                 try:
-                    result["pricing_points"] = await pricing_service.sync_pricing_analytics(
-                        self.graph,
-                        self.sessions,
-                        waba_id=waba,
-                        now=self.clock(),
-                        days=self.settings.whatsapp_pricing_sync_days,
-                    )
+                    graph = self.accounts.graph_for(token_ref) if self.accounts is not None else self.graph
                 except GraphClientError as exc:
-                    result["errors"].append(f"pricing_analytics: {exc}")
+                    result["errors"].append(f"{waba}: {exc}")
+                    continue
+                await self._sync_account(
+                    graph, waba, result, templates=waba == self.settings.whatsapp_business_account_id
+                )
             await self.finish()
             if result["errors"]:
                 result["status"] = "partial"
@@ -174,6 +149,75 @@ class WhatsAppSync:
             self.last_run = self.clock()
             self.last_result = result
             return result
+
+    async def _accounts(self) -> list[tuple[str, str]]:
+        """(WABA id, token reference) of every active account, the environment's first."""
+        if self.accounts is None:
+            return [(self.settings.whatsapp_business_account_id, "")]
+        return [(a.waba_id, a.token_ref) for a in await self.accounts.active()]
+
+    async def _sync_account(self, graph: GraphClient, waba: str, result: dict[str, Any], *, templates: bool) -> None:
+        """One account's numbers (with their account), templates (``templates``) and Meta's pricing analytics;
+        each failure is named with the account and the others still run."""
+        prefix = "" if waba == self.settings.whatsapp_business_account_id else f"{waba}: "
+        try:
+            numbers = await graph.list_phone_numbers(waba)
+        except GraphClientError as exc:
+            numbers = None
+            result["errors"].append(f"{prefix}phone_numbers: {exc}")
+        if numbers is not None:
+            now = self.clock()
+            async with transaction(self.sessions) as session:
+                for item in numbers:
+                    if not item.get("id"):
+                        continue
+                    values = state_service.number_values_from_graph(item)
+                    values["synced_at"] = now
+                    values["waba_id"] = waba
+                    reason = await state_service.apply_number(session, str(item["id"]), values, now)
+                    if reason:
+                        result["held_numbers"].append(str(item["id"]))
+                result["numbers"] += len(numbers)
+        if templates:
+            await self._sync_templates(graph, waba, result)
+        if self.settings.whatsapp_pricing_sync_days > 0:
+            # Meta's own volume and cost per number, day and category: the admin's reconciliation (issue 15)
+            try:
+                points = await pricing_service.sync_pricing_analytics(
+                    graph,
+                    self.sessions,
+                    waba_id=waba,
+                    now=self.clock(),
+                    days=self.settings.whatsapp_pricing_sync_days,
+                    legacy=waba == self.settings.whatsapp_business_account_id,
+                )
+                result["pricing_points"] = result.get("pricing_points", 0) + points
+            except GraphClientError as exc:
+                result["errors"].append(f"{prefix}pricing_analytics: {exc}")
+
+    async def _sync_templates(self, graph: GraphClient, waba: str, result: dict[str, Any]) -> None:
+        try:
+            templates = await graph.list_templates(waba)
+        except GraphClientError as exc:
+            result["errors"].append(f"message_templates: {exc}")
+            return
+        now = self.clock()
+        async with transaction(self.sessions) as session:
+            for tpl in templates:
+                if not tpl.get("name") or not tpl.get("status"):
+                    continue
+                await state_service.apply_template(
+                    session,
+                    name=str(tpl["name"]),
+                    language=str(tpl.get("language") or ""),
+                    status=str(tpl["status"]),
+                    category=tpl.get("category"),
+                    reason=tpl.get("rejected_reason"),
+                    template_id=str(tpl.get("id") or "") or None,
+                    now=now,
+                    synced=True,
+                )
+            result["templates"] = len(templates)
 
     async def finish(self) -> None:
         """After state changes: re-queue messages whose hold vanished, update the gauge, wake the dispatcher."""
@@ -187,8 +231,14 @@ class WhatsAppSync:
             self.on_change()
 
     async def refresh_number(self, phone_number_id: str) -> str | None:
-        """Read one number (``GET /{id}``, a management read) and apply its state; returns the hold reason."""
-        item = await self.graph.get_phone_number(phone_number_id)
+        """Read one number (``GET /{id}``, a management read, with the token of its account when the sync knows
+        it) and apply its state; returns the hold reason."""
+        graph = self.graph
+        if self.accounts is not None and self.accounts.several():  # a single account: no look-up at all
+            async with self.sessions() as session:
+                row = await state_repo.get_number(session, phone_number_id)
+            graph = await self.accounts.graph_for_waba(row.waba_id if row is not None else None)
+        item = await graph.get_phone_number(phone_number_id)
         now = self.clock()
         values = state_service.number_values_from_graph(item)
         values["synced_at"] = now

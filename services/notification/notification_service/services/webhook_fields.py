@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notification_service.domain.decisions import MASTER_ACCOUNT_KEY
 from notification_service.domain.webhook_payload import PHONE_NUMBER_ID_LENGTH, clean_text, scalar_text
 from notification_service.domain.whatsapp_state import digits, normalize_language, stored_template_status
 from notification_service.repositories import whatsapp_state as state_repo
@@ -26,7 +27,17 @@ class FieldResult(Protocol):
     refresh_all_numbers: bool
 
 
-async def quality(session: AsyncSession, value: dict[str, Any], result: FieldResult, now: datetime) -> None:
+async def quality(
+    session: AsyncSession,
+    value: dict[str, Any],
+    result: FieldResult,
+    now: datetime,
+    *,
+    waba_id: str | None = None,
+    legacy: bool = True,
+) -> None:
+    """``phone_number_quality_update``; the portfolio's messaging limit it carries is stored on the numbers of its
+    account (``waba_id``; ``legacy``: with the numbers whose account is not recorded; None: every number)."""
     display = digits(str(value.get("display_phone_number") or ""))
     phone_number_id = scalar_text(
         value.get("phone_number_id"), PHONE_NUMBER_ID_LENGTH
@@ -52,11 +63,21 @@ async def quality(session: AsyncSession, value: dict[str, Any], result: FieldRes
         values["status"] = str(value["status"]).upper()
     await state_service.apply_number(session, phone_number_id, values, now)
     if tier and tier.upper() != "TIER_NOT_SET":
-        await state_repo.set_portfolio_messaging_limit(session, tier.upper(), now)
+        await state_repo.set_portfolio_messaging_limit(session, tier.upper(), now, waba_id=waba_id, legacy=legacy)
     result.numbers_to_refresh.add(phone_number_id)
 
 
-async def account(session: AsyncSession, value: dict[str, Any], result: FieldResult, now: datetime) -> None:
+async def account(
+    session: AsyncSession,
+    value: dict[str, Any],
+    result: FieldResult,
+    now: datetime,
+    *,
+    account_key: str = MASTER_ACCOUNT_KEY,
+    waba_id: str | None = None,
+) -> None:
+    """``account_update``: holds or releases the account the entry is about (``account_key``: its hold key, issue
+    18), never another account's."""
     event = clean_text(value.get("event") or "", 64)
     number = value.get("phone_number") or value.get("display_phone_number")
     if number:
@@ -66,7 +87,7 @@ async def account(session: AsyncSession, value: dict[str, Any], result: FieldRes
                 session, phone_number_id, {"last_event": f"account_update:{event}", "last_event_at": now}, now
             )
             result.numbers_to_refresh.add(phone_number_id)
-    await state_service.apply_account_event(session, value, now)
+    await state_service.apply_account_event(session, value, now, account_key=account_key, waba_id=waba_id)
 
 
 async def template(session: AsyncSession, value: dict[str, Any], result: FieldResult, now: datetime) -> None:

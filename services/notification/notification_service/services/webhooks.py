@@ -10,8 +10,13 @@ Processing rules (the same on both paths):
 * a malformed item is recorded as ``invalid`` (and counted) and the others still apply; on the event-by-event
   path every change and ``statuses[]`` item runs in its own SAVEPOINT, so one that fails does not fail the others;
   every value is fitted to its column;
+* each entry is routed by its ``id``, the WhatsApp Business Account it is about (issue 18): an entry of an account
+  the platform does not know (``accounts.py``; the environment's account always is) is refused — its changes are
+  not applied, counted (``whatsapp_webhook_unknown_account_total``) and named in the event's note — while the rest
+  of the body applies; an entry without an id is the environment's account's;
 * statuses are found by ``wamid``, else by our ``biz_opaque_callback_data`` (``notification:<id>``), and are
-  only applied when ``metadata.phone_number_id`` is the number the message was sent from;
+  only applied when ``metadata.phone_number_id`` is the number the message was sent from and the entry's account
+  is the one it went out from (when the message recorded it);
 * statuses are merged by the domain transition ``domain/message.reported`` (statuses by :func:`join_status`,
   timestamps with ``min``), so any order and any duplication of a message's webhooks give the same final state;
 * ``pricing`` gives ``pricing_category``, ``pricing_type``, ``billable`` and ``cost_eur`` (rate card);
@@ -39,7 +44,9 @@ from bakery_shared.db import transaction, utcnow
 from bakery_shared.group_commit import GroupCommit
 from bakery_shared.observability import bind
 from notification_service import metrics
+from notification_service.accounts import Accounts
 from notification_service.domain import transitions
+from notification_service.domain.decisions import MASTER_ACCOUNT_KEY
 from notification_service.domain.message import KEEP, ErrorInfo, Message, StatusReport
 from notification_service.domain.pricing import RateCard, is_charged, normalize_category
 from notification_service.domain.statuses import WEBHOOK_STATUSES, MessageStatus, notification_id_from_callback
@@ -52,6 +59,7 @@ from notification_service.domain.webhook_payload import (
     clean_text,
     fit_status_item,
     inbound_sender,
+    metric_field,
     parse_body,
     scalar_text,
 )
@@ -106,6 +114,7 @@ class ProcessResult:
     refresh_all_numbers: bool = False
     invalid_body: str | None = None  # the whole body was unusable
     invalid: list[str] = field(default_factory=list)  # the parts that were skipped, and why
+    refused: list[str] = field(default_factory=list)  # changes of an account that is not ours (issue 18)
     inbound: InboundResult = field(default_factory=InboundResult)  # what suppliers wrote (issue 16)
 
     def count(self, outcome: str) -> None:
@@ -115,9 +124,10 @@ class ProcessResult:
         """What ``webhook_events.last_error`` keeps of a processed event: NULL when everything was usable."""
         if self.invalid_body is not None:
             return INVALID_BODY + self.invalid_body
-        if self.invalid:
-            more = f"; and {len(self.invalid) - 20} more" if len(self.invalid) > 20 else ""
-            return INVALID_ITEMS + "; ".join(self.invalid[:20]) + more
+        skipped = self.invalid + self.refused
+        if skipped:
+            more = f"; and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+            return INVALID_ITEMS + "; ".join(skipped[:20]) + more
         return None
 
 
@@ -150,6 +160,7 @@ class _Counts:
     transitions: Counter[tuple[str, str]]  # (status, status_reason or "webhook") → messages
     costs: dict[str, float]  # tenant id → EUR
     mismatches: int
+    account_mismatches: int = 0
 
     def publish(self) -> None:
         for (status, reason), n in self.transitions.items():
@@ -159,6 +170,8 @@ class _Counts:
             metrics.COST_EUR.labels(tenant_id=tenant_id).inc(eur)
         if self.mismatches:
             metrics.WEBHOOKS_REJECTED.labels(reason="status_phone_number_mismatch").inc(self.mismatches)
+        if self.account_mismatches:
+            metrics.WEBHOOKS_REJECTED.labels(reason="status_account_mismatch").inc(self.account_mismatches)
 
 
 def _newly_failed(update: Any, report: StatusReport) -> bool:
@@ -211,6 +224,31 @@ class _StatusItem:
     event_id: int
     phone_number_id: str | None
     item: dict[str, Any]  # fitted
+    waba_id: str = ""  # the entry's account (issue 18)
+
+
+def _account_mismatch(message: Message, waba_id: str, raw_status: str) -> bool:
+    """A status from another account than the one the message went out from (when both are known): logged."""
+    if not (message.waba_id and waba_id and message.waba_id != waba_id):
+        return False
+    with bind(tenant_id=message.tenant_id, notification_id=message.id):
+        log.warning(
+            "status %s for message %s rejected: the webhook's account %s is not the message's %s",
+            raw_status,
+            message.id,
+            waba_id,
+            message.waba_id,
+        )
+    return True
+
+
+_TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_category_update"})
+#: what each non-status field changes (``services/webhook_fields.py``)
+_FIELD_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    "phone_number_quality_update": webhook_fields.quality,
+    "message_template_status_update": webhook_fields.template,
+    "template_category_update": webhook_fields.template_category,
+}
 
 
 class WebhookProcessor:
@@ -225,8 +263,13 @@ class WebhookProcessor:
         clock: Callable[[], datetime] = utcnow,
         failures: AsyncFailures | None = None,
         replies: SupplierReplies | None = None,
+        accounts: Accounts | None = None,
     ) -> None:
         self.sessions = sessions
+        #: the accounts whose webhooks are ours (issue 18); None: every entry is applied (tools and tests)
+        self.accounts = accounts
+        #: changes refused since start because their account is not ours (the health view shows it)
+        self.unknown_account_changes = 0
         #: what suppliers write back (inbound ``messages[]``): issue 16; None: stored raw, not handled
         self.replies = replies
         self.rate_card = rate_card
@@ -336,12 +379,6 @@ class WebhookProcessor:
     ) -> tuple[dict[int, ProcessResult], list[_StatusItem], list[InboundItem], bool]:
         """Parse every event; apply its non-status changes (quality, account, templates) at once, in event order;
         collect its ``statuses[]`` items (an item that is not an object is recorded invalid here)."""
-        handlers: dict[str, Callable[[AsyncSession, dict[str, Any], ProcessResult, datetime], Awaitable[None]]] = {
-            "phone_number_quality_update": webhook_fields.quality,
-            "account_update": webhook_fields.account,
-            "message_template_status_update": webhook_fields.template,
-            "template_category_update": webhook_fields.template_category,
-        }
         results: dict[int, ProcessResult] = {}
         items: list[_StatusItem] = []
         inbound: list[InboundItem] = []
@@ -355,13 +392,11 @@ class WebhookProcessor:
                 log.warning("webhook event %s stored but not usable: %s", event_id, parsed.problem)
                 continue
             for change in changes(parsed.payload, result.invalid):
+                waba = await self._account_of(change, result)
+                if waba is None:
+                    continue
                 if change.field != "messages":
-                    handler = handlers.get(change.field)
-                    if handler is None:
-                        log.info("webhook field %s stored, not processed", change.field)
-                    else:
-                        await handler(session, change.value, result, now)
-                        changed = True
+                    changed = await self._field(session, change, waba, result, now) or changed
                     continue
                 value = change.value
                 metadata = value.get("metadata")
@@ -375,7 +410,7 @@ class WebhookProcessor:
                     result.invalid.append(f"{change.path}.value.statuses: expected a list")
                 for i, item in enumerate(as_list(statuses)):
                     if isinstance(item, dict):
-                        items.append(_StatusItem(event_id, phone_number_id, fit_status_item(item)))
+                        items.append(_StatusItem(event_id, phone_number_id, fit_status_item(item), waba))
                         continue
                     path = f"{change.path}.value.statuses[{i}]"
                     log.warning("webhook event %s: %s skipped: TypeError: expected an object", event_id, path)
@@ -411,7 +446,7 @@ class WebhookProcessor:
         records: list[dict[str, Any]] = []
         transitions_done: Counter[tuple[str, str]] = Counter()
         costs: dict[str, float] = {}
-        mismatches = 0
+        mismatches = account_mismatches = 0
         failed: list[tuple[Message, ErrorInfo]] = []  # failed statuses whose effects go beyond their message
         for status_item in items:
             item, event_id, phone_number_id = status_item.item, status_item.event_id, status_item.phone_number_id
@@ -445,6 +480,9 @@ class WebhookProcessor:
                     )
                 mismatches += 1
                 outcome = "rejected_phone_number_mismatch"
+            elif _account_mismatch(message, status_item.waba_id, raw_status):
+                account_mismatches += 1
+                outcome = "rejected_account_mismatch"
             elif (report := self._report(message, raw_status, at, wamid, item)) is None:
                 outcome = "ignored_status"
             elif (update := transitions.reported(message, report, now)) is not None:
@@ -493,7 +531,7 @@ class WebhookProcessor:
         await state_repo.record_statuses(session, records)
         if failed and self.failures is not None:
             await self.failures.apply(session, failed, now)
-        return _Counts(transitions_done, costs, mismatches)
+        return _Counts(transitions_done, costs, mismatches, account_mismatches)
 
     # ------------------------------------------------------------------ one event, item by item (the fallback)
 
@@ -553,32 +591,77 @@ class WebhookProcessor:
     ) -> None:
         """Apply every change. ``isolate``: each change and status item in its own SAVEPOINT, a failing one recorded
         as invalid while the others apply; without it the first failure raises (the caller then isolates)."""
-        handlers: dict[str, Callable[[AsyncSession, dict[str, Any], ProcessResult, datetime], Awaitable[None]]] = {
-            "phone_number_quality_update": webhook_fields.quality,
-            "account_update": webhook_fields.account,
-            "message_template_status_update": webhook_fields.template,
-            "template_category_update": webhook_fields.template_category,
-        }
         for change in changes(payload, result.invalid):
-            if change.field == "messages":
-                await self._messages(session, event_id, change, result, isolate=isolate)
+            waba = await self._account_of(change, result)
+            if waba is None:
                 continue
-            handler = handlers.get(change.field)
-            if handler is None:
-                log.info("webhook field %s stored, not processed", change.field)
+            if change.field == "messages":
+                await self._messages(session, event_id, change, waba, result, isolate=isolate)
                 continue
             if not isolate:
-                await handler(session, change.value, result, self.clock())
+                await self._field(session, change, waba, result, self.clock())
                 continue
             try:
                 async with session.begin_nested():
-                    await handler(session, change.value, result, self.clock())
+                    await self._field(session, change, waba, result, self.clock())
             except Exception as exc:  # noqa: BLE001 - this change only; the others still apply
                 log.exception("webhook event %s: %s (%s) skipped", event_id, change.path, change.field)
                 result.invalid.append(f"{change.path} ({change.field}): {type(exc).__name__}: {exc}")
 
+    async def _account_of(self, change: Change, result: ProcessResult) -> str | None:
+        """The account (WABA id) a change is applied for, or None when it is refused: its entry names an account
+        the platform does not know. Counted and logged with the WABA id and the field only (never the payload's
+        phone numbers); the body's other entries still apply and Meta gets its 200 all the same."""
+        if self.accounts is None:
+            return change.waba_id or ""
+        environment = self.accounts.environment_waba
+        waba = change.waba_id or environment  # an entry without an id: the environment's account
+        if waba == environment or await self.accounts.is_known(waba):
+            return waba
+        self.unknown_account_changes += 1
+        metrics.WEBHOOKS_UNKNOWN_ACCOUNT.labels(field=metric_field(change.field)).inc()
+        log.warning("webhook %s (%s) refused: WABA %s is no account of the platform", change.path, change.field, waba)
+        result.refused.append(f"{change.path} ({change.field}): unknown WhatsApp account {waba}; not applied")
+        return None
+
+    async def _field(
+        self, session: AsyncSession, change: Change, waba: str, result: ProcessResult, now: datetime
+    ) -> bool:
+        """Apply a non-status change (quality, account, templates); False when the field is not processed."""
+        if change.field == "phone_number_quality_update" and self.accounts is not None:
+            # the messaging limit a number reports is its portfolio's: stored on that account's numbers only
+            legacy = waba == self.accounts.environment_waba
+            await webhook_fields.quality(session, change.value, result, now, waba_id=waba, legacy=legacy)
+            return True
+        if change.field == "account_update":
+            key = self.accounts.key_for(waba) if self.accounts is not None else MASTER_ACCOUNT_KEY
+            await webhook_fields.account(session, change.value, result, now, account_key=key, waba_id=waba or None)
+            return True
+        handler = _FIELD_HANDLERS.get(change.field)
+        if handler is None:
+            log.info("webhook field %s stored, not processed", change.field)
+            return False
+        if change.field in _TEMPLATE_FIELDS and self.accounts is not None and waba != self.accounts.environment_waba:
+            # template state (and its holds) is kept per name and language for the environment's account, whose
+            # templates every number sends; another account's template events would pause or release them all
+            log.info(
+                "webhook %s of account %s stored, not applied (templates follow the environment's account)",
+                change.field,
+                waba,
+            )
+            return False
+        await handler(session, change.value, result, now)
+        return True
+
     async def _messages(
-        self, session: AsyncSession, event_id: int, change: Change, result: ProcessResult, *, isolate: bool
+        self,
+        session: AsyncSession,
+        event_id: int,
+        change: Change,
+        waba: str,
+        result: ProcessResult,
+        *,
+        isolate: bool,
     ) -> None:
         value = change.value
         metadata = value.get("metadata")
@@ -594,13 +677,13 @@ class WebhookProcessor:
             if not isolate:
                 if not isinstance(item, dict):
                     raise TypeError(f"{path}: expected an object")
-                result.count(await self._status(session, event_id, phone_number_id, fitted))
+                result.count(await self._status(session, event_id, phone_number_id, fitted, waba))
                 continue
             try:
                 if not isinstance(item, dict):
                     raise TypeError("expected an object")
                 async with session.begin_nested():
-                    outcome = await self._status(session, event_id, phone_number_id, fitted)
+                    outcome = await self._status(session, event_id, phone_number_id, fitted, waba)
             except Exception as exc:  # noqa: BLE001 - this status only; the others still apply
                 log.warning("webhook event %s: %s skipped: %s: %s", event_id, path, type(exc).__name__, exc)
                 result.invalid.append(f"{path}: {type(exc).__name__}: {exc}")
@@ -647,7 +730,7 @@ class WebhookProcessor:
         return "invalid"
 
     async def _status(
-        self, session: AsyncSession, event_id: int, phone_number_id: str | None, item: dict[str, Any]
+        self, session: AsyncSession, event_id: int, phone_number_id: str | None, item: dict[str, Any], waba: str = ""
     ) -> str:
         now = self.clock()
         wamid, raw_status, at, record = status_record(event_id, phone_number_id, item, now)
@@ -670,6 +753,10 @@ class WebhookProcessor:
                 metrics.WEBHOOKS_REJECTED.labels(reason="status_phone_number_mismatch").inc()
                 await state_repo.record_status(session, {**record, "outcome": "rejected_phone_number_mismatch"})
                 return "rejected_phone_number_mismatch"
+            if _account_mismatch(message, waba, raw_status):
+                metrics.WEBHOOKS_REJECTED.labels(reason="status_account_mismatch").inc()
+                await state_repo.record_status(session, {**record, "outcome": "rejected_account_mismatch"})
+                return "rejected_account_mismatch"
             report = self._report(message, raw_status, at, wamid, item)
             if report is None:
                 await state_repo.record_status(session, {**record, "outcome": "ignored_status"})

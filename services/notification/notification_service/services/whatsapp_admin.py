@@ -23,7 +23,12 @@ from notification_service.api.schemas_admin import (
     TemplateReleaseOut,
     TemplatesOut,
 )
-from notification_service.domain.decisions import ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY, PHONE_NUMBER_SCOPE
+from notification_service.domain.decisions import (
+    ACCOUNT_SCOPE,
+    PHONE_NUMBER_SCOPE,
+    account_scope_key,
+    account_waba_of_key,
+)
 from notification_service.domain.whatsapp_state import (
     CATEGORY_HOLD,
     TEMPLATE_SCOPE,
@@ -43,12 +48,16 @@ from notification_service.services import whatsapp_state as state_service
 
 log = logging.getLogger("notification.whatsapp.admin")
 
-#: The path segment of ``POST /holds/{phone_number_id}/release`` that names the account-wide holds.
+#: The path segment of ``POST /holds/{phone_number_id}/release`` that names the account-wide holds of the
+#: environment's account; ``account:<WABA id>`` names another account's (issue 18).
 ACCOUNT_RELEASE_KEY = "account"
 
 
-def _hold_out(hold: Hold) -> HoldOut:
-    return HoldOut(kind=hold.kind, reason=hold.reason, since=hold.created_at, error_code=hold.error_code)
+def _hold_out(hold: Hold, environment_waba: str = "") -> HoldOut:
+    waba = hold.waba_id
+    if hold.scope == ACCOUNT_SCOPE:
+        waba = account_waba_of_key(hold.scope_key, environment_waba) or None
+    return HoldOut(kind=hold.kind, reason=hold.reason, since=hold.created_at, error_code=hold.error_code, waba_id=waba)
 
 
 def _number_out(phone_number_id: str, number: NumberRow | None, holds: list[Hold]) -> NumberQualityOut:
@@ -73,8 +82,9 @@ def _number_out(phone_number_id: str, number: NumberRow | None, holds: list[Hold
     )
 
 
-async def quality(session: AsyncSession, *, last_sync_at: datetime | None) -> QualityOut:
-    """Per number: quality rating, messaging limit, status, held or not and why; then the account-wide holds."""
+async def quality(session: AsyncSession, *, last_sync_at: datetime | None, environment_waba: str = "") -> QualityOut:
+    """Per number: quality rating, messaging limit, status, held or not and why; then the account-wide holds, each
+    naming its account (``waba_id``; issue 18)."""
     numbers = await state_repo.list_numbers(session)
     holds = await holds_repo.holds(session)
     by_number: dict[str, list[Hold]] = {}
@@ -84,7 +94,7 @@ async def quality(session: AsyncSession, *, last_sync_at: datetime | None) -> Qu
     known = {n.phone_number_id for n in numbers}
     out = [_number_out(n.phone_number_id, n, by_number.get(n.phone_number_id, [])) for n in numbers]
     out += [_number_out(key, None, by_number[key]) for key in sorted(by_number) if key not in known]
-    account = [_hold_out(h) for h in holds if h.scope == ACCOUNT_SCOPE]
+    account = [_hold_out(h, environment_waba) for h in holds if h.scope == ACCOUNT_SCOPE]
     return QualityOut(
         numbers=out, account=AccountHoldsOut(held=bool(account), holds=account), last_sync_at=last_sync_at
     )
@@ -167,15 +177,24 @@ def api_version(status: VersionStatus) -> ApiVersionOut:
 
 
 async def release_holds(
-    sessions: async_sessionmaker[AsyncSession], phone_number_id: str, principal: Principal, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    phone_number_id: str,
+    principal: Principal,
+    now: datetime,
+    *,
+    environment_waba: str = "",
 ) -> ReleaseOut:
-    """Lift every hold on a number (``account``: the account-wide holds); its held messages are queued again.
+    """Lift every hold on a number (``account``: the environment's account-wide holds; ``account:<WABA id>``: that
+    account's); its held messages are queued again.
 
     A quality hold released here is not placed again while the number stays in the state the admin saw
     (``admin_override``); it is placed again if the number recovers and later drops again.
     """
-    account = phone_number_id == ACCOUNT_RELEASE_KEY
-    scope, key = (ACCOUNT_SCOPE, MASTER_ACCOUNT_KEY) if account else (PHONE_NUMBER_SCOPE, phone_number_id)
+    name, _, waba = phone_number_id.partition(":")
+    account = name == ACCOUNT_RELEASE_KEY
+    scope, key = (
+        (ACCOUNT_SCOPE, account_scope_key(waba, environment_waba)) if account else (PHONE_NUMBER_SCOPE, phone_number_id)
+    )
     async with transaction(sessions) as session:
         kinds = await holds_repo.hold_kinds(session, scope, key)
         if not kinds:

@@ -96,8 +96,16 @@ async def apply_number(
     return reason
 
 
-async def apply_account_event(session: AsyncSession, value: dict[str, Any], now: datetime) -> None:
-    """``account_update``: a restriction, deletion or ban pauses the account; reconnection/reinstatement lifts it."""
+async def apply_account_event(
+    session: AsyncSession,
+    value: dict[str, Any],
+    now: datetime,
+    *,
+    account_key: str = MASTER_ACCOUNT_KEY,
+    waba_id: str | None = None,
+) -> None:
+    """``account_update``: a restriction, deletion or ban pauses the account (``account_key``: its hold key, the
+    environment's ``master``); reconnection/reinstatement lifts it."""
     event = str(value.get("event") or "").upper()
     ban_info = value.get("ban_info")
     ban_state = str((ban_info if isinstance(ban_info, dict) else {}).get("waba_ban_state") or "").upper()
@@ -113,20 +121,21 @@ async def apply_account_event(session: AsyncSession, value: dict[str, Any], now:
         await holds_repo.place_hold(
             session,
             scope=ACCOUNT_SCOPE,
-            scope_key=MASTER_ACCOUNT_KEY,
+            scope_key=account_key,
             kind=ACCOUNT_HOLD,
             reason=clean_text(reason, 500),
             error_code=None,
             probe_phone_number_id=None,
             now=now,
             next_probe_at=None,
+            waba_id=waba_id,
         )
-        log.error("sending paused for the whole account: %s", reason)
+        log.error("sending paused for the whole account %s: %s", waba_id or account_key, reason)
     elif resume:
         await holds_service.release_hold(
-            session, scope=ACCOUNT_SCOPE, scope_key=MASTER_ACCOUNT_KEY, kind=ACCOUNT_HOLD, now=now
+            session, scope=ACCOUNT_SCOPE, scope_key=account_key, kind=ACCOUNT_HOLD, now=now
         )
-        log.warning("account_update %s: account hold lifted", event)
+        log.warning("account_update %s: hold of account %s lifted", event, waba_id or account_key)
 
 
 async def apply_template(
