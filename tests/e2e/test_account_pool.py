@@ -1,0 +1,180 @@
+"""Past 20 bakeries (issue 18), end to end through real processes: the sandbox holds three WhatsApp Business
+Accounts of 20, 20 and 5 numbers, the admin adds the two new ones (token references to files, never the token),
+45 bakeries are assigned across them, and a purchase order of each reaches its supplier from the bakery's own
+number with its own account's token (the sandbox refuses another account's token, 100/33). The status webhooks of
+all three accounts arrive at the one endpoint and are applied; a token revoked on one account holds only that
+account's bakeries; costs and limits group per account and portfolio."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.e2e.flows import enable_whatsapp, message, po_event, post_event, sandbox_control, tokens, wait_for
+from tests.stack import WABA, Stack
+
+pytestmark = pytest.mark.e2e
+
+WABA_B = "100000000000201"
+WABA_C = "100000000000301"
+TOKEN_B = "pool-token-b-0001"
+TOKEN_C = "pool-token-c-0001"
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Path]]:
+    workdir = tmp_path_factory.mktemp("pool")
+    tenant_db, notification_db = create_postgres_database(), create_postgres_database()
+    stack = Stack(
+        workdir,
+        tenant_db=tenant_db,
+        notification_db=notification_db,
+        extra_env={
+            "RECIPIENT_MIN_INTERVAL_SECONDS": "0",
+            "RATE_PER_NUMBER_PER_SECOND": "80",
+            "SANDBOX_THROUGHPUT_PER_SECOND": "1000",
+            "TENANT_DAILY_NEW_RECIPIENT_CAP": "0",
+            "TENANT_SETTINGS_TTL_SECONDS": "0.5",
+        },
+    )
+    try:
+        stack.start_all()
+        yield stack, workdir
+    finally:
+        stack.stop_all()
+        drop_postgres_database(tenant_db)
+        drop_postgres_database(notification_db)
+
+
+def admin_get(url: str, **params: Any) -> Any:
+    r = httpx.get(url, params=params, headers=tokens.admin(), timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def add_account(stack: Stack, waba_id: str, name: str, token_file: Path, **extra: Any) -> dict[str, Any]:
+    r = httpx.post(
+        f"{stack.tenant_url}/api/v1/admin/whatsapp/accounts",
+        json={"waba_id": waba_id, "display_name": name, "token_ref": f"file:{token_file}", **extra},
+        headers=tokens.admin(),
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def new_bakery(stack: Stack, name: str) -> str:
+    r = httpx.post(f"{stack.tenant_url}/api/v1/tenants", json={"name": name}, headers=tokens.admin())
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def delivered(stack: Stack, nid: str) -> dict[str, Any] | None:
+    msg = message(stack, nid)
+    return msg if msg["status"] in ("delivered", "read") else None
+
+
+def test_45_bakeries_on_three_accounts(pool: tuple[Stack, Path]) -> None:
+    stack, workdir = pool
+    # "Meta": the seed account grows to 20 numbers; two more accounts of 20 and 5, each with its own token
+    sandbox_control(stack, f"accounts/{WABA}/phone_numbers", {"numbers": 10})
+    sandbox_control(
+        stack, "accounts", {"waba_id": WABA_B, "name": "Portfolio B", "access_token": TOKEN_B, "numbers": 20}
+    )
+    sandbox_control(
+        stack, "accounts", {"waba_id": WABA_C, "name": "Portfolio C", "access_token": TOKEN_C, "numbers": 5,
+                            "messaging_limit": 250}
+    )  # fmt: skip
+    token_b, token_c = workdir / "waba-b.token", workdir / "waba-c.token"
+    token_b.write_text(TOKEN_B)
+    token_c.write_text(TOKEN_C)
+
+    added = add_account(stack, WABA_B, "Portfolio B", token_b)
+    assert len(added["numbers"]) == 20 and TOKEN_B not in str(added)
+    add_account(stack, WABA_C, "Portfolio C", token_c, daily_limit=250)
+    accounts = admin_get(f"{stack.tenant_url}/api/v1/admin/whatsapp/accounts")
+    assert [(a["waba_id"], a["source"], len(a["numbers"])) for a in accounts] == [
+        (WABA, "environment", 20),
+        (WABA_B, "database", 20),
+        (WABA_C, "database", 5),
+    ]
+
+    # 45 bakeries: the 10 demo bakeries and 35 new ones, one number each, across the three accounts
+    numbers = admin_get(f"{stack.tenant_url}/api/v1/admin/whatsapp/phone-numbers")
+    assert len(numbers) == 45
+    account_of = {n["id"]: n["waba_id"] for n in numbers}
+    assert sorted(account_of.values()).count(WABA_B) == 20 and list(account_of.values()).count(WABA_C) == 5
+    tenants = [t["tenant_id"] for t in admin_get(f"{stack.tenant_url}/api/v1/admin/whatsapp/tenants", limit=1000)]
+    tenants += [new_bakery(stack, f"Bakery {i:02d}") for i in range(45 - len(tenants))]
+    free = [n["id"] for n in numbers if not n.get("assigned_tenant_id")]
+    assert len(free) == len(tenants) == 45
+    number_of = dict(zip(tenants, free, strict=True))
+    for tenant_id, number in number_of.items():
+        enable_whatsapp(stack, tenant_id, number)
+
+    # a purchase order of each bakery
+    sent: dict[str, str] = {}  # notification id → tenant
+    with httpx.Client(timeout=30) as client:
+        for i, tenant_id in enumerate(tenants):
+            body = po_event(tenant_id, phone=f"+34 611 {i:03d} 000", number=f"PO-POOL-{i:02d}")
+            sent[post_event(stack, body, client)["notification_id"]] = tenant_id
+    for nid, tenant_id in sent.items():
+        msg = wait_for(lambda nid=nid: delivered(stack, nid), timeout=60, what=f"{nid} delivered")
+        # from the bakery's own number, recorded with that number's account; delivered = its account's status
+        # webhooks were routed and applied
+        assert msg["phone_number_id"] == number_of[tenant_id]
+        assert msg["waba_id"] == account_of[number_of[tenant_id]]
+    in_sandbox = httpx.get(f"{stack.sandbox_url}/_sandbox/messages", params={"waba_id": WABA_C}, timeout=30).json()
+    items = in_sandbox if isinstance(in_sandbox, list) else in_sandbox.get("messages", [])
+    assert len({m["phone_number_id"] for m in items}) == 5
+
+    # a token revoked on account C holds only C's bakeries; A's and B's keep flowing
+    sandbox_control(stack, "token/revoke", {"waba_id": WABA_C})
+    by_account = {WABA: None, WABA_B: None, WABA_C: None}
+    for tenant_id, number in number_of.items():
+        if by_account[account_of[number]] is None:
+            body = po_event(tenant_id, phone="+34 622 000 999", number=f"PO-REVOKE-{account_of[number][-3:]}")
+            by_account[account_of[number]] = post_event(stack, body)["notification_id"]
+    for waba in (WABA, WABA_B):
+        wait_for(lambda waba=waba: delivered(stack, str(by_account[waba])), timeout=30, what=f"{waba} still sends")
+    held = wait_for(
+        lambda: (m := message(stack, str(by_account[WABA_C])))["status"] == "held" and m, timeout=30, what="C held"
+    )
+    assert held["status_reason"].startswith("credential: (190)") and held["waba_id"] == WABA_C
+    quality = admin_get(f"{stack.notification_url}/api/v1/admin/whatsapp/quality")
+    assert quality["account"]["held"] is True
+    assert {(h["kind"], h["waba_id"]) for h in quality["account"]["holds"]} == {("credential", WABA_C)}
+
+    # the new token: rotated at "Meta", written to C's file (no restart), the hold lifted → C's message goes out
+    rotated = "pool-token-c-0002"
+    sandbox_control(stack, "token", {"waba_id": WABA_C, "token": rotated})
+    token_c.write_text(rotated)
+    r = httpx.post(
+        f"{stack.notification_url}/api/v1/admin/whatsapp/holds/account:{WABA_C}/release", headers=tokens.admin()
+    )
+    assert r.status_code == 200, r.text
+    wait_for(lambda: delivered(stack, str(by_account[WABA_C])), timeout=30, what="C's message after the rotation")
+
+    # costs and limits per account and portfolio
+    month = datetime.now(UTC).strftime("%Y-%m")
+    costs = admin_get(f"{stack.notification_url}/api/v1/admin/whatsapp/costs", month=month)
+    per_account = {a["waba_id"]: a for a in costs["accounts"]}
+    # 20 + 20 + 5 purchase orders and one more per account after the revocation
+    assert {waba: per_account[waba]["messages"] for waba in (WABA, WABA_B, WABA_C)} == {WABA: 21, WABA_B: 21, WABA_C: 6}
+    assert {per_account[waba]["kind"] for waba in (WABA, WABA_B, WABA_C)} == {"platform"}
+    assert sum(t["messages"] for t in costs["tenants"]) == 48
+    usage = admin_get(f"{stack.notification_url}/api/v1/admin/whatsapp/usage")
+    portfolios = {p["portfolio_id"]: p for p in usage["portfolios"]}
+    assert set(portfolios) == {WABA, WABA_B, WABA_C}
+    assert portfolios[WABA_C]["waba_ids"] == [WABA_C]
+    # each portfolio counts its own recipients against its own limit (C: the daily_limit the admin set, 250)
+    assert {p: portfolios[p]["new_recipients_today"] for p in portfolios} == {WABA: 21, WABA_B: 21, WABA_C: 6}
+    assert portfolios[WABA_C]["messaging_limit"] == 250
+    assert {t["portfolio_id"] for t in usage["tenants"] if t["tenant_id"] in number_of} == {WABA, WABA_B, WABA_C}
