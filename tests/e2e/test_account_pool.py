@@ -7,6 +7,7 @@ account's bakeries; costs and limits group per account and portfolio."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from tests.conftest import create_postgres_database, drop_postgres_database
 from tests.e2e.flows import enable_whatsapp, message, po_event, post_event, sandbox_control, tokens, wait_for
+from tests.e2e.test_admin_stack import cli
 from tests.stack import WABA, Stack
 
 pytestmark = pytest.mark.e2e
@@ -178,3 +180,38 @@ def test_45_bakeries_on_three_accounts(pool: tuple[Stack, Path]) -> None:
     assert {p: portfolios[p]["new_recipients_today"] for p in portfolios} == {WABA: 21, WABA_B: 21, WABA_C: 6}
     assert portfolios[WABA_C]["messaging_limit"] == 250
     assert {t["portfolio_id"] for t in usage["tenants"] if t["tenant_id"] in number_of} == {WABA, WABA_B, WABA_C}
+
+
+def test_each_account_gets_the_templates_from_here(pool: tuple[Stack, Path]) -> None:
+    """`bakery-admin templates plan|submit --account` read and create another account's templates with that
+    account's token (each WABA needs its own copy); an unknown account is a 404, not the environment's."""
+    stack, _ = pool
+    if not any(a["waba_id"] == WABA_B for a in admin_get(f"{stack.tenant_url}/api/v1/admin/whatsapp/accounts")):
+        pytest.skip("runs after test_45_bakeries_on_three_accounts, which adds account B")
+    graph_b = {"Authorization": f"Bearer {TOKEN_B}"}
+    r = httpx.delete(
+        f"{stack.sandbox_url}/v25.0/{WABA_B}/message_templates", params={"name": "inventory_alert"}, headers=graph_b
+    )
+    assert r.json() == {"success": True}, r.text
+
+    r = cli(stack, "--json", "templates", "plan", "--account", WABA_B)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["waba_id"] == WABA_B
+    missing = {(t["name"], t["language"]) for t in plan["templates"] if t["state"] == "missing"}
+    assert missing == {("inventory_alert", "es"), ("inventory_alert", "en")}
+
+    r = cli(stack, "--json", "templates", "submit", "--account", WABA_B)
+    assert r.returncode == 0, r.stdout + r.stderr
+    done = json.loads(r.stdout)
+    assert (done["waba_id"], done["created"], done["skipped"], done["refused"]) == (WABA_B, 2, 6, 0)
+    at_b = httpx.get(
+        f"{stack.sandbox_url}/v25.0/{WABA_B}/message_templates", params={"name": "inventory_alert"}, headers=graph_b
+    ).json()["data"]
+    assert {t["language"] for t in at_b} == {"es", "en"}
+    # the environment's account was not touched
+    r = cli(stack, "--json", "templates", "plan")
+    assert {t["state"] for t in json.loads(r.stdout)["templates"]} == {"present"}
+
+    r = cli(stack, "templates", "plan", "--account", "999999999999999")
+    assert r.returncode != 0 and "No active WhatsApp account 999999999999999" in r.stdout + r.stderr

@@ -427,12 +427,19 @@ def _body_text(components: list[dict[str, Any]]) -> str:
     return text + (f" [dim](e.g. {' | '.join(examples[0])})[/dim]" if examples[0] else "")
 
 
+#: ``--account WABA_ID``: the templates of another account than the environment's (issue 18)
+AccountOption = Annotated[
+    str | None, typer.Option("--account", help="WABA id of the account (default: the environment's account)")
+]
+
+
 @templates_app.command("plan")
-def templates_plan(ctx: typer.Context) -> None:
+def templates_plan(ctx: typer.Context, account: AccountOption = None) -> None:
     """What the product needs at Meta (name, language, category, components with examples) against what the WABA
     has (status, category). The notification service reads the WABA; the CLI never talks to Meta."""
     c = _state(ctx)
-    data = _call(c, "GET", f"{c.notification_url}/api/v1/admin/whatsapp/templates/plan")
+    params = {"account": account} if account else None
+    data = _call(c, "GET", f"{c.notification_url}/api/v1/admin/whatsapp/templates/plan", params=params)
     table = Table("name", "language", "category", "at the WABA", "status", "WABA category", "body (examples)")
     for t in data["templates"]:
         waba = t.get("waba") or {}
@@ -451,11 +458,12 @@ def templates_plan(ctx: typer.Context) -> None:
 
 
 @templates_app.command("submit")
-def templates_submit(ctx: typer.Context) -> None:
+def templates_submit(ctx: typer.Context, account: AccountOption = None) -> None:
     """Create the templates the WABA lacks (with the example values Meta requires); those already there are
     skipped. Exit 1 when Meta refused any (or a definition could not become a request)."""
     c = _state(ctx)
-    data = _call(c, "POST", f"{c.notification_url}/api/v1/admin/whatsapp/templates/submit")
+    params = {"account": account} if account else None
+    data = _call(c, "POST", f"{c.notification_url}/api/v1/admin/whatsapp/templates/submit", params=params)
     table = Table("name", "language", "result", "status", "id", "Meta's answer")
     for r in data["results"]:
         colour = _STATE_COLOURS.get(r["result"], "white")

@@ -68,26 +68,42 @@ async def templates(_: AdminPrincipal, runtime: RuntimeDep) -> TemplatesOut:
         return await whatsapp_admin.templates(session, last_sync_at=runtime.sync.last_run)
 
 
+#: the account (WABA id) whose templates are planned or submitted; the environment's account when absent
+AccountQuery = Annotated[
+    str | None,
+    Query(pattern=r"^[0-9]{1,64}$", description="WABA id of the account (default: the environment's account)"),
+]
+
+
 @router.get(
     "/templates/plan",
     response_model=PlanOut,
-    responses={502: {"description": "Meta did not answer"}, 503: {"description": "Master account not configured"}},
+    responses={
+        404: {"description": "No active account with that WABA id"},
+        502: {"description": "Meta did not answer"},
+        503: {"description": "Master account not configured"},
+    },
 )
-async def templates_plan(_: AdminPrincipal, runtime: RuntimeDep) -> PlanOut:
+async def templates_plan(_: AdminPrincipal, runtime: RuntimeDep, account: AccountQuery = None) -> PlanOut:
     """What the product needs at Meta (name, language, category, components with examples) against what the WABA
     has (status, category): each one missing, present or with another category. ``bakery-admin templates plan``."""
-    return await template_admin.plan(runtime.settings, runtime.graph)
+    return await template_admin.plan(await template_admin.target(runtime.settings, runtime.accounts, account))
 
 
 @router.post(
     "/templates/submit",
     response_model=SubmitOut,
-    responses={502: {"description": "Meta did not answer"}, 503: {"description": "Master account not configured"}},
+    responses={
+        404: {"description": "No active account with that WABA id"},
+        502: {"description": "Meta did not answer"},
+        503: {"description": "Master account not configured"},
+    },
 )
-async def templates_submit(_: AdminPrincipal, runtime: RuntimeDep) -> SubmitOut:
+async def templates_submit(_: AdminPrincipal, runtime: RuntimeDep, account: AccountQuery = None) -> SubmitOut:
     """Create the templates the WABA lacks (``POST /<WABA_ID>/message_templates``, with Meta's examples); those
     already there are skipped. Each result: created (PENDING review), skipped or refused with Meta's error."""
-    return await template_admin.submit(runtime.settings, runtime.graph, runtime.sessions)
+    at = await template_admin.target(runtime.settings, runtime.accounts, account)
+    return await template_admin.submit(runtime.settings, at, runtime.sessions)
 
 
 @router.post(

@@ -10,14 +10,16 @@ with the ``message_template_status_update`` webhook (or the next sync).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bakery_shared.db import transaction, utcnow
-from bakery_shared.errors import ServiceUnavailable, UpstreamError
+from bakery_shared.errors import NotFound, ServiceUnavailable, UpstreamError
 from bakery_shared.graph import GraphClient, GraphClientError, GraphError
 from bakery_shared.logging import redact
+from notification_service.accounts import Accounts
 from notification_service.api.schemas_templates import (
     ExtraTemplateOut,
     PlanItemOut,
@@ -39,13 +41,37 @@ from notification_service.services import whatsapp_state as state_service
 log = logging.getLogger("notification.whatsapp.templates")
 
 
-def _waba_id(settings: NotificationSettings) -> str:
-    missing = settings.missing_master_account_variables()
-    if missing:
-        raise ServiceUnavailable(
-            f"The WhatsApp master account is not configured: set {', '.join(missing)}", code="not_configured"
+@dataclass(frozen=True)
+class Target:
+    """The WABA whose templates are planned or submitted, and the Graph client speaking with its token."""
+
+    waba_id: str
+    graph: GraphClient
+    #: the service keeps one template state per name and language, the environment's account's (issue 18): the
+    #: creations at another account are reported, not recorded
+    records_state: bool
+
+
+async def target(settings: NotificationSettings, accounts: Accounts, waba_id: str | None = None) -> Target:
+    """The environment's account, or the active account ``waba_id`` names (404 when there is none)."""
+    if not waba_id or waba_id == accounts.environment_waba:
+        missing = settings.missing_master_account_variables()
+        if missing:
+            raise ServiceUnavailable(
+                f"The WhatsApp master account is not configured: set {', '.join(missing)}", code="not_configured"
+            )
+        return Target(str(settings.whatsapp_business_account_id), accounts.graph, records_state=True)
+    account = await accounts.find(waba_id)
+    if account is None or account.status != "active":
+        raise NotFound(
+            f"No active WhatsApp account {waba_id}: GET /api/v1/admin/whatsapp/accounts (tenant service) lists them",
+            code="account_not_found",
         )
-    return str(settings.whatsapp_business_account_id)
+    try:
+        graph = accounts.graph_for(account.token_ref)
+    except GraphClientError as exc:
+        raise ServiceUnavailable(f"Account {waba_id}: {exc}", code="not_configured") from exc
+    return Target(account.waba_id, graph, records_state=False)
 
 
 async def _waba_templates(graph: GraphClient, waba_id: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -88,9 +114,9 @@ def _plan_item(required: RequiredTemplate | SpecProblem, existing: dict[str, Any
     )
 
 
-async def plan(settings: NotificationSettings, graph: GraphClient) -> PlanOut:
-    waba_id = _waba_id(settings)
-    have = await _waba_templates(graph, waba_id)
+async def plan(at: Target) -> PlanOut:
+    waba_id = at.waba_id
+    have = await _waba_templates(at.graph, waba_id)
     needed = required_templates_or_problems()
     keys = {(r.name, r.language) for r in needed}
     extra = [
@@ -133,11 +159,9 @@ async def _header_handle(settings: NotificationSettings, graph: GraphClient, req
     )
 
 
-async def submit(
-    settings: NotificationSettings, graph: GraphClient, sessions: async_sessionmaker[AsyncSession]
-) -> SubmitOut:
+async def submit(settings: NotificationSettings, at: Target, sessions: async_sessionmaker[AsyncSession]) -> SubmitOut:
     """Create every required template the WABA lacks; one already there (any status) is skipped."""
-    waba_id = _waba_id(settings)
+    waba_id, graph = at.waba_id, at.graph
     have = await _waba_templates(graph, waba_id)
     results: list[SubmitItemOut] = []
     for required in required_templates_or_problems():
@@ -173,18 +197,19 @@ async def submit(
         status = str(answer.get("status") or "PENDING").upper()
         category = str(answer.get("category") or required.category).upper()
         template_id = str(answer.get("id") or "") or None
-        async with transaction(sessions) as session:
-            await state_service.apply_template(
-                session,
-                name=required.name,
-                language=required.language,
-                status=status,
-                category=category,
-                reason=None,
-                template_id=template_id,
-                now=utcnow(),
-            )
-        log.info("template %s (%s) submitted: %s", required.name, required.language, status)
+        if at.records_state:
+            async with transaction(sessions) as session:
+                await state_service.apply_template(
+                    session,
+                    name=required.name,
+                    language=required.language,
+                    status=status,
+                    category=category,
+                    reason=None,
+                    template_id=template_id,
+                    now=utcnow(),
+                )
+        log.info("template %s (%s) submitted at %s: %s", required.name, required.language, waba_id, status)
         results.append(
             SubmitItemOut(
                 name=required.name,
