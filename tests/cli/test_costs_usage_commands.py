@@ -55,24 +55,36 @@ COSTS: dict[str, Any] = {
     "estimate": {},
 }
 
+TIER_2K: dict[str, Any] = {
+    "new_recipients_today": 2,
+    "messaging_limit_tier": "TIER_2K",
+    "messaging_limit": 2000,
+    "remaining": 1998,
+    "utilization": 0.001,
+    "active_bakeries": 1,
+    "derived_share": 100,
+    "configured_shares_total": 0,
+}
+NO_TIER_YET = {key: None for key in TIER_2K} | {"new_recipients_today": 0, "active_bakeries": 0}
 USAGE: dict[str, Any] = {
     "day": "2026-12-04",
     "tenant_daily_new_recipient_cap": None,
     "tenants": [
-        {"tenant_id": SOL, "portfolio_id": PLATFORM, "new_recipients_today": 2, "cap": 100,
-         "share_source": "derived", "share_used": 2, "remaining": 98},
-    ],  # fmt: skip
-    "portfolio": {"new_recipients_today": 2, "messaging_limit_tier": "TIER_2K", "messaging_limit": 2000,
-                  "remaining": 1998, "utilization": 0.001, "active_bakeries": 1, "derived_share": 100,
-                  "configured_shares_total": 0},  # fmt: skip
+        {
+            "tenant_id": SOL,
+            "portfolio_id": PLATFORM,
+            "new_recipients_today": 2,
+            "cap": 100,
+            "share_source": "derived",
+            "share_used": 2,
+            "remaining": 98,
+        },
+    ],
+    "portfolio": TIER_2K,
     "portfolios": [
-        {"portfolio_id": PLATFORM, "waba_ids": [PLATFORM, EU2], "new_recipients_today": 2,
-         "messaging_limit_tier": "TIER_2K", "messaging_limit": 2000, "remaining": 1998, "utilization": 0.001,
-         "active_bakeries": 1, "derived_share": 100, "configured_shares_total": 0},
-        {"portfolio_id": OWN, "waba_ids": [OWN], "new_recipients_today": 0, "messaging_limit_tier": None,
-         "messaging_limit": None, "remaining": None, "utilization": None, "active_bakeries": 0,
-         "derived_share": None, "configured_shares_total": 0},
-    ],  # fmt: skip
+        {"portfolio_id": PLATFORM, "waba_ids": [PLATFORM, EU2], **TIER_2K},
+        {"portfolio_id": OWN, "waba_ids": [OWN], **NO_TIER_YET, "configured_shares_total": 0},
+    ],
 }
 
 ACCOUNTS = [

@@ -420,12 +420,9 @@ async function assign(tenant, select, button) {
   focusRowMessage(tenant.tenant_id);
 }
 
-function confirmUnassign(tenant, trigger) {
-  const dialog = byId("confirm-dialog");
-  byId("confirm-text").textContent = t("adminWa.confirmText", {
-    number: tenant.display_phone_number || tenant.phone_number_id,
-    name: tenant.tenant_name,
-  });
+/** Opens a confirm dialog (its confirm button focused); ``action`` runs on confirm, else the focus goes back. */
+function confirmThen(dialogId, okId, trigger, action) {
+  const dialog = byId(dialogId);
   dialog.returnValue = "";
   dialog.addEventListener(
     "close",
@@ -434,12 +431,20 @@ function confirmUnassign(tenant, trigger) {
         trigger.focus();
         return;
       }
-      await unassign(tenant);
+      await action();
     },
     { once: true },
   );
   dialog.showModal();
-  byId("confirm-ok").focus();
+  byId(okId).focus();
+}
+
+function confirmUnassign(tenant, trigger) {
+  byId("confirm-text").textContent = t("adminWa.confirmText", {
+    number: tenant.display_phone_number || tenant.phone_number_id,
+    name: tenant.tenant_name,
+  });
+  confirmThen("confirm-dialog", "confirm-ok", trigger, () => unassign(tenant));
 }
 
 async function unassign(tenant) {
@@ -527,22 +532,8 @@ async function addAccount(event) {
 }
 
 function confirmRetire(account, trigger) {
-  const dialog = byId("retire-dialog");
   byId("retire-text").textContent = t("adminWa.retireText", { name: account.display_name, waba: account.waba_id });
-  dialog.returnValue = "";
-  dialog.addEventListener(
-    "close",
-    async () => {
-      if (dialog.returnValue !== "confirm") {
-        trigger.focus();
-        return;
-      }
-      await retire(account);
-    },
-    { once: true },
-  );
-  dialog.showModal();
-  byId("retire-ok").focus();
+  confirmThen("retire-dialog", "retire-ok", trigger, () => retire(account));
 }
 
 async function retire(account) {
