@@ -78,7 +78,7 @@ def _console_errors(page: Any) -> list[str]:
 def test_admin_adds_an_account_sees_its_numbers_and_retires_it(page, needs_sandbox, tmp_path: Path, shoot):
     """Through the form against the sandbox: added once Meta (the sandbox) confirms the token reads the WABA; a
     second add is refused inline (409); retiring is refused while a bakery holds one of its numbers (409
-    account_in_use) and goes through after a confirm once it is free. No console error but the two refusals."""
+    account_in_use) and goes through after a confirm once it is free. No console error but the three refusals."""
     stack = needs_sandbox
     waba = "555000000000018"
     with httpx.Client(base_url=stack.sandbox_url, timeout=15) as client:
@@ -111,12 +111,21 @@ def test_admin_adds_an_account_sees_its_numbers_and_retires_it(page, needs_sandb
 
     form.get_by_label("ID de la cuenta (WABA)").fill(waba)
     form.get_by_label("Nombre").fill("Cartera Pruebas")
+    # the token itself instead of where it is: the service's 422 names the field, which gets the focus
+    form.get_by_label("Referencia del token").fill("EAAGpage18token")
+    form.get_by_role("button", name="Añadir cuenta").click()
+    expect(result).to_contain_text("never the token itself")
+    expect(result).to_have_attribute("data-kind", "error")
+    expect(form.get_by_label("Referencia del token")).to_be_focused()
+    expect(form.get_by_label("Referencia del token")).to_have_attribute("aria-invalid", "true")
+
     form.get_by_label("Referencia del token").fill(f"file:{token_file}")
     form.get_by_label("Límite diario (opcional)").fill("1000")
     form.get_by_label("Límite diario (opcional)").press("Enter")  # submits with the keyboard
     expect(result).to_have_text(re.compile("Cuenta Cartera Pruebas añadida con 2 número"))
     expect(result).to_have_attribute("data-kind", "success")
     expect(result).to_be_focused()
+    expect(form.get_by_label("Referencia del token")).not_to_have_attribute("aria-invalid", "true")
     row = page.locator(f'#accounts-body tr[data-waba-id="{waba}"]')
     expect(row).to_have_attribute("data-status", "active")
     expect(row).to_contain_text("0 / 20 (2 en Meta)")
@@ -175,8 +184,8 @@ def test_admin_adds_an_account_sees_its_numbers_and_retires_it(page, needs_sandb
     expect(page.locator(f'#tenants-body select option[value="{numbers[0]["id"]}"]')).to_have_count(0)
     shoot(page, "admin-whatsapp-accounts")
 
-    refused = [e for e in errors if "status of 409" in e]
-    assert len(refused) == 2, errors  # the second add and the refused retire
+    refused = [e for e in errors if "status of 409" in e or "status of 422" in e]
+    assert len(refused) == 3, errors  # the token instead of its reference, the second add, the refused retire
     assert [e for e in errors if e not in refused] == []
 
 

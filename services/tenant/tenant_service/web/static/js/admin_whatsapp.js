@@ -476,22 +476,21 @@ function accountBody(form) {
   return body;
 }
 
-/** A 422 of the request's validation names its fields: mark them and say which one to fix. */
-function fieldProblems(form, response) {
-  const detail = response.data && response.data.detail;
-  if (!Array.isArray(detail)) return { text: response.detail, field: null };
+/** The fields a refusal names: a validation 422 lists them in ``fields`` ("body.token_ref"), the account rules start
+ * their detail with the field ("token_ref: no file at …"). Marks them invalid; returns the first to focus. */
+function markRefusedFields(form, response) {
+  const data = response.data || {};
+  const names = (Array.isArray(data.fields) ? data.fields : []).map((path) => String(path).split(".").pop());
+  const lead = /^([a-z_]+):/.exec(response.detail || "");
+  if (lead) names.push(lead[1]);
   let first = null;
-  const texts = detail.map((problem) => {
-    const name = Array.isArray(problem.loc) ? problem.loc[problem.loc.length - 1] : "";
+  for (const name of names) {
     const input = form.elements[name];
-    if (input && input.setAttribute) {
-      input.setAttribute("aria-invalid", "true");
-      first = first || input;
-    }
-    const label = input && input.labels && input.labels[0] ? input.labels[0].textContent : name;
-    return label ? `${label}: ${problem.msg}` : problem.msg;
-  });
-  return { text: texts.join("; "), field: first };
+    if (!input || !input.setAttribute) continue;
+    input.setAttribute("aria-invalid", "true");
+    first = first || input;
+  }
+  return first;
 }
 
 async function addAccount(event) {
@@ -525,10 +524,9 @@ async function addAccount(event) {
     result.focus();
     return;
   }
-  const problem = fieldProblems(form, response);
-  const text = response.status === 0 ? response.detail : t("adminWa.notAdded", { detail: problem.text });
-  setResult(result, text, "error");
-  (problem.field || result).focus();
+  const field = markRefusedFields(form, response);
+  setResult(result, response.status === 0 ? response.detail : t("adminWa.notAdded", { detail: response.detail }), "error");
+  (field || result).focus();
 }
 
 function confirmRetire(account, trigger) {
