@@ -32,6 +32,7 @@ err = Console(stderr=True)
 EXIT_API_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+ACCOUNTS_PATH = "/api/v1/admin/whatsapp/accounts"
 
 
 @dataclass
@@ -228,7 +229,8 @@ def costs(
     ctx: typer.Context,
     month: Annotated[str, typer.Option(help="YYYY-MM (default: this month)")] = "",
 ) -> None:
-    """Per-bakery messages and cost (EUR) for a month: our estimate beside Meta's figure and the difference."""
+    """Per-bakery messages and cost (EUR) for a month: our estimate beside Meta's figure and the difference; then
+    the same month per WhatsApp account (a tenant-owned account's messages are billed to the bakery's own)."""
     c = _state(ctx)
     params = {"month": month} if month else {}
     data = _call(c, "GET", f"{c.notification_url}/api/v1/admin/whatsapp/costs", params=params)
@@ -262,18 +264,68 @@ def costs(
         )  # fmt: skip
         table.caption = f"Meta's figures read {total.get('meta_synced_at') or 'never (run a sync)'}"
     _emit(c, data, table)
+    accounts = data.get("accounts") if isinstance(data, dict) else None
+    if accounts and not c.as_json:
+        out.print(_account_costs_table(c, accounts))
+
+
+def _portfolio_limit(limit: int | None, tier: str | None) -> str:
+    if limit is not None:
+        return str(limit)
+    return "no limit" if tier == "TIER_UNLIMITED" else "limit unknown"
+
+
+def _account_names(c: Context) -> dict[str, str]:
+    """The accounts' display names from the tenant service (the notification service knows their ids only); a
+    tenant service that cannot list them leaves the ids as they are."""
+    try:
+        response = httpx.get(
+            f"{c.tenant_url}{ACCOUNTS_PATH}", headers={"Authorization": f"Bearer {c.token}"}, timeout=15
+        )
+    except httpx.HTTPError:
+        return {}
+    if response.status_code != 200:
+        return {}
+    return {a["waba_id"]: a["display_name"] for a in response.json() if a.get("waba_id")}
+
+
+def _account_label(names: dict[str, str], waba_id: str | None) -> str:
+    if not waba_id:
+        return "(no account)"
+    name = names.get(waba_id)
+    return f"{name} ({waba_id})" if name else waba_id
+
+
+def _account_costs_table(c: Context, accounts: list[dict[str, Any]]) -> Table:
+    """The month per WhatsApp account; a tenant-owned account's messages are billed to the bakery's own account."""
+    names = _account_names(c)
+    table = Table("account", "kind", "messages", "billable", "estimate EUR", title="per account")
+    for row in accounts:
+        kind = row.get("kind") or "unknown"
+        if kind == "tenant_owned":
+            kind = "tenant_owned (billed to the bakery)"
+        table.add_row(
+            _account_label(names, row.get("waba_id")),
+            kind,
+            str(row.get("messages", "")),
+            str(row.get("billable", "")),
+            f"{float(row.get('cost_eur', 0)):.4f}",
+        )
+    return table
 
 
 @app.command()
 def usage(ctx: typer.Context) -> None:
-    """Each bakery's share of the portfolio's daily new recipients, and its use today."""
+    """Each bakery's share of its portfolio's daily new recipients and its use today, then each portfolio (its
+    accounts, new recipients today against its limit)."""
     c = _state(ctx)
     data = _call(c, "GET", f"{c.notification_url}/api/v1/admin/whatsapp/usage")
     portfolio = data.get("portfolio", {})
-    table = Table("tenant_id", "share", "source", "used", "remaining", "accepted today")
+    table = Table("tenant_id", "portfolio", "share", "source", "used", "remaining", "accepted today")
     for row in data.get("tenants", []):
         table.add_row(
             str(row.get("tenant_id")),
+            str(row.get("portfolio_id") or ""),
             "no limit" if row.get("cap") is None else str(row.get("cap")),
             str(row.get("share_source", "")),
             str(row.get("share_used", "")),
@@ -286,6 +338,22 @@ def usage(ctx: typer.Context) -> None:
         f"{portfolio.get('active_bakeries', 0)} active bakeries, derived share {portfolio.get('derived_share')}"
     )
     _emit(c, data, table)
+    portfolios = data.get("portfolios") or []
+    if portfolios and not c.as_json:
+        names = _account_names(c)
+        by_portfolio = Table(
+            "portfolio", "accounts", "new recipients today / limit", "tier", "remaining", title="per portfolio"
+        )
+        for p in portfolios:
+            limit = p.get("messaging_limit")
+            by_portfolio.add_row(
+                str(p.get("portfolio_id")),
+                ", ".join(_account_label(names, w) for w in p.get("waba_ids") or []) or "–",
+                f"{p.get('new_recipients_today', 0)} / {_portfolio_limit(limit, p.get('messaging_limit_tier'))}",
+                str(p.get("messaging_limit_tier") or "unknown"),
+                "" if p.get("remaining") is None else str(p.get("remaining")),
+            )
+        out.print(by_portfolio)
 
 
 @app.command()
@@ -486,7 +554,6 @@ accounts_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(accounts_app, name="accounts")
-ACCOUNTS_PATH = "/api/v1/admin/whatsapp/accounts"
 
 
 @accounts_app.command("list")

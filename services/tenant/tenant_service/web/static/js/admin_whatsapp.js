@@ -1,6 +1,8 @@
-// /app/admin/whatsapp: every bakery's WhatsApp state and number, assigning and freeing numbers, the audit trail.
+// /app/admin/whatsapp: every bakery's WhatsApp state and number, assigning and freeing numbers, the accounts
+// (adding and retiring them, each one's portfolio use today and its month's cost), the audit trail.
 import {
   formatDateTime,
+  formatMoney,
   h,
   has,
   initPage,
@@ -20,7 +22,10 @@ const state = {
   audit: null,
   accounts: null, // null: not available (the accounts status line says why)
   usage: null, // tenant_id → its share of the portfolio's daily new recipients and its use today (null: n/a)
+  portfolios: null, // portfolio_id → its use today and limit (usage.portfolios[]; null: n/a)
+  accountCosts: null, // waba_id → this month's messages and cost (costs.accounts[]; null: n/a)
   rowMessages: {}, // tenant_id → {text, kind}
+  accountMessages: {}, // waba_id → {text, kind}
 };
 
 const byId = (id) => document.getElementById(id);
@@ -167,32 +172,138 @@ function renderAudit() {
   if (!state.audit.length) body.append(h("tr", {}, h("td", { colspan: "5" }, t("adminWa.noAudit"))));
 }
 
+function tenantName(tenantId) {
+  const tenant = state.tenants.find((row) => row.tenant_id === tenantId);
+  return tenant ? tenant.tenant_name : tenantId;
+}
+
+/** The account's numbers as Meta lists them, each with the bakery holding it. */
+function accountNumbers(account) {
+  if (!account.numbers || !account.numbers.length) return null;
+  const list = h(
+    "ul",
+    { class: "account-numbers" },
+    ...account.numbers.map((n) =>
+      h(
+        "li",
+        { "data-phone-number-id": n.id },
+        h("span", { class: "phone" }, n.display_phone_number),
+        n.assigned_tenant_id ? h("small", { class: "muted" }, ` · ${n.assigned_tenant_name || n.assigned_tenant_id}`) : null,
+      ),
+    ),
+  );
+  if (account.numbers.length <= 3) return list;
+  return h("details", { class: "account-numbers-more" }, h("summary", {}, t("adminWa.showNumbers", { count: account.numbers.length })), list);
+}
+
+/** Meta's limit of a tier: a number, "no limit" (TIER_UNLIMITED) or not known yet. */
+function limitWords(portfolio) {
+  if (portfolio.messaging_limit !== null && portfolio.messaging_limit !== undefined) return String(portfolio.messaging_limit);
+  return portfolio.messaging_limit_tier === "TIER_UNLIMITED" ? t("adminWa.limitUnlimited") : t("adminWa.limitUnknown");
+}
+
+/** New recipients of the account's portfolio today against its limit (shared by every account of the portfolio). */
+function todayCell(account) {
+  if (state.portfolios === null) return t("common.notAvailable");
+  const portfolio =
+    state.portfolios[account.portfolio_id] ||
+    Object.values(state.portfolios).find((p) => (p.waba_ids || []).includes(account.waba_id));
+  if (!portfolio) return "—";
+  const parts = [
+    h("span", { class: "portfolio-use" }, t("adminWa.todayUse", { used: portfolio.new_recipients_today, limit: limitWords(portfolio) })),
+  ];
+  if (portfolio.messaging_limit_tier) parts.push(h("br"), h("small", { class: "muted" }, portfolio.messaging_limit_tier));
+  if ((portfolio.waba_ids || []).length > 1) {
+    parts.push(h("br"), h("small", { class: "muted" }, t("adminWa.sharedPortfolio", { count: portfolio.waba_ids.length })));
+  }
+  return parts;
+}
+
+/** This month's messages and estimated cost of the account; a bakery's own account is billed to that bakery. */
+function monthCell(account) {
+  if (state.accountCosts === null) return t("common.notAvailable");
+  const row = state.accountCosts[account.waba_id];
+  const messages = row ? row.messages : 0;
+  const parts = [
+    h("span", { class: "account-cost" }, t("adminWa.monthUse", { messages, cost: formatMoney(row ? row.cost_eur : "0") })),
+  ];
+  if (account.kind === "tenant_owned") {
+    parts.push(
+      h("br"),
+      h("small", { class: "muted billed-to" }, t("adminWa.billedToBakery", { name: account.tenant_id ? tenantName(account.tenant_id) : "—" })),
+    );
+  }
+  return parts;
+}
+
+function accountMessage(account) {
+  const message = state.accountMessages[account.waba_id];
+  const node = h("p", {
+    class: "row-msg result",
+    id: `account-msg-${account.waba_id}`,
+    role: "status",
+    "aria-live": "polite",
+    tabindex: "-1",
+  });
+  if (message) setResult(node, message.text, message.kind);
+  return node;
+}
+
+function accountActions(account) {
+  if (account.source === "environment" || account.status !== "active") return [accountMessage(account)];
+  const retireButton = h(
+    "button",
+    {
+      type: "button",
+      class: "button button--danger-quiet button--small",
+      "data-action": "retire",
+      "aria-label": t("adminWa.retireLabel", { name: account.display_name }),
+    },
+    t("adminWa.retireShort"),
+  );
+  retireButton.addEventListener("click", () => confirmRetire(account, retireButton));
+  return [retireButton, accountMessage(account)];
+}
+
 function accountRow(account) {
   const problem = account.error;
   const kind = has(`adminWa.kind.${account.kind}`) ? t(`adminWa.kind.${account.kind}`) : account.kind;
   const source = account.source === "environment" ? [h("br"), h("small", { class: "muted" }, t("adminWa.fromEnvironment"))] : null;
+  const dailyLimit = account.daily_limit === null ? t("adminWa.noDailyLimit") : String(account.daily_limit);
   return h(
     "tr",
     { "data-waba-id": account.waba_id, "data-status": account.status },
-    h("th", { scope: "row", "data-label": t("adminWa.colAccount") }, account.display_name, source),
-    h("td", { "data-label": t("adminWa.colWaba") }, account.waba_id),
-    h("td", { "data-label": t("adminWa.colKind") }, kind),
+    h(
+      "th",
+      { scope: "row", "data-label": t("adminWa.colAccount") },
+      account.display_name,
+      source,
+      h("br"),
+      h("small", { class: "muted cell-waba" }, `WABA ${account.waba_id}`),
+      h("br"),
+      h("small", { class: "cell-kind" }, kind),
+    ),
     h(
       "td",
       { "data-label": t("adminWa.colUsed"), class: "cell-used" },
       t("adminWa.usedOfMax", { used: account.assigned_count, max: account.max_numbers, listed: account.numbers.length }),
-    ),
-    h(
-      "td",
-      { "data-label": t("adminWa.colDailyLimit") },
-      account.daily_limit === null ? t("adminWa.noDailyLimit") : String(account.daily_limit),
+      accountNumbers(account),
     ),
     h("td", { "data-label": t("adminWa.colStatus") }, t(`adminWa.accountStatus.${account.status}`)),
     h(
       "td",
-      { "data-label": t("adminWa.colProblems"), class: problem ? "cell-problem" : "" },
+      { "data-label": t("adminWa.colProblems"), class: problem ? "cell-problem cell-token" : "cell-token" },
       problem ? h("span", { class: "result", "data-kind": "error" }, problem.detail) : h("small", { class: "muted" }, account.token_ref),
     ),
+    h(
+      "td",
+      { "data-label": t("adminWa.colToday"), class: "cell-today" },
+      todayCell(account),
+      h("br"),
+      h("small", { class: "muted cell-daily-limit" }, t("adminWa.dailyLimitLine", { limit: dailyLimit })),
+    ),
+    h("td", { "data-label": t("adminWa.colMonth"), class: "cell-month" }, monthCell(account)),
+    h("td", { "data-label": t("adminWa.colActions") }, accountActions(account)),
   );
 }
 
@@ -206,20 +317,34 @@ function renderAccounts() {
   if (!state.accounts.length) body.append(h("tr", {}, h("td", { colspan: "7" }, t("adminWa.noAccounts"))));
 }
 
+/** The bakery select of the add form (a tenant_owned account belongs to one bakery). */
+function renderAddForm() {
+  const select = byId("acc-tenant");
+  const chosen = select.value;
+  select.replaceChildren(
+    h("option", { value: "" }, t("adminWa.chooseBakery")),
+    ...state.tenants.map((tenant) => h("option", { value: tenant.tenant_id }, tenant.tenant_name)),
+  );
+  select.value = chosen;
+  byId("acc-tenant-field").hidden = byId("acc-kind").value !== "tenant_owned";
+}
+
 function render() {
   renderTenants();
   renderAccounts();
+  renderAddForm();
   renderAudit();
 }
 
 async function load() {
   setResult(byId("load-status"), t("common.loading"));
-  const [tenants, numbers, audit, usage, accounts] = await Promise.all([
+  const [tenants, numbers, audit, usage, accounts, costs] = await Promise.all([
     tenantApi("/api/v1/admin/whatsapp/tenants?limit=1000"),
     tenantApi("/api/v1/admin/whatsapp/phone-numbers"),
     tenantApi("/api/v1/admin/whatsapp/audit?limit=50"),
     notificationApi("/api/v1/admin/whatsapp/usage"),
     tenantApi("/api/v1/admin/whatsapp/accounts"),
+    notificationApi("/api/v1/admin/whatsapp/costs"),
   ]);
   if (accounts.ok) {
     state.accounts = accounts.data;
@@ -230,6 +355,10 @@ async function load() {
     setResult(byId("accounts-status"), t("adminWa.accountsFailed", { detail: accounts.detail }), "error");
   }
   state.usage = usage.ok ? Object.fromEntries(usage.data.tenants.map((row) => [row.tenant_id, row])) : null;
+  state.portfolios = usage.ok ? Object.fromEntries((usage.data.portfolios || []).map((p) => [p.portfolio_id, p])) : null;
+  state.accountCosts = costs.ok
+    ? Object.fromEntries((costs.data.accounts || []).filter((a) => a.waba_id).map((a) => [a.waba_id, a]))
+    : null;
   const problems = [];
   if (tenants.ok) state.tenants = tenants.data;
   else problems.push(t("adminWa.tenantsFailed", { detail: tenants.detail }));
@@ -291,12 +420,9 @@ async function assign(tenant, select, button) {
   focusRowMessage(tenant.tenant_id);
 }
 
-function confirmUnassign(tenant, trigger) {
-  const dialog = byId("confirm-dialog");
-  byId("confirm-text").textContent = t("adminWa.confirmText", {
-    number: tenant.display_phone_number || tenant.phone_number_id,
-    name: tenant.tenant_name,
-  });
+/** Opens a confirm dialog (its confirm button focused); ``action`` runs on confirm, else the focus goes back. */
+function confirmThen(dialogId, okId, trigger, action) {
+  const dialog = byId(dialogId);
   dialog.returnValue = "";
   dialog.addEventListener(
     "close",
@@ -305,12 +431,20 @@ function confirmUnassign(tenant, trigger) {
         trigger.focus();
         return;
       }
-      await unassign(tenant);
+      await action();
     },
     { once: true },
   );
   dialog.showModal();
-  byId("confirm-ok").focus();
+  byId(okId).focus();
+}
+
+function confirmUnassign(tenant, trigger) {
+  byId("confirm-text").textContent = t("adminWa.confirmText", {
+    number: tenant.display_phone_number || tenant.phone_number_id,
+    name: tenant.tenant_name,
+  });
+  confirmThen("confirm-dialog", "confirm-ok", trigger, () => unassign(tenant));
 }
 
 async function unassign(tenant) {
@@ -326,12 +460,105 @@ async function unassign(tenant) {
   focusRowMessage(tenant.tenant_id);
 }
 
+// -- accounts: add, retire -----------------------------------------------------------------------------------
+
+const NUMBER_FIELDS = ["max_numbers", "daily_limit"];
+const OPTIONAL_FIELDS = ["portfolio_id", "daily_limit", "tenant_id"];
+
+function accountBody(form) {
+  const body = {};
+  for (const [key, raw] of new FormData(form).entries()) {
+    const value = String(raw).trim();
+    if (key === "tenant_id" && form.elements.kind.value !== "tenant_owned") continue;
+    if (value === "" && OPTIONAL_FIELDS.includes(key)) continue;
+    body[key] = NUMBER_FIELDS.includes(key) && /^\d+$/.test(value) ? Number(value) : value;
+  }
+  return body;
+}
+
+/** The fields a refusal names: a validation 422 lists them in ``fields`` ("body.token_ref"), the account rules start
+ * their detail with the field ("token_ref: no file at …"). Marks them invalid; returns the first to focus. */
+function markRefusedFields(form, response) {
+  const data = response.data || {};
+  const names = (Array.isArray(data.fields) ? data.fields : []).map((path) => String(path).split(".").pop());
+  const lead = /^([a-z_]+):/.exec(response.detail || "");
+  if (lead) names.push(lead[1]);
+  let first = null;
+  for (const name of names) {
+    const input = form.elements[name];
+    if (!input || !input.setAttribute) continue;
+    input.setAttribute("aria-invalid", "true");
+    first = first || input;
+  }
+  return first;
+}
+
+async function addAccount(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const result = byId("add-account-result");
+  const submit = byId("add-account-submit");
+  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+  const missing = ["waba_id", "display_name", "token_ref"].map((name) => form.elements[name]).find((input) => !input.value.trim());
+  if (missing) {
+    missing.setAttribute("aria-invalid", "true");
+    setResult(result, t("adminWa.fillField", { field: missing.labels[0].textContent }), "error");
+    missing.focus();
+    return;
+  }
+  if (form.elements.kind.value === "tenant_owned" && !form.elements.tenant_id.value) {
+    form.elements.tenant_id.setAttribute("aria-invalid", "true");
+    setResult(result, t("adminWa.pickBakery"), "error");
+    form.elements.tenant_id.focus();
+    return;
+  }
+  submit.disabled = true;
+  setResult(result, t("adminWa.checkingWithMeta"));
+  const response = await tenantApi("/api/v1/admin/whatsapp/accounts", { method: "POST", body: accountBody(form) });
+  submit.disabled = false;
+  if (response.ok) {
+    form.reset();
+    byId("acc-tenant-field").hidden = true;
+    setResult(result, t("adminWa.accountAdded", { name: response.data.display_name, count: response.data.numbers.length }), "success");
+    await load();
+    result.focus();
+    return;
+  }
+  const field = markRefusedFields(form, response);
+  setResult(result, response.status === 0 ? response.detail : t("adminWa.notAdded", { detail: response.detail }), "error");
+  (field || result).focus();
+}
+
+function confirmRetire(account, trigger) {
+  byId("retire-text").textContent = t("adminWa.retireText", { name: account.display_name, waba: account.waba_id });
+  confirmThen("retire-dialog", "retire-ok", trigger, () => retire(account));
+}
+
+async function retire(account) {
+  const node = byId(`account-msg-${account.waba_id}`);
+  if (node) setResult(node, t("common.working"));
+  const response = await tenantApi(`/api/v1/admin/whatsapp/accounts/${encodeURIComponent(account.waba_id)}/retire`, {
+    method: "POST",
+  });
+  state.accountMessages[account.waba_id] = response.ok
+    ? { text: t("adminWa.retired", { name: account.display_name }), kind: "success" }
+    : { text: response.detail, kind: "error" };
+  await load();
+  const message = byId(`account-msg-${account.waba_id}`);
+  if (message) message.focus();
+}
+
 initPage({
   roles: ["admin"],
   start: async () => {
     byId("reload").addEventListener("click", () => {
       state.rowMessages = {};
+      state.accountMessages = {};
       load();
+    });
+    byId("add-account").addEventListener("submit", addAccount);
+    byId("acc-kind").addEventListener("change", () => {
+      byId("acc-tenant-field").hidden = byId("acc-kind").value !== "tenant_owned";
     });
     onLanguageChange(render);
     await load();
