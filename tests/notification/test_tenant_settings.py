@@ -217,3 +217,24 @@ async def test_the_aiohttp_path_over_real_http_caches_revalidates_and_maps_failu
             await client.get(uuid.uuid4())  # nothing cached for this one
     finally:
         await client.aclose()
+
+
+async def test_a_directory_that_cannot_be_read_never_delays_the_settings(sqlite_url: str) -> None:
+    """Regression (fresh-clone CI of the issue-18 merges, tests/ops/test_metrics.py): a failed read of the accounts
+    directory put the whole tenant client in its 1 s back-off, so the next message's settings were "unavailable" and
+    it stayed queued. The directory has its own back-off; the settings are read as before."""
+    fake = FakeTenantService()
+    tenant = fake.add()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/internal/v1/whatsapp/accounts":
+            raise ValueError("a broken directory answer")
+        return fake.handler(request)
+
+    client = TenantSettingsClient(make_settings(sqlite_url), transport=httpx.MockTransport(handler), clock=lambda: 0.0)
+    try:
+        assert await client.accounts() is None
+        assert (await client.get(tenant)).whatsapp_phone_number_id == "200000000000001"
+        assert await client.accounts() is None  # backing off: not asked again within the second
+    finally:
+        await client.aclose()

@@ -87,6 +87,7 @@ class TenantSettingsClient:
         self._token: str | None = None
         self._token_expires = 0.0
         self._down_until = 0.0
+        self._accounts_down_until = 0.0
         #: Bumped by every invalidation: an answer fetched across one may predate the change and is not cached.
         self._invalidations = 0
         self._tenant_changes: dict[uuid.UUID, int] = {}
@@ -199,7 +200,7 @@ class TenantSettingsClient:
         when it cannot tell now (unreachable, an error, a body that does not match the contract: asked again in a
         few seconds); ``[]`` for a tenant service from before issue 18 (404). Either way the caller falls back to
         the environment's account."""
-        if self._clock() < self._down_until:
+        if self._clock() < max(self._down_until, self._accounts_down_until):
             return None
         headers = {
             "Authorization": f"Bearer {self._service_token()}",
@@ -210,7 +211,8 @@ class TenantSettingsClient:
             async with self._gate:
                 status, content, _ = await self._get("/internal/v1/whatsapp/accounts", headers)
         except Exception as exc:  # noqa: BLE001 - a best-effort directory: any failure falls back to the environment
-            self._down_until = self._clock() + _DOWN_BACKOFF
+            # its own back-off: a directory that cannot be read never delays the settings reads (the sends)
+            self._accounts_down_until = self._clock() + _DOWN_BACKOFF
             log.warning("the WhatsApp accounts could not be read from the tenant service: %s", type(exc).__name__)
             return None
         if status == 404:  # a tenant service from before accounts were data: the environment's account alone
