@@ -205,10 +205,13 @@ phone_numbers = sa.Table(
     sa.Index("ix_phone_numbers_display", "display_phone_number"),
 )
 
-#: Last known status of each template translation (webhooks + periodic sync); language as Meta spells it.
+#: Last known status of each template translation of each account (webhooks + periodic sync); language as Meta
+#: spells it. ``account_key`` (migration 0013, issue 18): Meta keeps templates per WABA; the key is the account
+#: holds' (``master``: the environment's account, else its WABA id; ``domain/decisions.account_scope_key``).
 message_templates = sa.Table(
     "message_templates",
     metadata,
+    sa.Column("account_key", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(512), primary_key=True),
     sa.Column("language", sa.String(16), primary_key=True),
     sa.Column("template_id", sa.String(64), nullable=True),
