@@ -16,13 +16,12 @@ from bakery_shared.db import create_engine, utcnow
 from notification_service.migrate import upgrade
 
 from .conftest import Env, EnvFactory
-from .helpers import TOKEN, WABA_ID, graph_error, po_event, token
+from .helpers import TOKEN, WABA_ID, graph_error, token
+from .test_accounts import NUMBER_A, NUMBER_B, TOKEN_B, WABA_B
+from .test_accounts import _queue as queue
+from .test_accounts import _two_accounts as two_accounts
 from .webhook_helpers import envelope, post_applied, rows
 
-WABA_B = "100000000000002"
-TOKEN_B = "account-b-token"
-NUMBER_A = "200000000000001"
-NUMBER_B = "200000000000021"
 B_KEY = f"po_notification:es@{WABA_B}"  # the template hold key of po_notification (es) at account B
 
 
@@ -39,18 +38,7 @@ async def _two_accounts(env: Env, tmp_path: Path) -> tuple[Any, Any]:
     """The environment's account (A) and account B with its own token file: a bakery on each."""
     token_file = tmp_path / "waba-b"
     token_file.write_text(TOKEN_B + "\n")
-    env.tenants.add_account(WABA_ID, "settings", source="environment")
-    account_b = env.tenants.add_account(WABA_B, f"file:{token_file}")
-    env.graph.valid_tokens.add(TOKEN_B)
-    bakery_a = env.tenants.add(phone_number_id=NUMBER_A, name="Panadería A")
-    bakery_b = env.tenants.add(phone_number_id=NUMBER_B, name="Panadería B", account=account_b)
-    return bakery_a, bakery_b
-
-
-async def _queue(env: Env, tenant: Any) -> str:
-    response = await env.post_event(po_event(tenant))
-    assert response.status_code == 202, response.text
-    return str(response.json()["notification_id"])
+    return await two_accounts(env, token_file)
 
 
 def _template_event(waba: str, field: str, value: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +86,7 @@ async def test_a_template_paused_at_one_account_holds_only_its_messages(
     env = await make_env(database_url)
     bakery_a, bakery_b = await _two_accounts(env, tmp_path)
     assert (await post_applied(env, _status_event(WABA_B, "PAUSED"))).status_code == 200
-    held, sent = await _queue(env, bakery_b), await _queue(env, bakery_a)
+    held, sent = await queue(env, bakery_b), await queue(env, bakery_a)
     d = env.dispatcher()
     await d.drain()
     message = await env.message(held)
@@ -124,7 +112,7 @@ async def test_a_template_paused_at_one_account_holds_only_its_messages(
 
     # and the other way round: paused at the environment's account, B's keep flowing
     await post_applied(env, _status_event(WABA_ID, "PAUSED"))
-    a_held, b_sent = await _queue(env, bakery_a), await _queue(env, bakery_b)
+    a_held, b_sent = await queue(env, bakery_a), await queue(env, bakery_b)
     await d.drain()
     assert (await env.message(a_held))["status"] == "held"
     assert (await env.message(b_sent))["status"] == "sent"
@@ -138,7 +126,7 @@ async def test_a_send_error_holds_the_template_at_that_account_only(
     env = await make_env(database_url)
     bakery_a, bakery_b = await _two_accounts(env, tmp_path)
     env.graph.script = [graph_error(132015, "Template is paused", 400)]
-    first = await _queue(env, bakery_b)
+    first = await queue(env, bakery_b)
     d = env.dispatcher()
     await d.drain()
     message = await env.message(first)
@@ -146,7 +134,7 @@ async def test_a_send_error_holds_the_template_at_that_account_only(
     state = {(r["account_key"], r["name"], r["language"]): r["status"] for r in await rows(env, "message_templates")}
     assert state == {(WABA_B, "po_notification", "es"): "PAUSED"}
     sends = len(env.graph.sends)
-    a_sent, b_held = await _queue(env, bakery_a), await _queue(env, bakery_b)
+    a_sent, b_held = await queue(env, bakery_a), await queue(env, bakery_b)
     await d.drain()
     assert (await env.message(a_sent))["status"] == "sent"
     assert (await env.message(b_held))["status"] == "held"  # no call to Meta for it
@@ -167,7 +155,7 @@ async def test_submit_at_another_account_records_pending_there_only(
     state = {(r["account_key"], r["language"]): r["status"] for r in await rows(env, "message_templates")}
     assert state == {(WABA_B, "es"): "PENDING", (WABA_B, "en"): "PENDING"}  # recorded at B, nothing at A
 
-    waiting, flowing = await _queue(env, bakery_b), await _queue(env, bakery_a)
+    waiting, flowing = await queue(env, bakery_b), await queue(env, bakery_a)
     d = env.dispatcher()
     await d.drain()
     assert (await env.message(waiting))["status"] == "held"  # B's messages wait for B's review
@@ -195,7 +183,7 @@ async def test_the_sync_reads_each_accounts_templates_with_its_token(
     assert template_reads == {(WABA_ID, TOKEN), (WABA_B, TOKEN_B)}
     state = {(r["account_key"], r["status"]) for r in await rows(env, "message_templates")}
     assert state == {("master", "APPROVED"), (WABA_B, "PAUSED")}
-    held, sent = await _queue(env, bakery_b), await _queue(env, bakery_a)
+    held, sent = await queue(env, bakery_b), await queue(env, bakery_a)
     d = env.dispatcher()
     await d.drain()
     assert (await env.message(held))["status"] == "held"
@@ -220,7 +208,7 @@ async def test_a_category_change_at_one_account_is_released_at_that_account(
         "new_category": "MARKETING",
     }
     await post_applied(env, _template_event(WABA_B, "template_category_update", change))
-    held, sent = await _queue(env, bakery_b), await _queue(env, bakery_a)
+    held, sent = await queue(env, bakery_b), await queue(env, bakery_a)
     await env.dispatcher().drain()
     message = await env.message(held)
     assert message["status"] == "held" and message["status_reason"].startswith("template_recategorised")

@@ -58,25 +58,22 @@ def _table(name: str, *, per_account: bool) -> None:
     )
 
 
-def upgrade() -> None:
+def _copy(*, per_account: bool, where: str = "") -> None:
+    """Replace ``message_templates`` with a copy of the other shape (per account: every row is ``master``)."""
+    new = "message_templates_0013" if per_account else "message_templates_0012"
+    _table(new, per_account=per_account)
     columns = ", ".join(_COLUMNS)
-    _table("message_templates_0013", per_account=True)
-    op.execute(
-        f"INSERT INTO message_templates_0013 (account_key, {columns}) "  # noqa: S608 - constant column names
-        f"SELECT 'master', {columns} FROM message_templates"
-    )
+    target, source = (f"account_key, {columns}", f"'master', {columns}") if per_account else (columns, columns)
+    op.execute(f"INSERT INTO {new} ({target}) SELECT {source} FROM message_templates {where}")  # noqa: S608
     op.drop_table("message_templates")
-    op.rename_table("message_templates_0013", "message_templates")
+    op.rename_table(new, "message_templates")
+
+
+def upgrade() -> None:
+    _copy(per_account=True)
 
 
 def downgrade() -> None:
     """Back to one state per (name, language): the environment's account's rows are kept, the others dropped."""
-    columns = ", ".join(_COLUMNS)
-    _table("message_templates_0012", per_account=False)
-    op.execute(
-        f"INSERT INTO message_templates_0012 ({columns}) "  # noqa: S608 - constant column names
-        f"SELECT {columns} FROM message_templates WHERE account_key = 'master'"
-    )
-    op.drop_table("message_templates")
-    op.rename_table("message_templates_0012", "message_templates")
+    _copy(per_account=False, where="WHERE account_key = 'master'")
     op.execute("DELETE FROM sending_holds WHERE scope = 'template' AND scope_key LIKE '%@%'")
