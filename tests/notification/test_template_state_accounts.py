@@ -226,6 +226,28 @@ async def test_a_category_change_at_one_account_is_released_at_that_account(
     assert bad.status_code == 422
 
 
+async def test_a_template_quality_update_is_stored_at_its_account(
+    make_env: EnvFactory, sqlite_url: str, tmp_path: Path
+) -> None:
+    env = await make_env(sqlite_url)
+    _, bakery_b = await _two_accounts(env, tmp_path)
+    value = {
+        "previous_quality_score": "GREEN",
+        "new_quality_score": "YELLOW",
+        "message_template_id": 300000000000001,
+        "message_template_name": "po_notification",
+        "message_template_language": "es",
+    }
+    assert (await post_applied(env, _template_event(WABA_B, "message_template_quality_update", value))).status_code
+    listed = await _admin_templates(env)
+    b = listed[WABA_B][("po_notification", "es")]
+    assert (b["quality_score"], b["status"], b["action"]) == ("YELLOW", "UNKNOWN", "send")  # shown, holds nothing
+    assert listed[WABA_ID] == {}
+    sent = await queue(env, bakery_b)
+    await env.dispatcher().drain()
+    assert (await env.message(sent))["status"] == "sent"
+
+
 async def test_existing_template_state_becomes_the_environments(database_url: str) -> None:
     """0013 keeps what was known: every row and template hold from before is the environment's account's."""
     await asyncio.to_thread(upgrade, database_url, "0012")

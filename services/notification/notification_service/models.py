@@ -225,6 +225,8 @@ message_templates = sa.Table(
     sa.Column("category_changed_at", UTCDateTime(), nullable=True),
     sa.Column("accepted_category", sa.String(32), nullable=True),
     sa.Column("accepted_by", sa.String(128), nullable=True),
+    # migration 0013 (issue 18): Meta's quality score of the translation at that account (quality webhook)
+    sa.Column("quality_score", sa.String(16), nullable=True),
 )
 
 # ---------------------------------------------------------------- issue 15: unreachable suppliers, shares (0007)

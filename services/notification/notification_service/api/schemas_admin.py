@@ -82,6 +82,9 @@ class TemplateLanguageOut(BaseModel):
         default=None, description="The category an admin accepted by releasing the category hold"
     )
     held: bool = Field(default=False, description="A hold (status or category) keeps this translation's messages")
+    quality_score: str | None = Field(
+        default=None, description="Meta's quality score at this account (GREEN, YELLOW, RED, UNKNOWN); null: none"
+    )
     hold_reason: str | None = None
     route: str = Field(
         default="messages", description="Where its messages go: messages, or marketing_messages (accepted MARKETING)"

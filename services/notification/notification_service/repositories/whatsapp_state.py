@@ -136,6 +136,8 @@ class TemplateRow:
     accepted_by: str | None = None
     #: the account (migration 0013, issue 18): ``master`` for the environment's, else its WABA id
     account_key: str = MASTER_ACCOUNT_KEY
+    #: Meta's quality score of the translation at that account (``message_template_quality_update``)
+    quality_score: str | None = None
 
 
 #: (account key, name, normalised language) of a template translation at one account

@@ -118,6 +118,29 @@ async def template(
     log.warning("template %s (%s) is now %s at %s (webhook)", name, language, event, account_key)
 
 
+async def template_quality(
+    session: AsyncSession,
+    value: dict[str, Any],
+    result: FieldResult,
+    now: datetime,
+    *,
+    account_key: str = MASTER_ACCOUNT_KEY,
+) -> None:
+    """``message_template_quality_update``: the translation's quality score at the entry's account, for the admin
+    (nothing is held for it: Meta pauses a template whose quality falls, and says so with a status update)."""
+    name = scalar_text(value.get("message_template_name"), 512) or ""
+    language = clean_text(normalize_language(scalar_text(value.get("message_template_language"), 64)), 16)
+    score = (scalar_text(value.get("new_quality_score"), 16) or "").upper()
+    if not name or not score:
+        return
+    values: dict[str, Any] = {"quality_score": score}
+    template_id = scalar_text(value.get("message_template_id"), 64)
+    if template_id:
+        values["template_id"] = template_id
+    await state_repo.upsert_template(session, name, language, values, now, account_key=account_key)
+    log.info("template %s (%s) at %s: quality %s", name, language, account_key, score)
+
+
 async def template_category(
     session: AsyncSession,
     value: dict[str, Any],

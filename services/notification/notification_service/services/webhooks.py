@@ -243,12 +243,15 @@ def _account_mismatch(message: Message, waba_id: str, raw_status: str) -> bool:
     return True
 
 
-_TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_category_update"})
+_TEMPLATE_FIELDS = frozenset(
+    {"message_template_status_update", "template_category_update", "message_template_quality_update"}
+)
 #: what each non-status field changes (``services/webhook_fields.py``)
 _FIELD_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     "phone_number_quality_update": webhook_fields.quality,
     "message_template_status_update": webhook_fields.template,
     "template_category_update": webhook_fields.template_category,
+    "message_template_quality_update": webhook_fields.template_quality,
 }
 
 

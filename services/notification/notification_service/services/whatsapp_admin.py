@@ -134,6 +134,7 @@ async def templates(
                 category_changed_at=row.category_changed_at,
                 accepted_category=row.accepted_category,
                 held=hold is not None,
+                quality_score=row.quality_score,
                 hold_reason=hold.reason if hold else None,
                 route=send_route(row.category, row.accepted_category),
             )

@@ -6,6 +6,9 @@ the environment's account's: it becomes ``master``. The template holds (scope ``
 account keep their key ``<name>:<language>``, so nothing held before the upgrade is released or re-keyed; another
 account's are ``<name>:<language>@<WABA id>`` (``domain/whatsapp_state.template_scope_key``).
 
+It also gains ``quality_score``: Meta's quality score of the translation at that account (GREEN, YELLOW, RED or
+UNKNOWN), from the ``message_template_quality_update`` webhook (shown to the admin; Meta pauses a template itself).
+
 The primary key changes, so the table is copied (the same on SQLite and PostgreSQL).
 
 Revision ID: 0013
@@ -40,6 +43,7 @@ _COLUMNS = (
 
 def _table(name: str, *, per_account: bool) -> None:
     key = [sa.Column("account_key", sa.String(64), primary_key=True)] if per_account else []
+    quality = [sa.Column("quality_score", sa.String(16), nullable=True)] if per_account else []
     op.create_table(
         name,
         *key,
@@ -55,6 +59,7 @@ def _table(name: str, *, per_account: bool) -> None:
         sa.Column("category_changed_at", UTCDateTime(), nullable=True),
         sa.Column("accepted_category", sa.String(32), nullable=True),
         sa.Column("accepted_by", sa.String(128), nullable=True),
+        *quality,
     )
 
 
