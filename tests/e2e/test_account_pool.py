@@ -201,6 +201,7 @@ def test_each_account_gets_the_templates_from_here(pool: tuple[Stack, Path]) -> 
     missing = {(t["name"], t["language"]) for t in plan["templates"] if t["state"] == "missing"}
     assert missing == {("inventory_alert", "es"), ("inventory_alert", "en")}
 
+    sandbox_control(stack, "limits", {"template_auto_approve_seconds": 1.0})  # Meta's review: approved in 1 s
     r = cli(stack, "--json", "templates", "submit", "--account", WABA_B)
     assert r.returncode == 0, r.stdout + r.stderr
     done = json.loads(r.stdout)
@@ -209,6 +210,17 @@ def test_each_account_gets_the_templates_from_here(pool: tuple[Stack, Path]) -> 
         f"{stack.sandbox_url}/v25.0/{WABA_B}/message_templates", params={"name": "inventory_alert"}, headers=graph_b
     ).json()["data"]
     assert {t["language"] for t in at_b} == {"es", "en"}
+
+    # recorded at B (its messages of them wait for B's review), then B's review webhook approves them at B
+    def recorded_at_b() -> dict[str, str]:
+        listed = admin_get(f"{stack.notification_url}/api/v1/admin/whatsapp/templates")
+        accounts = {a["waba_id"]: a["templates"] for a in listed["accounts"]}
+        alerts = [t for t in accounts.get(WABA_B, []) if t["name"] == "inventory_alert"]
+        return {x["language"]: x["status"] for t in alerts for x in t["languages"]}
+
+    assert set(recorded_at_b()) == {"es", "en"}
+    wait_for(lambda: recorded_at_b() == {"es": "APPROVED", "en": "APPROVED"}, timeout=30, what="B's review")
+    sandbox_control(stack, "limits", {"template_auto_approve_seconds": -1})
     # the environment's account was not touched
     r = cli(stack, "--json", "templates", "plan")
     assert {t["state"] for t in json.loads(r.stdout)["templates"]} == {"present"}

@@ -225,6 +225,10 @@ class FakeGraph:
     probe_tokens: list[str] = field(default_factory=list)
     #: (WABA id, kind, token) of each list call: which account was read with which token
     list_calls: list[tuple[str, str, str]] = field(default_factory=list)
+    #: the templates of each WABA when several accounts are tested (issue 18); absent: :attr:`templates`
+    templates_by_waba: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: (WABA id, token, body) of each ``POST /{waba}/message_templates`` (answered PENDING, added to its templates)
+    created_templates: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -306,7 +310,24 @@ class FakeGraph:
         data = list(self.numbers.values()) if kind == "phone_numbers" else list(self.templates)
         if kind == "phone_numbers" and waba in self.numbers_by_waba:
             data = [self.numbers[n] for n in self.numbers_by_waba[waba]]
+        if kind == "message_templates" and waba in self.templates_by_waba:
+            data = list(self.templates_by_waba[waba])
         return httpx.Response(200, json={"data": data, "paging": {"cursors": {"before": "a", "after": "b"}}})
+
+    def create_template_handler(self, request: httpx.Request, waba: str) -> httpx.Response:
+        """``POST /{waba}/message_templates``: the template is PENDING at that WABA (Meta reviews it later)."""
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = json.loads(request.content)
+        self.created_templates.append((waba, bearer, body))
+        auth_error = self._auth_error(request)
+        if auth_error is not None:
+            return auth_error
+        template_id = f"9{len(self.created_templates):014d}"
+        category = body.get("category", "UTILITY")
+        item = {"id": template_id, "name": body["name"], "language": body["language"], "status": "PENDING",
+                "category": category}  # fmt: skip
+        self.templates_by_waba.setdefault(waba, []).append(item)
+        return httpx.Response(200, json={"id": template_id, "status": "PENDING", "category": category})
 
     def transport(self) -> httpx.MockTransport:
         router = respx.Router(base_url=f"{GRAPH_URL}/{API_VERSION}", assert_all_mocked=True)
@@ -322,6 +343,7 @@ class FakeGraph:
         router.get(path__regex=r"/(?P<waba>\d+)/(?P<kind>phone_numbers|message_templates)$").mock(
             side_effect=self.list_handler
         )
+        router.post(path__regex=r"/(?P<waba>\d+)/message_templates$").mock(side_effect=self.create_template_handler)
         return httpx.MockTransport(router.async_handler)
 
     def sent_to(self) -> list[str]:

@@ -263,13 +263,16 @@ async def test_the_sync_reads_every_account_with_its_token_and_survives_one_fail
     result = await env.app.state.runtime.sync.run_once()
     assert result["accounts"] == [WABA_ID, WABA_B, "100000000000003"]  # the retired account is not read
     assert result["status"] == "partial" and result["numbers"] == 2
-    assert [e.split(":")[0] for e in result["errors"]] == [WABA_B, WABA_B]  # its numbers and its pricing
+    # its numbers, its templates and its pricing
+    assert [e.split(":")[0] for e in result["errors"]] == [WABA_B, WABA_B, WABA_B]
     calls = {(waba, kind): tok for waba, kind, tok in env.graph.list_calls}
     assert calls == {
         (WABA_ID, "phone_numbers"): TOKEN,
-        (WABA_ID, "message_templates"): TOKEN,  # templates: the environment's account's
+        (WABA_ID, "message_templates"): TOKEN,
         (WABA_B, "phone_numbers"): "revoked-token",
+        (WABA_B, "message_templates"): "revoked-token",  # every account's templates, with its own token
         ("100000000000003", "phone_numbers"): "account-c-token",
+        ("100000000000003", "message_templates"): "account-c-token",
     }
     numbers = {n["phone_number_id"]: n["waba_id"] for n in await rows(env, "phone_numbers")}
     assert numbers == {NUMBER_A: WABA_ID, "200000000000031": "100000000000003"}

@@ -205,10 +205,13 @@ phone_numbers = sa.Table(
     sa.Index("ix_phone_numbers_display", "display_phone_number"),
 )
 
-#: Last known status of each template translation (webhooks + periodic sync); language as Meta spells it.
+#: Last known status of each template translation of each account (webhooks + periodic sync); language as Meta
+#: spells it. ``account_key`` (migration 0013, issue 18): Meta keeps templates per WABA; the key is the account
+#: holds' (``master``: the environment's account, else its WABA id; ``domain/decisions.account_scope_key``).
 message_templates = sa.Table(
     "message_templates",
     metadata,
+    sa.Column("account_key", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(512), primary_key=True),
     sa.Column("language", sa.String(16), primary_key=True),
     sa.Column("template_id", sa.String(64), nullable=True),
@@ -222,6 +225,8 @@ message_templates = sa.Table(
     sa.Column("category_changed_at", UTCDateTime(), nullable=True),
     sa.Column("accepted_category", sa.String(32), nullable=True),
     sa.Column("accepted_by", sa.String(128), nullable=True),
+    # migration 0013 (issue 18): Meta's quality score of the translation at that account (quality webhook)
+    sa.Column("quality_score", sa.String(16), nullable=True),
 )
 
 # ---------------------------------------------------------------- issue 15: unreachable suppliers, shares (0007)

@@ -63,9 +63,12 @@ async def quality(_: AdminPrincipal, runtime: RuntimeDep) -> QualityOut:
 
 @router.get("/templates", response_model=TemplatesOut)
 async def templates(_: AdminPrincipal, runtime: RuntimeDep) -> TemplatesOut:
-    """Templates with their status per language, as last synced or reported by webhooks."""
+    """Templates with their status per language, as last synced or reported by webhooks: ``templates`` the
+    environment's account's, ``accounts`` every account's (Meta keeps templates per WABA)."""
     async with runtime.sessions() as session:
-        return await whatsapp_admin.templates(session, last_sync_at=runtime.sync.last_run)
+        return await whatsapp_admin.templates(
+            session, last_sync_at=runtime.sync.last_run, environment_waba=runtime.accounts.environment_waba
+        )
 
 
 #: the account (WABA id) whose templates are planned or submitted; the environment's account when absent
@@ -116,11 +119,21 @@ async def release_template(
     language: Annotated[str, Path(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$", description="e.g. es, en_US")],
     principal: AdminPrincipal,
     runtime: RuntimeDep,
+    account: AccountQuery = None,
 ) -> TemplateReleaseOut:
-    """Accept the category Meta gave a template translation (e.g. MARKETING): its category hold is lifted and its
-    messages are sent as that category (MARKETING: through ``/marketing_messages``). Placed again if Meta changes
-    the category once more."""
-    released = await whatsapp_admin.release_template(runtime.sessions, name, language, principal, utcnow())
+    """Accept the category Meta gave a template translation (e.g. MARKETING) at an account (``?account=<WABA
+    id>``; default the environment's): its category hold is lifted and that account's messages of it are sent as
+    that category (MARKETING: through ``/marketing_messages``). Placed again if Meta changes the category once
+    more."""
+    released = await whatsapp_admin.release_template(
+        runtime.sessions,
+        name,
+        language,
+        principal,
+        utcnow(),
+        account_key=runtime.accounts.key_for(account),
+        environment_waba=runtime.accounts.environment_waba,
+    )
     runtime.wakeup.notify()
     return released
 

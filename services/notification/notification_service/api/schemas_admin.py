@@ -82,6 +82,9 @@ class TemplateLanguageOut(BaseModel):
         default=None, description="The category an admin accepted by releasing the category hold"
     )
     held: bool = Field(default=False, description="A hold (status or category) keeps this translation's messages")
+    quality_score: str | None = Field(
+        default=None, description="Meta's quality score at this account (GREEN, YELLOW, RED, UNKNOWN); null: none"
+    )
     hold_reason: str | None = None
     route: str = Field(
         default="messages", description="Where its messages go: messages, or marketing_messages (accepted MARKETING)"
@@ -92,11 +95,26 @@ class TemplateOut(BaseModel):
     name: str
     category: str | None
     languages: list[TemplateLanguageOut]
+    waba_id: str | None = Field(
+        default=None, description="The account (WABA) this state is of; null: the environment's, not configured"
+    )
+
+
+class AccountTemplatesOut(BaseModel):
+    """One account's templates (Meta keeps templates per WABA; issue 18)."""
+
+    waba_id: str | None = Field(description="The account's WABA id (null: the environment's, not configured)")
+    environment: bool = Field(description="The environment's account (WHATSAPP_BUSINESS_ACCOUNT_ID)")
+    templates: list[TemplateOut]
 
 
 class TemplatesOut(BaseModel):
-    templates: list[TemplateOut]
+    templates: list[TemplateOut] = Field(description="The environment's account's templates")
     last_sync_at: IsoTime | None
+    accounts: list[AccountTemplatesOut] = Field(
+        default_factory=list,
+        description="Every account's templates, the environment's first (its list is also ``templates``)",
+    )
 
 
 # ---------------------------------------------------------------- costs
@@ -264,6 +282,7 @@ class ReleaseOut(BaseModel):
 class TemplateReleaseOut(BaseModel):
     name: str
     language: str
+    waba_id: str | None = Field(default=None, description="The account whose translation was released")
     category: str | None = Field(description="The category accepted (its messages are sent as that category)")
     route: str = Field(description="messages, or marketing_messages for an accepted MARKETING template")
     released: list[str] = Field(description="Kinds of the holds lifted")

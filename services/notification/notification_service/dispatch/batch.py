@@ -95,7 +95,8 @@ class Batch:
         self._accepted: list[tuple[_Out, SendResult, int]] = []
         self._tenant_of: dict[uuid.UUID, uuid.UUID] = {}
         self._probes: dict[uuid.UUID, holds_repo.Hold] = {}
-        self._marketing: set[tuple[str, str]] = set()  # accepted MARKETING templates: /marketing_messages
+        #: accepted MARKETING templates (account key, name, language): /marketing_messages
+        self._marketing: set[tuple[str, str, str]] = set()
         self._opted_out: dict[tuple[uuid.UUID, str], str] = {}  # suppliers who opted out of a bakery (issue 16)
         self._last_inbound: dict[tuple[str, str], datetime] = {}  # customer-service windows of free-form sends
         #: what the tenant client knew of each tenant when its settings were read (see _send_one)
@@ -177,7 +178,7 @@ class Batch:
         unfinished: dict[uuid.UUID, datetime],
         lease: Lease,
         holds: list[holds_repo.Hold],
-        states: dict[tuple[str, str], dict[str, Any]],
+        states: dict[state_repo.TemplateKey, dict[str, Any]],
         unreachable: dict[tuple[uuid.UUID, str], str],
     ) -> None:
         ctx = self.ctx

@@ -224,6 +224,8 @@ class FailurePlan:
     unreachable: bool = False
     #: (template name, language, status) to record for the template the message used (132015, 132016)
     template_status: tuple[str, str, str] | None = None
+    #: the account key at which to record it (issue 18): the message's account (``master``: the environment's)
+    template_account: str = MASTER_ACCOUNT_KEY
 
 
 def plan_failure(
@@ -243,7 +245,8 @@ def plan_failure(
 
     ``template`` is the (name, Meta language code) the message was sent with: a template error records its status.
     ``account_key`` is the ``account`` hold key of the number's account (``master``: the environment's), so a
-    token problem holds that account only (issue 18); ``waba_id`` the account itself.
+    token problem holds that account only (issue 18), and a template error holds and records the template at that
+    account only (Meta keeps templates per WABA); ``waba_id`` the account itself.
     """
     transient = message.transient_failures + 1
     error = failure.error
@@ -315,21 +318,23 @@ def plan_failure(
             owner,
             now,
             reason=template_hold_reason(name, language, status),
-            hold_key=hold_key(TEMPLATE_SCOPE, template_scope_key(name, language)),
+            hold_key=hold_key(TEMPLATE_SCOPE, template_scope_key(name, language, account_key)),
             phone_number_id=phone_number_id,
             error=error,
         )
-        return FailurePlan(update, outcome, template_status=template_status)
+        return FailurePlan(update, outcome, template_status=template_status, template_account=account_key)
     if failure.error_class is ErrorClass.PERMANENT:
         unreachable = failure.code in UNREACHABLE_CODES
         reason = f"rejected: {failure.label}"
         if unreachable:
             reason = f"{UNREACHABLE_REASON_CODE}: ({failure.label}) {error.message}"
         update = transitions.failed(message, owner, now, reason=reason, error=error)
-        return FailurePlan(update, outcome, unreachable=unreachable, template_status=template_status)
+        return FailurePlan(
+            update, outcome, unreachable=unreachable, template_status=template_status, template_account=account_key
+        )
     # credential or restricted: keep the message, pause the template, the number or the whole account
     if failure.code in CATEGORY_HOLD_CODES and template is not None:
-        template_key = template_scope_key(*template)
+        template_key = template_scope_key(*template, account_key)
         reason = f"template_marketing_refused: ({failure.label}) {error.message}; held until an admin acts"
         kind = CATEGORY_HOLD_CODES[failure.code]
         hold = HoldRequest(TEMPLATE_SCOPE, template_key, kind, reason[:500], failure.label, phone_number_id, waba_id)

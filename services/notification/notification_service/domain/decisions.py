@@ -24,13 +24,15 @@ from notification_service.domain.whatsapp_state import (
     template_hold_reason,
     template_scope_key,
 )
+from notification_service.domain.whatsapp_state import (
+    MASTER_ACCOUNT_KEY as MASTER_ACCOUNT_KEY,  # re-exported: the account holds' key of the environment
+)
 
 KIND_PURCHASE_ORDER = kinds.KIND_PURCHASE_ORDER
 KIND_TEST = "test"
 
 ACCOUNT_SCOPE = "account"
 PHONE_NUMBER_SCOPE = "phone_number"
-MASTER_ACCOUNT_KEY = "master"
 
 
 def hold_key(scope: str, key: str) -> str:
@@ -162,12 +164,15 @@ class Context:
     tenant_retry: float
     #: hold key → (reason, id of the message sent as that hold's probe, if any)
     holds: Mapping[str, tuple[str, uuid.UUID | None]]
-    #: (template name, normalised language) → (status, reason) of templates that must not be sent now
-    template_states: Mapping[tuple[str, str], tuple[str, str | None]]
+    #: (account key, template name, normalised language) → (status, reason) of the translations that must not be
+    #: sent now, at every account (Meta keeps templates per WABA; the account key is the account holds' one:
+    #: ``master`` for the environment's account, else its WABA id)
+    template_states: Mapping[tuple[str, str, str], tuple[str, str | None]]
     #: (tenant, recipient phone) → ``status_reason`` of the suppliers marked unreachable for that bakery (131026)
     unreachable: Mapping[tuple[uuid.UUID, str], str] = field(default_factory=dict)
-    #: (template name, normalised language) of MARKETING templates an admin accepted: sent to /marketing_messages
-    marketing_templates: AbstractSet[tuple[str, str]] = frozenset()
+    #: (account key, template name, normalised language) of MARKETING templates an admin accepted at that account:
+    #: sent to /marketing_messages
+    marketing_templates: AbstractSet[tuple[str, str, str]] = frozenset()
     #: (tenant, recipient phone) → the word with which a supplier opted out of that bakery's messages (issue 16)
     opted_out: Mapping[tuple[uuid.UUID, str], str] = field(default_factory=dict)
     #: (business number, supplier phone) → when the supplier last wrote to that number (free-form sends' window)
@@ -252,7 +257,11 @@ def prepare(
         return Send(
             message, decision.phone_number_id, rendered, possible_duplicate, MESSAGES_ROUTE, *_account(tenant, ctx)
         )
-    state = ctx.template_states.get((rendered.name, normalize_language(rendered.meta_language)))
+    # the template's state at the account of the message's number (issue 18): a translation paused or pending at
+    # one account holds that account's messages only; one never synced at an account is sent (Meta is the judge)
+    account = account_scope_key(tenant.waba_id, ctx.environment_waba)
+    translation = (account, rendered.name, normalize_language(rendered.meta_language))
+    state = ctx.template_states.get(translation)
     if state is not None:
         status, why = state
         action = template_action(status)
@@ -262,7 +271,7 @@ def prepare(
                 owner,
                 now,
                 reason=template_hold_reason(rendered.name, rendered.meta_language, status),
-                hold_key=hold_key(TEMPLATE_SCOPE, template_scope_key(rendered.name, rendered.meta_language)),
+                hold_key=hold_key(TEMPLATE_SCOPE, template_scope_key(rendered.name, rendered.meta_language, account)),
                 phone_number_id=decision.phone_number_id,
             )
         if action is TemplateAction.FAIL:
@@ -278,7 +287,7 @@ def prepare(
                 phone_number_id=decision.phone_number_id,
                 language=rendered.language,
             )
-    template_key = hold_key(TEMPLATE_SCOPE, template_scope_key(rendered.name, rendered.meta_language))
+    template_key = hold_key(TEMPLATE_SCOPE, template_scope_key(rendered.name, rendered.meta_language, account))
     template_hold = blocking.get(template_key)
     if template_hold is not None:  # e.g. re-categorised to MARKETING: waits for an admin (never fails)
         return transitions.held(
@@ -289,7 +298,7 @@ def prepare(
             hold_key=template_key,
             phone_number_id=decision.phone_number_id,
         )
-    marketing = (rendered.name, normalize_language(rendered.meta_language)) in ctx.marketing_templates
+    marketing = translation in ctx.marketing_templates
     route = MARKETING_ROUTE if marketing else MESSAGES_ROUTE
     return Send(message, decision.phone_number_id, rendered, possible_duplicate, route, *_account(tenant, ctx))
 

@@ -80,8 +80,17 @@ def normalize_language(code: str | None) -> str:
     return (code or "").strip().replace("-", "_")
 
 
-def template_scope_key(name: str, language: str) -> str:
-    return f"{name}:{normalize_language(language)}"
+#: the account key of the environment's account (``WHATSAPP_BUSINESS_ACCOUNT_ID``) in account holds and template
+#: state (issue 18); another account's key is its WABA id (``domain/decisions.account_scope_key``)
+MASTER_ACCOUNT_KEY = "master"
+
+
+def template_scope_key(name: str, language: str, account_key: str = MASTER_ACCOUNT_KEY) -> str:
+    """The ``template`` hold key of a translation at an account: ``<name>:<language>`` at the environment's account
+    (the key it always had, so holds placed before accounts were data stay in force), ``<name>:<language>@<WABA
+    id>`` at another (Meta keeps templates per WABA: a template paused at one account holds that account only)."""
+    key = f"{name}:{normalize_language(language)}"
+    return key if not account_key or account_key == MASTER_ACCOUNT_KEY else f"{key}@{account_key}"
 
 
 def template_hold_reason(name: str, language: str, status: str) -> str:

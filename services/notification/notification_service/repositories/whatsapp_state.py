@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notification_service.domain.webhook_payload import clean_text
+from notification_service.domain.whatsapp_state import MASTER_ACCOUNT_KEY
 from notification_service.models import (
     message_templates,
     phone_numbers,
@@ -119,7 +120,7 @@ async def set_portfolio_messaging_limit(
 
 @dataclass(frozen=True, slots=True)
 class TemplateRow:
-    """One language of a message template as last synced or reported by webhooks."""
+    """One language of a message template at one account, as last synced or reported by webhooks."""
 
     name: str
     language: str
@@ -133,46 +134,73 @@ class TemplateRow:
     category_changed_at: datetime | None = None
     accepted_category: str | None = None
     accepted_by: str | None = None
+    #: the account (migration 0013, issue 18): ``master`` for the environment's, else its WABA id
+    account_key: str = MASTER_ACCOUNT_KEY
+    #: Meta's quality score of the translation at that account (``message_template_quality_update``)
+    quality_score: str | None = None
 
 
-async def get_template(session: AsyncSession, name: str, language: str, *, lock: bool = False) -> TemplateRow | None:
-    query = sa.select(T).where(T.c.name == name, T.c.language == language)
+#: (account key, name, normalised language) of a template translation at one account
+TemplateKey = tuple[str, str, str]
+
+
+async def get_template(
+    session: AsyncSession, name: str, language: str, *, account_key: str = MASTER_ACCOUNT_KEY, lock: bool = False
+) -> TemplateRow | None:
+    query = sa.select(T).where(T.c.account_key == account_key, T.c.name == name, T.c.language == language)
     if lock:
         query = query.with_for_update()
     row = (await session.execute(query)).mappings().first()
     return TemplateRow(**row) if row else None
 
 
-async def templates_sent_as(session: AsyncSession, category: str) -> set[tuple[str, str]]:
-    """(name, language) of the translations whose category an admin accepted as ``category`` and that still
-    have it (a small set: read once per batch)."""
-    query = sa.select(T.c.name, T.c.language).where(T.c.accepted_category == category, T.c.category == category)
-    return {(r[0], r[1]) for r in (await session.execute(query)).all()}
+async def templates_sent_as(session: AsyncSession, category: str) -> set[TemplateKey]:
+    """(account key, name, language) of the translations whose category an admin accepted as ``category`` and
+    that still have it (a small set: read once per batch)."""
+    query = sa.select(T.c.account_key, T.c.name, T.c.language).where(
+        T.c.accepted_category == category, T.c.category == category
+    )
+    return {(r[0], r[1], r[2]) for r in (await session.execute(query)).all()}
 
 
 async def upsert_template(
-    session: AsyncSession, name: str, language: str, values: dict[str, Any], now: datetime
+    session: AsyncSession,
+    name: str,
+    language: str,
+    values: dict[str, Any],
+    now: datetime,
+    *,
+    account_key: str = MASTER_ACCOUNT_KEY,
 ) -> None:
     values = fit_to_columns(T, values)
     await session.execute(
-        insert_ignore(session, T, ["name", "language"]).values(
-            name=name, language=language, status=values.get("status") or "UNKNOWN", updated_at=now
+        insert_ignore(session, T, ["account_key", "name", "language"]).values(
+            account_key=account_key,
+            name=name,
+            language=language,
+            status=values.get("status") or "UNKNOWN",
+            updated_at=now,
         )
     )
     await session.execute(
-        sa.update(T).where(T.c.name == name, T.c.language == language).values(**values, updated_at=now)
+        sa.update(T)
+        .where(T.c.account_key == account_key, T.c.name == name, T.c.language == language)
+        .values(**values, updated_at=now)
     )
 
 
 async def list_templates(session: AsyncSession) -> list[TemplateRow]:
-    rows = await session.execute(sa.select(T).order_by(T.c.name, T.c.language))
+    """Every account's template translations (the environment's first, then by WABA id), by name and language."""
+    first = sa.case((T.c.account_key == MASTER_ACCOUNT_KEY, 0), else_=1)
+    rows = await session.execute(sa.select(T).order_by(first, T.c.account_key, T.c.name, T.c.language))
     return [TemplateRow(**r) for r in rows.mappings()]
 
 
-async def template_states(session: AsyncSession, statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
-    """(name, language) → row, for templates in one of ``statuses`` (the non-sendable ones: a small set)."""
+async def template_states(session: AsyncSession, statuses: list[str]) -> dict[TemplateKey, dict[str, Any]]:
+    """(account key, name, language) → row, for every account's templates in one of ``statuses`` (the
+    non-sendable ones: a small set, read once per batch)."""
     rows = await session.execute(sa.select(T).where(T.c.status.in_(statuses)))
-    return {(r["name"], r["language"]): dict(r) for r in rows.mappings()}
+    return {(r["account_key"], r["name"], r["language"]): dict(r) for r in rows.mappings()}
 
 
 # ---------------------------------------------------------------- webhook log

@@ -81,7 +81,10 @@ async def _mark(session: AsyncSession, message: Message, error: ErrorInfo, now: 
     )
 
 
-async def _template(session: AsyncSession, name: str, language: str, status: str, code: str, now: datetime) -> None:
+async def _template(
+    session: AsyncSession, name: str, language: str, status: str, code: str, now: datetime, account_key: str
+) -> None:
+    """Record a template's status after Meta's error, at the account the message went out from only."""
     await state_service.apply_template(
         session,
         name=name,
@@ -91,8 +94,9 @@ async def _template(session: AsyncSession, name: str, language: str, status: str
         reason=f"error {code}",
         template_id=None,
         now=now,
+        account_key=account_key,
     )
-    log.warning("template %s (%s) recorded %s after error %s", name, language, status, code)
+    log.warning("template %s (%s) recorded %s at %s after error %s", name, language, status, account_key, code)
 
 
 async def apply_plan_effects(
@@ -103,7 +107,7 @@ async def apply_plan_effects(
         await _mark(session, message, failure.error, now)
     if plan.template_status is not None:
         name, language, status = plan.template_status
-        await _template(session, name, language, status, failure.label, now)
+        await _template(session, name, language, status, failure.label, now, plan.template_account)
 
 
 def _masked(phone: str) -> str:
@@ -165,7 +169,9 @@ class AsyncFailures:
         if code in outcomes.TEMPLATE_STATUS_CODES and message.language and message.template_name in TEMPLATES:
             spec = TEMPLATES[message.template_name]
             language = spec.languages.get(message.language, message.language)
-            await _template(session, spec.name, language, outcomes.TEMPLATE_STATUS_CODES[code], str(code), now)
+            status = outcomes.TEMPLATE_STATUS_CODES[code]
+            account_key = account_scope_key(message.waba_id or "", self.settings.whatsapp_business_account_id)
+            await _template(session, spec.name, language, status, str(code), now, account_key)
 
 
 # ---------------------------------------------------------------- the owner's and admin's view

@@ -2,7 +2,7 @@
 
 Webhooks are the fast path; this catches what they miss (quality colours are not pushed, see the reference
 §3.6). Every active account (issue 18) with its own token: one ``GET /{waba}/phone_numbers`` per page, one
-``GET /{waba}/message_templates`` per page (the environment's account), and one
+``GET /{waba}/message_templates`` per page (Meta keeps templates per WABA: each account's are its state), and one
 ``GET /{waba}?fields=pricing_analytics…`` for the last ``WHATSAPP_PRICING_SYNC_DAYS`` days (Meta's bill), every
 ``WHATSAPP_SYNC_INTERVAL_SECONDS`` (default 15 min): far below Meta's 200 management calls per WABA and hour.
 On PostgreSQL only the process holding the advisory lock syncs; on SQLite there is one process anyway.
@@ -24,6 +24,7 @@ from bakery_shared.db import transaction, utcnow
 from bakery_shared.graph import GraphClient, GraphClientError
 from notification_service.accounts import Accounts
 from notification_service.config import NotificationSettings
+from notification_service.domain.decisions import account_scope_key
 from notification_service.repositories import whatsapp_state as state_repo
 from notification_service.repositories.common import advisory_unlock, try_advisory_lock
 from notification_service.services import holds as holds_service
@@ -112,9 +113,8 @@ class WhatsAppSync:
         """Sync numbers and templates now. ``manual``: refused within ``WHATSAPP_SYNC_MIN_INTERVAL_SECONDS``.
 
         Every active account is read with its own token (issue 18); one account's failure (a revoked token) is
-        an error of that account and the others are still read. Templates are read from the environment's account
-        only: template state is kept per name and language, not per account (an account's own templates are its
-        administrator's)."""
+        an error of that account and the others are still read. Each account's templates are that account's
+        template state (a template paused at one account holds that account's messages only)."""
         now_mono = time.monotonic()
         if manual and now_mono - self._last_started < self.settings.whatsapp_sync_min_interval_seconds:
             raise SyncBusy("a sync ran moments ago; try again shortly")
@@ -139,9 +139,7 @@ class WhatsAppSync:
                 except GraphClientError as exc:
                     result["errors"].append(f"{waba}: {exc}")
                     continue
-                await self._sync_account(
-                    graph, waba, result, templates=waba == self.settings.whatsapp_business_account_id
-                )
+                await self._sync_account(graph, waba, result)
             await self.finish()
             if result["errors"]:
                 result["status"] = "partial"
@@ -156,9 +154,9 @@ class WhatsAppSync:
             return [(self.settings.whatsapp_business_account_id, "")]
         return [(a.waba_id, a.token_ref) for a in await self.accounts.active()]
 
-    async def _sync_account(self, graph: GraphClient, waba: str, result: dict[str, Any], *, templates: bool) -> None:
-        """One account's numbers (with their account), templates (``templates``) and Meta's pricing analytics;
-        each failure is named with the account and the others still run."""
+    async def _sync_account(self, graph: GraphClient, waba: str, result: dict[str, Any]) -> None:
+        """One account's numbers (with their account), templates and Meta's pricing analytics; each failure is
+        named with the account and the others still run."""
         prefix = "" if waba == self.settings.whatsapp_business_account_id else f"{waba}: "
         try:
             numbers = await graph.list_phone_numbers(waba)
@@ -178,8 +176,7 @@ class WhatsAppSync:
                     if reason:
                         result["held_numbers"].append(str(item["id"]))
                 result["numbers"] += len(numbers)
-        if templates:
-            await self._sync_templates(graph, waba, result)
+        await self._sync_templates(graph, waba, prefix, result)
         if self.settings.whatsapp_pricing_sync_days > 0:
             # Meta's own volume and cost per number, day and category: the admin's reconciliation (issue 15)
             try:
@@ -195,12 +192,14 @@ class WhatsAppSync:
             except GraphClientError as exc:
                 result["errors"].append(f"{prefix}pricing_analytics: {exc}")
 
-    async def _sync_templates(self, graph: GraphClient, waba: str, result: dict[str, Any]) -> None:
+    async def _sync_templates(self, graph: GraphClient, waba: str, prefix: str, result: dict[str, Any]) -> None:
+        """The account's templates, stored as its state (``account_key``: ``master`` for the environment's)."""
         try:
             templates = await graph.list_templates(waba)
         except GraphClientError as exc:
-            result["errors"].append(f"message_templates: {exc}")
+            result["errors"].append(f"{prefix}message_templates: {exc}")
             return
+        account_key = account_scope_key(waba, self.settings.whatsapp_business_account_id)
         now = self.clock()
         async with transaction(self.sessions) as session:
             for tpl in templates:
@@ -216,8 +215,9 @@ class WhatsAppSync:
                     template_id=str(tpl.get("id") or "") or None,
                     now=now,
                     synced=True,
+                    account_key=account_key,
                 )
-            result["templates"] = len(templates)
+            result["templates"] += len(templates)
 
     async def finish(self) -> None:
         """After state changes: re-queue messages whose hold vanished, update the gauge, wake the dispatcher."""

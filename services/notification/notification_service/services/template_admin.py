@@ -3,8 +3,9 @@ WABA has) and ``submit`` (create the missing ones through the one Graph client; 
 
 Reads the WABA with the sync's own call (:meth:`GraphClient.list_templates`); the product's needs come from
 :func:`notification_service.domain.template_specs.required_templates`. A creation is recorded as the template's
-status (PENDING: its messages wait) in the same way as the sync records it; Meta's review result arrives later
-with the ``message_template_status_update`` webhook (or the next sync).
+status at the account it was created at (PENDING: that account's messages of it wait; issue 18) in the same way as
+the sync records it; Meta's review result arrives later with that account's ``message_template_status_update``
+webhook (or the next sync).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from notification_service.api.schemas_templates import (
 from notification_service.config import NotificationSettings
 from notification_service.domain import po_document
 from notification_service.domain import templates as definitions
+from notification_service.domain.decisions import MASTER_ACCOUNT_KEY
 from notification_service.domain.template_specs import (
     RequiredTemplate,
     SpecProblem,
@@ -47,9 +49,9 @@ class Target:
 
     waba_id: str
     graph: GraphClient
-    #: the service keeps one template state per name and language, the environment's account's (issue 18): the
-    #: creations at another account are reported, not recorded
-    records_state: bool
+    #: the key of the account's template state (issue 18): ``master`` for the environment's account, else its WABA
+    #: id; a creation is recorded there (PENDING: that account's messages of it wait, the others' do not)
+    account_key: str = MASTER_ACCOUNT_KEY
 
 
 async def target(settings: NotificationSettings, accounts: Accounts, waba_id: str | None = None) -> Target:
@@ -60,7 +62,7 @@ async def target(settings: NotificationSettings, accounts: Accounts, waba_id: st
             raise ServiceUnavailable(
                 f"The WhatsApp master account is not configured: set {', '.join(missing)}", code="not_configured"
             )
-        return Target(str(settings.whatsapp_business_account_id), accounts.graph, records_state=True)
+        return Target(str(settings.whatsapp_business_account_id), accounts.graph)
     account = await accounts.find(waba_id)
     if account is None or account.status != "active":
         raise NotFound(
@@ -71,7 +73,7 @@ async def target(settings: NotificationSettings, accounts: Accounts, waba_id: st
         graph = accounts.graph_for(account.token_ref)
     except GraphClientError as exc:
         raise ServiceUnavailable(f"Account {waba_id}: {exc}", code="not_configured") from exc
-    return Target(account.waba_id, graph, records_state=False)
+    return Target(account.waba_id, graph, accounts.key_for(account.waba_id))
 
 
 async def _waba_templates(graph: GraphClient, waba_id: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -197,18 +199,18 @@ async def submit(settings: NotificationSettings, at: Target, sessions: async_ses
         status = str(answer.get("status") or "PENDING").upper()
         category = str(answer.get("category") or required.category).upper()
         template_id = str(answer.get("id") or "") or None
-        if at.records_state:
-            async with transaction(sessions) as session:
-                await state_service.apply_template(
-                    session,
-                    name=required.name,
-                    language=required.language,
-                    status=status,
-                    category=category,
-                    reason=None,
-                    template_id=template_id,
-                    now=utcnow(),
-                )
+        async with transaction(sessions) as session:
+            await state_service.apply_template(
+                session,
+                name=required.name,
+                language=required.language,
+                status=status,
+                category=category,
+                reason=None,
+                template_id=template_id,
+                now=utcnow(),
+                account_key=at.account_key,
+            )
         log.info("template %s (%s) submitted at %s: %s", required.name, required.language, waba_id, status)
         results.append(
             SubmitItemOut(

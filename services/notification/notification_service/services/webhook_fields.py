@@ -90,7 +90,15 @@ async def account(
     await state_service.apply_account_event(session, value, now, account_key=account_key, waba_id=waba_id)
 
 
-async def template(session: AsyncSession, value: dict[str, Any], result: FieldResult, now: datetime) -> None:
+async def template(
+    session: AsyncSession,
+    value: dict[str, Any],
+    result: FieldResult,
+    now: datetime,
+    *,
+    account_key: str = MASTER_ACCOUNT_KEY,
+) -> None:
+    """``message_template_status_update``: the translation's status at the entry's account (``account_key``)."""
     name = scalar_text(value.get("message_template_name"), 512) or ""
     language = clean_text(normalize_language(scalar_text(value.get("message_template_language"), 64)), 16)
     event = scalar_text(value.get("event"), 32) or ""
@@ -105,11 +113,42 @@ async def template(session: AsyncSession, value: dict[str, Any], result: FieldRe
         reason=scalar_text(value.get("reason"), 128),
         template_id=scalar_text(value.get("message_template_id"), 64),
         now=now,
+        account_key=account_key,
     )
-    log.warning("template %s (%s) is now %s (webhook)", name, language, event)
+    log.warning("template %s (%s) is now %s at %s (webhook)", name, language, event, account_key)
 
 
-async def template_category(session: AsyncSession, value: dict[str, Any], result: FieldResult, now: datetime) -> None:
+async def template_quality(
+    session: AsyncSession,
+    value: dict[str, Any],
+    result: FieldResult,
+    now: datetime,
+    *,
+    account_key: str = MASTER_ACCOUNT_KEY,
+) -> None:
+    """``message_template_quality_update``: the translation's quality score at the entry's account, for the admin
+    (nothing is held for it: Meta pauses a template whose quality falls, and says so with a status update)."""
+    name = scalar_text(value.get("message_template_name"), 512) or ""
+    language = clean_text(normalize_language(scalar_text(value.get("message_template_language"), 64)), 16)
+    score = (scalar_text(value.get("new_quality_score"), 16) or "").upper()
+    if not name or not score:
+        return
+    values: dict[str, Any] = {"quality_score": score}
+    template_id = scalar_text(value.get("message_template_id"), 64)
+    if template_id:
+        values["template_id"] = template_id
+    await state_repo.upsert_template(session, name, language, values, now, account_key=account_key)
+    log.info("template %s (%s) at %s: quality %s", name, language, account_key, score)
+
+
+async def template_category(
+    session: AsyncSession,
+    value: dict[str, Any],
+    result: FieldResult,
+    now: datetime,
+    *,
+    account_key: str = MASTER_ACCOUNT_KEY,
+) -> None:
     """``template_category_update`` (Meta's webhook reference, updated 2025-11-11). Two shapes:
 
     * a completed change: ``previous_category`` and ``new_category`` → stored; a change to MARKETING holds the
@@ -141,4 +180,5 @@ async def template_category(session: AsyncSession, value: dict[str, Any], result
         previous=scalar_text(value.get("previous_category"), 32),
         template_id=scalar_text(value.get("message_template_id"), 64),
         now=now,
+        account_key=account_key,
     )

@@ -22,7 +22,8 @@ Processing rules (the same on both paths):
 * ``pricing`` gives ``pricing_category``, ``pricing_type``, ``billable`` and ``cost_eur`` (rate card);
 * ``recipient_user_id`` (Meta's business-scoped user ID, 2026) is kept once on the message; no webhook needs a
   phone number (a status has none when failed or sent by user ID, an inbound message none for some usernames);
-* quality, account and template updates change ``phone_numbers`` / ``message_templates`` and the holds;
+* quality, account and template updates change ``phone_numbers`` / ``message_templates`` and the holds (a
+  template event: that translation's state and holds at the entry's account only);
 * inbound ``messages[]`` (what suppliers write back: taps, replies, opt-outs) go to their one owner,
   ``services/supplier_replies.py``, in the same transaction (issue 16).
 """
@@ -242,12 +243,15 @@ def _account_mismatch(message: Message, waba_id: str, raw_status: str) -> bool:
     return True
 
 
-_TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_category_update"})
+_TEMPLATE_FIELDS = frozenset(
+    {"message_template_status_update", "template_category_update", "message_template_quality_update"}
+)
 #: what each non-status field changes (``services/webhook_fields.py``)
 _FIELD_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     "phone_number_quality_update": webhook_fields.quality,
     "message_template_status_update": webhook_fields.template,
     "template_category_update": webhook_fields.template_category,
+    "message_template_quality_update": webhook_fields.template_quality,
 }
 
 
@@ -641,15 +645,11 @@ class WebhookProcessor:
         if handler is None:
             log.info("webhook field %s stored, not processed", change.field)
             return False
-        if change.field in _TEMPLATE_FIELDS and self.accounts is not None and waba != self.accounts.environment_waba:
-            # template state (and its holds) is kept per name and language for the environment's account, whose
-            # templates every number sends; another account's template events would pause or release them all
-            log.info(
-                "webhook %s of account %s stored, not applied (templates follow the environment's account)",
-                change.field,
-                waba,
-            )
-            return False
+        if change.field in _TEMPLATE_FIELDS:
+            # Meta keeps templates per WABA (issue 18): the event changes the entry's account's state and holds only
+            key = self.accounts.key_for(waba) if self.accounts is not None else MASTER_ACCOUNT_KEY
+            await handler(session, change.value, result, now, account_key=key)
+            return True
         await handler(session, change.value, result, now)
         return True
 

@@ -13,6 +13,7 @@ from bakery_shared.errors import NotFound
 from bakery_shared.graph_versions import GRAPH_API_VERSIONS, WARN_DAYS, VersionStatus
 from notification_service.api.schemas_admin import (
     AccountHoldsOut,
+    AccountTemplatesOut,
     ApiVersionOut,
     HoldOut,
     NumberQualityOut,
@@ -25,6 +26,7 @@ from notification_service.api.schemas_admin import (
 )
 from notification_service.domain.decisions import (
     ACCOUNT_SCOPE,
+    MASTER_ACCOUNT_KEY,
     PHONE_NUMBER_SCOPE,
     account_scope_key,
     account_waba_of_key,
@@ -100,15 +102,23 @@ async def quality(session: AsyncSession, *, last_sync_at: datetime | None, envir
     )
 
 
-async def templates(session: AsyncSession, *, last_sync_at: datetime | None) -> TemplatesOut:
-    """Templates with their status and category per language, as last synced or reported by webhooks, with the
-    holds that keep their messages (e.g. re-categorised to MARKETING: the reason, until an admin releases it)."""
+async def templates(
+    session: AsyncSession, *, last_sync_at: datetime | None, environment_waba: str = ""
+) -> TemplatesOut:
+    """Templates with their status and category per language and account, as last synced or reported by webhooks,
+    with the holds that keep their messages (e.g. re-categorised to MARKETING: the reason, until an admin releases
+    it). ``templates`` is the environment's account's (as before accounts were data); ``accounts`` every account's,
+    the environment's first (issue 18)."""
     holds = {h.scope_key: h for h in await holds_repo.holds(session) if h.scope == TEMPLATE_SCOPE}
-    grouped: dict[str, TemplateOut] = {}
+    by_account: dict[str, dict[str, TemplateOut]] = {MASTER_ACCOUNT_KEY: {}}
     for row in await state_repo.list_templates(session):
-        item = grouped.setdefault(row.name, TemplateOut(name=row.name, category=row.category, languages=[]))
+        waba = account_waba_of_key(row.account_key, environment_waba) or None
+        grouped = by_account.setdefault(row.account_key, {})
+        item = grouped.setdefault(
+            row.name, TemplateOut(name=row.name, category=row.category, languages=[], waba_id=waba)
+        )
         item.category = item.category or row.category
-        hold = holds.get(template_scope_key(row.name, row.language))
+        hold = holds.get(template_scope_key(row.name, row.language, row.account_key))
         action = template_action(row.status)
         item.languages.append(
             TemplateLanguageOut(
@@ -124,36 +134,61 @@ async def templates(session: AsyncSession, *, last_sync_at: datetime | None) -> 
                 category_changed_at=row.category_changed_at,
                 accepted_category=row.accepted_category,
                 held=hold is not None,
+                quality_score=row.quality_score,
                 hold_reason=hold.reason if hold else None,
                 route=send_route(row.category, row.accepted_category),
             )
         )
-    return TemplatesOut(templates=list(grouped.values()), last_sync_at=last_sync_at)
+    accounts = [
+        AccountTemplatesOut(
+            waba_id=account_waba_of_key(key, environment_waba) or None,
+            environment=key == MASTER_ACCOUNT_KEY,
+            templates=list(grouped.values()),
+        )
+        for key, grouped in by_account.items()
+    ]
+    return TemplatesOut(templates=accounts[0].templates, last_sync_at=last_sync_at, accounts=accounts)
 
 
 async def release_template(
-    sessions: async_sessionmaker[AsyncSession], name: str, language: str, principal: Principal, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    name: str,
+    language: str,
+    principal: Principal,
+    now: datetime,
+    *,
+    account_key: str = MASTER_ACCOUNT_KEY,
+    environment_waba: str = "",
 ) -> TemplateReleaseOut:
-    """The admin accepts the category Meta gave a template translation: its category hold is lifted, its held
-    messages are queued again and go out as that category (MARKETING: ``/marketing_messages``). The acceptance
-    holds for that category only: Meta changing it again places a new hold."""
+    """The admin accepts the category Meta gave a template translation at one account (``account_key``: ``master``
+    for the environment's): its category hold is lifted, its held messages are queued again and go out as that
+    category (MARKETING: ``/marketing_messages``). The acceptance holds for that category only: Meta changing it
+    again places a new hold."""
     language = normalize_language(language)
-    key = template_scope_key(name, language)
+    key = template_scope_key(name, language, account_key)
+    waba = account_waba_of_key(account_key, environment_waba) or None
     async with transaction(sessions) as session:
         if not await holds_repo.hold_exists(session, TEMPLATE_SCOPE, key, CATEGORY_HOLD):
-            raise NotFound(f"No category hold on template {name} ({language})", code="no_hold")
-        row = await state_repo.get_template(session, name, language, lock=True)
+            at = f" at account {waba}" if account_key != MASTER_ACCOUNT_KEY else ""
+            raise NotFound(f"No category hold on template {name} ({language}){at}", code="no_hold")
+        row = await state_repo.get_template(session, name, language, account_key=account_key, lock=True)
         category = row.category if row else None
         await state_repo.upsert_template(
-            session, name, language, {"accepted_category": category, "accepted_by": principal.sub[:128]}, now
+            session,
+            name,
+            language,
+            {"accepted_category": category, "accepted_by": principal.sub[:128]},
+            now,
+            account_key=account_key,
         )
         requeued = await holds_service.release_hold(
             session, scope=TEMPLATE_SCOPE, scope_key=key, kind=CATEGORY_HOLD, now=now
         )
-    log.warning("template %s (%s): category %s accepted by %s", name, language, category, principal.sub)
+    log.warning("template %s (%s) at %s: category %s accepted by %s", name, language, waba, category, principal.sub)
     return TemplateReleaseOut(
         name=name,
         language=language,
+        waba_id=waba,
         category=category,
         route=send_route(category, category),
         released=[CATEGORY_HOLD],

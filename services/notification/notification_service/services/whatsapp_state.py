@@ -149,8 +149,10 @@ async def apply_template(
     template_id: str | None,
     now: datetime,
     synced: bool = False,
+    account_key: str = MASTER_ACCOUNT_KEY,
 ) -> TemplateAction:
-    """Store a template translation's status; PAUSED/PENDING → hold its messages, APPROVED → resume them.
+    """Store a template translation's status at one account (``account_key``: ``master`` for the environment's,
+    else the WABA id; issue 18); PAUSED/PENDING → hold that account's messages of it, APPROVED → resume them.
 
     REJECTED/DISABLED/DELETED: the hold (if any) is lifted so that the dispatcher fails its messages with a
     clear reason instead of sending them.
@@ -162,9 +164,9 @@ async def apply_template(
         values["template_id"] = str(template_id)
     if synced:
         values["synced_at"] = now
-    await state_repo.upsert_template(session, name, language, values, now)
+    await state_repo.upsert_template(session, name, language, values, now, account_key=account_key)
     action = template_action(status)
-    key = template_scope_key(name, language)
+    key = template_scope_key(name, language, account_key)
     if action is TemplateAction.HOLD:
         await holds_repo.place_hold(
             session,
@@ -176,11 +178,12 @@ async def apply_template(
             probe_phone_number_id=None,
             now=now,
             next_probe_at=None,
+            waba_id=_waba_of(account_key),
         )
     else:
         await holds_service.release_hold(session, scope=TEMPLATE_SCOPE, scope_key=key, kind=TEMPLATE_HOLD, now=now)
     if category:
-        await apply_category(session, name=name, language=language, category=category, now=now)
+        await apply_category(session, name=name, language=language, category=category, now=now, account_key=account_key)
     return action
 
 
@@ -193,6 +196,7 @@ async def apply_category(
     now: datetime,
     previous: str | None = None,
     template_id: str | None = None,
+    account_key: str = MASTER_ACCOUNT_KEY,
 ) -> str | None:
     """Store a template translation's category (``template_category_update``, the status webhook or the sync); a
     change to MARKETING holds its messages until an admin accepts it (``release_template``) or Meta changes it back.
@@ -201,7 +205,7 @@ async def apply_category(
     previous one (the sync notices a change whose webhook was lost). Returns the hold reason (None: may send)."""
     language = normalize_language(language)
     category = clean_text(category.upper(), 32)
-    row = await state_repo.get_template(session, name, language, lock=True)
+    row = await state_repo.get_template(session, name, language, account_key=account_key, lock=True)
     stored = row.category if row else None
     values: dict[str, Any] = {"category": category}
     if template_id:
@@ -212,10 +216,10 @@ async def apply_category(
         if row is not None and row.accepted_category != category:
             values |= {"accepted_category": None, "accepted_by": None}  # an acceptance holds for one category only
         log.warning("template %s (%s): Meta changed its category from %s to %s", name, language, changed_from, category)
-    await state_repo.upsert_template(session, name, language, values, now)
-    row = await state_repo.get_template(session, name, language)
+    await state_repo.upsert_template(session, name, language, values, now, account_key=account_key)
+    row = await state_repo.get_template(session, name, language, account_key=account_key)
     assert row is not None
-    key = template_scope_key(name, language)
+    key = template_scope_key(name, language, account_key)
     reason = category_hold_reason(name, language, row.previous_category, row.category)
     if reason is not None and row.accepted_category != row.category:
         await holds_repo.place_hold(
@@ -228,10 +232,17 @@ async def apply_category(
             probe_phone_number_id=None,
             now=now,
             next_probe_at=None,  # an admin's release or Meta's change back lifts it, never a probe
+            waba_id=_waba_of(account_key),
         )
         return reason
     await holds_service.release_hold(session, scope=TEMPLATE_SCOPE, scope_key=key, kind=CATEGORY_HOLD, now=now)
     return None
+
+
+def _waba_of(account_key: str) -> str | None:
+    """The ``waba_id`` a template hold records: another account's WABA id; None for the environment's (its hold
+    key alone says so, as before accounts were data)."""
+    return None if account_key == MASTER_ACCOUNT_KEY else account_key
 
 
 async def refresh_held_numbers_gauge(session: AsyncSession) -> int:
