@@ -110,6 +110,7 @@ NOTIFICATION_RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/admin/whatsapp/inbound"): ADMIN,
     # issue 13: the tenant service reports a changed tenant (cache invalidation)
     ("POST", "/internal/v1/tenants/{tenant_id}/settings-changed"): SERVICE,
+    ("POST", "/internal/v1/whatsapp/accounts-changed"): SERVICE,
     # issue 16: the events for the platform: list them, re-drive a dead one
     ("GET", "/api/v1/admin/outbound-events"): ADMIN,
     ("POST", "/api/v1/admin/outbound-events/{event_id}/redrive"): ADMIN,

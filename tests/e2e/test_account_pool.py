@@ -30,7 +30,7 @@ TOKEN_C = "pool-token-c-0001"
 
 
 @pytest.fixture(scope="module")
-def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Path]]:
+def pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Path]]:
     workdir = tmp_path_factory.mktemp("pool")
     tenant_db, notification_db = create_postgres_database(), create_postgres_database()
     stack = Stack(
@@ -43,12 +43,15 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Path
             "SANDBOX_THROUGHPUT_PER_SECOND": "1000",
             "TENANT_DAILY_NEW_RECIPIENT_CAP": "0",
             "TENANT_SETTINGS_TTL_SECONDS": "0.5",
+            "WHATSAPP_ACCOUNT_SECRETS_DIR": str(workdir / "secrets"),
         },
     )
     try:
         stack.start_all()
         yield stack, workdir
     finally:
+        if request.session.testsfailed:
+            print(stack.logs()[-30000:])  # the processes' own account of what went wrong
         stack.stop_all()
         drop_postgres_database(tenant_db)
         drop_postgres_database(notification_db)
@@ -227,3 +230,48 @@ def test_each_account_gets_the_templates_from_here(pool: tuple[Stack, Path]) -> 
 
     r = cli(stack, "templates", "plan", "--account", "999999999999999")
     assert r.returncode != 0 and "No active WhatsApp account 999999999999999" in r.stdout + r.stderr
+
+
+def test_a_bakery_connects_its_own_account_through_embedded_signup(pool: tuple[Stack, Path]) -> None:
+    """Tech Provider onboarding through real processes: "Meta" (the sandbox) finishes an Embedded Signup and hands
+    back a code; `bakery-admin accounts connect` exchanges it for the bakery's business token (kept in a 0600 file,
+    never in the database), subscribes the app, registers the number and assigns it; the bakery's purchase order
+    then goes out from its own account and is billed to it (costs show the tenant-owned account apart)."""
+    stack, workdir = pool
+    signup = sandbox_control(stack, "embedded-signup", {"name": "Obrador Propio", "numbers": 1})
+    waba_id, number = signup["waba_id"], signup["phone_number_ids"][0]
+    bakery = new_bakery(stack, "Obrador Propio")
+
+    r = cli(stack, "--json", "accounts", "connect", "--code", signup["code"], "--waba-id", waba_id,
+            "--phone-number-id", number, "--tenant", bakery, "--pin", "246810")  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    connected = json.loads(r.stdout)
+    token_ref = connected["account"]["token_ref"]
+    assert connected["account"]["kind"] == "tenant_owned" and token_ref.startswith(f"file:{workdir / 'secrets'}")
+    token_file = Path(token_ref.removeprefix("file:"))
+    assert token_file.stat().st_mode & 0o777 == 0o600 and token_file.read_text().strip() not in r.stdout
+    # the code works once: connecting again is refused and names the step
+    again = cli(stack, "accounts", "connect", "--code", signup["code"], "--waba-id", waba_id,
+                "--phone-number-id", number, "--tenant", bakery, "--pin", "246810")  # fmt: skip
+    assert again.returncode != 0
+
+    r = httpx.put(
+        f"{stack.tenant_url}/api/v1/tenants/{bakery}/settings/notifications",
+        json={"whatsapp_enabled": True},
+        headers=tokens.owner(bakery),
+    )
+    assert r.status_code == 200, r.text
+    nid = post_event(stack, po_event(bakery, phone="+34 633 000 111", number="PO-OWN-1"))["notification_id"]
+    try:
+        msg = wait_for(lambda: delivered(stack, nid), timeout=20, what="the bakery's own account delivers")
+    except AssertionError:
+        print("MSG", message(stack, nid))
+        print("HOOKS", httpx.get(f"{stack.sandbox_url}/_sandbox/webhooks", params={"waba_id": waba_id}).text[:3000])
+        print("READY", httpx.get(f"{stack.notification_url}/health/ready", headers=tokens.admin()).text[:3000])
+        raise
+    assert (msg["phone_number_id"], msg["waba_id"]) == (number, waba_id)
+
+    month = datetime.now(UTC).strftime("%Y-%m")
+    costs = admin_get(f"{stack.notification_url}/api/v1/admin/whatsapp/costs", month=month)
+    own = next(a for a in costs["accounts"] if a["waba_id"] == waba_id)
+    assert (own["kind"], own["messages"]) == ("tenant_owned", 1)

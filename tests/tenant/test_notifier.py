@@ -16,6 +16,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from notification_service.accounts import Accounts
 from notification_service.app import create_app as create_notification_app
 from notification_service.config import NotificationSettings
 from notification_service.migrate import upgrade as upgrade_notification
@@ -34,6 +35,7 @@ class Pair:
     tenant: httpx.AsyncClient
     cache: TenantSettingsClient
     notifier: SettingsChangeNotifier
+    accounts: Accounts
 
 
 @pytest.fixture
@@ -61,7 +63,8 @@ async def pair(tmp_path, graph) -> AsyncIterator[Pair]:
         notifier = SettingsChangeNotifier(tenant_settings, transport=httpx.ASGITransport(app=manager.app))
         tenant_app.state.service.notifier = notifier
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=tenant_app), base_url="http://tenant") as c:
-            yield Pair(tenant=c, cache=notification_app.state.runtime.tenants, notifier=notifier)
+            runtime = notification_app.state.runtime
+            yield Pair(tenant=c, cache=runtime.tenants, notifier=notifier, accounts=runtime.accounts)
         await notifier.aclose()
     await tenant_app.state.graph.aclose()
     await tenant_app.state.engine.dispose()
@@ -168,3 +171,17 @@ async def test_a_refusal_is_logged_not_raised(tmp_path, graph, tokens: Tokens, c
 def test_empty_url_means_off(tmp_path) -> None:
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'tenant.db'}", notification_service_url="")
     assert SettingsChangeNotifier(settings).enabled is False
+
+
+async def test_an_account_change_makes_the_next_account_lookup_read_the_list_again(pair: Pair) -> None:
+    """Issue 18: a new account's first webhooks came within the miss interval of an earlier miss and were refused as
+    an unknown account's (tests/e2e/test_account_pool.py, Embedded Signup). The tenant service now reports each
+    account change and the notification service reads the list again at the next lookup, throttle or not."""
+    unknown = "100000000000777"
+    assert await pair.accounts.find(unknown) is None  # a miss: the list is read, and misses are throttled now
+    read_at = pair.accounts._listed_at  # noqa: SLF001 - when the list was last read
+    assert await pair.accounts.find(unknown) is None
+    assert pair.accounts._listed_at == read_at, "a second miss within the interval does not read the list"  # noqa: SLF001
+    assert await pair.notifier.accounts_changed() is True
+    assert await pair.accounts.find(unknown) is None
+    assert pair.accounts._listed_at > read_at, "after the change the list is read again at once"  # noqa: SLF001

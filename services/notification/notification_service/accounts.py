@@ -119,6 +119,12 @@ class Accounts:
         others = [a for a in listed if a.waba_id != self.environment_waba]
         return [env or self.environment(), *others]
 
+    def invalidate(self) -> None:
+        """Forget the listed accounts (the tenant service changed them): the next use reads them again, even within
+        the miss interval."""
+        self._listed_at = float("-inf")
+        self._tried_at = float("-inf")
+
     def several(self) -> bool:
         """Whether the accounts last listed include another than the environment's (no I/O)."""
         return any(a.waba_id != self.environment_waba for a in self._listed or [])

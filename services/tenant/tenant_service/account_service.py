@@ -208,6 +208,7 @@ class AccountService:
         )
         await self._store(principal, row, "add")
         self.directory.invalidate(row.waba_id)
+        await self.tenants.accounts_changed()
         log.info(
             "whatsapp account added waba_id=%s kind=%s numbers=%d by=%s",
             row.waba_id,
@@ -272,6 +273,7 @@ class AccountService:
                 row = dataclasses.replace(row, status="retired", retired_at=now)
         self.directory.invalidate(waba_id)
         if changed:
+            await self.tenants.accounts_changed()
             log.info("whatsapp account retired waba_id=%s by=%s", waba_id, principal.sub)
         return self._out(account_of_row(row), row, [], 0, {}, {}, None), changed
 
@@ -389,6 +391,7 @@ class AccountService:
             path.unlink(missing_ok=True)
             raise
         self.directory.invalidate(row.waba_id)
+        await self.tenants.accounts_changed()
         await self.tenants.settings_changed(body.tenant_id)
         log.info(
             "whatsapp account connected waba_id=%s tenant_id=%s phone_number_id=%s by=%s",

@@ -1,4 +1,5 @@
-"""Tells the notification service that a tenant's notification settings changed (best effort).
+"""Tells the notification service that a tenant's notification settings, or the WhatsApp accounts, changed (best
+effort).
 
 ``POST {NOTIFICATION_SERVICE_URL}/internal/v1/tenants/{tenant_id}/settings-changed`` with a service JWT, after
 the change is committed. The notification service then drops its cached copy, so that a number taken from a
@@ -47,25 +48,35 @@ class SettingsChangeNotifier:
 
     async def settings_changed(self, tenant_id: uuid.UUID) -> bool:
         """Returns whether the notification service confirmed; never raises."""
+        return await self._post(
+            f"/internal/v1/tenants/{tenant_id}/settings-changed", f"the settings of tenant {tenant_id}"
+        )
+
+    async def accounts_changed(self) -> bool:
+        """An account was added, retired or connected (issue 18): the notification service reads the accounts again
+        before the next webhook or send needs them, instead of refusing a new account's first webhooks as unknown
+        until its cached list expires. Never raises."""
+        return await self._post("/internal/v1/whatsapp/accounts-changed", "the WhatsApp accounts")
+
+    async def _post(self, path: str, what: str) -> bool:
         if self._http is None:
             return False
         token = issue_token(self._settings, role=Role.SERVICE, sub="tenant-service", ttl=_TOKEN_TTL)
         headers = {"Authorization": f"Bearer {token}", **outbound_headers()}
         try:
-            response = await self._http.post(f"/internal/v1/tenants/{tenant_id}/settings-changed", headers=headers)
+            response = await self._http.post(path, headers=headers)
         except Exception as exc:  # noqa: BLE001 - the change is committed; reporting it must never fail the request
             log.warning(
-                "could not tell the notification service that tenant %s changed (%s); its cache expires by itself",
-                tenant_id,
+                "could not tell the notification service that %s changed (%s); its cache expires by itself",
+                what,
                 type(exc).__name__,
             )
             return False
         if response.status_code != 204:
             log.warning(
-                "the notification service answered HTTP %s to the settings change of tenant %s; "
-                "its cache expires by itself",
+                "the notification service answered HTTP %s to the change of %s; its cache expires by itself",
                 response.status_code,
-                tenant_id,
+                what,
             )
             return False
         return True

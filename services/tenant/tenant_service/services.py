@@ -154,6 +154,11 @@ class TenantService:
         if self.notifier is not None:
             await self.notifier.settings_changed(tenant_id)
 
+    async def accounts_changed(self) -> None:
+        """After an account's commit: the notification service reads the accounts again (best effort)."""
+        if self.notifier is not None:
+            await self.notifier.accounts_changed()
+
     # -- tenants -------------------------------------------------------------------------------------------
 
     async def create_tenant(self, name: str, tenant_id: uuid.UUID | None = None) -> repo.TenantRow:

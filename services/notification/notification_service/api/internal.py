@@ -27,3 +27,16 @@ async def tenant_settings_changed(tenant_id: uuid.UUID, principal: ServicePrinci
     await settings_changed(runtime, tenant_id)
     log.info("tenant settings invalidated tenant_id=%s by=%s", tenant_id, principal.sub)
     return Response(status_code=204)
+
+
+@router.post(
+    "/whatsapp/accounts-changed",
+    status_code=204,
+    responses={204: {"description": "The cached list of accounts was dropped; the next use reads it again"}},
+)
+async def whatsapp_accounts_changed(principal: ServicePrincipal, runtime: RuntimeDep) -> Response:
+    """The tenant service added, retired or connected a WhatsApp account (issue 18): read the accounts again before
+    the next webhook needs them, so a new account's first statuses are not refused as an unknown account's."""
+    runtime.accounts.invalidate()
+    log.info("whatsapp accounts invalidated by=%s", principal.sub)
+    return Response(status_code=204)
