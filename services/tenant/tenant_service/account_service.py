@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -330,7 +331,9 @@ class AccountService:
             "exchange the code for the business token",
             lambda: graph.exchange_code(app_id=app_id, app_secret=app_secret, code=body.code),
         )
-        path = self._secrets_dir() / f"waba-{body.waba_id}.token"
+        # one file per attempt: two connections of the same WABA racing never overwrite (or, failing, remove) the
+        # other's token; the loser's file goes with its failure
+        path = self._secrets_dir() / f"waba-{body.waba_id}-{secrets.token_hex(4)}.token"
         try:
             try:
                 descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
