@@ -90,6 +90,13 @@ async def account(
     await state_service.apply_account_event(session, value, now, account_key=account_key, waba_id=waba_id)
 
 
+def _template_key(value: dict[str, Any]) -> tuple[str, str]:
+    """The (name, language) a template webhook names, bounded and normalised ("" when missing)."""
+    name = scalar_text(value.get("message_template_name"), 512) or ""
+    language = clean_text(normalize_language(scalar_text(value.get("message_template_language"), 64)), 16)
+    return name, language
+
+
 async def template(
     session: AsyncSession,
     value: dict[str, Any],
@@ -99,8 +106,7 @@ async def template(
     account_key: str = MASTER_ACCOUNT_KEY,
 ) -> None:
     """``message_template_status_update``: the translation's status at the entry's account (``account_key``)."""
-    name = scalar_text(value.get("message_template_name"), 512) or ""
-    language = clean_text(normalize_language(scalar_text(value.get("message_template_language"), 64)), 16)
+    name, language = _template_key(value)
     event = scalar_text(value.get("event"), 32) or ""
     if not name or not event:
         return
@@ -128,8 +134,7 @@ async def template_quality(
 ) -> None:
     """``message_template_quality_update``: the translation's quality score at the entry's account, for the admin
     (nothing is held for it: Meta pauses a template whose quality falls, and says so with a status update)."""
-    name = scalar_text(value.get("message_template_name"), 512) or ""
-    language = clean_text(normalize_language(scalar_text(value.get("message_template_language"), 64)), 16)
+    name, language = _template_key(value)
     score = (scalar_text(value.get("new_quality_score"), 16) or "").upper()
     if not name or not score:
         return
@@ -156,8 +161,7 @@ async def template_category(
     * an impending change (``correct_category`` and ``category_update_timestamp``; ``new_category`` is then the
       *current* one): nothing changes yet; logged, and the completed change follows.
     """
-    name = scalar_text(value.get("message_template_name"), 512) or ""
-    language = clean_text(normalize_language(scalar_text(value.get("message_template_language"), 64)), 16)
+    name, language = _template_key(value)
     new = scalar_text(value.get("new_category"), 32)
     if not name or not new:
         return
