@@ -29,7 +29,7 @@ from tenant_service import repository as repo
 from tenant_service.config import TenantSettings
 from tenant_service.phone_directory import MasterNumber, PhoneDirectory, graph_error_to_app_error
 from tenant_service.schemas import AccountCreate, EmbeddedSignupRequest
-from tenant_service.services import TenantService, account_of_row, known_accounts, number_row
+from tenant_service.services import TenantService, account_of_row, accounts_of_rows, known_accounts, number_row
 
 log = logging.getLogger("tenant.accounts")
 
@@ -97,8 +97,9 @@ class AccountService:
     async def listing(self) -> list[dict[str, Any]]:
         """Every account with its numbers (active ones only read from Meta), assigned count and any problem."""
         async with self.sessions() as session:
-            accounts = await known_accounts(session, self.directory)
-            rows = {row.waba_id: row for row in await repo.list_accounts(session)}
+            stored = await repo.list_accounts(session)
+            accounts = accounts_of_rows(stored, self.directory)
+            rows = {row.waba_id: row for row in stored}
             counts = await repo.assigned_counts(session)
             assignments = await repo.all_assignments(session)
             names = await repo.tenant_names(session, list({a.tenant_id for a in assignments.values()}))

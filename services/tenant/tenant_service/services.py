@@ -67,8 +67,13 @@ def account_of_row(row: repo.AccountRow) -> WhatsAppAccount:
 async def known_accounts(session: AsyncSession, directory: PhoneDirectory) -> list[WhatsAppAccount]:
     """Every account: the environment's first (when ``WHATSAPP_BUSINESS_ACCOUNT_ID`` is set), then the stored ones
     by the time they were added, retired ones included."""
+    return accounts_of_rows(await repo.list_accounts(session), directory)
+
+
+def accounts_of_rows(rows: list[repo.AccountRow], directory: PhoneDirectory) -> list[WhatsAppAccount]:
+    """:func:`known_accounts` of account rows already read."""
     environment = directory.environment_account()
-    stored = [account_of_row(row) for row in await repo.list_accounts(session)]
+    stored = [account_of_row(row) for row in rows]
     return ([environment] if environment else []) + [
         a for a in stored if environment is None or a.waba_id != environment.waba_id
     ]
