@@ -205,6 +205,8 @@ class Bench:
                 "SANDBOX_THROUGHPUT_PER_SECOND": "1000000",
                 "SANDBOX_PAIR_LIMIT": "1000",
                 "SANDBOX_WEBHOOK_RETRY_BASE_SECONDS": "1",
+                # status webhooks per POST (Meta aggregates up to 1,000; --sandbox-webhook-batch 1: one each)
+                "SANDBOX_WEBHOOK_BATCH_MAX": str(self.args.sandbox_webhook_batch),
                 "RATE_PER_NUMBER_PER_SECOND": "80",
                 "DISPATCH_POLL_INTERVAL_SECONDS": "5",
                 "WHATSAPP_SYNC_ENABLED": "false",
@@ -525,12 +527,15 @@ class Bench:
                         await conn.execute(sa.text("SELECT outcome, count(*) FROM webhook_statuses GROUP BY outcome"))
                     ).all()
                 )
-            return {**row._asdict(), "statuses": statuses, "outcomes": outcomes}
+            # one webhook_statuses row per status item processed: with the sandbox's batching (several statuses per
+            # POST, as Meta aggregates them) the statuses, not the events, are what was applied
+            return {**row._asdict(), "statuses": statuses, "outcomes": outcomes, "status_rows": sum(outcomes.values())}
 
         return dict(self.db(url, go))
 
-    def wait_applied(self, url: str, expected_events: int, messages: int, timeout: float) -> dict[str, Any]:
-        """Poll until ``expected_events`` webhook events are stored and processed and ``messages`` are ``read``.
+    def wait_applied(self, url: str, expected_statuses: int, messages: int, timeout: float) -> dict[str, Any]:
+        """Poll until every stored webhook event is processed, ``expected_statuses`` statuses are applied (rows of
+        ``webhook_statuses``) and ``messages`` are ``read``.
         ``max_backlog``: the most events seen stored and not yet applied (the applier runs behind the POSTs; when it
         stays small, whatever limits the applied rate is upstream: the POSTs, or the sandbox's deliveries)."""
         deadline = time.monotonic() + timeout
@@ -541,7 +546,7 @@ class Bench:
             backlog = max(backlog, int(progress["events"]) - int(progress["processed"]))
             progress["max_backlog"] = backlog
             if (
-                progress["events"] >= expected_events
+                progress["status_rows"] >= expected_statuses
                 and progress["processed"] >= progress["events"]
                 and progress["statuses"].get("read", 0) >= messages
             ):
@@ -679,12 +684,17 @@ class Bench:
     ) -> dict[str, Any]:  # fmt: skip
         """After a drain against the sandbox: wait until every message is ``read`` (its three status webhooks
         applied), then statuses applied/s over [fill commit, last ``processed_at``] minus the sandbox's own
-        deliberate delay before ``read`` (2 × ``SANDBOX_STATUS_DELAY_SECONDS``: not the pipeline's cost)."""
+        deliberate delay before the last ``read`` (not the pipeline's cost): it sleeps ``SANDBOX_STATUS_DELAY_SECONDS``
+        before each of the three statuses, and a batch of statuses waits up to ``SANDBOX_WEBHOOK_BATCH_WINDOW_SECONDS``
+        for others (when ``SANDBOX_WEBHOOK_BATCH_MAX`` > 1)."""
         progress = self.wait_applied(stack.notification_db, 3 * sent, sent, timeout=wait)
         api_cpu = cpu_delta(api0, [api_pid])
         last_processed = progress.get("last_processed")
-        applied = int(progress.get("processed") or 0)
-        delay = 2 * float(stack.env().get("SANDBOX_STATUS_DELAY_SECONDS", "0.05"))
+        applied = int(progress.get("status_rows") or 0)
+        env = stack.env()
+        delay = 3 * float(env.get("SANDBOX_STATUS_DELAY_SECONDS", "0.05"))
+        if int(env.get("SANDBOX_WEBHOOK_BATCH_MAX", "1")) > 1:
+            delay += float(env.get("SANDBOX_WEBHOOK_BATCH_WINDOW_SECONDS", "0.05"))
         window = (last_processed.timestamp() if last_processed else time.time()) - t0 - delay
         applied_rate = applied / max(window, 1e-6)
         return {
@@ -780,7 +790,7 @@ class Bench:
                 f"{run['statuses']}; tenant calls {calls}; SQL/1000 {run['dispatcher_sql_per_1000']}; "
                 f"dispatcher CPU {run['dispatcher_cpu_ms_per_msg'] or 0:.2f} ms/msg; cpu {cpu}"
                 + (
-                    f"; pipeline: {pipeline['events']} webhook events stored, {pipeline['applied']} applied "
+                    f"; pipeline: {pipeline['events']} webhook POSTs stored, {pipeline['applied']} statuses applied "
                     f"(max backlog {pipeline['max_backlog']}), {pipeline['applied_rate']:.0f}/s "
                     f"= {pipeline['applied_to_sent']:.2f} x sent/s, lag {pipeline['status_lag_seconds']:.1f}s, "
                     f"API CPU {pipeline['api_cpu_ms_per_status'] or 0:.2f} ms/status"
@@ -1113,7 +1123,7 @@ class Bench:
             progress = self.wait_applied(stack.notification_db, expected, len(sent), timeout=max(60, expected / 50))
             api_cpu = cpu_delta(api0, [api_pid])
             last_processed = progress.get("last_processed")
-            applied = int(progress.get("processed") or 0)
+            applied = int(progress.get("status_rows") or 0)
             window = (last_processed.timestamp() if last_processed else time.time()) - posted["started_at"]
             run = {
                 "statuses_posted": expected,
@@ -1354,7 +1364,8 @@ class Bench:
         )
         log(
             f"  soak: {result['accepted']} accepted, messages {progress.get('statuses')}, webhook events "
-            f"{hooks.get('processed')}/{hooks.get('events')} applied; CPU s {cpu}; growth "
+            f"{hooks.get('processed')}/{hooks.get('events')} applied ({hooks.get('status_rows')} statuses); CPU s "
+            f"{cpu}; growth "
             + ", ".join(f"{k} {g['rss_mb_at_third']:.0f} → {g['rss_mb_end']:.0f} MB ({g['growth_pct']:+.1f} %)"
                         for k, g in growth.items())
         )  # fmt: skip
@@ -1365,6 +1376,7 @@ class Bench:
             "statuses": progress.get("statuses"),
             "webhook_events": hooks.get("events"),
             "webhook_events_applied": hooks.get("processed"),
+            "statuses_applied": hooks.get("status_rows"),
             "sandbox_pending_tasks_max": max(pending, default=None),
             "sandbox_pending_tasks_end": pending[-1] if pending else None,
             "webhook_backlog_max": max(backlog, default=None),
@@ -1552,7 +1564,7 @@ def table(results: dict[str, Any]) -> str:
             if pl.get("events_stored"):
                 rows.append(
                     (
-                        f"pipeline PG, {d['dispatchers']} d.: webhook events stored (of 3 × sent) / max backlog",
+                        f"pipeline PG, {d['dispatchers']} d.: webhook POSTs stored (statuses: 3 × sent) / max backlog",
                         fmt(pl["events_stored"]),
                         fmt(pl.get("max_backlog")),
                     )
@@ -1631,8 +1643,8 @@ def table(results: dict[str, Any]) -> str:
     if soak:
         rows.append(
             (
-                f"soak {soak['seconds']:.0f}s: webhook events applied (of 3 × accepted) / sandbox deliveries pending",
-                f"{soak.get('webhook_events_applied') or 0:,} of {3 * soak['accepted']:,}",
+                f"soak {soak['seconds']:.0f}s: statuses applied (of 3 × accepted) / sandbox deliveries pending",
+                f"{soak.get('statuses_applied') or 0:,} of {3 * soak['accepted']:,}",
                 f"max {soak.get('sandbox_pending_tasks_max')}, end {soak.get('sandbox_pending_tasks_end')}",
             )
         )
@@ -1789,6 +1801,12 @@ def main() -> None:
         type=int,
         default=50,
         help="POSTs in flight in the webhook phase (50; the sandbox delivers with 8)",
+    )
+    parser.add_argument(
+        "--sandbox-webhook-batch",
+        type=int,
+        default=100,
+        help="status webhooks per sandbox POST (SANDBOX_WEBHOOK_BATCH_MAX; 1: one each, the pre-batching sandbox)",
     )
     parser.add_argument(
         "--pipeline-wait", type=float, default=None, help="max s to wait for every status after the 2-d. drain"

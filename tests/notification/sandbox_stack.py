@@ -64,8 +64,11 @@ DAY = date(2026, 12, 3)
 
 
 @contextlib.asynccontextmanager
-async def sandbox_stack(url: str, *, today: date = DAY, **overrides: Any) -> AsyncIterator[E2E]:
-    """The service (settings ``overrides``) and the sandbox, both on ``today``; webhooks flow over real HTTP."""
+async def sandbox_stack(
+    url: str, *, today: date = DAY, sandbox: dict[str, Any] | None = None, **overrides: Any
+) -> AsyncIterator[E2E]:
+    """The service (settings ``overrides``) and the sandbox (settings ``sandbox``), both on ``today``; webhooks flow
+    over real HTTP."""
     await migrate(url)
     sandbox_app = create_sandbox(
         SandboxSettings(
@@ -78,6 +81,7 @@ async def sandbox_stack(url: str, *, today: date = DAY, **overrides: Any) -> Asy
             sandbox_webhook_retry_base_seconds=0.05,
             sandbox_webhook_retry_max_seconds=0.2,
             sandbox_today=today,
+            **(sandbox or {}),
         )
     )
     values: dict[str, Any] = {"whatsapp_access_token": SANDBOX_TOKEN, "whatsapp_graph_url": "http://sandbox"}

@@ -207,3 +207,24 @@ async def test_in_window_utility_charged_from_2026_10_01(e2e: E2E) -> None:
         rows = (await e2e.api.get("/api/v1/admin/whatsapp/costs", headers=e2e.admin)).json()
         costs[day] = next(r for r in rows["tenants"] if r["tenant_id"] == str(tenant))["cost_eur"]
     assert costs == {"2026-09-30": "0.000000", "2026-10-01": "0.017200"}
+
+
+async def test_batched_status_webhooks_applied_like_single_ones(sqlite_url: str) -> None:
+    """The sandbox's batching (``SANDBOX_WEBHOOK_BATCH_MAX``, as Meta aggregates updates): one signed POST carrying
+    the statuses of several messages and numbers is stored once and every status in it is applied."""
+    batching = {"sandbox_webhook_batch_max": 50, "sandbox_webhook_batch_window_seconds": 0.1}
+    async with sandbox_stack(sqlite_url, sandbox=batching) as e2e:
+        first = e2e.tenants.add(phone_number_id=NUMBER)
+        second = e2e.tenants.add(phone_number_id="200000000000002")
+        ids = [await e2e.send_po(first), await e2e.send_po(first, phone="+34 600 000 222"), await e2e.send_po(second)]
+
+        async def all_read() -> bool:
+            return [(await e2e.message(i))["status"] for i in ids] == ["read"] * 3
+
+        await eventually(all_read)
+        deliveries = (await e2e.sandbox.get("/_sandbox/webhooks", params={"field": "messages"})).json()
+        carried = sum(len(d["statuses"]) for d in deliveries)
+        assert carried == 9 and len(deliveries) < 9 and all(d["delivered"] for d in deliveries)
+        costs = (await e2e.api.get("/api/v1/admin/whatsapp/costs", headers=e2e.admin)).json()
+        billable = {r["tenant_id"]: r["billable"] for r in costs["tenants"]}
+        assert billable == {str(first): 2, str(second): 1}

@@ -582,3 +582,44 @@ async def test_user_request_is_checked(hooked: Hooked) -> None:
     client, _ = hooked
     assert (await client.post("/_sandbox/users", json={"phone": "12"})).status_code == 422
     assert (await client.post("/_sandbox/users", json={"phone": CUSTOMER, "username": ""})).status_code == 422
+
+
+async def test_statuses_batched_into_one_signed_post_per_waba(receiver: Receiver) -> None:
+    """``SANDBOX_WEBHOOK_BATCH_MAX`` > 1: the statuses that fall due together go out in one signed POST (Meta
+    aggregates up to 1,000 updates), one ``changes[]`` item each with its own metadata; the control API still finds
+    each status by wamid and status; never more than the maximum per POST."""
+    from wa_sandbox.app import create_app
+
+    settings = make_settings(sandbox_webhook_batch_max=4, sandbox_webhook_batch_window_seconds=0.2)
+    app = create_app(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox") as client:
+        assert (await client.post("/_sandbox/webhook", json={"url": receiver.url})).status_code == 200
+        assert (await client.post("/_sandbox/knobs", json={"knobs": {"status_delay_seconds": 0.01}})).status_code == 200
+        wamids = [await send(client)]
+        response = await client.post(f"/v23.0/{PNID2}/messages", json=template_body(), headers=AUTH)
+        wamids.append(response.json()["messages"][0]["id"])
+        await wait_until(lambda: _true(sum(len(_statuses_of(r.json)) for r in receiver.received) >= 6))
+        for item in receiver.received:
+            assert item.headers["x-hub-signature-256"] == signature_of(item.raw)
+            assert 1 <= len(_statuses_of(item.json)) <= 4
+            assert [e["id"] for e in item.json["entry"]] == [WABA_ID]
+        assert len(receiver.received) < 6  # batched: fewer POSTs than statuses
+        for wamid, number in zip(wamids, (PNID, PNID2), strict=True):
+            assert receiver.statuses(wamid) == ["sent", "delivered", "read"]
+            changes = [c for r in receiver.received for c in r.json["entry"][0]["changes"]]
+            mine = [c["value"] for c in changes if c["value"]["statuses"][0]["id"] == wamid]
+            assert all(v["metadata"]["phone_number_id"] == number and len(v["statuses"]) == 1 for v in mine)
+        found = (await client.get("/_sandbox/webhooks", params={"wamid": wamids[1], "status": "read"})).json()
+        assert (
+            len(found) == 1 and {"wamid": wamids[1], "status": "read", "phone_number_id": PNID2} in found[0]["statuses"]
+        )
+        assert (await client.get("/_sandbox/webhooks", params={"wamid": "wamid.nope"})).json() == []
+    await app.state.dispatcher.aclose()
+
+
+def _statuses_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for e in payload["entry"] for c in e["changes"] for s in c["value"].get("statuses", [])]
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -26,6 +26,7 @@ from .state import (
     OneShotKnobs,
     SandboxState,
     Template,
+    WebhookDelivery,
     digits_only,
 )
 from .webhooks import WebhookDispatcher
@@ -208,6 +209,9 @@ class WebhookConfigUpdate(BaseModel):
     retry_base_seconds: float | None = Field(default=None, ge=0)
     retry_max_seconds: float | None = Field(default=None, ge=0)
     timeout_seconds: float | None = Field(default=None, gt=0)
+    #: status webhooks per POST (1: one each; Meta aggregates up to 1,000) and how long a batch gathers
+    batch_max: int | None = Field(default=None, ge=1, le=1000)
+    batch_window_seconds: float | None = Field(default=None, ge=0, le=5)
 
 
 class PricingUpdate(BaseModel):
@@ -284,10 +288,15 @@ async def list_webhooks(
         for d in _state(request).deliveries
         if (field is None or d.field == field)
         and (waba_id is None or _entry_id(d.body) == waba_id)
-        and (wamid is None or d.wamid == wamid)
-        and (status is None or d.status == status)
+        and _carries(d, wamid, status)
         and (delivered is None or d.delivered == delivered)
     ]
+
+
+def _carries(delivery: WebhookDelivery, wamid: str | None, status: str | None) -> bool:
+    """A webhook about ``wamid`` and/or ``status``: a single one, or a batched POST with such a status in it."""
+    items = delivery.statuses or [{"wamid": delivery.wamid or "", "status": delivery.status or ""}]
+    return any((wamid is None or i["wamid"] == wamid) and (status is None or i["status"] == status) for i in items)
 
 
 def _entry_id(body: dict[str, Any]) -> str | None:

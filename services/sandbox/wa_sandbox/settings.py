@@ -78,6 +78,11 @@ class SandboxSettings(WhatsAppSettings):
     # Webhook POSTs in flight at once (Meta delivers concurrently; 8 capped a drain's status deliveries at
     # 36-170/s, below three per message sent).
     sandbox_webhook_concurrency: int = Field(default=32, ge=1, le=256)
+    # Status webhooks per POST. Meta aggregates updates into one POST (up to 1,000, "cannot be guaranteed"): with
+    # more than 1, the statuses of one WABA that fall due within SANDBOX_WEBHOOK_BATCH_WINDOW_SECONDS go out in one
+    # signed POST, one ``changes[]`` item each. 1 (the default): one POST per status.
+    sandbox_webhook_batch_max: int = Field(default=1, ge=1, le=1000)
+    sandbox_webhook_batch_window_seconds: float = Field(default=0.05, ge=0, le=5)
     # The day the Graph versions' end dates are checked against (bakery_shared.graph_versions): a version past
     # its end is refused as Meta does (code 2635). Empty: today (UTC). Also settable at run time: POST /_sandbox/clock.
     sandbox_today: date | None = None

@@ -271,6 +271,8 @@ class WebhookDelivery:
     wamid: str | None = None
     status: str | None = None
     phone_number_id: str | None = None
+    #: a batched POST's statuses (``wamid``, ``status``, ``phone_number_id`` each); empty for a single webhook
+    statuses: list[dict[str, str]] = dc_field(default_factory=list)
     attempts: list[WebhookAttempt] = dc_field(default_factory=list)
     delivered: bool = False
     gave_up: bool = False
@@ -372,6 +374,8 @@ class WebhookConfig:
     retry_max_seconds: float
     timeout_seconds: float
     concurrency: int = 32
+    batch_max: int = 1  # status webhooks per POST (1: one each)
+    batch_window_seconds: float = 0.05  # how long the first status of a batch waits for others
 
 
 class SandboxState:
@@ -455,6 +459,8 @@ class SandboxState:
             retry_max_seconds=settings.sandbox_webhook_retry_max_seconds,
             timeout_seconds=settings.sandbox_webhook_timeout_seconds,
             concurrency=settings.sandbox_webhook_concurrency,
+            batch_max=settings.sandbox_webhook_batch_max,
+            batch_window_seconds=settings.sandbox_webhook_batch_window_seconds,
         )
 
     def today(self) -> date:
@@ -860,6 +866,9 @@ class SandboxState:
                 "retry_base_seconds": self.webhook.retry_base_seconds,
                 "retry_max_seconds": self.webhook.retry_max_seconds,
                 "timeout_seconds": self.webhook.timeout_seconds,
+                "concurrency": self.webhook.concurrency,
+                "batch_max": self.webhook.batch_max,
+                "batch_window_seconds": self.webhook.batch_window_seconds,
             },
             "template_auto_approve_seconds": self.template_auto_approve_seconds,
             "template_review": {k: {"status": v[0], "reason": v[1]} for k, v in self.template_review.items()},

@@ -93,6 +93,10 @@ class WebhookDispatcher:
         # at most SANDBOX_WEBHOOK_CONCURRENCY POSTs in flight: httpx's pool slows down badly with hundreds of
         # requests in flight, and the sends share this event loop
         self._gate: asyncio.Semaphore | None = None
+        #: status webhooks waiting to go out together (SANDBOX_WEBHOOK_BATCH_MAX > 1), per WABA: the change value
+        #: and its statuses' description each, and the timer that sends what gathered when the window ends
+        self._batches: dict[str, list[tuple[dict[str, Any], dict[str, str]]]] = {}
+        self._batch_timers: dict[str, asyncio.TimerHandle] = {}
 
     # ---------------------------------------------------------------- plumbing
     def _client_for_loop(self) -> httpx.AsyncClient:
@@ -121,9 +125,13 @@ class WebhookDispatcher:
 
     @property
     def pending(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks) + sum(len(items) for items in self._batches.values())
 
     async def cancel_all(self) -> None:
+        for timer in self._batch_timers.values():
+            timer.cancel()
+        self._batch_timers.clear()
+        self._batches.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -289,8 +297,45 @@ class WebhookDispatcher:
             meta: dict[str, Any] = {"wamid": record.wamid, "status": status, "phone_number_id": record.phone_number_id}
             if inline:
                 await self.send_inline_first("messages", body, **meta)
+            elif self.state.webhook.batch_max > 1:
+                self._add_to_batch(body, meta)
             else:
                 self.send("messages", body, **meta)
+
+    # ---------------------------------------------------------------- batched statuses
+    def _add_to_batch(self, body: dict[str, Any], meta: dict[str, str]) -> None:
+        """Hold a status webhook for its WABA's next batched POST: sent when SANDBOX_WEBHOOK_BATCH_MAX statuses
+        gathered, or SANDBOX_WEBHOOK_BATCH_WINDOW_SECONDS after the first of them, whichever comes first."""
+        entry = body["entry"][0]
+        waba_id = str(entry["id"])
+        items = self._batches.setdefault(waba_id, [])
+        items.append((entry["changes"][0]["value"], meta))
+        if len(items) >= self.state.webhook.batch_max:
+            self._flush_batch(waba_id)
+        elif waba_id not in self._batch_timers:
+            loop = asyncio.get_running_loop()
+            window = self.state.webhook.batch_window_seconds
+            self._batch_timers[waba_id] = loop.call_later(window, self._flush_batch, waba_id)
+
+    def _flush_batch(self, waba_id: str) -> None:
+        """One signed POST for the WABA's held statuses: one ``changes[]`` item per status (each keeps its own
+        ``metadata`` and ``contacts``), in the order they fell due; retried like any webhook."""
+        timer = self._batch_timers.pop(waba_id, None)
+        if timer is not None:
+            timer.cancel()
+        items = self._batches.pop(waba_id, [])
+        if not items:
+            return
+        body = {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": waba_id, "changes": [{"value": value, "field": "messages"} for value, _ in items]}],
+        }
+        if not self.subscribed(body):
+            return
+        delivery = self.prepare("messages", body)
+        if delivery is not None:
+            delivery.statuses = [meta for _, meta in items]
+            self.spawn(self.deliver(delivery))
 
     async def start_statuses(self, record: SentRecord, knobs: EffectiveKnobs) -> None:
         """Called before the send's HTTP response: emits ``sent`` inline if asked, the rest later."""
