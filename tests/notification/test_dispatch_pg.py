@@ -176,3 +176,28 @@ async def test_slow_sends_keep_their_lease(any_env: Env) -> None:
     await task
     assert (await env.message(nid))["status"] == "sent"
     assert len(env.graph.sends) == 1
+
+
+async def test_the_claim_commits_without_waiting_for_its_flush_and_nothing_else_does(pg_env: Env) -> None:
+    """The claim's transaction sets ``synchronous_commit`` off for itself only (a lost claim re-queues; the gate's
+    synchronous commit flushes it before any send); an empty claim and the next transaction keep the default."""
+    env = pg_env
+    await _queue_many(env, 2, tenants=1)
+    engine = create_engine(env.settings.notification_database_url)
+    sessions = create_session_factory(engine)
+    show = sa.text("SHOW synchronous_commit")
+    try:
+        now = utcnow()
+        for expected_claimed, expected_setting in ((2, "off"), (0, "on")):
+            async with transaction(sessions) as session:
+                claimed, _ = await messages_repo.claim_batch_with_unfinished(
+                    session, owner="d1", now=now, lease_until=now + timedelta(seconds=60), limit=10
+                )
+                assert len(claimed) == expected_claimed
+                assert (await session.execute(show)).scalar_one() == expected_setting
+        async with transaction(sessions) as session:
+            assert (await session.execute(show)).scalar_one() == "on"
+            rows = await session.execute(sa.select(whatsapp_messages.c.lease_owner, whatsapp_messages.c.status))
+            assert sorted(rows.all()) == [("d1", "sending"), ("d1", "sending")]  # the claim itself committed
+    finally:
+        await engine.dispose()

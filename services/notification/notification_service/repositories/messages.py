@@ -169,6 +169,10 @@ async def claim_batch_with_unfinished(
         ids = list((await session.execute(_round_robin(now, limit, True))).scalars())
     if not ids:
         return [], {}
+    # The claim's commit need not wait for its WAL flush: nothing was sent yet, so a claim lost in a database crash
+    # only leaves its messages queued; and the gate's commit (synchronous, before any send) flushes the WAL up to
+    # and including this one. One fsync less before a batch's first send (~1 ms idle, several under load).
+    await session.execute(_CLAIM_WITHOUT_FLUSH)
     params = {"ids": ids, "now": now, "owner": owner, "lease_until": lease_until}
     claimed: list[Message] = []
     unfinished: dict[uuid.UUID, datetime] = {}
@@ -219,6 +223,7 @@ _CLAIM_OLDEST_PG = (
     .limit(sa.bindparam("limit", type_=sa.Integer()))
     .with_for_update(skip_locked=True)
 )
+_CLAIM_WITHOUT_FLUSH = sa.text("SET LOCAL synchronous_commit TO OFF")
 _CLAIM_PG = (
     sa.update(M)
     .where(M.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(M.c.id.type))), _due(_NOW))
