@@ -201,3 +201,35 @@ async def test_the_claim_commits_without_waiting_for_its_flush_and_nothing_else_
             assert sorted(rows.all()) == [("d1", "sending"), ("d1", "sending")]  # the claim itself committed
     finally:
         await engine.dispose()
+
+
+async def test_batches_in_flight_overlap_and_still_send_each_message_once(pg_env: Env) -> None:
+    """``DISPATCH_BATCHES_IN_FLIGHT=2``: while one batch waits on slow sends, the dispatcher's other slot claims and
+    sends the next batch (two batches' messages are ``sending`` at once); every message goes out exactly once."""
+    env = pg_env
+    ids = await _queue_many(env, 12, tenants=12)
+    settings = env.settings.model_copy(
+        update={"dispatch_batch_size": 3, "dispatch_batches_in_flight": 2, "dispatch_poll_interval_seconds": 0.05}
+    )
+    env.graph.delay = 0.4
+    dispatcher = env.dispatcher(settings=settings)
+    in_flight_seen = 0
+
+    async def sending() -> int:
+        async with dispatcher.sessions() as session:
+            query = sa.select(sa.func.count()).where(whatsapp_messages.c.status == "sending")
+            return int((await session.execute(query)).scalar_one())
+
+    dispatcher.start()
+    try:
+        for _ in range(200):
+            in_flight_seen = max(in_flight_seen, await sending())
+            if [(await env.message(i))["status"] for i in ids] == ["sent"] * 12:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await dispatcher.stop()
+    assert [(await env.message(i))["status"] for i in ids] == ["sent"] * 12
+    assert in_flight_seen > 3  # more than one batch of 3 at a time
+    callback_ids = Counter(s["payload"]["biz_opaque_callback_data"] for s in env.graph.sends)
+    assert len(env.graph.sends) == 12 and len(callback_ids) == 12

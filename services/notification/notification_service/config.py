@@ -45,6 +45,9 @@ class NotificationSettings(WhatsAppSettings):
     dispatch_batch_size: int = Field(default=100, ge=1, le=1000)
     dispatch_concurrency: int = Field(default=16, ge=1, le=512)
     dispatch_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    #: batches one dispatcher works on at once (PostgreSQL; SQLite always 1): while one batch sends, the next is
+    #: claimed and gated, so the database round trips of one overlap the HTTP calls of the other
+    dispatch_batches_in_flight: int = Field(default=2, ge=1, le=8)
     #: test messages one bakery may queue per hour (429 with Retry-After beyond it)
     test_messages_per_tenant_per_hour: int = Field(default=20, ge=1, le=10_000)
     dispatch_lease_seconds: float = Field(default=60.0, ge=5)

@@ -100,7 +100,8 @@ class Dispatcher:
         self.prober = HoldProber(self.ctx)
         self.gate = Gate(self.ctx)
         self._task: asyncio.Task[None] | None = None
-        self._tail: asyncio.Task[None] | None = None
+        #: per batch slot (DISPATCH_BATCHES_IN_FLIGHT): the recording of its last batch, still running
+        self._tails: dict[int, asyncio.Task[None]] = {}
         self._listener: PostgresListener | None = None
         self._last_probe = 0.0
         self._last_cleanup = 0.0
@@ -132,11 +133,11 @@ class Dispatcher:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
-                if self._tail is not None:
-                    self._tail.cancel()
+                for tail in self._tails.values():
+                    tail.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await self._tail
-                    self._tail = None
+                        await tail
+                self._tails.clear()
             except Exception:  # noqa: BLE001
                 log.exception("dispatcher loop ended with an error")
             self._task = None
@@ -167,13 +168,21 @@ class Dispatcher:
         return self._task is not None and not self._task.done()
 
     async def _loop(self) -> None:
-        log.info("dispatcher %s started", self.id)
+        """``DISPATCH_BATCHES_IN_FLIGHT`` slots each run batches one after the other (claims are disjoint: SKIP
+        LOCKED, as between dispatcher processes); the first slot also does the maintenance."""
+        slots = 1 if is_sqlite(self.settings.database_url) else self.settings.dispatch_batches_in_flight
+        log.info("dispatcher %s started (%d batch(es) in flight)", self.id, slots)
+        await asyncio.gather(*(self._slot(n) for n in range(slots)))
+        log.info("dispatcher %s stopped", self.id)
+
+    async def _slot(self, slot: int) -> None:
         try:
             while not self.ctx.stopping.is_set():
                 claimed = 0
                 try:
-                    await self._maintenance()
-                    claimed = await self._run_pipelined()
+                    if slot == 0:
+                        await self._maintenance()
+                    claimed = await self._run_pipelined(slot)
                 except Exception:  # noqa: BLE001 - the loop must survive a database or bug hiccup
                     log.exception("dispatcher %s: batch failed; retrying after the poll interval", self.id)
                 if self.ctx.stopping.is_set():
@@ -181,21 +190,21 @@ class Dispatcher:
                 if claimed < self.settings.dispatch_batch_size:
                     await self.wakeup.wait(self.settings.dispatch_poll_interval_seconds)
         finally:
-            await self._await_tail()
-        log.info("dispatcher %s stopped", self.id)
+            await self._await_tail(slot)
 
-    async def _run_pipelined(self) -> int:
-        """:meth:`run_once` for the loop: the batch's tail (recording its last accepted sends) runs while the next
-        batch is claimed and sent; at most one tail is pending (the next batch waits for it before its own)."""
+    async def _run_pipelined(self, slot: int = 0) -> int:
+        """:meth:`run_once` for a slot of the loop: the batch's tail (recording its last accepted sends) runs while
+        the slot's next batch is claimed and sent; at most one tail per slot is pending (the next batch waits for it
+        before its own)."""
         with bind(request_id=f"dispatch-{uuid.uuid4().hex[:16]}"):
             claimed, tail = await Batch(self.ctx, self.gate, self.prober).start()
-            await self._await_tail()
+            await self._await_tail(slot)
             if tail is not None:
-                self._tail = asyncio.create_task(tail, name=f"dispatcher-tail-{self.id}")
+                self._tails[slot] = asyncio.create_task(tail, name=f"dispatcher-tail-{self.id}-{slot}")
         return claimed
 
-    async def _await_tail(self) -> None:
-        tail, self._tail = self._tail, None
+    async def _await_tail(self, slot: int) -> None:
+        tail = self._tails.pop(slot, None)
         if tail is not None:
             try:
                 await tail
