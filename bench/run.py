@@ -1240,6 +1240,8 @@ class Bench:
             total += len(received)
             from bench.loadgen import percentile
 
+            split = self.e2e_split(stack.notification_db, accepted, received)
+
             run = {
                 "accepted": len(accepted),
                 "received": len(received),
@@ -1249,11 +1251,14 @@ class Bench:
                 "max_ms": latencies[-1] if latencies else None,
                 "ingest_p50_ms": result["ingest_p50_ms"],
                 "statuses": result["statuses"],
+                **split,
             }
             runs.append(run)
             log(
                 f"  rep {rep + 1}: {run['received']}/{run['accepted']} received; e2e p50 {run['p50_ms']:.1f} ms, "
-                f"p99 {run['p99_ms']:.1f} ms (202 p50 {run['ingest_p50_ms']:.1f} ms)"
+                f"p99 {run['p99_ms']:.1f} ms (202 p50 {run['ingest_p50_ms']:.1f} ms); p50 queued -> attempt started "
+                f"{split['to_attempt_p50_ms'] or 0:.1f} ms, attempt started -> received "
+                f"{split['attempt_to_received_p50_ms'] or 0:.1f} ms"
             )
         commits = self.pg_commits(stack.notification_db) - commits0
         stopped = [self.stop(dispatcher)] if dispatcher else []
@@ -1264,6 +1269,8 @@ class Bench:
             "rate": rate,
             "p50_ms": med([r["p50_ms"] for r in runs]),
             "p99_ms": med([r["p99_ms"] for r in runs]),
+            "to_attempt_p50_ms": med([r["to_attempt_p50_ms"] for r in runs]),
+            "attempt_to_received_p50_ms": med([r["attempt_to_received_p50_ms"] for r in runs]),
             "sql_per_1000": sql / max(total, 1) * 1000,
             "commits_per_1000": commits / max(total, 1) * 1000 if commits else None,
             "tenant_calls": self.tenant_calls(stack) - calls0,
@@ -1271,6 +1278,33 @@ class Bench:
             "distinct_tenants": len(tenants),
             "memory_mb": {"notification_api": notif["vm_hwm_mb"], "dispatcher": [s["vm_hwm_mb"] for s in stopped]},
             "runs": runs,
+        }
+
+    def e2e_split(self, url: str, accepted: dict[str, float], received: dict[str, float]) -> dict[str, Any]:
+        """Where an e2e message's time went, from the service's own timestamps (one clock: one machine): the message
+        row's ``created_at`` (ingestion, before its commit and the 202) → its first attempt's ``started_at`` (claimed,
+        gated; just before the gate's commit) → the sandbox's receive time (the gate's commit and the HTTP call)."""
+        import sqlalchemy as sa
+
+        from bench.loadgen import percentile
+
+        async def go(engine: Any, _sessions: Any) -> list[Any]:
+            async with engine.connect() as conn:
+                query = sa.text(
+                    "SELECT m.id, m.created_at, a.started_at FROM whatsapp_messages m"
+                    " JOIN whatsapp_message_attempts a ON a.message_id = m.id AND a.attempt_no = 1"
+                )
+                return list((await conn.execute(query)).all())
+
+        to_attempt, attempt_to_received = [], []
+        for row in self.db(url, go):
+            key = f"notification:{row.id}"
+            if key in received and key in accepted:
+                to_attempt.append((row.started_at.timestamp() - row.created_at.timestamp()) * 1000)
+                attempt_to_received.append((received[key] - row.started_at.timestamp()) * 1000)
+        return {
+            "to_attempt_p50_ms": percentile(to_attempt, 50),
+            "attempt_to_received_p50_ms": percentile(attempt_to_received, 50),
         }
 
     @staticmethod
@@ -1647,6 +1681,14 @@ def table(results: dict[str, Any]) -> str:
             )
         )
         rows.append((f"e2e PG {name}: p50 / raw RTT p50", f"{p50 / rtt:.1f}×" if p50 and rtt else "n/a", goal))
+        if e.get("to_attempt_p50_ms"):
+            rows.append(
+                (
+                    f"e2e PG {name}: p50 queued → attempt started / attempt started → received",
+                    fmt(e["to_attempt_p50_ms"], " ms", 1),
+                    fmt(e.get("attempt_to_received_p50_ms"), " ms", 1),
+                )
+            )
         if key == "e2e_standalone_low":
             continue
         rows.append(
