@@ -167,6 +167,7 @@ REFUSALS: dict[str, Build] = {
 ACCEPTED: dict[str, Build] = {
     "plain": _with(_raw),
     "charset": _with(_raw, Content_Type="application/json; charset=utf-8"),
+    "upper-case charset": _with(_raw, Content_Type="application/json; charset=UTF-8"),
     "other charset": _with(_raw, Content_Type="application/json; charset=latin-1"),
     "+json": _with(_raw, Content_Type="application/vnd.api+json"),
     "upper-case type": _with(_raw, Content_Type="Application/JSON"),

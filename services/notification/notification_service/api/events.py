@@ -23,7 +23,7 @@ PATH = "/api/v1/events/purchase-orders"
 #: Content-Type values the lean path reads as JSON. FastAPI reads these as JSON, and more (any
 #: ``application/*+json``, any parameters, any letter case), but not a body without the header (its strict content
 #: type, a 422): those all go the framework's way, which answers them exactly as before.
-_JSON_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8"})
+_JSON_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8", b"application/json; charset=UTF-8"})
 
 
 async def _accept(runtime: Runtime, event: PurchaseOrderEvent) -> tuple[int, bytes]:
