@@ -165,10 +165,15 @@ class RoleBearer(HTTPBearer):
         self.names = " or ".join(r.value for r in roles)
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+        return self.authenticate(request.headers.get("Authorization"), settings_from_app(request))
+
+    def authenticate(self, authorization: str | None, settings: BaseServiceSettings) -> Principal:
+        """The check itself, from the ``Authorization`` header's value: for a route served without a ``Request``
+        (a lean ASGI route), with the same errors and the same token cache as the dependency."""
+        scheme, token = get_authorization_scheme_param(authorization)
         if not token or scheme.lower() != "bearer":
             raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <token>'", code="missing_token")
-        principal = decode_token(settings_from_app(request), token)
+        principal = decode_token(settings, token)
         if principal.role not in self.allowed:
             raise Forbidden(f"This endpoint needs the {self.names} role", code="wrong_role")
         return principal
@@ -189,6 +194,8 @@ def ensure_tenant_access(principal: Principal, tenant_id: uuid.UUID) -> None:
 
 
 AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
-ServicePrincipal = Annotated[Principal, Depends(require_roles(Role.SERVICE))]
+#: The service-token check, also used directly by lean routes (``RoleBearer.authenticate``)
+SERVICE_BEARER = RoleBearer(Role.SERVICE)
+ServicePrincipal = Annotated[Principal, Depends(SERVICE_BEARER)]
 AdminOrOwner = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.OWNER))]
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]

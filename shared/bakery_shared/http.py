@@ -91,6 +91,33 @@ def _rejection(limit: int) -> tuple[Message, Message]:
     )
 
 
+async def read_body(receive: Receive) -> bytes | None:
+    """A lean ASGI route's request body, or None when the client went away first (or the body limit cut a streamed
+    body off and answered 413 already: :class:`BodySizeLimitMiddleware` reports that as a disconnect).
+    ``Request.body()`` raised ``ClientDisconnect`` there: an "unhandled" exception after the answer."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def send_json(send: Send, status: int, body: bytes) -> None:
+    """A lean ASGI route's answer: ``body`` (JSON, already encoded) with the headers ``JSONResponse`` sends."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 ERROR_SCHEMA = {
     "title": "Error",
     "type": "object",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,10 +17,13 @@ from typing import Any
 import httpx
 import jwt
 import respx
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from bakery_shared.auth import Role, issue_token
 from bakery_shared.graph_versions import DEFAULT_GRAPH_API_VERSION
 from bakery_shared.settings import DEV_JWT_SECRET
+from notification_service.api.events import LeanIngestRoute
 from notification_service.config import NotificationSettings
 
 GRAPH_URL = "http://graph.test"
@@ -370,6 +374,18 @@ def po_event(tenant_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:
         else:
             body[key] = value
     return body
+
+
+@contextlib.contextmanager
+def served_by_fastapi(app: FastAPI) -> Iterator[None]:
+    """``POST /api/v1/events/purchase-orders`` served as before its lean path (``LeanIngestRoute``): by FastAPI's
+    own handling of the same route (dependencies, body parsing, validation), to compare the two answers."""
+    route = next(r for r in app.router.routes if isinstance(r, LeanIngestRoute))
+    route.__class__ = APIRoute
+    try:
+        yield
+    finally:
+        route.__class__ = LeanIngestRoute
 
 
 class Clock:

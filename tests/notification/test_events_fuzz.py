@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,7 @@ from notification_service.app import create_app
 from notification_service.migrate import upgrade
 from tests.conftest import create_postgres_database, drop_postgres_database
 
-from .helpers import FakeGraph, FakeTenantService, make_settings, po_event, token
+from .helpers import FakeGraph, FakeTenantService, make_settings, po_event, served_by_fastapi, token
 
 PATH = "/api/v1/events/purchase-orders"
 
@@ -152,6 +153,7 @@ class Target:
     client: httpx.AsyncClient
     headers: dict[str, str]
     admin: dict[str, str]
+    app: FastAPI
 
     def post(self, content: bytes) -> httpx.Response:
         return self.loop.run_until_complete(
@@ -181,7 +183,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     manager = loop.run_until_complete(start())
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://notification")
     try:
-        yield Target(loop, client, token(config, "service"), token(config, "admin"))
+        yield Target(loop, client, token(config, "service"), token(config, "admin"), app)
     finally:
         loop.run_until_complete(client.aclose())
         loop.run_until_complete(manager.__aexit__(None, None, None))
@@ -190,12 +192,16 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             drop_postgres_database(url)
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+def _fuzzed(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+@_fuzzed(300)
 @given(content=BODY)
 def test_no_event_body_is_a_5xx(target: Target, content: bytes) -> None:
     response = target.post(content)
@@ -208,3 +214,20 @@ def test_no_event_body_is_a_5xx(target: Target, content: bytes) -> None:
     if response.status_code == 202:
         stored = target.get(f"/api/v1/messages/{response.json()['notification_id']}")
         assert stored.status_code == 200, stored.text
+
+
+@_fuzzed(200)
+@given(content=BODY)
+def test_the_lean_route_answers_what_fastapi_answers(target: Target, content: bytes) -> None:
+    """The route's lean path (accepted events) against FastAPI's own handling of the same request: a refusal is the
+    same answer; an accepted event is the same event (FastAPI's answer to the same body is its duplicate, 200 with
+    the same notification: a different normalised payload would be a 409)."""
+    lean = target.post(content)
+    with served_by_fastapi(target.app):
+        before = target.post(content)
+    event(f"HTTP {lean.status_code}")
+    if lean.status_code == 202:
+        assert before.status_code == 200 and before.json() == lean.json(), (content[:300], before.text)
+    else:
+        assert (lean.status_code, lean.json()) == (before.status_code, before.json()), content[:300]
+        assert lean.headers.get("content-type") == before.headers.get("content-type")

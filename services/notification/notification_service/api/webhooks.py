@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
+from bakery_shared.http import read_body, send_json
 from notification_service.domain.webhook_security import SIGNATURE_HEADER
 from notification_service.runtime import RuntimeDep
 from notification_service.services.webhook_receiver import WebhookReceiver
@@ -59,25 +60,11 @@ async def receive_asgi(scope: Scope, receive_message: Receive, send: Send) -> No
         if name == _SIGNATURE_HEADER:
             signature = value.decode("latin-1")
             break
-    chunks: list[bytes] = []
-    while True:
-        message = await receive_message()
-        if message["type"] == "http.disconnect":
-            return  # the client went away, or the body limit answered 413 already: nothing to store or answer
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    raw = await read_body(receive_message)
+    if raw is None:
+        return  # the client went away, or the body limit answered 413 already: nothing to store or answer
     receiver: WebhookReceiver = scope["app"].state.runtime.webhook_receiver
-    body = (await receiver.receive(raw, signature)).encoded()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, 200, (await receiver.receive(raw, signature)).encoded())
 
 
 class LeanWebhookRoute(APIRoute):
