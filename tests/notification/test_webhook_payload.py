@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from notification_service.domain.webhook_payload import (
     MAX_DEPTH,
     USER_ID_LENGTH,
+    change_fields,
+    changes,
     fit_status_item,
     inbound_sender,
     parse_body,
@@ -390,6 +392,29 @@ async def _fuzz(env: Env, raw: bytes) -> None:
     r = await post_signed(env.client, raw)
     assert r.status_code == 200, (r.status_code, r.text, raw[:300])
     assert r.json()["status"] in ("received", "invalid")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=_RAW)
+def test_the_request_paths_fields_are_those_of_the_changes_applied(raw: bytes) -> None:
+    """``change_fields`` (the request path: ``webhook_events.fields`` and the received metric) checks the shape
+    without building the changes: the same fields, in the same order, as the changes the applier goes through."""
+    parsed = parse_body(raw)
+    expected = [] if parsed.problem is not None else [c.field or "unknown" for c in changes(parsed.payload, [])]
+    assert change_fields(parsed) == expected
+
+
+def test_the_fields_of_odd_envelopes() -> None:
+    body = {
+        "entry": [
+            5,
+            {"changes": "no"},
+            {"id": "1", "changes": [7, {"field": "messages"}, {"field": "x" * 80, "value": {}}]},
+            {"changes": [{"value": {}}, {"field": 12, "value": {}}, {"field": "messages", "value": {"a": 1}}]},
+        ]
+    }
+    assert change_fields(parse_body(json.dumps(body).encode())) == ["x" * 64, "unknown", "12", "messages"]
+    assert change_fields(parse_body(b"[1]")) == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

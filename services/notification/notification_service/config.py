@@ -98,6 +98,11 @@ class NotificationSettings(WhatsAppSettings):
     #: The webhook applier's periodic round: events stored by another process, or whose processing failed, are
     #: applied (retried) after at most this many seconds.
     whatsapp_webhook_sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    #: This process applies stored webhook events (the API process, or the stand-alone dispatcher
+    #: ``python -m notification_service.dispatch``). On PostgreSQL any number of processes may apply (claims skip
+    #: locked events); production runs the API with ``false`` and lets the dispatcher processes apply, so the
+    #: webhook POST's process only checks and stores (docs/notification.md). On SQLite let one process apply.
+    webhook_applier_enabled: bool = True
     #: Stored webhook events applied per transaction by the applier.
     whatsapp_webhook_apply_batch: int = Field(default=200, ge=1, le=5000)
     #: Seconds the applier waits after a wake-up before it claims, so bodies arriving one by one (Meta's usual

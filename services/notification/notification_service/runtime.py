@@ -1,7 +1,8 @@
 """What one running API process holds, built once in the app's lifespan (:meth:`Runtime.build`).
 
 Routes receive it through :data:`RuntimeDep`. Every member is always there; only the in-process dispatcher is
-optional (``DISPATCHER_ENABLED=false``: a separate ``notification-dispatcher`` process sends instead).
+optional (``DISPATCHER_ENABLED=false``: a separate ``notification-dispatcher`` process sends instead). The webhook
+applier is built always and started unless ``WEBHOOK_APPLIER_ENABLED=false`` (the stand-alone dispatchers apply).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import httpx
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bakery_shared.db import create_engine, create_session_factory, is_sqlite, report_statement_counts, utcnow
+from bakery_shared.db import create_engine, create_session_factory, report_statement_counts, utcnow
 from bakery_shared.graph import GraphClient
 from notification_service.accounts import Accounts
 from notification_service.config import NotificationSettings
@@ -23,12 +24,11 @@ from notification_service.dispatch.worker import Dispatcher
 from notification_service.domain.pricing import RateCard
 from notification_service.domain.webhook_security import TokenBucket
 from notification_service.outbound.worker import OutboundDelivery
+from notification_service.services import webhook_applier
 from notification_service.services.alert_ingestion import AlertIntake
-from notification_service.services.delivery_failures import AsyncFailures
 from notification_service.services.ingestion import PurchaseOrderIntake
 from notification_service.services.po_consumer import PurchaseOrderConsumer
 from notification_service.services.pricing import RateCardStore
-from notification_service.services.supplier_replies import SupplierReplies
 from notification_service.services.sync import WhatsAppSync
 from notification_service.services.webhook_applier import WebhookApplier
 from notification_service.services.webhook_receiver import WebhookReceiver
@@ -74,7 +74,6 @@ class Runtime:
         today: Callable[[], date] | None = None,
     ) -> Runtime:
         """Create every member (nothing runs yet: :meth:`start`). The transports and ``today`` are for tests."""
-        rate_card = RateCard.load(settings.whatsapp_rate_card, settings.whatsapp_rate_card_file)
         engine = create_engine(settings.notification_database_url)
         sessions = create_session_factory(engine)
         wakeup = Wakeup()
@@ -94,37 +93,22 @@ class Runtime:
             if settings.dispatcher_enabled
             else None
         )
-        webhooks = WebhookProcessor(
-            sessions,
-            rate_card,
-            serialise=is_sqlite(settings.notification_database_url),
-            failures=AsyncFailures.from_settings(settings),
-            replies=SupplierReplies(settings),
-            accounts=accounts,
-        )
-        rates = RateCardStore(
-            rate_card,
-            sessions,
-            on_change=lambda card: setattr(webhooks, "rate_card", card),
-            refresh_seconds=settings.whatsapp_rate_card_refresh_seconds,
-        )
-        sync = WhatsAppSync(
-            settings, engine=engine, sessions=sessions, graph=graph, on_change=wakeup.notify, accounts=accounts
-        )
         outbound = OutboundDelivery(settings, sessions)
 
         def changed() -> None:  # a webhook batch may have lifted holds (dispatcher) and stored events (outbound)
             wakeup.notify()
             outbound.notify()
 
-        applier = WebhookApplier(
-            webhooks,
-            batch_size=settings.whatsapp_webhook_apply_batch,
-            linger_seconds=settings.whatsapp_webhook_apply_linger_seconds,
-            sweep_interval_seconds=settings.whatsapp_webhook_sweep_interval_seconds,
-            sync=sync,
+        parts = webhook_applier.build(
+            settings,
+            engine=engine,
+            sessions=sessions,
+            graph=graph,
+            accounts=accounts,
             on_change=changed,
+            on_sync_change=wakeup.notify,
         )
+        webhooks, applier = parts.processor, parts.applier
         intake = PurchaseOrderIntake(sessions, notify_other_processes=settings.dispatch_listen_notify)
         alerts = AlertIntake(sessions, tenants, notify_other_processes=settings.dispatch_listen_notify)
         return cls(
@@ -135,8 +119,8 @@ class Runtime:
             graph=graph,
             accounts=accounts,
             wakeup=wakeup,
-            rate_card=rate_card,
-            rates=rates,
+            rate_card=parts.rate_card,
+            rates=parts.rates,
             intake=intake,
             webhooks=webhooks,
             webhook_receiver=WebhookReceiver(
@@ -144,10 +128,10 @@ class Runtime:
                 app_secret=settings.whatsapp_app_secret.get_secret_value(),
                 verify_token=settings.whatsapp_webhook_verify_token.get_secret_value(),
                 bucket=TokenBucket(settings.whatsapp_webhook_rate_per_second, settings.whatsapp_webhook_burst),
-                on_stored=applier.notify,
+                on_stored=applier.notify if settings.webhook_applier_enabled else None,
             ),
             webhook_applier=applier,
-            sync=sync,
+            sync=parts.sync,
             dispatcher=dispatcher,
             outbound=outbound,
             today=today or _utc_today,
@@ -158,11 +142,13 @@ class Runtime:
         )
 
     def start(self) -> None:
-        """Start the background work: the webhook applier, the in-process dispatcher and (when enabled) the
+        """Start the background work: the webhook applier (unless ``WEBHOOK_APPLIER_ENABLED=false``: other
+        processes apply), the in-process dispatcher and (when enabled) the
         periodic sync, the delivery of events for the platform and (with ``RABBITMQ_URL``) the purchase-order
         consumer, which connects in the background."""
         self.rates.start()
-        self.webhook_applier.start()
+        if self.settings.webhook_applier_enabled:
+            self.webhook_applier.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
         if self.settings.whatsapp_sync_enabled:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 
@@ -23,6 +23,14 @@ CHANNEL = "notification_dispatch"
 TENANT_CHANNEL = "notification_tenant_settings"
 #: events for the platform were stored or re-driven (outbound/worker.py)
 OUTBOUND_CHANNEL = "notification_outbound"
+#: webhook bodies were stored by a process that does not apply them (``WEBHOOK_APPLIER_ENABLED=false``)
+WEBHOOK_CHANNEL = "notification_webhooks"
+
+
+class Notifiable(Protocol):
+    """What a listener wakes: a :class:`Wakeup`, or anything else with ``notify()`` (the webhook applier)."""
+
+    def notify(self) -> None: ...
 
 
 class Wakeup:
@@ -51,7 +59,7 @@ class PostgresListener:
     def __init__(
         self,
         database_url: str,
-        wakeup: Wakeup,
+        wakeup: Notifiable,
         on_tenant_changed: Callable[[uuid.UUID | None], None] | None = None,
         *,
         channel: str = CHANNEL,

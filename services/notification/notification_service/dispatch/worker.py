@@ -4,7 +4,8 @@ rate-limit clean-up), inside the API process (``DISPATCHER_ENABLED=true``) or st
     python -m notification_service.dispatch
 
 The stand-alone process also delivers the events for the platform (``outbound/worker.py``) unless
-``OUTBOUND_DELIVERY_ENABLED=false``.
+``OUTBOUND_DELIVERY_ENABLED=false``, and applies stored webhook events (``services/webhook_applier.py``) unless
+``WEBHOOK_APPLIER_ENABLED=false``: with the API's applier off, the webhook POST's process only checks and stores.
 
 Several dispatchers may share one PostgreSQL database: claims use ``FOR UPDATE SKIP LOCKED`` and leases, the
 rate-limit state lives in the database. On SQLite run a single dispatcher.
@@ -41,6 +42,7 @@ from notification_service.dispatch.probes import HoldProber
 from notification_service.outbound.worker import OutboundDelivery
 from notification_service.repositories import rate_limits as rate_repo
 from notification_service.services import holds as holds_service
+from notification_service.services import webhook_applier
 from notification_service.tenant_client import TenantSettingsClient
 from notification_service.wakeup import PostgresListener, Wakeup
 
@@ -269,6 +271,7 @@ async def _main() -> None:
     configure_logging(settings.log_level, secrets=settings.log_secrets(), service="notification-dispatcher")
     dispatcher = Dispatcher(settings)
     outbound = OutboundDelivery(settings, dispatcher.sessions) if settings.outbound_delivery_enabled else None
+    webhooks = _webhook_parts(settings, dispatcher, outbound) if settings.webhook_applier_enabled else None
     gauges: asyncio.Task[None] | None = None
     if settings.dispatcher_metrics_port:
         metrics.start_dispatcher_metrics_server(settings.dispatcher_metrics_port, settings.dispatcher_metrics_host)
@@ -281,15 +284,41 @@ async def _main() -> None:
     dispatcher.start()
     if outbound is not None:
         outbound.start()
+    if webhooks is not None:
+        webhooks.start_applying()
     log.info("stand-alone dispatcher %s running against %s", dispatcher.id, settings.database_url.split("@")[-1])
     await stop.wait()
     if gauges is not None:
         gauges.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await gauges
+    if webhooks is not None:
+        await webhooks.aclose()
     if outbound is not None:
         await outbound.aclose()
     await dispatcher.aclose()
+
+
+def _webhook_parts(
+    settings: NotificationSettings, dispatcher: Dispatcher, outbound: OutboundDelivery | None
+) -> webhook_applier.WebhookParts:
+    """This process's webhook applier, sharing the dispatcher's engine, Graph client and accounts."""
+    assert dispatcher.engine is not None  # the stand-alone dispatcher creates its own
+
+    def changed() -> None:  # a webhook batch may have lifted holds (dispatcher) and stored events (outbound)
+        dispatcher.wake()
+        if outbound is not None:
+            outbound.notify()
+
+    return webhook_applier.build(
+        settings,
+        engine=dispatcher.engine,
+        sessions=dispatcher.sessions,
+        graph=dispatcher.graph,
+        accounts=dispatcher.accounts,
+        on_change=changed,
+        on_sync_change=dispatcher.wake,
+    )
 
 
 def main() -> None:

@@ -1,10 +1,13 @@
 """The webhook applier: applies stored webhook events off the request path, in batches (one transaction each).
 
-One per API process, started and stopped with the runtime. It wakes when this process stores a body
-(:meth:`WebhookApplier.notify`) and every ``WHATSAPP_WEBHOOK_SWEEP_INTERVAL_SECONDS`` (bodies stored by another
-replica that stopped, a crash, a database error: that round also retries events that failed before). On
-PostgreSQL several processes share the work (``FOR UPDATE SKIP LOCKED``); on SQLite batches are serialised.
-After a batch it wakes the dispatcher (a hold may have been lifted) and reads changed numbers from the Graph API.
+One per process that applies (``WEBHOOK_APPLIER_ENABLED``): the API process (started and stopped with the
+runtime) and the stand-alone dispatcher (``dispatch/worker.py``). It wakes when this process stores a body
+(:meth:`WebhookApplier.notify`), when another process that does not apply stored some (PostgreSQL ``NOTIFY`` on
+``wakeup.WEBHOOK_CHANNEL``), and every ``WHATSAPP_WEBHOOK_SWEEP_INTERVAL_SECONDS`` (bodies stored by another
+replica that stopped, a missed notification, a crash, a database error: that round also retries events that
+failed before). On PostgreSQL several processes share the work (claims ``FOR UPDATE SKIP LOCKED``, messages locked
+in id order); on SQLite batches are serialised. After a batch it wakes the dispatcher (a hold may have been
+lifted) and reads changed numbers from the Graph API.
 """
 
 from __future__ import annotations
@@ -13,12 +16,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bakery_shared.db import is_sqlite
+from bakery_shared.graph import GraphClient
+from notification_service.accounts import Accounts
+from notification_service.config import NotificationSettings
+from notification_service.domain.pricing import RateCard
+from notification_service.services.delivery_failures import AsyncFailures
+from notification_service.services.pricing import RateCardStore
+from notification_service.services.supplier_replies import SupplierReplies
+from notification_service.services.sync import WhatsAppSync
 from notification_service.services.webhooks import BatchResult, WebhookProcessor
-
-if TYPE_CHECKING:
-    from notification_service.services.sync import WhatsAppSync
+from notification_service.wakeup import WEBHOOK_CHANNEL, PostgresListener
 
 log = logging.getLogger("notification.whatsapp.webhooks")
 
@@ -33,8 +45,12 @@ class WebhookApplier:
         sweep_interval_seconds: float = 30.0,
         sync: WhatsAppSync | None = None,
         on_change: Callable[[], None] | None = None,
+        listen_url: str | None = None,
     ) -> None:
         self.processor = processor
+        #: PostgreSQL: LISTEN for the bodies stored by processes that do not apply (``WEBHOOK_CHANNEL``)
+        self.listen_url = listen_url
+        self._listener: PostgresListener | None = None
         self.batch_size = batch_size
         self.linger = linger_seconds
         self.batches = 0  # non-empty batches applied (tests, diagnostics)
@@ -58,11 +74,17 @@ class WebhookApplier:
         if not self.running:
             self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name="webhook-applier")
+            if self.listen_url is not None and self._listener is None:
+                self._listener = PostgresListener(self.listen_url, self, channel=WEBHOOK_CHANNEL)
+                self._listener.start()
 
     async def stop(self) -> None:
         """Finish the batch in progress (cancel it after 10 s), then stop; Graph reads still running are cancelled."""
         self._stopping.set()
         self._wake.set()
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, timeout=10)
@@ -115,3 +137,71 @@ class WebhookApplier:
             )
             self._follow_ups.add(task)
             task.add_done_callback(self._follow_ups.discard)
+
+
+@dataclass(frozen=True)
+class WebhookParts:
+    """What storing and applying webhooks takes in one process (:func:`build`)."""
+
+    rate_card: RateCard  # the base card; ``rates.card`` is the one in use (with the loaded rates)
+    processor: WebhookProcessor
+    rates: RateCardStore
+    sync: WhatsAppSync  # here for the number refreshes after a batch; its periodic run is the API's
+    applier: WebhookApplier
+
+    def start_applying(self) -> None:
+        """The stand-alone dispatcher's: the rate card refresh (costs) and the applier."""
+        self.rates.start()
+        self.applier.start()
+
+    async def aclose(self) -> None:
+        await self.processor.aclose()  # bodies still being stored are written
+        await self.applier.stop()
+        await self.sync.stop()
+        await self.rates.stop()
+
+
+def build(
+    settings: NotificationSettings,
+    *,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    graph: GraphClient,
+    accounts: Accounts,
+    on_change: Callable[[], None],
+    on_sync_change: Callable[[], None],
+) -> WebhookParts:
+    """The webhook members of a process (the API's runtime, the stand-alone dispatcher), built the same way in both.
+    ``on_change``: after a batch that changed something (wake the dispatcher, the outbound delivery);
+    ``on_sync_change``: after the Graph API sync changed numbers or templates. Nothing runs yet."""
+    url = settings.notification_database_url
+    rate_card = RateCard.load(settings.whatsapp_rate_card, settings.whatsapp_rate_card_file)
+    processor = WebhookProcessor(
+        sessions,
+        rate_card,
+        serialise=is_sqlite(url),
+        failures=AsyncFailures.from_settings(settings),
+        replies=SupplierReplies(settings),
+        accounts=accounts,
+        applies_here=settings.webhook_applier_enabled,
+        notify_other_processes=not settings.webhook_applier_enabled and settings.dispatch_listen_notify,
+    )
+    rates = RateCardStore(
+        rate_card,
+        sessions,
+        on_change=lambda card: setattr(processor, "rate_card", card),
+        refresh_seconds=settings.whatsapp_rate_card_refresh_seconds,
+    )
+    sync = WhatsAppSync(
+        settings, engine=engine, sessions=sessions, graph=graph, on_change=on_sync_change, accounts=accounts
+    )
+    applier = WebhookApplier(
+        processor,
+        batch_size=settings.whatsapp_webhook_apply_batch,
+        linger_seconds=settings.whatsapp_webhook_apply_linger_seconds,
+        sweep_interval_seconds=settings.whatsapp_webhook_sweep_interval_seconds,
+        sync=sync,
+        on_change=on_change,
+        listen_url=url if settings.dispatch_listen_notify and not is_sqlite(url) else None,
+    )
+    return WebhookParts(rate_card, processor, rates, sync, applier)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bakery_shared.db import transaction, utcnow
 from bakery_shared.group_commit import GroupCommit
@@ -70,6 +70,7 @@ from notification_service.services import webhook_fields
 from notification_service.services import whatsapp_state as state_service
 from notification_service.services.delivery_failures import AsyncFailures
 from notification_service.services.supplier_replies import InboundItem, InboundResult, SupplierReplies
+from notification_service.wakeup import WEBHOOK_CHANNEL
 
 log = logging.getLogger("notification.whatsapp.webhooks")
 
@@ -268,8 +269,16 @@ class WebhookProcessor:
         failures: AsyncFailures | None = None,
         replies: SupplierReplies | None = None,
         accounts: Accounts | None = None,
+        applies_here: bool = True,
+        notify_other_processes: bool = False,
     ) -> None:
         self.sessions = sessions
+        #: this process's applier applies what it stores: the request's parsed payload is kept for it (False:
+        #: ``WEBHOOK_APPLIER_ENABLED=false``, other processes apply and parse the stored text)
+        self.applies_here = applies_here
+        #: PostgreSQL: wake the other processes' appliers with a ``NOTIFY`` in the store's transaction when it
+        #: stored usable bodies (their periodic sweep is the safety net)
+        self.notify_other_processes = notify_other_processes
         #: the accounts whose webhooks are ours (issue 18); None: every entry is applied (tools and tests)
         self.accounts = accounts
         #: changes refused since start because their account is not ours (the health view shows it)
@@ -307,7 +316,7 @@ class WebhookProcessor:
             invalid=INVALID_BODY + invalid if invalid is not None else None,
         )
         stored, duplicate = await self._store.submit(event)
-        if payload is not None and not duplicate and not stored.processed:
+        if payload is not None and self.applies_here and not duplicate and not stored.processed:
             if len(self._parsed) >= _PARSED_KEPT:  # events applied elsewhere are never taken back: start again
                 self._parsed.clear()
             self._parsed[stored.id] = payload
@@ -316,6 +325,10 @@ class WebhookProcessor:
     async def _store_batch(
         self, events: Sequence[state_repo.NewEvent]
     ) -> Sequence[tuple[state_repo.StoredEvent, bool] | BaseException]:
+        engine = self.sessions.kw.get("bind")
+        if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql":  # on the driver's connection
+            channel = WEBHOOK_CHANNEL if self.notify_other_processes else None
+            return await state_repo.store_events_pg(engine, list(events), self.clock(), notify_channel=channel)
         async with transaction(self.sessions) as session:
             return await state_repo.store_events(session, list(events), self.clock())
 
