@@ -51,6 +51,7 @@ from typing import Any
 import httpx
 
 from bakery_shared.launcher import ServiceProcess, free_port, stop_all
+from bench import tracemem
 from tests.helpers import Tokens
 from tests.stack import ROOT, Stack
 
@@ -75,6 +76,36 @@ def proc_status(pid: int) -> dict[str, int]:
                 key, value = line.split(":", 1)
                 out[key] = int(value.split()[0])
     return out
+
+
+def traced(args: list[str]) -> list[str]:
+    """``-m <module>`` under ``bench.tracemem`` when ``BENCH_TRACEMALLOC_DIR`` is set (the soak's snapshot diff)."""
+    directory = os.environ.get(tracemem.ENV_DIR)
+    frames = os.environ.get(tracemem.ENV_FRAMES) or "0"
+    return ["-m", "bench.tracemem", directory, frames, *args[1:]] if directory else args
+
+
+def snapshot_now(pids: dict[str, int]) -> None:
+    """Ask each process started by :func:`traced` for a census (and snapshot); wait (≤ 120 s) for every one."""
+    directory = Path(os.environ[tracemem.ENV_DIR])
+    wanted = {pid: len(tracemem.snapshots(directory, pid)) + 1 for pid in pids.values()}
+    for pid in wanted:
+        os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and any(len(tracemem.snapshots(directory, p)) < n for p, n in wanted.items()):
+        time.sleep(0.5)
+
+
+def log_snapshot_growth(pids: dict[str, int]) -> None:
+    """What grew in each traced process from the start to the warm-up's end, and from there to the end."""
+    directory = Path(os.environ[tracemem.ENV_DIR])
+    for name, pid in pids.items():
+        snaps = tracemem.snapshots(directory, pid)
+        for what, before, after in zip(("start → warm-up", "warm-up → end"), snaps, snaps[1:], strict=False):
+            log(f"  soak: {name} growth, {what} ({before.name} → {after.name}):")
+            traced = before.stat().st_size and after.stat().st_size
+            for line in tracemem.census_growth(before, after) + (tracemem.top_growth(before, after) if traced else []):
+                log(f"    {line}")
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -222,7 +253,7 @@ class Bench:
 
     def start_notification(self, stack: Stack, name: str = "notification", **env: str) -> ServiceProcess:
         counter_dir = self.workdir / "sql" / f"{name}-{uuid.uuid4().hex[:6]}"
-        args = ["-m", "notification_service"]
+        args = traced(["-m", "notification_service"])
         if env.pop("_profile", None):
             args = ["-m", "pyinstrument", "-r", "text", "-o", str(RESULTS / f"profile-{name}.txt"), *args]
         proc = stack.start(
@@ -238,7 +269,7 @@ class Bench:
 
     def start_dispatcher(self, stack: Stack, name: str, **env: str) -> ServiceProcess:
         counter_dir = self.workdir / "sql" / f"{name}-{uuid.uuid4().hex[:6]}"
-        args = ["-m", "notification_service.dispatch"]
+        args = traced(["-m", "notification_service.dispatch"])
         if env.pop("_profile", None):
             args = ["-m", "pyinstrument", "-r", "text", "-o", str(RESULTS / f"profile-{name}.txt"), *args]
         proc = stack.start(name, args, None, SQL_STATEMENT_COUNTER_DIR=str(counter_dir), **env)
@@ -1433,12 +1464,23 @@ class Bench:
         )
         samples: list[dict[str, Any]] = []
         began = time.monotonic()
+        # memory census and tracemalloc snapshots (opt-in, bench/tracemem.py) of the API and the dispatcher: at the
+        # start (tracing starts there), at the end of the warm-up, at the end
+        traced_pids = (
+            {k: procs[k] for k in ("notification_api", "dispatcher")} if os.environ.get(tracemem.ENV_DIR) else {}
+        )
+        if traced_pids:
+            snapshot_now(traced_pids)  # starts tracing
+        warmed = False
         while gen.poll() is None:
             time.sleep(5)
             sample: dict[str, Any] = {
                 "t": round(time.monotonic() - began),
                 **{k: proc_status(p).get("VmRSS", 0) // 1024 for k, p in procs.items()},
             }
+            if traced_pids and not warmed and sample["t"] >= seconds / 3:
+                snapshot_now(traced_pids)
+                warmed = True
             # what is still in flight: the sandbox's webhook deliveries not yet made (tasks in its memory) and the
             # webhook events stored and not yet applied by the API; a growing one explains a growing RSS
             with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
@@ -1458,6 +1500,9 @@ class Bench:
         hooks = self.wait_applied(stack.notification_db, 0, 0, timeout=30)
         cpu = {k: round(proc_cpu_seconds(p) - c, 1) for (k, p), c in zip(procs.items(), cpu0, strict=True)}
         growth = self.soak_growth(samples, list(procs), seconds)
+        if traced_pids:
+            snapshot_now(traced_pids)
+            log_snapshot_growth(traced_pids)
         self.stop(dispatcher)
         self.stop(notification)
         pending = [x.get("sandbox_pending_tasks") for x in samples if x.get("sandbox_pending_tasks") is not None]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from bakery_shared.db import create_engine, create_session_factory
 from notification_service.domain.pricing import RateCard
-from notification_service.services.webhooks import WebhookProcessor
+from notification_service.services.webhooks import ParsedPayloads, WebhookProcessor
 
 from .conftest import Env
 from .webhook_helpers import (
@@ -333,3 +333,54 @@ async def test_both_paths_keep_the_recipient_user_id_of_a_status(any_env: Env) -
     a, b = await any_env.message(batched["id"]), await any_env.message(one_by_one["id"])
     assert a["recipient_user_id"] == b["recipient_user_id"] == "ES.777"
     assert lifecycle(a) == lifecycle(b) and a["status"] == "delivered"  # delivered wins over failed
+
+
+# ---------------------------------------------------------------- the parsed payloads handed to the applier
+
+
+def test_parsed_payloads_keep_at_most_their_limit_and_the_oldest_first() -> None:
+    cache = ParsedPayloads(limit=3)
+    for event_id in range(1, 6):
+        cache.keep(event_id, {"n": event_id})
+    assert len(cache) == 3  # full: 4 and 5 are parsed from their stored text when applied
+    assert cache.take(4) is None and cache.take(2) == {"n": 2}
+    assert cache.take(2) is None  # taken once
+    cache.keep(6, {"n": 6})  # room again
+    assert [cache.take(i) for i in (1, 3, 6)] == [{"n": 1}, {"n": 3}, {"n": 6}]
+    assert len(cache) == 0
+
+
+def test_parsed_payloads_forget_the_events_older_than_a_claimed_one() -> None:
+    cache = ParsedPayloads(limit=10)
+    for event_id in (1, 2, 5, 7):
+        cache.keep(event_id, {"n": event_id})
+    cache.forget_before(5)
+    assert len(cache) == 2 and cache.take(1) is None and cache.take(2) is None
+    assert cache.take(5) == {"n": 5} and cache.take(7) == {"n": 7}
+    cache.forget_before(100)  # empty: nothing to do
+    assert len(cache) == 0
+
+
+async def test_payloads_of_events_another_process_applied_do_not_stay(pg_env: Env) -> None:
+    """A payload this process parsed for an event another replica applied was never taken back: it stayed in the
+    API's memory (up to 20,000 of them, ~85 MB). The next batch this process applies forgets it."""
+    env = pg_env
+    messages = await sent_messages(env, 3)
+    mine = await paused(env)
+    ids = []
+    for i, m in enumerate(messages[:2]):
+        r = await post_signed(env.client, statuses_body(NUMBER, [status_item(m["wamid"], "delivered", T0 + i)]))
+        ids.append(r.json()["event_id"])
+    assert len(mine._parsed) == 2  # kept for this process's applier
+    other_engine = create_engine(env.settings.notification_database_url)  # another replica applies them
+    other = WebhookProcessor(create_session_factory(other_engine), RateCard.load(None, None), serialise=False)
+    try:
+        assert (await other.apply_batch(10)).events == 2
+    finally:
+        await other_engine.dispose()
+    assert len(mine._parsed) == 2  # left behind
+    r = await post_signed(env.client, statuses_body(NUMBER, [status_item(messages[2]["wamid"], "read", T0 + 9)]))
+    assert (await mine.apply_batch(10)).events == 1
+    assert len(mine._parsed) == 0
+    assert (await env.message(messages[2]["id"]))["status"] == "read"
+    assert {(await env.message(m["id"]))["status"] for m in messages[:2]} == {"delivered"}

@@ -28,7 +28,7 @@ async def test_with_its_applier_off_the_api_stores_and_does_not_apply(make_env: 
     assert r.json() == {"status": "received", "event_id": r.json()["event_id"], "duplicate": False}
     (stored,) = await rows(env, "webhook_events")
     assert stored["processed_at"] is None  # left to the processes that apply
-    assert runtime.webhooks._parsed == {}  # no parsed payload kept for an applier that is not here
+    assert len(runtime.webhooks._parsed) == 0  # no parsed payload kept for an applier that is not here
     assert (await env.message(message["id"]))["status"] == "sent"
     # another process's applier (a sweep round) applies it from the stored text
     assert (await runtime.webhooks.apply_batch(200, retries=True)).events == 1

@@ -132,3 +132,24 @@ async def test_ping_after_idle_replaces_a_dead_idle_connection_and_skips_the_pin
     finally:
         await engine.dispose()
         await admin.dispose()
+
+
+async def test_a_postgres_connection_keeps_a_bounded_number_of_prepared_statements(postgres_url):
+    """Every distinct SQL text is prepared and cached per pooled connection; the cache evicts the least recently
+    used beyond its bound (1.5 × PREPARED_STATEMENTS_PER_CONNECTION before it prunes back to the bound), and a
+    statement in use stays cached (not prepared again)."""
+    from bakery_shared.db import PREPARED_STATEMENTS_PER_CONNECTION
+
+    engine = create_engine(postgres_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            cache = raw.dbapi_connection._prepared_statement_cache
+            hot = text("SELECT 1 AS hot")
+            for i in range(3 * PREPARED_STATEMENTS_PER_CONNECTION):
+                await conn.execute(text(f"SELECT {i} AS n"))  # a new text each time: single use
+                await conn.execute(hot)
+            assert PREPARED_STATEMENTS_PER_CONNECTION <= len(cache) <= 1.5 * PREPARED_STATEMENTS_PER_CONNECTION
+            assert "SELECT 1 AS hot" in cache
+    finally:
+        await engine.dispose()

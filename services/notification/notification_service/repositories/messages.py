@@ -425,7 +425,11 @@ async def lock_for_statuses(session: AsyncSession, *, wamids: Iterable[str], ids
     step = 1000
     for start in range(0, max(len(wamid_list), len(id_list)), step):
         w, i = wamid_list[start : start + step], id_list[start : start + step]
-        condition = sa.or_(*([M.c.wamid.in_(w)] if w else []), *([M.c.id.in_(i)] if i else []))
+        # = ANY(array) on PostgreSQL: one SQL text whatever the number of keys (an IN list was a new statement for
+        # each length, prepared and cached on each pooled connection: the API's memory grew as lengths came up)
+        condition = sa.or_(
+            *([in_values(session, M.c.wamid, w)] if w else []), *([in_values(session, M.c.id, i)] if i else [])
+        )
         query = sa.select(M).where(condition).order_by(M.c.id)
         if postgres:
             query = query.with_for_update()

@@ -19,7 +19,7 @@ from notification_service.models import (
     webhook_statuses,
     whatsapp_messages,
 )
-from notification_service.repositories.common import dialect_name, fit_to_columns, insert_ignore
+from notification_service.repositories.common import dialect_name, fit_to_columns, in_values, insert_ignore
 
 P = phone_numbers
 T = message_templates
@@ -360,7 +360,7 @@ async def mark_many_processed(session: AsyncSession, notes: dict[int, str | None
     if clean:
         await session.execute(
             sa.update(E)
-            .where(E.c.id.in_(clean))
+            .where(in_values(session, E.c.id, clean))  # one SQL text whatever the batch's size (PostgreSQL)
             .values(processed_at=now, process_attempts=E.c.process_attempts + 1, last_error=None)
         )
     noted = [{"b_id": event_id, "b_note": clean_text(note, 2000)} for event_id, note in notes.items() if note]
