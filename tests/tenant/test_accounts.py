@@ -426,7 +426,10 @@ async def _interleave(client, tokens, graph, token_file, monkeypatch, first: str
     async def held(*args, **kwargs):
         await original(*args, **kwargs)
         inside.set()
-        await asyncio.sleep(0.3)
+        # long enough for the other request to reach the account before this commits: with 0.3 s, a busy machine
+        # (fresh-clone CI while other jobs ran) let the assign read the phone directory after the retire's commit
+        # and refuse the number as unknown (422) instead of waiting for the account (409)
+        await asyncio.sleep(1.0)
 
     monkeypatch.setattr(repo, name, held)
 
